@@ -1,0 +1,3 @@
+"""syncd: a CRDT sync server for collaborative notes."""
+
+__version__ = "0.1.0"
