@@ -1,0 +1,55 @@
+"""The y-websocket wire format as pure functions: bytes in, typed messages out, and back.
+
+No I/O and no other syncd imports. Everything malformed raises ``ProtocolError``,
+whose ``close_code`` (4400, or 1009 for an oversize frame) tells the transport how
+to close the one offending connection.
+"""
+
+from __future__ import annotations
+
+from ._awareness import AwarenessEntry, encode_awareness_update, parse_awareness_update
+from ._errors import MessageTooLarge, ProtocolError
+from ._messages import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Auth,
+    Awareness,
+    Message,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode,
+    encode_awareness,
+    encode_permission_denied,
+    encode_query_awareness,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+    is_write,
+    parse_message,
+)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "Auth",
+    "Awareness",
+    "AwarenessEntry",
+    "Message",
+    "MessageTooLarge",
+    "ProtocolError",
+    "QueryAwareness",
+    "SyncStep1",
+    "SyncStep2",
+    "SyncUpdate",
+    "encode",
+    "encode_awareness",
+    "encode_awareness_update",
+    "encode_permission_denied",
+    "encode_query_awareness",
+    "encode_sync_step1",
+    "encode_sync_step2",
+    "encode_update",
+    "is_write",
+    "parse_awareness_update",
+    "parse_message",
+]

@@ -1,0 +1,90 @@
+"""The awareness update carried inside an awareness message (y-protocols/awareness).
+
+Layout: ``varuint count``, then per entry ``varuint clientID``, ``varuint clock``
+and a var-string holding ``JSON.stringify(state)``; ``"null"`` marks a removed
+client. The server relays these, so anything a stock client's ``JSON.parse``
+would throw on is refused here rather than passed on to break other peers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ._codec import read_var_string, read_var_uint, write_var_string, write_var_uint
+from ._errors import ProtocolError
+
+__all__ = ["AwarenessEntry", "encode_awareness_update", "parse_awareness_update"]
+
+# Smallest possible entry: one-byte client id, one-byte clock, zero-length string.
+_MIN_ENTRY_BYTES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AwarenessEntry:
+    """One client's awareness state; ``state`` is JSON text, ``"null"`` when removed."""
+
+    client_id: int
+    clock: int
+    state: str
+
+    @property
+    def removed(self) -> bool:
+        """Whether this entry announces that the client left."""
+        return self.state == "null"
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json accepts NaN/Infinity; JSON.parse in the browser does not.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_json(text: str) -> None:
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ProtocolError("awareness state is nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, rejected constants and ints over sys.int_info limits.
+        raise ProtocolError(f"awareness state is not valid JSON: {exc}") from None
+
+
+def parse_awareness_update(
+    payload: bytes, *, max_entries: int = 1000
+) -> tuple[AwarenessEntry, ...]:
+    """Parse and validate an awareness update.
+
+    Raises ``ProtocolError`` on truncation, trailing bytes, invalid UTF-8, a state
+    that is not JSON, or more than ``max_entries`` entries (checked before any
+    entry is read, so a huge count costs nothing).
+    """
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    count, pos = read_var_uint(payload, 0)
+    if count > max_entries:
+        raise ProtocolError(f"awareness update with {count} entries is over {max_entries}")
+    if count * _MIN_ENTRY_BYTES > len(payload) - pos:
+        raise ProtocolError("awareness update is shorter than its entry count")
+    entries: list[AwarenessEntry] = []
+    for _ in range(count):
+        client_id, pos = read_var_uint(payload, pos)
+        clock, pos = read_var_uint(payload, pos)
+        state, pos = read_var_string(payload, pos)
+        if state != "null":
+            _check_json(state)
+        entries.append(AwarenessEntry(client_id, clock, state))
+    if pos != len(payload):
+        raise ProtocolError(f"{len(payload) - pos} trailing bytes after the awareness update")
+    return tuple(entries)
+
+
+def encode_awareness_update(entries: Iterable[AwarenessEntry]) -> bytes:
+    """Encode entries as an awareness update (the payload of ``encode_awareness``)."""
+    parts = [b""]
+    for entry in entries:
+        parts.append(write_var_uint(entry.client_id))
+        parts.append(write_var_uint(entry.clock))
+        parts.append(write_var_string(entry.state))
+    parts[0] = write_var_uint(len(parts) // 3)
+    return b"".join(parts)

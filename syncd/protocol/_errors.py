@@ -1,0 +1,40 @@
+"""The single error type of the protocol layer."""
+
+from __future__ import annotations
+
+__all__ = ["CLOSE_MALFORMED", "CLOSE_TOO_LARGE", "MessageTooLarge", "ProtocolError"]
+
+CLOSE_MALFORMED = 4400
+"""WebSocket close code for a malformed message (DESIGN: 4400)."""
+
+CLOSE_TOO_LARGE = 1009
+"""WebSocket close code for a frame over the size limit (RFC 6455 "message too big")."""
+
+
+class ProtocolError(ValueError):
+    """A frame or payload that does not follow the y-websocket wire format.
+
+    Carries the WebSocket close code so the transport can close the one
+    offending connection without knowing why the frame was bad.
+    """
+
+    close_code: int
+
+    def __init__(self, message: str, *, close_code: int = CLOSE_MALFORMED) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep close_code across pickling (e.g. errors sent between processes).
+        return (_rebuild, (type(self), str(self), self.close_code))
+
+
+class MessageTooLarge(ProtocolError):
+    """A frame over the configured size limit; closes with 1009."""
+
+    def __init__(self, message: str, *, close_code: int = CLOSE_TOO_LARGE) -> None:
+        super().__init__(message, close_code=close_code)
+
+
+def _rebuild(cls: type[ProtocolError], message: str, close_code: int) -> ProtocolError:
+    return cls(message, close_code=close_code)
