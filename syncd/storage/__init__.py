@@ -1,0 +1,44 @@
+"""Storage: notes, users and doc state over SQLAlchemy Core (aiosqlite / asyncpg).
+
+Open one with `open_store(url)`; `migrate_database(url)` is `syncd migrate`.
+Nothing here imports other syncd layers or a web framework.
+"""
+
+from ._errors import NoteExists, NoteNotFound, StorageError, StorageUnavailable
+from ._url import DatabaseURL, parse_database_url
+from .migrate import migrate_database
+from .records import (
+    EMPTY_METADATA,
+    EMPTY_PERMISSIONS,
+    UNSET,
+    NoteAccess,
+    NoteMetadata,
+    NoteRecord,
+    Permissions,
+    Snapshot,
+    Unset,
+    UserRecord,
+)
+from .store import Store, open_store
+
+__all__ = [
+    "EMPTY_METADATA",
+    "EMPTY_PERMISSIONS",
+    "UNSET",
+    "DatabaseURL",
+    "NoteAccess",
+    "NoteExists",
+    "NoteMetadata",
+    "NoteNotFound",
+    "NoteRecord",
+    "Permissions",
+    "Snapshot",
+    "StorageError",
+    "StorageUnavailable",
+    "Store",
+    "Unset",
+    "UserRecord",
+    "migrate_database",
+    "open_store",
+    "parse_database_url",
+]

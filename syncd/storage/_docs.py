@@ -1,0 +1,144 @@
+"""Doc state: the embedded update log and snapshots, over one connection.
+
+The callers in `Store` run each function inside a writer transaction, so on
+SQLite the read-check-write below holds the database's write lock and on
+Postgres the snapshot row is locked with SELECT ... FOR UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pycrdt
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ._engine import dialect_insert
+from ._errors import NoteNotFound
+from ._statevector import dominates
+from .records import Snapshot
+from .schema import doc_snapshots, doc_updates
+
+log = logging.getLogger(__name__)
+
+
+async def append(conn: AsyncConnection, doc_id: str, updates: Sequence[bytes]) -> int:
+    if not updates:
+        return await _last_seq(conn, doc_id)
+    now = datetime.now(UTC)
+    rows = [{"doc_id": doc_id, "data": bytes(data), "created_at": now} for data in updates]
+    try:
+        # One multi-row INSERT ... RETURNING (SQLAlchemy's insertmanyvalues).
+        result = await conn.execute(sa.insert(doc_updates).returning(doc_updates.c.seq), rows)
+    except IntegrityError as error:
+        raise NoteNotFound(doc_id) from error
+    return max(result.scalars())
+
+
+async def _last_seq(conn: AsyncConnection, doc_id: str) -> int:
+    query = sa.select(sa.func.max(doc_updates.c.seq)).where(doc_updates.c.doc_id == doc_id)
+    return (await conn.scalar(query)) or 0
+
+
+async def read(conn: AsyncConnection, doc_id: str, after_seq: int) -> list[tuple[int, bytes]]:
+    result = await conn.execute(
+        sa.select(doc_updates.c.seq, doc_updates.c.data)
+        .where(doc_updates.c.doc_id == doc_id, doc_updates.c.seq > after_seq)
+        .order_by(doc_updates.c.seq)
+    )
+    return [(seq, bytes(data)) for seq, data in result]
+
+
+async def load(conn: AsyncConnection, doc_id: str, *, lock: bool = False) -> Snapshot | None:
+    query = sa.select(
+        doc_snapshots.c.state, doc_snapshots.c.state_vector, doc_snapshots.c.position
+    ).where(doc_snapshots.c.doc_id == doc_id)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    return (
+        None if row is None else Snapshot(bytes(row.state), bytes(row.state_vector), row.position)
+    )
+
+
+async def save(conn: AsyncConnection, doc_id: str, state: bytes, position: str) -> bool:
+    """Store `state` unless the stored snapshot holds something it lacks."""
+    state_vector = pycrdt.get_state(state)
+    now = datetime.now(UTC)
+    while True:
+        stored = await load(conn, doc_id, lock=True)
+        if stored is not None:
+            break
+        # No row to lock yet: insert, and if a concurrent writer won the race,
+        # go round again to lock its row and compare against it.
+        insert = dialect_insert(conn)(doc_snapshots).values(
+            doc_id=doc_id,
+            state=state,
+            state_vector=state_vector,
+            position=position,
+            updated_at=now,
+        )
+        try:
+            result = await conn.execute(insert.on_conflict_do_nothing())
+        except IntegrityError as error:
+            raise NoteNotFound(doc_id) from error
+        if result.rowcount == 1:
+            return True
+    if not dominates(state_vector, stored.state_vector):
+        log.warning(
+            "refused snapshot of doc %s at %s: it lacks updates the stored one (at %s) holds",
+            doc_id,
+            position,
+            stored.position,
+        )
+        return False
+    if state != stored.state:
+        # Equal clocks do not mean equal content: a delete adds no clock, so a
+        # state can match the stored vector yet miss a deletion. Merging keeps
+        # the union; with the new vector dominating, the vector is unchanged.
+        state = pycrdt.merge_updates(stored.state, state)
+    await conn.execute(
+        sa.update(doc_snapshots)
+        .where(doc_snapshots.c.doc_id == doc_id)
+        .values(state=state, state_vector=state_vector, position=position, updated_at=now)
+    )
+    return True
+
+
+async def compact(conn: AsyncConnection, doc_id: str) -> int:
+    """Fold the whole log of `doc_id` into its snapshot; return rows folded."""
+    snapshot = await load(conn, doc_id, lock=True)
+    rows = await read(conn, doc_id, 0)
+    if not rows:
+        return 0
+    parts = [data for _, data in rows]
+    if snapshot is not None:
+        parts.insert(0, snapshot.state)
+    last_seq = rows[-1][0]
+    if not await save(conn, doc_id, pycrdt.merge_updates(*parts), str(last_seq)):
+        return 0
+    seqs = [seq for seq, _ in rows]
+    if conn.dialect.name == "postgresql":
+        # Postgres hands out sequence numbers before commit, so a row with a
+        # smaller seq may become visible after our read: delete exactly the
+        # rows folded, never a range.
+        done = doc_updates.c.seq == sa.any_(
+            sa.bindparam("seqs", seqs, postgresql.ARRAY(sa.BigInteger))
+        )
+    else:
+        done = doc_updates.c.seq <= last_seq  # the write lock makes the range exact
+    await conn.execute(sa.delete(doc_updates).where(doc_updates.c.doc_id == doc_id, done))
+    return len(rows)
+
+
+async def pending(conn: AsyncConnection, limit: int) -> list[str]:
+    """Docs with log rows, oldest first, so no doc waits forever."""
+    result = await conn.execute(
+        sa.select(doc_updates.c.doc_id)
+        .group_by(doc_updates.c.doc_id)
+        .order_by(sa.func.min(doc_updates.c.seq))
+        .limit(limit)
+    )
+    return list(result.scalars())

@@ -1,0 +1,70 @@
+"""Storage errors, and the one place that maps driver errors onto them.
+
+Callers above storage never see SQLAlchemy, asyncpg or sqlite3 exceptions:
+`StorageUnavailable` means "try again later" (the WebSocket layer closes with
+1013), any other `StorageError` is a bug or bad data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+
+class StorageError(Exception):
+    """Base of every error raised by `syncd.storage`."""
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot be reached or is not accepting work right now."""
+
+
+class NoteExists(StorageError):
+    """A note with this id already exists."""
+
+
+class NoteNotFound(StorageError):
+    """Doc state was written for a note that does not exist (or was deleted)."""
+
+
+# SQLSTATE classes that mean "the server, not the statement, is the problem":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention
+# (admin shutdown, cannot connect now), 58 system error.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57", "58")
+# SQLite reports these as OperationalError too, but they are bugs, not outages.
+_SQLITE_BUGS = ("no such ", "syntax error", "has no column", "already exists")
+
+
+def _is_unavailable(error: sa_exc.DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    if isinstance(error, sa_exc.InterfaceError):
+        return True
+    if isinstance(error, sa_exc.OperationalError):
+        message = str(error.orig).lower()
+        return not any(bug in message for bug in _SQLITE_BUGS)
+    return False
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise driver and connection errors as `StorageError` subclasses."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except sa_exc.DBAPIError as error:
+        if _is_unavailable(error):
+            raise StorageUnavailable(str(error.orig)) from error
+        raise StorageError(str(error.orig)) from error
+    except sa_exc.TimeoutError as error:  # pool exhausted
+        raise StorageUnavailable(str(error)) from error
+    except sa_exc.SQLAlchemyError as error:
+        raise StorageError(str(error)) from error
+    except (OSError, TimeoutError) as error:  # refused, unreachable, connect timeout
+        raise StorageUnavailable(f"{type(error).__name__}: {error}") from error

@@ -1,0 +1,290 @@
+"""`Store`: the one storage implementation, and `open_store` to get one from a URL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from . import _docs, _notes, _users
+from ._engine import create_engine, writer
+from ._errors import NoteExists, translate_errors
+from ._url import parse_database_url
+from .migrate import upgrade
+from .records import (
+    EMPTY_METADATA,
+    EMPTY_PERMISSIONS,
+    UNSET,
+    NoteAccess,
+    NoteMetadata,
+    NoteRecord,
+    Permissions,
+    Snapshot,
+    Unset,
+    UserRecord,
+)
+from .schema import notes
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Notes, users and doc state over one SQLAlchemy async engine.
+
+    Every method is one transaction (or one read), raises `StorageUnavailable`
+    when the database cannot be reached and `StorageError` for anything else
+    the database refuses. Use as an async context manager: exit disposes the
+    engine's pool.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+
+    @property
+    def dialect(self) -> str:
+        """The SQLAlchemy dialect name: "sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with translate_errors():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        with translate_errors():
+            async with self._writer.begin() as conn:
+                yield conn
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to head (under the migration lock)."""
+        await upgrade(self._engine)
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # users
+
+    async def upsert_user(self, user: UserRecord) -> None:
+        """Record a user seen in a token: refresh name, email, roles, last_seen."""
+        async with self._write() as conn:
+            await _users.upsert(conn, user)
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        async with self._read() as conn:
+            return await _users.get(conn, user_id)
+
+    # notes
+
+    async def create_note(
+        self,
+        *,
+        note_id: str | None,
+        title: str,
+        created_by: str,
+        lead_id: str | None = None,
+        permissions: Permissions = EMPTY_PERMISSIONS,
+        metadata: NoteMetadata = EMPTY_METADATA,
+        content_text: str = "",
+    ) -> NoteRecord:
+        """Create a note (id = uuid4 hex when None); `NoteExists` if the id is taken."""
+        note_id = note_id or uuid.uuid4().hex
+        now = _now()
+        row = {
+            "id": note_id,
+            "title": title,
+            "lead_id": lead_id,
+            "created_by": created_by,
+            "updated_by": None,
+            "category": metadata.category,
+            "priority": metadata.priority,
+            "due_date": metadata.due_date,
+            "content_text": content_text,
+            "version": 1,
+            "created_at": now,
+            "last_modified": now,
+        }
+        async with self._write() as conn:
+            try:
+                await conn.execute(sa.insert(notes), row)
+            except IntegrityError as error:  # the primary key: the only constraint here
+                raise NoteExists(note_id) from error
+            await _notes.replace_permissions(conn, note_id, permissions)
+            await _notes.replace_tags(conn, note_id, metadata.tags)
+            record = await _notes.fetch_note(conn, note_id)
+        assert record is not None
+        return record
+
+    async def get_note(self, note_id: str) -> NoteRecord | None:
+        async with self._read() as conn:
+            return await _notes.fetch_note(conn, note_id)
+
+    async def update_note(
+        self,
+        note_id: str,
+        *,
+        updated_by: str,
+        title: str | Unset = UNSET,
+        lead_id: str | Unset | None = UNSET,
+        permissions: Permissions | Unset = UNSET,
+        metadata: NoteMetadata | Unset = UNSET,
+    ) -> NoteRecord | None:
+        """Change what is given; permissions and tags are replaced whole. None if unknown."""
+        values: dict[str, Any] = {"updated_by": updated_by, "last_modified": _now()}
+        if not isinstance(title, Unset):
+            values["title"] = title
+        if not isinstance(lead_id, Unset):
+            values["lead_id"] = lead_id
+        if not isinstance(metadata, Unset):
+            values.update(
+                category=metadata.category, priority=metadata.priority, due_date=metadata.due_date
+            )
+        async with self._write() as conn:
+            result = await conn.execute(
+                sa.update(notes).where(notes.c.id == note_id).values(values)
+            )
+            if result.rowcount == 0:
+                return None
+            if not isinstance(permissions, Unset):
+                await _notes.replace_permissions(conn, note_id, permissions)
+            if not isinstance(metadata, Unset):
+                await _notes.replace_tags(conn, note_id, metadata.tags)
+            return await _notes.fetch_note(conn, note_id)
+
+    async def delete_note(self, note_id: str) -> bool:
+        """Delete a note with its permissions, tags, snapshot and update log."""
+        async with self._write() as conn:
+            result = await conn.execute(sa.delete(notes).where(notes.c.id == note_id))
+        return result.rowcount > 0
+
+    async def list_notes(
+        self,
+        *,
+        viewer_id: str | None,
+        lead_id: str | None = None,
+        q: str | None = None,
+        tag: str | None = None,
+        category: str | None = None,
+        priority: str | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> tuple[list[NoteRecord], int]:
+        """One page of the notes `viewer_id` may see (all when None), and the total."""
+        where = _notes.list_filter(
+            viewer_id=viewer_id,
+            lead_id=lead_id,
+            q=q,
+            tag=tag,
+            category=category,
+            priority=priority,
+        )
+        page = (
+            sa.select(notes)
+            .where(*where)
+            .order_by(notes.c.last_modified.desc(), notes.c.id)
+            .offset(max(offset, 0))
+            .limit(max(limit, 0))
+        )
+        count = sa.select(sa.func.count()).select_from(notes).where(*where)
+        async with self._read() as conn:
+            total = await conn.scalar(count) or 0
+            records = await _notes.fetch_notes(conn, page) if total else []
+        return records, total
+
+    async def get_access(self, note_id: str, user_id: str) -> NoteAccess | None:
+        """`user_id`'s rights from ownership and permission rows; None if no such note."""
+        async with self._read() as conn:
+            return await _notes.access(conn, note_id, user_id)
+
+    async def record_doc_change(
+        self, note_id: str, *, updated_by: str | None, content_text: str
+    ) -> None:
+        """The doc changed: bump version and last_modified, store its plain text."""
+        values: dict[str, Any] = {
+            "version": notes.c.version + 1,
+            "last_modified": _now(),
+            "content_text": content_text,
+        }
+        if updated_by is not None:
+            values["updated_by"] = updated_by
+        async with self._write() as conn:
+            await conn.execute(sa.update(notes).where(notes.c.id == note_id).values(values))
+
+    # doc state
+
+    async def append_updates(self, doc_id: str, updates: Sequence[bytes]) -> int:
+        """Append a tick's updates in one transaction; return the last seq.
+
+        `NoteNotFound` if the note does not exist (e.g. deleted meanwhile).
+        """
+        async with self._write() as conn:
+            return await _docs.append(conn, doc_id, updates)
+
+    async def read_updates(self, doc_id: str, after_seq: int = 0) -> list[tuple[int, bytes]]:
+        """Log rows after `after_seq`, in order. A loader should read from 0:
+        the log only ever holds rows not yet folded into the snapshot."""
+        async with self._read() as conn:
+            return await _docs.read(conn, doc_id, after_seq)
+
+    async def load_snapshot(self, doc_id: str) -> Snapshot | None:
+        async with self._read() as conn:
+            return await _docs.load(conn, doc_id)
+
+    async def save_snapshot(self, doc_id: str, state: bytes, *, position: str) -> bool:
+        """Store `state`; False (old one kept) if it lacks anything the stored one has."""
+        async with self._write() as conn:
+            return await _docs.save(conn, doc_id, state, position)
+
+    async def compact_doc(self, doc_id: str) -> int:
+        """Fold the log into the snapshot in one transaction; rows folded (0: nothing)."""
+        async with self._write() as conn:
+            return await _docs.compact(conn, doc_id)
+
+    async def docs_with_pending_updates(self, limit: int = 100) -> list[str]:
+        async with self._read() as conn:
+            return await _docs.pending(conn, limit)
+
+
+@asynccontextmanager
+async def open_store(
+    url: str, *, migrate: bool = True, pool_size: int = 10, connect_timeout: float = 10.0
+) -> AsyncIterator[Store]:
+    """Open the store at `url` (sqlite:// or postgresql://), migrated to head by default.
+
+    `connect_timeout` bounds connecting and waiting for a pooled connection (and the
+    SQLite lock); `pool_size` caps concurrent connections.
+    """
+    with translate_errors():
+        engine = await create_engine(
+            parse_database_url(url), pool_size=pool_size, connect_timeout=connect_timeout
+        )
+    async with Store(engine) as store:
+        if migrate:
+            await store.migrate()
+        yield store
