@@ -1,0 +1,1 @@
+"""Shared helpers for syncd's test suites (e.g. the stock Node Yjs client driver)."""
