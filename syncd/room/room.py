@@ -1,0 +1,361 @@
+"""The live state of one doc on this instance: the pycrdt Doc, its awareness, its peers.
+
+Writes take this path: a peer's update is applied to the doc at once (so a sync step 1
+answered right after already includes it), queued, and a single flush task per room then
+(1) appends everything queued during the last event-loop turns to the durable log, and only
+after that (2) sends one merged frame per peer. Merging the updates of one turn into one
+frame is what makes fan-out cheap: one encode and one write per peer per turn instead of
+one per update per peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from pycrdt import Doc, merge_updates
+
+from syncd.protocol import (
+    Auth,
+    Awareness,
+    Message,
+    ProtocolError,
+    QueryAwareness,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness,
+    encode_awareness_update,
+    encode_permission_denied,
+    encode_sync_step1,
+    encode_sync_step2,
+    encode_update,
+    parse_awareness_update,
+)
+from syncd.room.awareness import AwarenessTable
+from syncd.room.backend import DocBackend, DocGone
+from syncd.room.peer import Peer
+
+log = logging.getLogger(__name__)
+
+EMPTY_UPDATE = b"\x00\x00"
+#: origin of updates that did not come from a local peer (REST edits, other instances)
+SERVER = None
+
+
+class RoomLimits:
+    """Per-room bounds, taken from the settings by whoever builds rooms."""
+
+    __slots__ = ("max_awareness_bytes", "max_awareness_ids", "send_timeout")
+
+    def __init__(
+        self,
+        *,
+        max_awareness_bytes: int = 64 * 1024,
+        max_awareness_ids: int = 8,
+        send_timeout: float = 10.0,
+    ) -> None:
+        self.max_awareness_bytes = max_awareness_bytes
+        self.max_awareness_ids = max_awareness_ids
+        self.send_timeout = send_timeout
+
+
+class Room:
+    """One doc's live state. Created and unloaded by the `RoomRegistry` only."""
+
+    def __init__(self, doc_id: str, backend: DocBackend, limits: RoomLimits | None = None) -> None:
+        self.doc_id = doc_id
+        self.doc = Doc()
+        self.peers: set[Peer] = set()
+        self.awareness = AwarenessTable()
+        #: connections and API calls currently using the room; unload waits for zero
+        self.holds = 0
+        #: changed since the last checkpoint (snapshot + note metadata)
+        self.dirty = False
+        self.last_editor: str | None = None
+        self._backend = backend
+        self._limits = limits or RoomLimits()
+        self._pending: list[tuple[Peer | None, bytes]] = []
+        self._relays: list[tuple[Peer | None, bytes]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._applied = 0
+        self._journaled = 0
+        self._progress = asyncio.Event()
+        self.journal_failures = 0
+        #: the note was deleted: nothing more is stored or relayed
+        self.gone = False
+        self.on_peer_dropped: Callable[[Peer, int], None] | None = None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, updates: Sequence[bytes]) -> None:
+        """Apply stored updates (snapshot, then the log's tail) before anyone joins."""
+        with self.doc.transaction(origin="load"):
+            for update in updates:
+                if update and update != EMPTY_UPDATE:
+                    self.doc.apply_update(update)
+
+    # -- peers ---------------------------------------------------------------------------
+
+    def join(self, peer: Peer) -> list[bytes]:
+        """Add a peer; return the frames the stock handshake starts with (sync step 1 and
+        the awareness states already known)."""
+        self.peers.add(peer)
+        frames = [encode_sync_step1(self.doc.get_state())]
+        states = self.awareness.snapshot()
+        if states:
+            frames.append(encode_awareness(encode_awareness_update(states)))
+        return frames
+
+    def leave(self, peer: Peer) -> None:
+        """Remove a peer; its awareness states are removed for everyone else."""
+        self.peers.discard(peer)
+        removals = self.awareness.remove_peer(peer)
+        if removals and self.peers:
+            frame = encode_awareness(encode_awareness_update(removals))
+            self._relays.append((peer, frame))
+            self._schedule_flush()
+
+    # -- messages from peers -------------------------------------------------------------
+
+    def handle(self, peer: Peer, message: Message) -> list[bytes]:
+        """Process one parsed message from `peer`; return the frames to answer it with.
+
+        Raises `ProtocolError` when the message cannot be applied (pycrdt rejects the
+        update, awareness over its bound): the caller closes that connection only.
+        """
+        if isinstance(message, SyncUpdate | SyncStep2):
+            return self._handle_write(peer, message.update)
+        if isinstance(message, SyncStep1):
+            return [encode_sync_step2(self.doc.get_update(message.state_vector))]
+        if isinstance(message, Awareness):
+            self._handle_awareness(peer, message.payload)
+            return []
+        if isinstance(message, QueryAwareness):
+            states = self.awareness.snapshot()
+            return [encode_awareness(encode_awareness_update(states))] if states else []
+        if isinstance(message, Auth):
+            return []  # clients have nothing to tell the server through auth messages
+        raise ProtocolError(f"unexpected message {type(message).__name__}")
+
+    def _handle_write(self, peer: Peer, update: bytes) -> list[bytes]:
+        if not peer.can_write:
+            if peer.denied_sent:
+                return []
+            peer.denied_sent = True
+            return [encode_permission_denied("permission denied")]
+        if update == EMPTY_UPDATE:
+            return []
+        self.apply(update, origin=peer)
+        peer.updates_in += 1
+        peer.bytes_in += len(update)
+        self.last_editor = peer.user_id
+        return []
+
+    def _handle_awareness(self, peer: Peer, payload: bytes) -> None:
+        if len(payload) > self._limits.max_awareness_bytes:
+            raise ProtocolError("awareness update over its size limit")
+        entries = parse_awareness_update(payload)
+        accepted = self.awareness.apply(peer, entries, max_ids=self._limits.max_awareness_ids)
+        if not accepted or len(self.peers) < 2:
+            return
+        if len(accepted) == len(entries):
+            frame = encode_awareness(payload)
+        else:
+            frame = encode_awareness(encode_awareness_update(accepted))
+        self._relays.append((peer, frame))
+        self._schedule_flush()
+
+    # -- updates from anywhere -----------------------------------------------------------
+
+    def apply(
+        self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
+    ) -> None:
+        """Apply an update made here (a peer's, or a server-side edit) and queue it for the
+        durable log and for every other peer."""
+        try:
+            self.doc.apply_update(update)
+        except ValueError as exc:
+            raise ProtocolError(f"update rejected: {exc}") from None
+        self.record_local(update, origin=origin, editor=editor)
+
+    def record_local(
+        self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
+    ) -> None:
+        """Queue an update already applied to `self.doc` (e.g. by a server-side edit made
+        in a transaction) for the durable log and every peer but its origin."""
+        self._pending.append((origin, update))
+        self._applied += 1
+        self.dirty = True
+        if editor is not None:
+            self.last_editor = editor
+        self._schedule_flush()
+
+    def apply_remote(self, updates: Sequence[bytes]) -> None:
+        """Updates another instance made durable: apply and relay, never re-append."""
+        frames: list[bytes] = []
+        for update in updates:
+            try:
+                self.doc.apply_update(update)
+            except ValueError:
+                log.exception("room %s: dropping a remote update pycrdt rejects", self.doc_id)
+                continue
+            frames.append(update)
+        if frames:
+            self.dirty = True
+            merged = frames[0] if len(frames) == 1 else merge_updates(*frames)
+            self._relays.append((None, encode_update(merged)))
+            self._schedule_flush()
+
+    def relay_remote_awareness(self, frame: bytes) -> None:
+        """An awareness frame from another instance: relay to every local peer."""
+        self._relays.append((None, frame))
+        self._schedule_flush()
+
+    # -- durability and fan-out ----------------------------------------------------------
+
+    async def wait_durable(self) -> None:
+        """Wait until every update applied so far is in the durable log.
+
+        A sync step 2 reflects the whole doc, so it is only sent once what it contains can
+        no longer be lost; otherwise a joiner could hold an update that a crash then drops.
+        """
+        target = self._applied
+        while self._journaled < target:
+            await self._progress.wait()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no flush running."""
+        return self._flush_task is None and not self._pending and not self._relays
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been logged and delivered."""
+        while self._flush_task is not None:
+            await asyncio.shield(self._flush_task)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_task is None:
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending or self._relays:
+                batch, self._pending = self._pending, []
+                relays, self._relays = self._relays, []
+                if batch:
+                    await self._append_durably([update for _, update in batch])
+                    self._journaled += len(batch)
+                    progress, self._progress = self._progress, asyncio.Event()
+                    progress.set()
+                if not self.gone:
+                    await self._deliver(batch, relays)
+        finally:
+            self._flush_task = None
+
+    async def _append_durably(self, updates: list[bytes]) -> None:
+        """Append to the log, retrying with capped backoff: an update already applied here
+        is never dropped, and never fanned out before it is stored."""
+        delay = 0.05
+        while True:
+            try:
+                await self._backend.append(self.doc_id, updates)
+                return
+            except asyncio.CancelledError:
+                raise
+            except DocGone:
+                log.info("room %s: note deleted; %d updates dropped", self.doc_id, len(updates))
+                self.gone = True
+                for peer in list(self.peers):
+                    await peer.channel.close(4404, "note deleted")
+                return
+            except Exception:
+                self.journal_failures += 1
+                log.exception(
+                    "room %s: appending %d updates failed; retrying in %.2fs",
+                    self.doc_id,
+                    len(updates),
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _deliver(
+        self, batch: list[tuple[Peer | None, bytes]], relays: list[tuple[Peer | None, bytes]]
+    ) -> None:
+        if not self.peers:
+            return
+        plan = _plan_frames(batch)
+        peers = list(self.peers)
+        for peer in peers:
+            frames: list[bytes] = []
+            if plan is not None:
+                frame = plan.frame_for(peer)
+                if frame is not None:
+                    frames.append(frame)
+            frames.extend(frame for origin, frame in relays if origin is not peer)
+            if frames:
+                await self._send(peer, frames)
+
+    async def _send(self, peer: Peer, frames: list[bytes]) -> None:
+        channel = peer.channel
+        if channel.closed:
+            return
+        try:
+            async with asyncio.timeout(self._limits.send_timeout):
+                for frame in frames:
+                    await channel.send(frame)
+        except TimeoutError:
+            # A client that cannot keep up is closed rather than allowed to stall the room.
+            log.warning("room %s: closing a peer that stopped reading", self.doc_id)
+            self._drop(peer, 1013)
+        except (ConnectionError, RuntimeError, OSError):
+            self._drop(peer, 1006)
+
+    def _drop(self, peer: Peer, code: int) -> None:
+        self.peers.discard(peer)
+        if self.on_peer_dropped is not None:
+            self.on_peer_dropped(peer, code)
+        asyncio.get_running_loop().create_task(peer.channel.close(code, "send failed"))
+
+    def encoded_state(self) -> bytes:
+        return self.doc.get_update()
+
+    async def close_peers(self, code: int, reason: str, predicate: Callable[[Peer], bool]) -> int:
+        """Close the connections `predicate` picks (revoked rights, deleted note, shutdown)."""
+        chosen = [peer for peer in self.peers if predicate(peer)]
+        for peer in chosen:
+            await peer.channel.close(code, reason)
+        return len(chosen)
+
+
+class _FramePlan:
+    """One merged frame for peers that sent nothing this turn, one per contributing peer
+    with their own updates left out (a peer never gets its own update back)."""
+
+    __slots__ = ("_all", "_by_origin", "_cache", "_updates")
+
+    def __init__(self, updates: list[tuple[Peer | None, bytes]]) -> None:
+        self._updates = updates
+        self._by_origin = {origin for origin, _ in updates if origin is not None}
+        merged = updates[0][1] if len(updates) == 1 else merge_updates(*(u for _, u in updates))
+        self._all = encode_update(merged)
+        self._cache: dict[Peer, bytes | None] = {}
+
+    def frame_for(self, peer: Peer) -> bytes | None:
+        if peer not in self._by_origin:
+            return self._all
+        if peer in self._cache:
+            return self._cache[peer]
+        others = [u for origin, u in self._updates if origin is not peer]
+        if not others:
+            frame = None
+        else:
+            frame = encode_update(others[0] if len(others) == 1 else merge_updates(*others))
+        self._cache[peer] = frame
+        return frame
+
+
+def _plan_frames(batch: list[tuple[Peer | None, bytes]]) -> _FramePlan | None:
+    return _FramePlan(batch) if batch else None

@@ -1,0 +1,271 @@
+"""The room over in-memory channels and an in-memory log: merging, no echo, read-only peers,
+awareness ownership, durability before fan-out, single-flight loading."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from pycrdt import Doc, Text
+
+from syncd.protocol import (
+    Auth,
+    AwarenessEntry,
+    SyncStep1,
+    SyncStep2,
+    SyncUpdate,
+    encode_awareness_update,
+    parse_awareness_update,
+    parse_message,
+)
+from syncd.protocol import Awareness as AwarenessMessage
+from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+
+
+class MemoryChannel:
+    """A connection that records what the room sends it."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.close_code: int | None = None
+        self.arrived = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    async def send(self, frame: bytes) -> None:
+        self.frames.append(frame)
+        self.arrived.set()
+
+    async def close(self, code: int, reason: str = "") -> None:
+        self.close_code = code
+
+    def messages(self) -> list[object]:
+        return [parse_message(frame) for frame in self.frames]
+
+    def updates(self) -> list[bytes]:
+        return [m.update for m in self.messages() if isinstance(m, SyncUpdate)]
+
+
+class MemoryLog:
+    """An in-memory `DocBackend`; `gate` holds appends to show nothing is sent before."""
+
+    def __init__(self) -> None:
+        self.appended: list[bytes] = []
+        self.gate: asyncio.Event | None = None
+        self.loads = 0
+        self.fail_load = False
+        self.compacted: list[str] = []
+
+    async def load(self, doc_id: str) -> Sequence[bytes]:
+        self.loads += 1
+        await asyncio.sleep(0)
+        if self.fail_load:
+            raise OSError("storage down")
+        return list(self.appended)
+
+    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.appended.extend(updates)
+
+    async def compact(self, doc_id: str, state: bytes) -> None:
+        self.compacted.append(doc_id)
+
+    def subscribe(self, doc_id: str, on_updates: object) -> None:
+        pass
+
+    def unsubscribe(self, doc_id: str) -> None:
+        pass
+
+
+def typed(text: str, client_id: int) -> bytes:
+    doc = Doc(client_id=client_id)
+    doc["t"] = Text(text)
+    return doc.get_update()
+
+
+def text_of(updates: Sequence[bytes]) -> str:
+    doc = Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return str(doc.get("t", type=Text))
+
+
+def peer(can_write: bool = True, user: str = "u") -> tuple[Peer, MemoryChannel]:
+    channel = MemoryChannel()
+    return Peer(channel=channel, user_id=user, can_write=can_write), channel
+
+
+async def test_join_starts_the_stock_handshake_with_sync_step_1() -> None:
+    room = Room("n", MemoryLog())
+    p, _ = peer()
+    frames = room.join(p)
+    assert isinstance(parse_message(frames[0]), SyncStep1)
+
+
+async def test_an_update_reaches_every_other_peer_once_and_never_its_sender() -> None:
+    room = Room("n", MemoryLog())
+    (a, ca), (b, cb), (c, cc) = peer(), peer(), peer()
+    for p in (a, b, c):
+        room.join(p)
+    room.handle(a, SyncUpdate(typed("hi", 1)))
+    await room.drain()
+    assert ca.updates() == []
+    assert text_of(cb.updates()) == "hi"
+    assert len(cb.updates()) == 1
+    assert len(cc.updates()) == 1
+
+
+async def test_updates_of_one_turn_are_merged_into_one_frame_per_peer() -> None:
+    room = Room("n", MemoryLog())
+    (a, ca), (b, cb), (reader, cr) = peer(), peer(), peer()
+    for p in (a, b, reader):
+        room.join(p)
+    room.handle(a, SyncUpdate(typed("aaa", 1)))
+    room.handle(b, SyncUpdate(typed("bbb", 2)))
+    await room.drain()
+    assert len(cr.updates()) == 1
+    assert sorted(text_of(cr.updates())) == sorted("aaabbb")
+    assert text_of(ca.updates()) == "bbb"  # a gets b's update, not its own
+    assert text_of(cb.updates()) == "aaa"
+
+
+async def test_nothing_is_sent_before_the_log_holds_it() -> None:
+    log = MemoryLog()
+    log.gate = asyncio.Event()
+    room = Room("n", log)
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    room.handle(a, SyncUpdate(typed("x", 1)))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert cb.updates() == [] and log.appended == []
+    log.gate.set()
+    await room.drain()
+    assert log.appended and text_of(cb.updates()) == "x"
+
+
+async def test_a_joiner_gets_step_2_only_once_its_content_is_durable() -> None:
+    log = MemoryLog()
+    log.gate = asyncio.Event()
+    room = Room("n", log)
+    a, _ = peer()
+    room.join(a)
+    room.handle(a, SyncUpdate(typed("x", 1)))
+    waiter = asyncio.ensure_future(room.wait_durable())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    log.gate.set()
+    await asyncio.wait_for(waiter, 5)
+
+
+async def test_a_read_only_peer_is_told_permission_denied_once_and_its_writes_go_nowhere() -> None:
+    log = MemoryLog()
+    room = Room("n", log)
+    (viewer, _), (editor, ce) = peer(can_write=False), peer()
+    room.join(viewer)
+    room.join(editor)
+    first = room.handle(viewer, SyncUpdate(typed("no", 1)))
+    second = room.handle(viewer, SyncStep2(typed("no", 2)))
+    await room.drain()
+    assert [parse_message(f) for f in first] == [
+        Auth(permission_denied=True, reason="permission denied")
+    ]
+    assert second == []
+    assert ce.updates() == [] and log.appended == []
+    assert str(room.doc.get("t", type=Text)) == ""
+
+
+async def test_sync_step_1_is_answered_with_what_the_client_misses() -> None:
+    room = Room("n", MemoryLog())
+    room.load([typed("stored", 1)])
+    p, _ = peer()
+    replies = room.handle(p, SyncStep1(b"\x00"))
+    (reply,) = [parse_message(f) for f in replies]
+    assert isinstance(reply, SyncStep2) and text_of([reply.update]) == "stored"
+
+
+async def test_an_update_pycrdt_rejects_is_a_protocol_error_and_changes_nothing() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    with pytest.raises(ProtocolError):
+        room.handle(a, SyncUpdate(b"\x01\x02\x03"))
+    assert room.idle
+
+
+def awareness(client_id: int, clock: int, state: str) -> AwarenessMessage:
+    return AwarenessMessage(encode_awareness_update([AwarenessEntry(client_id, clock, state)]))
+
+
+async def test_awareness_is_relayed_and_removed_for_everyone_when_its_owner_leaves() -> None:
+    room = Room("n", MemoryLog())
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    room.handle(a, awareness(7, 1, '{"user":"a"}'))
+    await room.drain()
+    room.leave(a)
+    await room.drain()
+    entries = [
+        entry
+        for m in cb.messages()
+        if isinstance(m, AwarenessMessage)
+        for entry in parse_awareness_update(m.payload)
+    ]
+    assert entries[0] == AwarenessEntry(7, 1, '{"user":"a"}')
+    assert entries[-1] == AwarenessEntry(7, 2, "null")
+
+
+async def test_a_peer_cannot_overwrite_or_remove_another_peers_awareness() -> None:
+    room = Room("n", MemoryLog())
+    (a, _), (b, _), (c, _) = peer(), peer(), peer()
+    for p in (a, b, c):
+        room.join(p)
+    room.handle(a, awareness(7, 1, '{"user":"a"}'))
+    room.handle(b, awareness(7, 5, "null"))
+    room.handle(b, awareness(7, 6, '{"user":"spoof"}'))
+    await room.drain()
+    assert room.awareness.snapshot() == [AwarenessEntry(7, 1, '{"user":"a"}')]
+
+
+async def test_ten_clients_opening_a_cold_doc_at_once_cause_one_load() -> None:
+    log = MemoryLog()
+    async with RoomRegistry(log) as registry:
+        rooms = await asyncio.gather(*(registry.acquire("n") for _ in range(10)))
+        assert log.loads == 1
+        assert all(r is rooms[0] for r in rooms)
+        assert rooms[0].holds == 10
+
+
+async def test_a_failed_load_is_an_error_for_every_waiter_and_is_retried_next_time() -> None:
+    log = MemoryLog()
+    log.fail_load = True
+    async with RoomRegistry(log) as registry:
+        results = await asyncio.gather(
+            *(registry.acquire("n") for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, RoomLoadError) for r in results)
+        log.fail_load = False
+        room = await registry.acquire("n")
+        assert room.doc_id == "n"
+
+
+async def test_a_room_unloads_once_released_and_stored() -> None:
+    log = MemoryLog()
+    async with RoomRegistry(log) as registry:
+        unloaded = asyncio.Event()
+        registry.on_room_unloaded = lambda _: unloaded.set()
+        room = await registry.acquire("n")
+        room.apply(typed("x", 1))
+        registry.release(room)
+        await asyncio.wait_for(unloaded.wait(), 5)
+        assert registry.get("n") is None
+        assert log.compacted == ["n"]
+        assert text_of(log.appended) == "x"
