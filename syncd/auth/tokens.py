@@ -1,0 +1,110 @@
+"""JWT (HS256) access tokens: verified here, issued by the CRM back end (or `syncd token`)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+PRIVILEGED_ROLES = frozenset({"admin", "service"})
+
+
+class AuthError(Exception):
+    """The token is missing, malformed, badly signed or expired (HTTP 401, close 4401)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified claims of one token."""
+
+    user_id: str
+    name: str | None
+    email: str | None
+    roles: tuple[str, ...]
+    expires_at: float
+    token_id: str | None
+
+    @property
+    def privileged(self) -> bool:
+        """Roles `admin` and `service` have every right on every note."""
+        return not PRIVILEGED_ROLES.isdisjoint(self.roles)
+
+
+class TokenVerifier:
+    """Verifies access tokens with one secret; only HS256 is accepted (never `alg: none`)."""
+
+    def __init__(self, secret: str, *, leeway: float = 0.0) -> None:
+        if not secret:
+            raise ValueError("an empty JWT secret would make every token forgeable")
+        self._secret = secret
+        self._leeway = leeway
+
+    def verify(self, token: str | None) -> Principal:
+        if not token:
+            raise AuthError("missing token")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "exp"]},
+                leeway=self._leeway,
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, object]) -> Principal:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub or len(sub) > 200:
+        raise AuthError("invalid token: 'sub' must be a non-empty string")
+    raw_roles = claims.get("roles") or []
+    if isinstance(raw_roles, str):
+        raw_roles = [raw_roles]
+    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+        raise AuthError("invalid token: 'roles' must be a list of strings")
+    name = claims.get("name")
+    email = claims.get("email")
+    jti = claims.get("jti")
+    exp = claims.get("exp")
+    return Principal(
+        user_id=sub,
+        name=name if isinstance(name, str) else None,
+        email=email if isinstance(email, str) else None,
+        roles=tuple(raw_roles),
+        expires_at=float(exp) if isinstance(exp, int | float) else 0.0,
+        token_id=jti if isinstance(jti, str) else None,
+    )
+
+
+def mint_token(
+    secret: str,
+    user_id: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    roles: Sequence[str] = (),
+    ttl_seconds: float = 3600.0,
+    now: float | None = None,
+) -> str:
+    """Issue a token with syncd's claims; used by `syncd token` and by tests."""
+    issued = time.time() if now is None else now
+    claims: dict[str, object] = {
+        "sub": user_id,
+        "roles": list(roles),
+        "iat": int(issued),
+        "exp": int(issued + ttl_seconds),
+        "jti": uuid.uuid4().hex,
+    }
+    if name is not None:
+        claims["name"] = name
+    if email is not None:
+        claims["email"] = email
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)

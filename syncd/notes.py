@@ -1,0 +1,238 @@
+"""Note operations shared by the REST API and the WebSocket endpoint.
+
+This is where storage (metadata, rights), rooms (live docs) and content (ProseMirror JSON,
+plain text) meet, so that the transport and API modules stay thin: they authenticate,
+call one method here, and map its exceptions to status or close codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
+from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
+from syncd.room import Peer, Room, RoomRegistry
+from syncd.storage import (
+    UNSET,
+    NoteExists,
+    NoteMetadata,
+    NoteRecord,
+    Permissions,
+    Store,
+    UserRecord,
+)
+
+log = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class NoteNotFound(LookupError):
+    """No such note (HTTP 404, close 4404)."""
+
+
+class Forbidden(PermissionError):
+    """The caller lacks the right for this operation (HTTP 403, close 4403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoteView:
+    """A note with its live content, as `GET /:id` shows it."""
+
+    record: NoteRecord
+    text: str
+    json: dict[str, object]
+
+
+class NoteService:
+    """Use cases over notes; one instance per process."""
+
+    def __init__(
+        self,
+        store: Store,
+        rooms: RoomRegistry,
+        verifier: TokenVerifier,
+        *,
+        field: str = "prosemirror",
+        auto_create: bool = False,
+    ) -> None:
+        self._store = store
+        self._rooms = rooms
+        self._verifier = verifier
+        self._field = field
+        self._auto_create = auto_create
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- identity and rights -------------------------------------------------------------
+
+    def verify_token(self, token: str | None) -> Principal:
+        return self._verifier.verify(token)
+
+    async def access(self, principal: Principal, note_id: str) -> tuple[Access, bool]:
+        """(level, may delete) of `principal` on `note_id`; raises `NoteNotFound`."""
+        grant = await self._store.get_access(note_id, principal.user_id)
+        if grant is None:
+            raise NoteNotFound(note_id)
+        return resolve_access(principal, grant)
+
+    async def require(self, principal: Principal, note_id: str, level: Access) -> None:
+        access, _ = await self.access(principal, note_id)
+        if access < level:
+            raise Forbidden(f"{level.name.lower()} permission required")
+
+    async def connect_access(self, principal: Principal, note_id: str) -> Access:
+        """Rights for a WebSocket connection; creates the note when auto-create is on."""
+        self._remember_user(principal)
+        try:
+            access, _ = await self.access(principal, note_id)
+        except NoteNotFound:
+            if not self._auto_create or not _valid_note_id(note_id):
+                raise
+            with contextlib.suppress(NoteExists):  # a concurrent connection created it
+                await self._store.create_note(
+                    note_id=note_id, title="Untitled", created_by=principal.user_id
+                )
+            access, _ = await self.access(principal, note_id)
+        return access
+
+    def _remember_user(self, principal: Principal) -> None:
+        """Record the user seen in a token, off the connection's critical path."""
+        user = UserRecord(
+            id=principal.user_id, name=principal.name, email=principal.email, roles=principal.roles
+        )
+        task = asyncio.get_running_loop().create_task(self._store.upsert_user(user))
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("recording a user failed: %s", task.exception())
+
+    # -- peers (hooks for presence and sessions) -----------------------------------------
+
+    def peer_joined(self, room: Room, peer: Peer) -> None:
+        log.debug("user %s joined note %s", peer.user_id, room.doc_id)
+
+    def peer_left(self, room: Room, peer: Peer) -> None:
+        log.debug("user %s left note %s", peer.user_id, room.doc_id)
+
+    # -- notes ---------------------------------------------------------------------------
+
+    async def create(
+        self,
+        principal: Principal,
+        *,
+        title: str,
+        lead_id: str | None,
+        permissions: Permissions,
+        metadata: NoteMetadata,
+        content_json: dict[str, object] | None,
+        note_id: str | None = None,
+    ) -> NoteView:
+        record = await self._store.create_note(
+            note_id=note_id,
+            title=title,
+            created_by=principal.user_id,
+            lead_id=lead_id,
+            permissions=permissions,
+            metadata=metadata,
+        )
+        if content_json is not None:
+            await self._write_content(record.id, content_json, principal.user_id)
+        return await self.view(record.id)
+
+    async def view(self, note_id: str) -> NoteView:
+        """The note with the content of its live doc (loaded for the call if needed)."""
+        async with self._rooms.borrow(note_id) as room:
+            text = doc_to_text(room.doc, self._field)
+            content = doc_to_json(room.doc, self._field)
+        record = await self._store.get_note(note_id)
+        if record is None:
+            raise NoteNotFound(note_id)
+        return NoteView(record=record, text=text, json=content)
+
+    async def update(
+        self,
+        principal: Principal,
+        note_id: str,
+        *,
+        title: object = UNSET,
+        lead_id: object = UNSET,
+        permissions: object = UNSET,
+        metadata: object = UNSET,
+        content_json: dict[str, object] | None = None,
+    ) -> NoteView:
+        """Change metadata and/or content; rights changes reach open connections at once."""
+        changes = {
+            key: value
+            for key, value in {
+                "title": title,
+                "lead_id": lead_id,
+                "permissions": permissions,
+                "metadata": metadata,
+            }.items()
+            if value is not UNSET
+        }
+        record = await self._store.update_note(note_id, updated_by=principal.user_id, **changes)
+        if record is None:
+            raise NoteNotFound(note_id)
+        if "permissions" in changes:
+            await self.reauthorize(note_id)
+        if content_json is not None:
+            await self._write_content(note_id, content_json, principal.user_id)
+        return await self.view(note_id)
+
+    async def delete(self, note_id: str) -> None:
+        if not await self._store.delete_note(note_id):
+            raise NoteNotFound(note_id)
+        room = self._rooms.get(note_id)
+        if room is not None:
+            await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
+
+    async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
+        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""
+        async with self._rooms.borrow(note_id) as room:
+            room.apply(update, editor=editor)
+            await room.wait_durable()
+
+    async def _write_content(self, note_id: str, content: dict[str, object], editor: str) -> None:
+        async with self._rooms.borrow(note_id) as room:
+            update = write_json(room.doc, content, self._field)
+            if update != EMPTY_UPDATE:
+                room.record_local(update, editor=editor)
+                await room.wait_durable()
+
+    async def reauthorize(self, note_id: str) -> None:
+        """Re-check every open connection to `note_id` after its rights changed."""
+        room = self._rooms.get(note_id)
+        if room is None:
+            return
+        for peer in list(room.peers):
+            if peer.privileged:
+                continue
+            level, _ = grant_access(await self._store.get_access(note_id, peer.user_id))
+            if level < Access.VIEW:
+                await peer.channel.close(CLOSE_FORBIDDEN, "view permission revoked")
+            else:
+                peer.can_write = level >= Access.EDIT
+                peer.denied_sent = False
+
+    async def on_checkpoint(self, room: Room) -> None:
+        """A room's state was stored: move the note's version, lastModified and text."""
+        await self._store.record_doc_change(
+            room.doc_id,
+            updated_by=room.last_editor,
+            content_text=doc_to_text(room.doc, self._field),
+        )
+
+
+def _valid_note_id(note_id: str) -> bool:
+    return 0 < len(note_id) <= 200 and note_id.isprintable() and "/" not in note_id
+
+
+__all__ = ["AuthError", "Forbidden", "NoteNotFound", "NoteService", "NoteView"]
