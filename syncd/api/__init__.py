@@ -1,0 +1,1 @@
+"""The REST API: thin Starlette routes over `NoteService` and the store."""

@@ -1,0 +1,195 @@
+"""REST routes under `/api/collaborative-notes`: authenticate, authorise, call `NoteService`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syncd.api.errors import ApiError
+from syncd.api.note_shapes import (
+    invalid,
+    note_json,
+    parse_content,
+    parse_lead_id,
+    parse_metadata,
+    parse_permissions,
+    parse_title,
+    view_json,
+)
+from syncd.api.requests import authenticate, read_json
+from syncd.auth import Access
+from syncd.notes import Forbidden, NoteNotFound, NoteService
+from syncd.protocol import ProtocolError
+from syncd.storage import NoteExists
+
+MAX_PAGE_SIZE = 100
+
+
+def _notes(request: Request) -> NoteService:
+    return request.app.state.services.notes
+
+
+async def _require(request: Request, note_id: str, level: Access) -> tuple[Access, bool]:
+    principal = authenticate(request)
+    try:
+        access, may_delete = await _notes(request).access(principal, note_id)
+    except NoteNotFound:
+        raise ApiError(404, "note not found") from None
+    if access < Access.VIEW:
+        # Someone without view permission learns nothing, not even that the note exists.
+        raise ApiError(404, "note not found")
+    if access < level:
+        raise ApiError(403, f"{level.name.lower()} permission required")
+    return access, may_delete
+
+
+async def create_note(request: Request) -> Response:
+    principal = authenticate(request)
+    body = await read_json(request)
+    if "title" not in body:
+        raise invalid("title is required")
+    note_id = body.get("id")
+    if note_id is not None:
+        note_id = parse_lead_id(note_id)  # same shape rules as any id
+    try:
+        view = await _notes(request).create(
+            principal,
+            note_id=note_id,
+            title=parse_title(body["title"]),
+            lead_id=parse_lead_id(body.get("leadId")),
+            permissions=parse_permissions(body.get("permissions") or {}),
+            metadata=parse_metadata(body.get("metadata") or {}),
+            content_json=parse_content(body),
+        )
+    except NoteExists:
+        raise ApiError(409, "a note with this id exists") from None
+    return JSONResponse(view_json(view), status_code=201)
+
+
+async def get_note(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    await _require(request, note_id, Access.VIEW)
+    try:
+        view = await _notes(request).view(note_id)
+    except NoteNotFound:
+        raise ApiError(404, "note not found") from None
+    return JSONResponse(view_json(view))
+
+
+async def update_note(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    principal = authenticate(request)
+    body = await read_json(request)
+    await _require(request, note_id, Access.EDIT)
+    changes: dict[str, Any] = {}
+    if "title" in body:
+        changes["title"] = parse_title(body["title"])
+    if "leadId" in body:
+        changes["lead_id"] = parse_lead_id(body["leadId"])
+    if "metadata" in body:
+        changes["metadata"] = parse_metadata(body["metadata"] or {})
+    if "permissions" in body:
+        changes["permissions"] = parse_permissions(body["permissions"] or {})
+        record = await request.app.state.services.store.get_note(note_id)
+        if (
+            record is not None
+            and record.created_by != principal.user_id
+            and not (principal.privileged)
+        ):
+            raise ApiError(403, "only the owner or an admin may change permissions")
+    content = parse_content(body)
+    try:
+        view = await _notes(request).update(principal, note_id, content_json=content, **changes)
+    except NoteNotFound:
+        raise ApiError(404, "note not found") from None
+    except Forbidden as exc:
+        raise ApiError(403, str(exc)) from None
+    return JSONResponse(view_json(view))
+
+
+async def delete_note(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    _, may_delete = await _require(request, note_id, Access.VIEW)
+    if not may_delete:
+        raise ApiError(403, "delete permission required")
+    try:
+        await _notes(request).delete(note_id)
+    except NoteNotFound:
+        raise ApiError(404, "note not found") from None
+    return Response(status_code=204)
+
+
+def _page_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise invalid(f"{name} must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+async def list_notes(request: Request) -> Response:
+    principal = authenticate(request)
+    page = _page_param(request, "page", 1, 1_000_000)
+    limit = _page_param(request, "limit", 20, MAX_PAGE_SIZE)
+    params = request.query_params
+    store = request.app.state.services.store
+    records, total = await store.list_notes(
+        viewer_id=None if principal.privileged else principal.user_id,
+        lead_id=params.get("leadId") or None,
+        q=params.get("q") or None,
+        tag=params.get("tag") or None,
+        category=params.get("category") or None,
+        priority=params.get("priority") or None,
+        offset=(page - 1) * limit,
+        limit=limit,
+    )
+    return JSONResponse(
+        {
+            "notes": [note_json(r, content=r.content_text) for r in records],
+            "pagination": {
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "pages": math.ceil(total / limit) if total else 0,
+            },
+        }
+    )
+
+
+async def apply_yjs_update(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    principal = authenticate(request)
+    body = await read_json(request)
+    await _require(request, note_id, Access.EDIT)
+    raw = body.get("update")
+    if not isinstance(raw, str) or not raw:
+        raise invalid("update must be a base64 string")
+    try:
+        update = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("update is not valid base64") from None
+    try:
+        await _notes(request).apply_update(note_id, update, principal.user_id)
+    except ProtocolError as exc:
+        raise invalid(str(exc)) from None
+    return JSONResponse({"applied": True, "bytes": len(update)})
+
+
+def routes() -> list[Route]:
+    prefix = "/api/collaborative-notes"
+    return [
+        Route(prefix, list_notes, methods=["GET"]),
+        Route(prefix, create_note, methods=["POST"]),
+        Route(prefix + "/{note_id}", get_note, methods=["GET"]),
+        Route(prefix + "/{note_id}", update_note, methods=["PUT"]),
+        Route(prefix + "/{note_id}", delete_note, methods=["DELETE"]),
+        Route(prefix + "/{note_id}/yjs-update", apply_yjs_update, methods=["POST"]),
+    ]
+

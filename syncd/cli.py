@@ -1,0 +1,140 @@
+"""`syncd serve | migrate | token`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+
+from syncd.settings import Settings, SettingsError
+
+
+def _serve(settings: Settings) -> int:
+    from syncd.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # the sans-I/O implementation measured fastest; frames over the limit are refused by
+        # syncd itself (close 1009 with a reason), so uvicorn's own cap sits just above it
+        ws="websockets-sansio",
+        ws_max_size=settings.limits.max_message_bytes + 1024,
+        ws_per_message_deflate=False,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        lifespan="on",
+        timeout_graceful_shutdown=15,
+        proxy_headers=True,
+    )
+    server = _GracefulServer(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+class _GracefulServer(uvicorn.Server):
+    """Closes every sync connection with 1001 (rooms then store their state) before
+    uvicorn's own shutdown, which would close them with 1012 instead."""
+
+    _closing = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.loaded_app if self.config.loaded else None
+        services = getattr(getattr(getattr(app, "app", app), "state", None), "services", None)
+        if self._closing or services is None:
+            super().handle_exit(sig, frame)
+            return
+        self._closing = True
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(lambda: loop.create_task(self._close_then_exit(sig, frame)))
+
+    async def _close_then_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.loaded_app
+        services = getattr(app, "app", app).state.services
+        try:
+            await asyncio.wait_for(services.sync.shutdown(), timeout=10)
+        except Exception:
+            logging.getLogger(__name__).exception("closing connections at shutdown failed")
+        finally:
+            super().handle_exit(sig, frame)
+
+
+def _migrate(settings: Settings) -> int:
+    from syncd.storage import migrate_database
+
+    asyncio.run(migrate_database(settings.database_url))
+    print(f"database at {settings.database_url.split('@')[-1]} is up to date")
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    from syncd.app import jwt_secret
+    from syncd.auth import mint_token
+
+    token = mint_token(
+        jwt_secret(settings),
+        args.user,
+        name=args.name,
+        email=args.email,
+        roles=args.role or [],
+        ttl_seconds=args.ttl,
+    )
+    print(token)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="syncd", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (embedded default: no config)")
+    serve.add_argument("--host", help="bind address (env HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env PORT, default 3001)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    commands.add_parser("migrate", help="apply database migrations (DATABASE_URL)")
+    token = commands.add_parser("token", help="print a signed access token for development")
+    token.add_argument("user", help="user id (the sub claim)")
+    token.add_argument("--name")
+    token.add_argument("--email")
+    token.add_argument("--role", action="append", help="role, e.g. admin or service; repeatable")
+    token.add_argument("--ttl", type=float, default=24 * 3600.0, help="lifetime in seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 2
+    overrides = {
+        key: value
+        for key, value in {
+            "host": getattr(args, "host", None),
+            "port": getattr(args, "port", None),
+            "log_level": getattr(args, "log_level", None),
+        }.items()
+        if value is not None
+    }
+    settings = settings.with_overrides(**overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _token(settings, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Transports: the y-websocket endpoint (Socket.IO joins later)."""

@@ -1,0 +1,202 @@
+"""The y-websocket endpoint `/ws/notes/{note_id}`: the one place that knows ASGI WebSockets.
+
+It reads raw ASGI messages (cheaper than Starlette's WebSocket wrapper on the hot path),
+authenticates and authorises before the room is touched, loads the room before accepting
+(so nothing a client sends can pile up in front of a cold room), then pumps frames between
+the socket and the room. Every failure closes only this connection, with the close code of
+DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from syncd.auth import AuthError, Principal
+from syncd.auth.permissions import Access
+from syncd.notes import NoteNotFound, NoteService
+from syncd.protocol import ProtocolError, parse_message
+from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+from syncd.storage import StorageError
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Any
+Send = Any
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
+CLOSE_BAD_MESSAGE = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class AsgiChannel:
+    """`Channel` over an ASGI WebSocket `send` callable."""
+
+    __slots__ = ("_closed", "_send", "principal")
+
+    def __init__(self, send: Send, principal: Principal) -> None:
+        self._send = send
+        self._closed = False
+        self.principal = principal
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def send(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        await self._send({"type": "websocket.send", "bytes": frame})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+
+def token_from_scope(scope: Scope) -> str | None:
+    """`?token=` first (what browsers can send), else `Authorization: Bearer`."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("token")
+    if values and values[0]:
+        return values[0]
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+    return None
+
+
+class SyncEndpoint:
+    """ASGI app for one y-websocket connection per call."""
+
+    def __init__(self, notes: NoteService, rooms: RoomRegistry, *, max_message_bytes: int) -> None:
+        self._notes = notes
+        self._rooms = rooms
+        self._max_bytes = max_message_bytes
+        self._shutting_down = False
+        self._connections: set[AsgiChannel] = set()
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        note_id: str = scope["path_params"]["note_id"]
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        if self._shutting_down:
+            await _refuse(send, CLOSE_GOING_AWAY, "server shutting down")
+            return
+        try:
+            principal = self._notes.verify_token(token_from_scope(scope))
+        except AuthError as exc:
+            await _refuse(send, CLOSE_UNAUTHORIZED, str(exc))
+            return
+        try:
+            access = await self._notes.connect_access(principal, note_id)
+        except NoteNotFound:
+            await _refuse(send, CLOSE_NOT_FOUND, "unknown note")
+            return
+        except StorageError:
+            log.exception("access check for note %s failed", note_id)
+            await _refuse(send, CLOSE_TRY_AGAIN, "storage unavailable, try again later")
+            return
+        if access < Access.VIEW:
+            await _refuse(send, CLOSE_FORBIDDEN, "no view permission")
+            return
+        try:
+            room = await self._rooms.acquire(note_id)
+        except RoomLoadError:
+            await _refuse(send, CLOSE_TRY_AGAIN, "note could not be loaded, try again later")
+            return
+        try:
+            await send({"type": "websocket.accept"})
+            await self._serve(room, principal, access, receive, send)
+        finally:
+            self._rooms.release(room)
+
+    async def _serve(
+        self, room: Room, principal: Principal, access: Access, receive: Receive, send: Send
+    ) -> None:
+        channel = AsgiChannel(send, principal)
+        peer = Peer(
+            channel=channel,
+            user_id=principal.user_id,
+            can_write=access >= Access.EDIT,
+            name=principal.name,
+            privileged=principal.privileged,
+        )
+        self._connections.add(channel)
+        expiry = _close_at_expiry(channel, principal)
+        self._notes.peer_joined(room, peer)
+        try:
+            for frame in room.join(peer):
+                await channel.send(frame)
+            await self._pump(room, peer, channel, receive)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            expiry.cancel()
+            self._connections.discard(channel)
+            room.leave(peer)
+            self._notes.peer_left(room, peer)
+
+    async def _pump(self, room: Room, peer: Peer, channel: AsgiChannel, receive: Receive) -> None:
+        while True:
+            event = await receive()
+            kind = event["type"]
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive":
+                continue
+            data = event.get("bytes")
+            if data is None:
+                await channel.close(CLOSE_BAD_MESSAGE, "text frames are not part of the protocol")
+                continue
+            if channel.closed:
+                continue  # closed by the server (revoked, expired); wait for the disconnect
+            try:
+                replies = room.handle(peer, parse_message(data, max_bytes=self._max_bytes))
+            except ProtocolError as exc:
+                log.info("closing connection to note %s: %s", room.doc_id, exc)
+                await channel.close(exc.close_code, str(exc))
+                continue
+            if replies:
+                await room.wait_durable()
+                for frame in replies:
+                    await channel.send(frame)
+
+    async def shutdown(self) -> None:
+        """Refuse new connections and close every open one with 1001."""
+        self._shutting_down = True
+        for channel in list(self._connections):
+            await channel.close(CLOSE_GOING_AWAY, "server shutting down")
+
+
+def _close_at_expiry(channel: AsgiChannel, principal: Principal) -> asyncio.TimerHandle:
+    loop = asyncio.get_running_loop()
+    delay = max(0.0, principal.expires_at - time.time())
+    return loop.call_later(
+        delay, lambda: loop.create_task(channel.close(CLOSE_UNAUTHORIZED, "token expired"))
+    )
+
+
+async def _refuse(send: Send, code: int, reason: str) -> None:
+    """Accept, then close with `code`: a close before accept reaches a browser as a bare
+    HTTP 403 and the client could not tell 4401 from 4404."""
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
