@@ -1,0 +1,61 @@
+"""Pytest fixtures for tests that run real syncd processes and stock Node Yjs clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.server import SyncdProcess, make_token
+from tests.support.yjs_node import NodeYjs
+
+StartServer = Callable[..., Awaitable[SyncdProcess]]
+
+
+@pytest.fixture
+async def start_syncd(tmp_path: Path) -> AsyncIterator[StartServer]:
+    """Start syncd processes on the embedded default; every one is stopped at teardown."""
+    started: list[SyncdProcess] = []
+
+    async def start(*, env: dict[str, str] | None = None, name: str = "a") -> SyncdProcess:
+        proc = SyncdProcess(tmp_path / f"syncd-{name}", env=env)
+        started.append(proc)
+        await proc.start()
+        return proc
+
+    yield start
+    for proc in started:
+        try:
+            await proc.stop()
+        except RuntimeError:
+            await proc.kill()
+
+
+@pytest.fixture
+async def syncd(start_syncd: StartServer) -> SyncdProcess:
+    """One embedded syncd with auto-created notes off (the production default)."""
+    return await start_syncd()
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[NodeYjs]:
+    """One Node process hosting stock Yjs clients."""
+    async with NodeYjs() as hosted:
+        yield hosted
+
+
+async def create_note(
+    server: SyncdProcess,
+    owner: str = "owner",
+    *,
+    roles: tuple[str, ...] = (),
+    **body: Any,
+) -> dict[str, Any]:
+    """Create a note over REST as `owner`; returns the note JSON."""
+    payload = {"title": "A note", **body}
+    async with server.client(make_token(owner, roles=roles)) as client:
+        response = await client.post("/api/collaborative-notes", json=payload)
+    assert response.status_code == 201, response.text
+    return response.json()
