@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -16,10 +18,11 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from syncd.api import health, notes
 from syncd.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from syncd.auth import TokenVerifier, load_or_create_secret
-from syncd.bus import LocalBus
+from syncd.bus import LocalBus, LocalEvents, RedisBus
+from syncd.bus.keys import Keys
 from syncd.notes import NoteService
 from syncd.room import RoomLimits, RoomRegistry
-from syncd.settings import Settings
+from syncd.settings import Settings, SettingsError
 from syncd.storage import Store, open_store
 from syncd.transport.websocket import SyncEndpoint
 
@@ -35,6 +38,11 @@ class Services:
     rooms: RoomRegistry
     notes: NoteService
     sync: SyncEndpoint
+    #: this process, as other instances see it in stream entries and events
+    instance_id: str
+    #: None in the embedded mode
+    redis: Redis | None = None
+    bus: RedisBus | LocalBus | None = None
 
 
 def jwt_secret(settings: Settings) -> str:
@@ -44,15 +52,38 @@ def jwt_secret(settings: Settings) -> str:
     return load_or_create_secret(settings.data_dir, "jwt-secret")
 
 
+async def _open_bus(
+    settings: Settings, store: Store, instance_id: str, stack: contextlib.AsyncExitStack
+) -> tuple[LocalBus | RedisBus, LocalEvents, Redis | None]:
+    """The embedded bus, or Redis streams when `REDIS_URL` is set."""
+    if settings.redis_url is None:
+        return LocalBus(store), LocalEvents(), None
+    if store.dialect == "sqlite":
+        raise SettingsError(
+            "REDIS_URL (scaled mode) needs a shared postgresql:// DATABASE_URL, not SQLite"
+        )
+    redis = Redis.from_url(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    bus = await stack.enter_async_context(
+        RedisBus(
+            redis,
+            settings.redis_url,
+            store,
+            instance_id,
+            orphan_interval=settings.compact_interval,
+            keys=Keys(settings.redis_prefix),
+        )
+    )
+    return bus, bus.events, redis
+
+
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    if not settings.embedded:
-        # Instances without the Redis bus would not see each other's edits: refuse to start.
-        raise RuntimeError("REDIS_URL is set, but scaled mode is not in this build yet")
+    instance_id = uuid.uuid4().hex
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(open_store(settings.database_url, migrate=True))
         verifier = TokenVerifier(jwt_secret(settings))
-        backend = LocalBus(store)
+        backend, events, redis = await _open_bus(settings, store, instance_id, stack)
         limits = RoomLimits(
             max_awareness_bytes=settings.limits.max_awareness_bytes,
             max_awareness_ids=settings.limits.max_awareness_clients_per_connection,
@@ -64,6 +95,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             store,
             rooms,
             verifier,
+            events,
             field=settings.prosemirror_field,
             auto_create=settings.auto_create_notes,
         )
@@ -73,7 +105,16 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         # Registered last so it runs first on exit: close connections (1001), then store rooms.
         stack.push_async_callback(sync.shutdown)
-        yield Services(settings, store, rooms, note_service, sync)
+        yield Services(
+            settings,
+            store,
+            rooms,
+            note_service,
+            sync,
+            instance_id=instance_id,
+            redis=redis,
+            bus=backend,
+        )
 
 
 class _SyncDispatch:

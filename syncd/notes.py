@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
+from syncd.bus import LocalEvents
 from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
 from syncd.room import Peer, Room, RoomRegistry
 from syncd.storage import (
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+EVENT_ACCESS = "access"
+EVENT_DELETED = "deleted"
 
 
 class NoteNotFound(LookupError):
@@ -56,6 +59,7 @@ class NoteService:
         store: Store,
         rooms: RoomRegistry,
         verifier: TokenVerifier,
+        events: LocalEvents,
         *,
         field: str = "prosemirror",
         auto_create: bool = False,
@@ -63,6 +67,9 @@ class NoteService:
         self._store = store
         self._rooms = rooms
         self._verifier = verifier
+        #: rights changes and deletions reach every instance through these events
+        self._events = events
+        events.handler = self.handle_event
         self._field = field
         self._auto_create = auto_create
         self._background: set[asyncio.Task[None]] = set()
@@ -182,7 +189,7 @@ class NoteService:
         if record is None:
             raise NoteNotFound(note_id)
         if "permissions" in changes:
-            await self.reauthorize(note_id)
+            await self._events.publish(EVENT_ACCESS, note_id)
         if content_json is not None:
             await self._write_content(note_id, content_json, principal.user_id)
         return await self.view(note_id)
@@ -190,9 +197,19 @@ class NoteService:
     async def delete(self, note_id: str) -> None:
         if not await self._store.delete_note(note_id):
             raise NoteNotFound(note_id)
-        room = self._rooms.get(note_id)
-        if room is not None:
-            await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
+        await self._events.publish(EVENT_DELETED, note_id)
+
+    async def handle_event(self, kind: str, note_id: str) -> None:
+        """A note event from this or another instance: act on the local connections."""
+        if kind == EVENT_ACCESS:
+            await self.reauthorize(note_id)
+        elif kind == EVENT_DELETED:
+            room = self._rooms.get(note_id)
+            if room is not None:
+                room.gone = True
+                await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
+        else:
+            log.warning("ignoring unknown note event %r", kind)
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
         """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""

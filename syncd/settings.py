@@ -73,6 +73,7 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    redis_prefix: str = "syncd"
     jwt_secret: str | None = None
     jwt_refresh_secret: str | None = None
     host: str = "127.0.0.1"
@@ -111,6 +112,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=redis_url,
+            redis_prefix=env.get("SYNCD_REDIS_PREFIX") or "syncd",
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_refresh_secret=env.get("JWT_REFRESH_SECRET") or None,
             host=env.get("HOST") or "127.0.0.1",

@@ -19,6 +19,9 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    check_bus = getattr(services.bus, "check", None)
+    if check_bus is not None:
+        checks.update(await check_bus())
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from syncd.room.backend import DocGone, RemoteUpdates
+from syncd.room.backend import DocGone, RemoteListener
 from syncd.storage import NoteNotFound, Store
 
 
@@ -28,16 +28,17 @@ class LocalBus:
         except NoteNotFound:
             raise DocGone(doc_id) from None
 
-    async def compact(self, doc_id: str, state: bytes) -> None:
-        # The log itself is the truth here; folding it is exact and needs no live state.
-        del state
+    async def compact(self, doc_id: str) -> None:
         try:
             await self._store.compact_doc(doc_id)
         except NoteNotFound:
             raise DocGone(doc_id) from None
 
-    def subscribe(self, doc_id: str, on_updates: RemoteUpdates) -> None:
+    def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
         """Nothing to subscribe to: no other instance writes these docs."""
 
     def unsubscribe(self, doc_id: str) -> None:
         """See `subscribe`."""
+
+    def publish_awareness(self, doc_id: str, payload: bytes) -> None:
+        """No other instance to tell."""

@@ -1,6 +1,6 @@
 """Rooms: the live, in-memory state of docs on this instance."""
 
-from syncd.room.backend import DocBackend, RemoteUpdates
+from syncd.room.backend import DocBackend, DocGone, RemoteListener
 from syncd.room.channel import Channel
 from syncd.room.peer import Peer
 from syncd.room.registry import RoomLoadError, RoomRegistry
@@ -9,8 +9,9 @@ from syncd.room.room import Room, RoomLimits
 __all__ = [
     "Channel",
     "DocBackend",
+    "DocGone",
     "Peer",
-    "RemoteUpdates",
+    "RemoteListener",
     "Room",
     "RoomLimits",
     "RoomLoadError",

@@ -8,20 +8,26 @@ and its own states are removed for everyone when it leaves.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from syncd.protocol import AwarenessEntry
 from syncd.room.peer import Peer
 
 NULL_STATE = "null"
+#: y-protocols clients renew their state every 15 s and drop others' after 30 s without
+#: renewal; a state relayed from another instance is forgotten on the same schedule
+REMOTE_TTL = 30.0
 
 
 @dataclass(slots=True)
 class _State:
     clock: int
     state: str
-    owner: Peer
+    #: the local connection that introduced it; None for a state from another instance
+    owner: Peer | None
+    seen: float = field(default_factory=time.monotonic)
 
 
 class AwarenessTable:
@@ -31,7 +37,7 @@ class AwarenessTable:
         self._states: dict[int, _State] = {}
 
     def __len__(self) -> int:
-        return sum(1 for s in self._states.values() if s.state != NULL_STATE)
+        return len(self._states)
 
     def apply(
         self, peer: Peer, entries: Iterable[AwarenessEntry], *, max_ids: int
@@ -56,17 +62,37 @@ class AwarenessTable:
                 continue
             if current.owner is not peer:
                 continue
-            newer = entry.clock > current.clock
-            same_clock_removal = entry.clock == current.clock and entry.state == NULL_STATE
-            if not (newer or same_clock_removal):
-                continue
-            current.clock = entry.clock
-            current.state = entry.state
-            accepted.append(entry)
-            if entry.state == NULL_STATE:
-                del self._states[entry.client_id]
-                peer.awareness_ids.discard(entry.client_id)
+            if self._take(entry, current):
+                accepted.append(entry)
+                if entry.state == NULL_STATE:
+                    peer.awareness_ids.discard(entry.client_id)
         return accepted
+
+    def apply_remote(self, entries: Iterable[AwarenessEntry]) -> list[AwarenessEntry]:
+        """Apply states relayed by another instance; ids owned here are left alone."""
+        accepted: list[AwarenessEntry] = []
+        for entry in entries:
+            current = self._states.get(entry.client_id)
+            if current is None:
+                if entry.state != NULL_STATE:
+                    self._states[entry.client_id] = _State(entry.clock, entry.state, None)
+                    accepted.append(entry)
+            elif current.owner is None and self._take(entry, current):
+                accepted.append(entry)
+        return accepted
+
+    def _take(self, entry: AwarenessEntry, current: _State) -> bool:
+        """y-protocols' rule: a newer clock wins; a removal also wins at the same clock."""
+        newer = entry.clock > current.clock
+        same_clock_removal = entry.clock == current.clock and entry.state == NULL_STATE
+        if not (newer or same_clock_removal):
+            return False
+        current.clock = entry.clock
+        current.state = entry.state
+        current.seen = time.monotonic()
+        if entry.state == NULL_STATE:
+            del self._states[entry.client_id]
+        return True
 
     def remove_peer(self, peer: Peer) -> list[AwarenessEntry]:
         """Forget every state `peer` introduced; return the removals to broadcast."""
@@ -80,11 +106,12 @@ class AwarenessTable:
 
     def snapshot(self) -> list[AwarenessEntry]:
         """All known states, for a client that joins or asks (query awareness)."""
-        return [
-            AwarenessEntry(client_id, s.clock, s.state)
-            for client_id, s in self._states.items()
-            if s.state != NULL_STATE
-        ]
+        stale = time.monotonic() - REMOTE_TTL
+        for client_id in [
+            cid for cid, s in self._states.items() if s.owner is None and s.seen < stale
+        ]:
+            del self._states[client_id]
+        return [AwarenessEntry(cid, s.clock, s.state) for cid, s in self._states.items()]
 
     def states_of(self, peer: Peer) -> list[tuple[int, str]]:
         """(client id, JSON state) pairs that `peer` owns, for presence."""

@@ -1,16 +1,26 @@
-"""What a room needs from the layers below it (the bus and, through it, storage)."""
+"""What a room needs from the layers below it (the bus and, through it, storage).
+
+The room defines these ports; the bus implements them (embedded: the store's update table;
+scaled: Redis streams), so the room never imports a bus or a store.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
-
-RemoteUpdates = Callable[[Sequence[bytes]], None]
 
 
 class DocGone(Exception):
     """Raised by a backend when the doc no longer exists (its note was deleted): the room
     stops writing and closes its peers instead of retrying forever."""
+
+
+class RemoteListener(Protocol):
+    """Where a backend delivers what other instances did to a loaded doc."""
+
+    def apply_remote(self, updates: Sequence[bytes]) -> None: ...
+
+    def apply_remote_awareness(self, payload: bytes) -> None: ...
 
 
 class DocBackend(Protocol):
@@ -26,12 +36,16 @@ class DocBackend(Protocol):
 
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None: ...
 
-    async def compact(self, doc_id: str, state: bytes) -> None:
-        """Fold the log into the stored snapshot; `state` is the live doc's full state."""
+    async def compact(self, doc_id: str) -> None:
+        """Fold the log into the stored snapshot and trim what the snapshot holds."""
         ...
 
-    def subscribe(self, doc_id: str, on_updates: RemoteUpdates) -> None:
-        """Start delivering updates that other instances append for this doc."""
+    def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
+        """Deliver what other instances append for this doc (called before `load`)."""
         ...
 
     def unsubscribe(self, doc_id: str) -> None: ...
+
+    def publish_awareness(self, doc_id: str, payload: bytes) -> None:
+        """Send an awareness update to other instances (ephemeral, best effort)."""
+        ...

@@ -121,7 +121,7 @@ class RoomRegistry:
         room = Room(doc_id, self._backend, self._limits)
         # Subscribe before loading so nothing another instance appends in between is missed;
         # updates are idempotent, so seeing one twice is harmless.
-        self._backend.subscribe(doc_id, room.apply_remote)
+        self._backend.subscribe(doc_id, room)
         try:
             updates = await self._backend.load(doc_id)
             room.load(updates)
@@ -141,7 +141,7 @@ class RoomRegistry:
             return True
         room.dirty = False
         try:
-            await self._backend.compact(room.doc_id, room.encoded_state())
+            await self._backend.compact(room.doc_id)
             if self.on_checkpoint is not None:
                 await self.on_checkpoint(room)
         except DocGone:

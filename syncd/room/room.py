@@ -112,10 +112,12 @@ class Room:
         """Remove a peer; its awareness states are removed for everyone else."""
         self.peers.discard(peer)
         removals = self.awareness.remove_peer(peer)
-        if removals and self.peers:
-            frame = encode_awareness(encode_awareness_update(removals))
-            self._relays.append((peer, frame))
-            self._schedule_flush()
+        if removals:
+            payload = encode_awareness_update(removals)
+            self._backend.publish_awareness(self.doc_id, payload)
+            if self.peers:
+                self._relays.append((peer, encode_awareness(payload)))
+                self._schedule_flush()
 
     # -- messages from peers -------------------------------------------------------------
 
@@ -158,14 +160,14 @@ class Room:
             raise ProtocolError("awareness update over its size limit")
         entries = parse_awareness_update(payload)
         accepted = self.awareness.apply(peer, entries, max_ids=self._limits.max_awareness_ids)
-        if not accepted or len(self.peers) < 2:
+        if not accepted:
             return
-        if len(accepted) == len(entries):
-            frame = encode_awareness(payload)
-        else:
-            frame = encode_awareness(encode_awareness_update(accepted))
-        self._relays.append((peer, frame))
-        self._schedule_flush()
+        if len(accepted) != len(entries):
+            payload = encode_awareness_update(accepted)
+        self._backend.publish_awareness(self.doc_id, payload)
+        if len(self.peers) > 1:
+            self._relays.append((peer, encode_awareness(payload)))
+            self._schedule_flush()
 
     # -- updates from anywhere -----------------------------------------------------------
 
@@ -208,10 +210,17 @@ class Room:
             self._relays.append((None, encode_update(merged)))
             self._schedule_flush()
 
-    def relay_remote_awareness(self, frame: bytes) -> None:
-        """An awareness frame from another instance: relay to every local peer."""
-        self._relays.append((None, frame))
-        self._schedule_flush()
+    def apply_remote_awareness(self, payload: bytes) -> None:
+        """An awareness update from another instance: remember it for joiners, relay it."""
+        try:
+            entries = parse_awareness_update(payload)
+        except ProtocolError:
+            log.warning("room %s: dropping a malformed remote awareness update", self.doc_id)
+            return
+        accepted = self.awareness.apply_remote(entries)
+        if accepted and self.peers:
+            self._relays.append((None, encode_awareness(encode_awareness_update(accepted))))
+            self._schedule_flush()
 
     # -- durability and fan-out ----------------------------------------------------------
 
@@ -318,9 +327,6 @@ class Room:
         if self.on_peer_dropped is not None:
             self.on_peer_dropped(peer, code)
         asyncio.get_running_loop().create_task(peer.channel.close(code, "send failed"))
-
-    def encoded_state(self) -> bytes:
-        return self.doc.get_update()
 
     async def close_peers(self, code: int, reason: str, predicate: Callable[[Peer], bool]) -> int:
         """Close the connections `predicate` picks (revoked rights, deleted note, shutdown)."""

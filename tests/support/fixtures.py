@@ -59,3 +59,28 @@ async def create_note(
         response = await client.post("/api/collaborative-notes", json=payload)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+@pytest.fixture
+async def start_scaled(
+    start_syncd: StartServer, postgres_url: str, redis_server_url: str, redis_prefix: str
+) -> StartServer:
+    """Start instances of one scaled deployment: a fresh Postgres database of this test's
+    own and a Redis key prefix of its own (so tests never see each other's streams)."""
+
+    async def start(
+        *,
+        name: str = "a",
+        redis_url: str | None = None,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> SyncdProcess:
+        scaled_env = {
+            "DATABASE_URL": database_url or postgres_url,
+            "REDIS_URL": redis_url or redis_server_url,
+            "SYNCD_REDIS_PREFIX": redis_prefix.rstrip(":"),
+            **(env or {}),
+        }
+        return await start_syncd(env=scaled_env, name=name)
+
+    return start

@@ -58,6 +58,7 @@ class MemoryLog:
         self.loads = 0
         self.fail_load = False
         self.compacted: list[str] = []
+        self.published_awareness: list[bytes] = []
 
     async def load(self, doc_id: str) -> Sequence[bytes]:
         self.loads += 1
@@ -71,14 +72,17 @@ class MemoryLog:
             await self.gate.wait()
         self.appended.extend(updates)
 
-    async def compact(self, doc_id: str, state: bytes) -> None:
+    async def compact(self, doc_id: str) -> None:
         self.compacted.append(doc_id)
 
-    def subscribe(self, doc_id: str, on_updates: object) -> None:
+    def subscribe(self, doc_id: str, listener: object) -> None:
         pass
 
     def unsubscribe(self, doc_id: str) -> None:
         pass
+
+    def publish_awareness(self, doc_id: str, payload: bytes) -> None:
+        self.published_awareness.append(payload)
 
 
 def typed(text: str, client_id: int) -> bytes:

@@ -1,0 +1,149 @@
+"""One `XREAD BLOCK` loop per instance over the streams of every loaded doc.
+
+A doc joins the read set once its room has loaded and knows the last stream id it holds;
+the blocked read is then cut short (`CLIENT UNBLOCK`) so the new stream is read at once.
+Entries this instance wrote itself are skipped: their updates are in the room already.
+On a lost connection the loop retries with capped exponential backoff and resumes from the
+last id of each doc, so nothing appended meanwhile is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from syncd.bus.keys import Keys, doc_of
+from syncd.room.backend import RemoteListener
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 5.0
+
+
+@dataclass(slots=True)
+class _Subscription:
+    listener: RemoteListener
+    #: last stream id this room holds; None while the room is loading
+    last_id: bytes | None = None
+
+
+class StreamReader:
+    """Delivers other instances' updates to loaded rooms."""
+
+    def __init__(
+        self, redis_url: str, instance_id: bytes, keys: Keys, *, block_ms: int = 5000
+    ) -> None:
+        self._url = redis_url
+        self._keys = keys
+        self._instance_id = instance_id
+        self._block_ms = block_ms
+        self._subs: dict[str, _Subscription] = {}
+        self._changed = asyncio.Event()
+        self._conn: Redis | None = None
+        self._conn_id: int | None = None
+        self._control: Redis | None = None
+        self._blocked = False
+        self._task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.errors = 0
+
+    async def __aenter__(self) -> StreamReader:
+        self._control = Redis.from_url(self._url)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for conn in (self._conn, self._control):
+            if conn is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await conn.aclose()
+
+    def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
+        self._subs[doc_id] = _Subscription(listener)
+
+    def unsubscribe(self, doc_id: str) -> None:
+        self._subs.pop(doc_id, None)
+
+    def start_at(self, doc_id: str, last_id: bytes) -> None:
+        """The room holds everything up to `last_id`: read its stream from there."""
+        sub = self._subs.get(doc_id)
+        if sub is not None:
+            sub.last_id = last_id
+            self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        if self._blocked and self._control is not None and self._conn_id is not None:
+            task = asyncio.get_running_loop().create_task(
+                self._control.client_unblock(self._conn_id)
+            )
+            task.add_done_callback(_log_failure)
+
+    async def _connect(self) -> Redis:
+        conn = Redis.from_url(self._url, single_connection_client=True)
+        self._conn_id = int(await conn.client_id())
+        return conn
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                if self._conn is None:
+                    self._conn = await self._connect()
+                self.connected = True
+                await self._read_once()
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.errors += 1
+                self.connected = False
+                log.warning("stream reader: %s; retrying in %.2fs", exc, backoff)
+                if self._conn is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._conn.aclose()
+                    self._conn = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _read_once(self) -> None:
+        streams = {self._keys.updates(d): s.last_id for d, s in self._subs.items() if s.last_id}
+        if not streams:
+            self._changed.clear()
+            await self._changed.wait()
+            return
+        self._changed.clear()
+        assert self._conn is not None
+        self._blocked = True
+        try:
+            response = await self._conn.xread(streams, count=1000, block=self._block_ms)
+        finally:
+            self._blocked = False
+        for key, entries in response or ():
+            self._deliver(doc_of(key), entries)
+
+    def _deliver(self, doc_id: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        sub = self._subs.get(doc_id)
+        if sub is None or not entries:
+            return
+        updates = [fields[b"u"] for _, fields in entries if fields.get(b"o") != self._instance_id]
+        sub.last_id = entries[-1][0]
+        if updates:
+            try:
+                sub.listener.apply_remote(updates)
+            except Exception:
+                log.exception("applying remote updates to doc %s failed", doc_id)
+
+
+def _log_failure(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("CLIENT UNBLOCK failed: %s", task.exception())

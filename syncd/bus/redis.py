@@ -1,0 +1,224 @@
+"""The scaled bus: one Redis stream per doc is the durable log between Postgres snapshots.
+
+`append` returns once the updates are stream entries (Redis runs with appendonly), so a
+room fans an update out only after any instance could recover it. Appends of every room
+made during one event-loop turn go to Redis in one pipeline: fan-out throughput does not
+pay a round trip per update or per room. Loading reads the snapshot, then the stream after
+the id the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
+snapshot and trims only what the snapshot holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from syncd.bus.compaction import Compactor
+from syncd.bus.events import RedisEvents
+from syncd.bus.keys import Keys, doc_of
+from syncd.bus.reader import StreamReader
+from syncd.room.backend import RemoteListener
+from syncd.storage import Store
+
+log = logging.getLogger(__name__)
+
+_Pending = tuple[str, Sequence[bytes], asyncio.Future[None]]
+LOAD_ATTEMPTS = 5
+
+
+class RedisBus:
+    """`DocBackend` over Redis streams and a Postgres (or any) store; an async context
+    manager that runs the stream reader, the pub/sub listener and orphan compaction."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        redis_url: str,
+        store: Store,
+        instance_id: str,
+        *,
+        orphan_interval: float = 30.0,
+        keys: Keys | None = None,
+    ) -> None:
+        self._keys = keys or Keys()
+        self._redis = redis
+        self._store = store
+        self.instance_id = instance_id
+        self._origin = instance_id.encode()
+        self._reader = StreamReader(redis_url, self._origin, self._keys)
+        self.compactor = Compactor(redis, store, instance_id, self._keys)
+        self.events = RedisEvents(redis, instance_id, self._keys)
+        self._orphan_interval = orphan_interval
+        self._pending: list[_Pending] = []
+        self._listeners: dict[str, RemoteListener] = {}
+        self._pubsub: PubSub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> RedisBus:
+        await self._stack.enter_async_context(self._reader)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.subscribe(self._keys.events)
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._listen()),
+            loop.create_task(self._compact_orphans_forever()),
+        ]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+        await self._stack.aclose()
+
+    # -- DocBackend ----------------------------------------------------------------------
+
+    async def load(self, doc_id: str) -> Sequence[bytes]:
+        # A compaction between reading the snapshot and the stream could trim entries this
+        # load has not seen: read again until the snapshot position is stable.
+        for _ in range(LOAD_ATTEMPTS):
+            snapshot = await self._store.load_snapshot(doc_id)
+            position = snapshot.position if snapshot is not None else ""
+            start = f"({position}" if position else "-"
+            entries = await self._redis.xrange(self._keys.updates(doc_id), min=start, max="+")
+            again = await self._store.load_snapshot(doc_id)
+            if (again.position if again is not None else "") == position:
+                break
+        else:
+            raise RuntimeError(f"doc {doc_id}: snapshot kept moving while loading")
+        last = entries[-1][0] if entries else (position or "0-0").encode()
+        self._reader.start_at(doc_id, last)
+        updates = [fields[b"u"] for _, fields in entries]
+        return [snapshot.state, *updates] if snapshot is not None else updates
+
+    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((doc_id, updates, future))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._start_flush)
+        await future
+
+    def _start_flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._flush(batch))
+        task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        now = time.time()
+        for doc_id, updates, _ in batch:
+            stream = self._keys.updates(doc_id)
+            for update in updates:
+                pipe.xadd(stream, {b"o": self._origin, b"u": update})
+        pipe.zadd(self._keys.doc_index, {doc_id: now for doc_id, _, _ in batch})
+        try:
+            await pipe.execute()
+        except Exception as exc:
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for _, _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    async def compact(self, doc_id: str) -> None:
+        await self.compactor.compact(doc_id)
+
+    def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
+        self._listeners[doc_id] = listener
+        self._reader.subscribe(doc_id, listener)
+        self._in_background(self._pubsub_call("subscribe", self._keys.awareness(doc_id)))
+
+    def unsubscribe(self, doc_id: str) -> None:
+        self._listeners.pop(doc_id, None)
+        self._reader.unsubscribe(doc_id)
+        self._in_background(self._pubsub_call("unsubscribe", self._keys.awareness(doc_id)))
+
+    def publish_awareness(self, doc_id: str, payload: bytes) -> None:
+        self._in_background(
+            self._redis.publish(self._keys.awareness(doc_id), self._origin + payload)
+        )
+
+    # -- health --------------------------------------------------------------------------
+
+    async def check(self) -> dict[str, str]:
+        """Readiness facts: Redis reachable, reader connected, eviction policy safe."""
+        checks = {"redis": "ok", "stream_reader": "ok" if self._reader.connected else "down"}
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+            return checks
+        try:
+            policy = (await self._redis.config_get("maxmemory-policy")).get("maxmemory-policy")
+        except RedisError:
+            policy = None  # CONFIG may be disabled on managed Redis: nothing to tell
+        if policy is not None and str(policy).startswith("allkeys"):
+            checks["redis_eviction"] = f"unsafe maxmemory-policy {policy}: streams may be evicted"
+        return checks
+
+    # -- background ----------------------------------------------------------------------
+
+    def _in_background(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        task.add_done_callback(_log_failure)
+
+    async def _pubsub_call(self, method: str, channel: str) -> None:
+        if self._pubsub is not None:
+            await getattr(self._pubsub, method)(channel)
+
+    async def _listen(self) -> None:
+        """Awareness of loaded docs and note events, from one pub/sub connection."""
+        assert self._pubsub is not None
+        backoff = 0.05
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("pub/sub listener: %s; retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            channel, data = message["channel"], message["data"]
+            if channel == self._keys.events.encode():
+                await self.events.receive(data)
+                continue
+            if data[: len(self._origin)] == self._origin:
+                continue
+            listener = self._listeners.get(doc_of(channel))
+            if listener is not None:
+                listener.apply_remote_awareness(data[len(self._origin) :])
+
+    async def _compact_orphans_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._orphan_interval)
+            try:
+                await self.compactor.compact_idle(
+                    older_than=self._orphan_interval, skip=set(self._listeners)
+                )
+            except Exception:
+                log.exception("orphan compaction pass failed")
+
+
+def _log_failure(task: asyncio.Task[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("bus background call failed: %s", task.exception())
