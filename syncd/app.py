@@ -16,14 +16,20 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from syncd.api import health, notes
-from syncd.api.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from syncd.api.errors import (
+    ApiError,
+    handle_api_error,
+    handle_http_exception,
+    handle_storage_unavailable,
+    handle_unexpected,
+)
 from syncd.auth import TokenVerifier, load_or_create_secret
 from syncd.bus import LocalBus, LocalEvents, RedisBus
 from syncd.bus.keys import Keys
 from syncd.notes import NoteService
 from syncd.room import RoomLimits, RoomRegistry
 from syncd.settings import Settings, SettingsError
-from syncd.storage import Store, open_store
+from syncd.storage import StorageUnavailable, Store, open_store
 from syncd.transport.websocket import SyncEndpoint
 
 log = logging.getLogger(__name__)
@@ -159,6 +165,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
+            StorageUnavailable: handle_storage_unavailable,
             Exception: handle_unexpected,
         },
     )

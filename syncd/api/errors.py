@@ -52,6 +52,13 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def handle_storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+    response = error_response(503, "storage unavailable, try again later")
+    response.headers["retry-after"] = "1"
+    return response
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal server error")

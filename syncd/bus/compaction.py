@@ -28,12 +28,6 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-# Forget the doc in the index only if its stream is empty: an append racing with this
-# keeps the doc listed.
-_UNLIST_IF_EMPTY = """
-if redis.call('xlen', KEYS[1]) == 0 then return redis.call('zrem', KEYS[2], ARGV[1]) end
-return 0
-"""
 
 
 def next_id(stream_id: bytes) -> str:
@@ -70,7 +64,7 @@ class Compactor:
         start = f"({snapshot.position}" if snapshot is not None and snapshot.position else "-"
         entries = await self._redis.xrange(stream, min=start, max="+")
         if not entries:
-            await self._redis.eval(_UNLIST_IF_EMPTY, 2, stream, self._keys.doc_index, doc_id)
+            await self._unlist_if_empty(doc_id)
             return 0
         parts = [fields[b"u"] for _, fields in entries]
         if snapshot is not None:
@@ -88,9 +82,23 @@ class Compactor:
             log.error("doc %s: snapshot refused (would hold less); stream kept", doc_id)
             return 0
         await self._redis.xtrim(stream, minid=next_id(last_id))
-        await self._redis.eval(_UNLIST_IF_EMPTY, 2, stream, self._keys.doc_index, doc_id)
+        await self._unlist_if_empty(doc_id)
         self.compactions += 1
         return len(entries)
+
+    async def _unlist_if_empty(self, doc_id: str) -> None:
+        """Drop the doc from the index once its stream is empty.
+
+        Not one Lua script: the index and the stream live in different cluster slots. An
+        append does XADD before ZADD, so if one lands between the checks below, the second
+        XLEN sees its entry and the doc goes back into the index.
+        """
+        stream = self._keys.updates(doc_id)
+        if await self._redis.xlen(stream):
+            return
+        await self._redis.zrem(self._keys.doc_index, doc_id)
+        if await self._redis.xlen(stream):
+            await self._redis.zadd(self._keys.doc_index, {doc_id: time.time()})
 
     async def compact_idle(self, *, older_than: float, skip: set[str], limit: int = 100) -> int:
         """Compact docs whose stream saw no append for `older_than` seconds — those of an
