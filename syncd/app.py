@@ -93,6 +93,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         limits = RoomLimits(
             max_awareness_bytes=settings.limits.max_awareness_bytes,
             max_awareness_ids=settings.limits.max_awareness_clients_per_connection,
+            send_timeout=settings.limits.send_timeout,
         )
         rooms = await stack.enter_async_context(
             RoomRegistry(backend, limits=limits, checkpoint_interval=settings.compact_interval)

@@ -64,7 +64,9 @@ class Limits:
     max_awareness_bytes: int = 64 * 1024
     max_awareness_clients_per_connection: int = 8
     max_body_bytes: int = 8 * 1024 * 1024
-    send_buffer_bytes: int = 16 * 1024 * 1024
+    #: a client whose socket accepts nothing for this long is closed (1013), so it cannot
+    #: stall its room's fan-out
+    send_timeout: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class Settings:
                 env, "SYNCD_MAX_AWARENESS_CLIENTS", 8, minimum=1
             ),
             max_body_bytes=_int(env, "SYNCD_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024),
-            send_buffer_bytes=_int(env, "SYNCD_SEND_BUFFER_BYTES", 16 * 1024 * 1024, minimum=1024),
+            send_timeout=_float(env, "SYNCD_SEND_TIMEOUT", 5.0),
         )
         redis_url = env.get("REDIS_URL") or None
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL

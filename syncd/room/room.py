@@ -54,7 +54,7 @@ class RoomLimits:
         *,
         max_awareness_bytes: int = 64 * 1024,
         max_awareness_ids: int = 8,
-        send_timeout: float = 10.0,
+        send_timeout: float = 5.0,
     ) -> None:
         self.max_awareness_bytes = max_awareness_bytes
         self.max_awareness_ids = max_awareness_ids
@@ -85,7 +85,7 @@ class Room:
         self.journal_failures = 0
         #: the note was deleted: nothing more is stored or relayed
         self.gone = False
-        self.on_peer_dropped: Callable[[Peer, int], None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- loading -------------------------------------------------------------------------
 
@@ -296,37 +296,44 @@ class Room:
         if not self.peers:
             return
         plan = _plan_frames(batch)
-        peers = list(self.peers)
-        for peer in peers:
+        outbox: list[tuple[Peer, list[bytes]]] = []
+        for peer in self.peers:
             frames: list[bytes] = []
             if plan is not None:
                 frame = plan.frame_for(peer)
                 if frame is not None:
                     frames.append(frame)
             frames.extend(frame for origin, frame in relays if origin is not peer)
-            if frames:
-                await self._send(peer, frames)
+            if frames and not peer.channel.closed:
+                outbox.append((peer, frames))
+        # Sends are awaited in turn (uvicorn's send only waits while a transport is paused,
+        # which measured cheaper than a writer task per connection). One deadline covers
+        # the whole pass; when it expires, the peer being written to is the one that
+        # stopped reading: it is closed and the pass goes on without it.
+        sent = 0
+        while sent < len(outbox):
+            try:
+                async with asyncio.timeout(self._limits.send_timeout):
+                    while sent < len(outbox):
+                        peer, frames = outbox[sent]
+                        sent += 1
+                        await self._send(peer, frames)
+            except TimeoutError:
+                log.warning("room %s: closing a peer that stopped reading", self.doc_id)
+                self._drop(outbox[sent - 1][0], 1013, "too slow to keep up")
 
     async def _send(self, peer: Peer, frames: list[bytes]) -> None:
-        channel = peer.channel
-        if channel.closed:
-            return
         try:
-            async with asyncio.timeout(self._limits.send_timeout):
-                for frame in frames:
-                    await channel.send(frame)
-        except TimeoutError:
-            # A client that cannot keep up is closed rather than allowed to stall the room.
-            log.warning("room %s: closing a peer that stopped reading", self.doc_id)
-            self._drop(peer, 1013)
+            for frame in frames:
+                await peer.channel.send(frame)
         except (ConnectionError, RuntimeError, OSError):
-            self._drop(peer, 1006)
+            self._drop(peer, 1006, "send failed")
 
-    def _drop(self, peer: Peer, code: int) -> None:
+    def _drop(self, peer: Peer, code: int, reason: str) -> None:
         self.peers.discard(peer)
-        if self.on_peer_dropped is not None:
-            self.on_peer_dropped(peer, code)
-        asyncio.get_running_loop().create_task(peer.channel.close(code, "send failed"))
+        task = asyncio.get_running_loop().create_task(peer.channel.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close_peers(self, code: int, reason: str, predicate: Callable[[Peer], bool]) -> int:
         """Close the connections `predicate` picks (revoked rights, deleted note, shutdown)."""

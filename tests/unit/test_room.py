@@ -273,3 +273,28 @@ async def test_a_room_unloads_once_released_and_stored() -> None:
         assert registry.get("n") is None
         assert log.compacted == ["n"]
         assert text_of(log.appended) == "x"
+
+
+class StuckChannel(MemoryChannel):
+    """A client that stopped reading: every send waits forever."""
+
+    async def send(self, frame: bytes) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_peer_that_stops_reading_is_closed_and_does_not_stall_the_room() -> None:
+    from syncd.room import RoomLimits
+
+    room = Room("n", MemoryLog(), RoomLimits(send_timeout=0.2))
+    writer, _ = peer()
+    stuck_channel = StuckChannel()
+    stuck = Peer(channel=stuck_channel, user_id="slow", can_write=True)
+    reader, cr = peer()
+    for p in (writer, stuck, reader):
+        room.join(p)
+    room.handle(writer, SyncUpdate(typed("x", 1)))
+    await asyncio.wait_for(room.drain(), 5)
+    await asyncio.sleep(0)  # let the close task of the dropped peer run
+    assert text_of(cr.updates()) == "x"
+    assert stuck_channel.close_code == 1013
+    assert stuck not in room.peers
