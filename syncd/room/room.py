@@ -40,6 +40,7 @@ from syncd.room.peer import Peer
 log = logging.getLogger(__name__)
 
 EMPTY_UPDATE = b"\x00\x00"
+EMPTY_STATE_VECTOR = b"\x00"
 #: origin of updates that did not come from a local peer (REST edits, other instances)
 SERVER = None
 
@@ -80,6 +81,8 @@ class Room:
         self._relays: list[tuple[Peer | None, bytes]] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._applied = 0
+        self._remote_changes = 0
+        self._full_state: tuple[int, bytes] | None = None
         self._journaled = 0
         self._progress = asyncio.Event()
         self.journal_failures = 0
@@ -130,7 +133,7 @@ class Room:
         if isinstance(message, SyncUpdate | SyncStep2):
             return self._handle_write(peer, message.update)
         if isinstance(message, SyncStep1):
-            return [encode_sync_step2(self.doc.get_update(message.state_vector))]
+            return [self._sync_step2(message.state_vector)]
         if isinstance(message, Awareness):
             self._handle_awareness(peer, message.payload)
             return []
@@ -140,6 +143,20 @@ class Room:
         if isinstance(message, Auth):
             return []  # clients have nothing to tell the server through auth messages
         raise ProtocolError(f"unexpected message {type(message).__name__}")
+
+    def _sync_step2(self, state_vector: bytes) -> bytes:
+        """Answer a sync step 1. A new client (empty state vector) gets the whole doc; that
+        frame is cached until the doc changes, so a join storm encodes it once."""
+        if state_vector != EMPTY_STATE_VECTOR:
+            return encode_sync_step2(self.doc.get_update(state_vector))
+        changes = self._changes()
+        if self._full_state is None or self._full_state[0] != changes:
+            self._full_state = (changes, encode_sync_step2(self.doc.get_update()))
+        return self._full_state[1]
+
+    def _changes(self) -> int:
+        """Counts every change to the doc (local, remote, loaded)."""
+        return self._applied + self._remote_changes
 
     def _handle_write(self, peer: Peer, update: bytes) -> list[bytes]:
         if not peer.can_write:
@@ -204,6 +221,7 @@ class Room:
                 log.exception("room %s: dropping a remote update pycrdt rejects", self.doc_id)
                 continue
             frames.append(update)
+        self._remote_changes += 1
         if frames:
             self.dirty = True
             merged = frames[0] if len(frames) == 1 else merge_updates(*frames)

@@ -298,3 +298,16 @@ async def test_a_peer_that_stops_reading_is_closed_and_does_not_stall_the_room()
     assert text_of(cr.updates()) == "x"
     assert stuck_channel.close_code == 1013
     assert stuck not in room.peers
+
+
+async def test_new_clients_share_one_encoded_state_until_the_doc_changes() -> None:
+    room = Room("n", MemoryLog())
+    room.load([typed("stored", 1)])
+    a, b = peer(), peer()
+    first = room.handle(a[0], SyncStep1(b"\x00"))
+    second = room.handle(b[0], SyncStep1(b"\x00"))
+    assert first[0] is second[0]
+    room.handle(a[0], SyncUpdate(typed("more", 2)))
+    third = room.handle(b[0], SyncStep1(b"\x00"))
+    reply = parse_message(third[0])
+    assert isinstance(reply, SyncStep2) and sorted(text_of([reply.update])) == sorted("storedmore")
