@@ -182,9 +182,11 @@ class Room:
         if len(accepted) != len(entries):
             payload = encode_awareness_update(accepted)
         self._backend.publish_awareness(self.doc_id, payload)
-        if len(self.peers) > 1:
-            self._relays.append((peer, encode_awareness(payload)))
-            self._schedule_flush()
+        # Sent back to its sender too, as the reference server does: a stock client that
+        # hears nothing for 30 s reconnects, and its own 15 s awareness renewal echoed back
+        # is what keeps an idle client in an otherwise quiet room connected.
+        self._relays.append((None, encode_awareness(payload)))
+        self._schedule_flush()
 
     # -- updates from anywhere -----------------------------------------------------------
 

@@ -43,7 +43,9 @@ async def serve_asgi(app: ASGIApp) -> AsyncIterator[int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # the kernel picks a free port; uvicorn serves this socket
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):
@@ -68,10 +70,16 @@ class ScriptedRooms:
     - ``reject``: refuse the WebSocket handshake (HTTP 403, before accept).
     - ``deny-*``: send the y-protocols auth message "permission denied" right after
       accepting, then serve the room normally.
+
+    It also starts each room before handing a connection to pycrdt-websocket, one at
+    a time: pycrdt-websocket 0.16 starts a new room once per concurrent first
+    connection, and all but the first of those connections then hang forever.
     """
 
-    def __init__(self, inner: ASGIApp) -> None:
+    def __init__(self, inner: ASGIServer, ws_server: WebsocketServer) -> None:
         self.inner = inner
+        self.ws_server = ws_server
+        self.room_start_lock = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
@@ -90,6 +98,8 @@ class ScriptedRooms:
             await receive()
             await send({"type": "websocket.close", "code": 4403})
             return None
+        async with self.room_start_lock:
+            await self.ws_server.get_room(scope["path"])
         if room.startswith("deny-"):
 
             async def send_then_deny(message: Message) -> None:
@@ -109,7 +119,7 @@ async def ref_server() -> AsyncIterator[str]:
     ws_task = asyncio.create_task(ws_server.start())
     await asyncio.wait_for(ws_server.started.wait(), 10)
     try:
-        async with serve_asgi(ScriptedRooms(ASGIServer(ws_server))) as port:
+        async with serve_asgi(ScriptedRooms(ASGIServer(ws_server), ws_server)) as port:
             yield f"ws://127.0.0.1:{port}/ws/notes"
     finally:
         with contextlib.suppress(RuntimeError, asyncio.TimeoutError):

@@ -311,3 +311,15 @@ async def test_new_clients_share_one_encoded_state_until_the_doc_changes() -> No
     third = room.handle(b[0], SyncStep1(b"\x00"))
     reply = parse_message(third[0])
     assert isinstance(reply, SyncStep2) and sorted(text_of([reply.update])) == sorted("storedmore")
+
+
+async def test_awareness_is_echoed_to_its_sender_so_idle_stock_clients_stay_connected() -> None:
+    room = Room("n", MemoryLog())
+    alone, channel = peer()
+    room.join(alone)
+    room.handle(alone, awareness(7, 1, '{"user":"a"}'))
+    await room.drain()
+    echoed = [m for m in channel.messages() if isinstance(m, AwarenessMessage)]
+    assert [parse_awareness_update(m.payload) for m in echoed] == [
+        (AwarenessEntry(7, 1, '{"user":"a"}'),)
+    ]
