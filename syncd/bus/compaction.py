@@ -5,6 +5,13 @@ snapshot together with the last stream id it holds (refused if it would hold les
 stored one), and only then trim the stream up to that id. A crash anywhere leaves the
 entries in the stream, and merging them again is harmless (CRDT updates are idempotent).
 A lease (`SET NX PX`) keeps two instances from compacting one doc at once.
+
+Trimming also spares entries younger than `keep_ms` (as y-redis keeps a minimum message
+lifetime): another instance with the doc loaded reads the stream from the last id it holds,
+and a reader that lags (reconnecting after a Redis restart, a stalled event loop) would
+otherwise find entries it never read already trimmed, and its room would silently lack
+those updates for good (later updates of the same Yjs client then stay pending behind the
+gap). Orphaned docs, idle for a whole compaction interval, are trimmed fully.
 """
 
 from __future__ import annotations
@@ -15,13 +22,15 @@ import time
 from pycrdt import merge_updates
 from redis.asyncio import Redis
 
-from syncd.bus.keys import Keys
+from syncd.bus.keys import Keys, id_order
 from syncd.room.backend import DocGone
 from syncd.storage import NoteNotFound, Store
 
 log = logging.getLogger(__name__)
 
 LEASE_MS = 30_000
+#: entries stay in the stream at least this long, folded into the snapshot or not
+KEEP_MS = 60_000
 
 # Delete the lease only if it is still ours (it may have expired and passed on).
 _RELEASE = """
@@ -39,52 +48,73 @@ def next_id(stream_id: bytes) -> str:
 class Compactor:
     """Compaction passes; each is idempotent and can be driven one at a time in tests."""
 
-    def __init__(self, redis: Redis, store: Store, instance_id: str, keys: Keys) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        store: Store,
+        instance_id: str,
+        keys: Keys,
+        *,
+        keep_ms: int = KEEP_MS,
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._store = store
         self._instance_id = instance_id
+        self._keep_ms = keep_ms
         self.compactions = 0
         self.refused = 0
 
-    async def compact(self, doc_id: str) -> int:
-        """Fold the stream into the snapshot; return how many entries were folded (0 when
-        there was nothing to do or another instance holds the lease)."""
+    async def compact(self, doc_id: str, *, keep_ms: int | None = None) -> int:
+        """Fold the stream into the snapshot and trim what the snapshot holds, sparing
+        entries younger than `keep_ms` (default: the compactor's); return how many entries
+        were folded (0 when there was nothing new or another instance holds the lease)."""
         lease = self._keys.lease(doc_id)
         if not await self._redis.set(lease, self._instance_id, nx=True, px=LEASE_MS):
             return 0
         try:
-            return await self._compact_leased(doc_id)
+            keep = self._keep_ms if keep_ms is None else keep_ms
+            return await self._compact_leased(doc_id, keep)
         finally:
             await self._redis.eval(_RELEASE, 1, lease, self._instance_id)
 
-    async def _compact_leased(self, doc_id: str) -> int:
+    async def _compact_leased(self, doc_id: str, keep_ms: int) -> int:
         stream = self._keys.updates(doc_id)
         snapshot = await self._store.load_snapshot(doc_id)
-        start = f"({snapshot.position}" if snapshot is not None and snapshot.position else "-"
+        position = snapshot.position if snapshot is not None else ""
+        start = f"({position}" if position else "-"
         entries = await self._redis.xrange(stream, min=start, max="+")
-        if not entries:
-            await self._unlist_if_empty(doc_id)
-            return 0
-        parts = [fields[b"u"] for _, fields in entries]
-        if snapshot is not None:
-            parts.insert(0, snapshot.state)
-        state = merge_updates(*parts)
-        last_id = entries[-1][0]
-        try:
-            stored = await self._store.save_snapshot(doc_id, state, position=last_id.decode())
-        except NoteNotFound:
-            await self._redis.delete(stream)
-            await self._redis.zrem(self._keys.doc_index, doc_id)
-            raise DocGone(doc_id) from None
-        if not stored:
-            self.refused += 1
-            log.error("doc %s: snapshot refused (would hold less); stream kept", doc_id)
-            return 0
-        await self._redis.xtrim(stream, minid=next_id(last_id))
+        if entries:
+            parts = [fields[b"u"] for _, fields in entries]
+            if snapshot is not None:
+                parts.insert(0, snapshot.state)
+            state = merge_updates(*parts)
+            last_id = entries[-1][0].decode()
+            try:
+                stored = await self._store.save_snapshot(doc_id, state, position=last_id)
+            except NoteNotFound:
+                await self._redis.delete(stream)
+                await self._redis.zrem(self._keys.doc_index, doc_id)
+                raise DocGone(doc_id) from None
+            if not stored:
+                self.refused += 1
+                log.error("doc %s: snapshot refused (would hold less); stream kept", doc_id)
+                return 0
+            position = last_id
+            self.compactions += 1
+        if position:
+            await self._trim(stream, position, keep_ms)
         await self._unlist_if_empty(doc_id)
-        self.compactions += 1
         return len(entries)
+
+    async def _trim(self, stream: str, position: str, keep_ms: int) -> None:
+        """Trim entries up to `position` (what the snapshot holds) older than `keep_ms`."""
+        minid = next_id(position.encode())
+        if keep_ms > 0:
+            seconds, micros = await self._redis.time()  # the clock stream ids come from
+            cutoff = f"{int(seconds) * 1000 + int(micros) // 1000 - keep_ms}-0"
+            minid = min(minid, cutoff, key=id_order)
+        await self._redis.xtrim(stream, minid=minid)
 
     async def _unlist_if_empty(self, doc_id: str) -> None:
         """Drop the doc from the index once its stream is empty.
@@ -102,8 +132,13 @@ class Compactor:
 
     async def compact_idle(self, *, older_than: float, skip: set[str], limit: int = 100) -> int:
         """Compact docs whose stream saw no append for `older_than` seconds — those of an
-        instance that died, whose rooms nobody has open. Returns the docs compacted."""
+        instance that died, whose rooms nobody has open. Returns the docs compacted.
+
+        Their streams are trimmed of entries older than `older_than` too: an instance that
+        has such a doc loaded had that long to read them.
+        """
         cutoff = time.time() - older_than
+        keep_ms = min(self._keep_ms, int(older_than * 1000))
         doc_ids = await self._redis.zrangebyscore(self._keys.doc_index, "-inf", cutoff, 0, limit)
         done = 0
         for raw in doc_ids:
@@ -111,7 +146,7 @@ class Compactor:
             if doc_id in skip:
                 continue
             try:
-                if await self.compact(doc_id):
+                if await self.compact(doc_id, keep_ms=keep_ms):
                     done += 1
             except DocGone:
                 continue

@@ -50,3 +50,10 @@ def doc_of(key: bytes | str) -> str:
     text = key.decode() if isinstance(key, bytes) else key
     start = text.index("{doc:") + 5
     return text[start : text.index("}", start)]
+
+
+def id_order(stream_id: bytes | str) -> tuple[int, int]:
+    """A stream id (`<ms>-<seq>`) as a tuple that sorts like Redis orders ids."""
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)

@@ -12,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from syncd import metrics
 from syncd.bus.keys import Keys, doc_of
 from syncd.room.backend import RemoteListener
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
+#: seconds a blocked read may take beyond its BLOCK before the connection counts as dead
+READ_MARGIN = 5.0
 
 
 @dataclass(slots=True)
@@ -51,6 +56,8 @@ class StreamReader:
         self._task: asyncio.Task[None] | None = None
         self.connected = False
         self.errors = 0
+        #: called after the reader reconnected, before it reads again (gap checks)
+        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
 
     async def __aenter__(self) -> StreamReader:
         self._control = Redis.from_url(self._url)
@@ -73,6 +80,10 @@ class StreamReader:
     def unsubscribe(self, doc_id: str) -> None:
         self._subs.pop(doc_id, None)
 
+    def positions(self) -> dict[str, bytes]:
+        """The last stream id each loaded room holds."""
+        return {doc_id: s.last_id for doc_id, s in self._subs.items() if s.last_id}
+
     def start_at(self, doc_id: str, last_id: bytes) -> None:
         """The room holds everything up to `last_id`: read its stream from there."""
         sub = self._subs.get(doc_id)
@@ -89,7 +100,14 @@ class StreamReader:
             task.add_done_callback(_log_failure)
 
     async def _connect(self) -> Redis:
-        conn = Redis.from_url(self._url, single_connection_client=True)
+        # The socket timeout must outlast the server-side BLOCK: with redis-py's default
+        # (5 s) an idle XREAD BLOCK 5000 timed out on the client first, every time, and the
+        # reader went into ever longer backoff (up to MAX_BACKOFF without reading at all).
+        conn = Redis.from_url(
+            self._url,
+            single_connection_client=True,
+            socket_timeout=self._block_ms / 1000 + READ_MARGIN,
+        )
         self._conn_id = int(await conn.client_id())
         return conn
 
@@ -99,6 +117,8 @@ class StreamReader:
             try:
                 if self._conn is None:
                     self._conn = await self._connect()
+                    if self.errors and self.on_reconnect is not None:
+                        await self.on_reconnect()
                 self.connected = True
                 await self._read_once()
                 backoff = 0.05
@@ -106,6 +126,7 @@ class StreamReader:
                 raise
             except (RedisError, OSError) as exc:
                 self.errors += 1
+                metrics.ERRORS.labels("bus_reader").inc()
                 self.connected = False
                 log.warning("stream reader: %s; retrying in %.2fs", exc, backoff)
                 if self._conn is not None:
@@ -137,10 +158,14 @@ class StreamReader:
             return
         updates = [fields[b"u"] for _, fields in entries if fields.get(b"o") != self._instance_id]
         sub.last_id = entries[-1][0]
+        # Stream ids start with the appending instance's clock in ms: the hop's latency.
+        sent_ms = int(entries[-1][0].split(b"-", 1)[0])
+        metrics.FANOUT_SECONDS.labels("remote").observe(max(0.0, time.time() - sent_ms / 1000))
         if updates:
             try:
                 sub.listener.apply_remote(updates)
             except Exception:
+                metrics.ERRORS.labels("bus_apply").inc()
                 log.exception("applying remote updates to doc %s failed", doc_id)
 
 

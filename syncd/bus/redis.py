@@ -20,9 +20,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from syncd import metrics
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import RedisEvents
-from syncd.bus.keys import Keys, doc_of
+from syncd.bus.keys import Keys, doc_of, id_order
 from syncd.bus.reader import StreamReader
 from syncd.room.backend import RemoteListener
 from syncd.storage import Store
@@ -63,6 +64,7 @@ class RedisBus:
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> RedisBus:
+        self._reader.on_reconnect = self._catch_up
         await self._stack.enter_async_context(self._reader)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self._keys.events)
@@ -153,6 +155,32 @@ class RedisBus:
             self._redis.publish(self._keys.awareness(doc_id), self._origin + payload)
         )
 
+    async def _catch_up(self) -> None:
+        """After the reader was cut off, reload any loaded doc whose stream was trimmed past
+        what its room holds: the entries it missed are then only in the snapshot.
+        (Compaction keeps entries a minute, so this only matters after long outages.)"""
+        for doc_id, last_id in self._reader.positions().items():
+            try:
+                info = await self._redis.xinfo_stream(self._keys.updates(doc_id))
+            except RedisError:
+                continue  # no stream: nothing was appended since, nothing was trimmed
+            # XTRIM leaves max-deleted-entry-id alone, so judge by what is left: entries were
+            # appended after what the room holds, and none of those is still in the stream
+            # right after it. (A false alarm only costs a reload; updates are idempotent.)
+            first = info.get("first-entry")
+            appended_since = id_order(info["last-generated-id"]) > id_order(last_id)
+            if not appended_since or (first and id_order(first[0]) <= id_order(last_id)):
+                continue
+            listener = self._listeners.get(doc_id)
+            if listener is None:
+                continue
+            log.warning("doc %s: stream trimmed past what its room holds; reloading", doc_id)
+            try:
+                listener.apply_remote(await self.load(doc_id))
+            except Exception:
+                metrics.ERRORS.labels("bus_catch_up").inc()
+                log.exception("reloading doc %s after a reader outage failed", doc_id)
+
     # -- health --------------------------------------------------------------------------
 
     async def check(self) -> dict[str, str]:
@@ -192,6 +220,7 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                metrics.ERRORS.labels("bus_pubsub").inc()
                 log.warning("pub/sub listener: %s; retrying in %.2fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -216,6 +245,7 @@ class RedisBus:
                     older_than=self._orphan_interval, skip=set(self._listeners)
                 )
             except Exception:
+                metrics.ERRORS.labels("compaction").inc()
                 log.exception("orphan compaction pass failed")
 
 

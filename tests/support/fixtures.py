@@ -63,10 +63,13 @@ async def create_note(
 
 @pytest.fixture
 async def start_scaled(
-    start_syncd: StartServer, postgres_url: str, redis_server_url: str, redis_prefix: str
+    postgres_url: str, redis_server_url: str, redis_prefix: str, start_syncd: StartServer
 ) -> StartServer:
     """Start instances of one scaled deployment: a fresh Postgres database of this test's
-    own and a Redis key prefix of its own (so tests never see each other's streams)."""
+    own and a Redis key prefix of its own (so tests never see each other's streams).
+
+    `start_syncd` comes last so that it is torn down first: the instances stop before the
+    database is dropped (a live instance reconnecting would make the drop fail)."""
 
     async def start(
         *,

@@ -229,7 +229,7 @@ def _redis_ping(port: int) -> bool:
 class RedisServer:
     """A `redis-server` on a free port, with its files in `root`."""
 
-    def __init__(self, root: Path, *, appendonly: bool) -> None:
+    def __init__(self, root: Path, *, appendonly: bool, appendfsync: str | None = None) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise ServiceUnavailable(
@@ -241,6 +241,8 @@ class RedisServer:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.appendonly = appendonly
+        #: None keeps Redis's default (`everysec`); `always` fsyncs before each reply
+        self.appendfsync = appendfsync
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
 
@@ -262,6 +264,8 @@ class RedisServer:
             "--logfile",
             str(self.root / "redis.log"),
         ]
+        if self.appendfsync is not None:
+            args += ["--appendfsync", self.appendfsync]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
         process = self._process
         _wait_for(lambda: _redis_ping(self.port) or process.poll() is not None, "redis-server")
@@ -292,8 +296,16 @@ class RedisServer:
         self.kill()
 
 
-def start_redis(base_dir: Path, *, appendonly: bool = True) -> RedisServer:
-    """Start a throwaway Redis (persisting to an AOF by default); `.close()` when done."""
-    server = RedisServer(base_dir / f"redis-{uuid.uuid4().hex[:8]}", appendonly=appendonly)
+def start_redis(
+    base_dir: Path, *, appendonly: bool = True, appendfsync: str | None = None
+) -> RedisServer:
+    """Start a throwaway Redis (persisting to an AOF by default); `.close()` when done.
+
+    `appendfsync="always"` makes every acknowledged write survive a `kill()` of Redis; with
+    the default `everysec`, a kill can lose what was written in the last second or so.
+    """
+    server = RedisServer(
+        base_dir / f"redis-{uuid.uuid4().hex[:8]}", appendonly=appendonly, appendfsync=appendfsync
+    )
     server.start()
     return server
