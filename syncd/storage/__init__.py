@@ -7,6 +7,7 @@ Nothing here imports other syncd layers or a web framework.
 from ._errors import NoteExists, NoteNotFound, StorageError, StorageUnavailable
 from ._url import DatabaseURL, parse_database_url
 from .migrate import migrate_database
+from .notifications import NewNotification, NotificationRecord, NotificationStore
 from .records import (
     EMPTY_METADATA,
     EMPTY_PERMISSIONS,
@@ -19,25 +20,37 @@ from .records import (
     Unset,
     UserRecord,
 )
+from .sessions import SessionRecord, SessionStore
 from .store import Store, open_store
+from .tokens import Rotation, SqlRefreshRecords
+from .versions import VersionRecord, VersionStore
 
 __all__ = [
     "EMPTY_METADATA",
     "EMPTY_PERMISSIONS",
     "UNSET",
     "DatabaseURL",
+    "NewNotification",
     "NoteAccess",
     "NoteExists",
     "NoteMetadata",
     "NoteNotFound",
     "NoteRecord",
+    "NotificationRecord",
+    "NotificationStore",
     "Permissions",
+    "Rotation",
+    "SessionRecord",
+    "SessionStore",
     "Snapshot",
+    "SqlRefreshRecords",
     "StorageError",
     "StorageUnavailable",
     "Store",
     "Unset",
     "UserRecord",
+    "VersionRecord",
+    "VersionStore",
     "migrate_database",
     "open_store",
     "parse_database_url",

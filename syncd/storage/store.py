@@ -81,6 +81,11 @@ class Store:
             async with self._writer.begin() as conn:
                 yield conn
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """For the stores beside this one (versions, refresh tokens): same pool."""
+        return self._engine
+
     async def migrate(self) -> None:
         """Upgrade the schema to head (under the migration lock)."""
         await upgrade(self._engine)

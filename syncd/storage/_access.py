@@ -1,0 +1,32 @@
+"""Read and write transactions over an engine, for the stores that sit beside `Store`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ._engine import writer
+from ._errors import translate_errors
+
+
+class EngineStore:
+    """Base of the small stores (versions, refresh tokens): each method one transaction,
+    errors translated to `StorageError` / `StorageUnavailable` as `Store` does."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with translate_errors():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        with translate_errors():
+            async with self._writer.begin() as conn:
+                yield conn

@@ -1,0 +1,149 @@
+"""Notifications, mentions and sessions storage: every test runs on SQLite and on Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from syncd.storage import (
+    NewNotification,
+    NotificationStore,
+    Permissions,
+    SessionStore,
+    StorageError,
+    Store,
+    UserRecord,
+)
+
+
+@pytest.fixture
+def notifications(store: Store) -> NotificationStore:
+    return NotificationStore(store.engine)
+
+
+@pytest.fixture
+def sessions(store: Store) -> SessionStore:
+    return SessionStore(store.engine)
+
+
+async def test_notifications_are_listed_newest_first_per_user(
+    notifications: NotificationStore,
+) -> None:
+    await notifications.create(["ann", "bob"], NewNotification("share", "first", category="a"))
+    await notifications.create(["ann"], NewNotification("mention", "second", data={"k": 1}))
+    ann, unread = await notifications.list("ann")
+    assert [n.title for n in ann] == ["second", "first"]
+    assert ann[0].data == {"k": 1} and ann[0].category == "general"
+    assert unread == 2
+    bob, _ = await notifications.list("bob")
+    assert [n.title for n in bob] == ["first"]
+    only_a, _ = await notifications.list("ann", category="a")
+    assert [n.title for n in only_a] == ["first"]
+    limited, _ = await notifications.list("ann", limit=1)
+    assert len(limited) == 1
+
+
+async def test_mark_read_only_touches_the_owners_notification(
+    notifications: NotificationStore,
+) -> None:
+    [mine] = await notifications.create(["ann"], NewNotification("t", "mine"))
+    [other] = await notifications.create(["bob"], NewNotification("t", "theirs"))
+    assert await notifications.mark_read("ann", other.id) is None
+    read = await notifications.mark_read("ann", mine.id)
+    assert read is not None and read.read and read.read_at is not None
+    unread, count = await notifications.list("ann", unread=True)
+    assert unread == [] and count == 0
+    still, _ = await notifications.list("bob", unread=True)
+    assert [n.id for n in still] == [other.id]
+
+
+async def test_mark_all_read_and_retention(notifications: NotificationStore) -> None:
+    await notifications.create(["ann"], NewNotification("t", "one"))
+    await notifications.create(["ann"], NewNotification("t", "two"))
+    [kept] = await notifications.create(["bob"], NewNotification("t", "bob's"))
+    assert await notifications.mark_all_read("ann") == 2
+    assert await notifications.mark_all_read("ann") == 0
+    read, _ = await notifications.list("ann", unread=False)
+    assert len(read) == 2
+    # Only read notifications older than the cutoff go; bob's unread one stays.
+    assert await notifications.delete_read_before(datetime.now(UTC) + timedelta(seconds=1)) == 2
+    assert (await notifications.list("ann"))[0] == []
+    assert await notifications.get(kept.id) is not None
+
+
+async def test_each_mention_notifies_once_and_only_known_users(
+    store: Store, notifications: NotificationStore
+) -> None:
+    await store.create_note(
+        note_id="n1", title="t", created_by="owner", permissions=Permissions(can_view=("bob",))
+    )
+    await store.upsert_user(UserRecord("carol"))
+    make = NewNotification("mention", "You were mentioned", note_id="n1")
+    first = await notifications.notify_mentions(
+        "n1", ["bob", "carol", "owner", "bo", "nobody"], make, skip="owner"
+    )
+    assert sorted(n.user_id for n in first) == ["bob", "carol"]
+    assert await notifications.mentioned_users("n1") == {"bob", "carol"}
+    # the editor's own mention waits for a checkpoint where someone else edited last
+    again = await notifications.notify_mentions("n1", ["bob", "carol", "owner"], make, skip="bob")
+    assert [n.user_id for n in again] == ["owner"]
+    assert await notifications.notify_mentions("n1", ["bob", "owner"], make, skip=None) == []
+    assert await notifications.mentioned_users("n1") == {"bob", "carol", "owner"}
+
+
+async def test_concurrent_checkpoints_notify_a_mention_once(
+    store: Store, notifications: NotificationStore
+) -> None:
+    await store.create_note(
+        note_id="n1", title="t", created_by="owner", permissions=Permissions(can_edit=("bob",))
+    )
+    make = NewNotification("mention", "m", note_id="n1")
+    results = await asyncio.gather(
+        *(notifications.notify_mentions("n1", ["bob"], make, skip=None) for _ in range(4)),
+        return_exceptions=True,
+    )
+    created = [n for r in results if isinstance(r, list) for n in r]
+    assert len(created) == 1
+    assert len((await notifications.list("bob"))[0]) == 1
+
+
+async def test_one_active_session_per_note(store: Store, sessions: SessionStore) -> None:
+    await store.create_note(note_id="n1", title="t", created_by="owner")
+    opened = await asyncio.gather(*(sessions.open("n1", (f"u{i}",)) for i in range(4)))
+    assert len({s.id for s in opened}) == 1
+    active = await sessions.active("n1")
+    assert active is not None and active.active
+    assert sorted(active.participants) == ["u0", "u1", "u2", "u3"]
+    await sessions.open("n1", ("u9",), updates=3, size=120)
+    await sessions.open("n1", updates=2, size=30)
+    closed = await sessions.close("n1")
+    assert closed is not None and not closed.active and closed.ended_at is not None
+    assert (closed.updates, closed.bytes) == (5, 150)
+    assert "u9" in closed.participants
+    assert await sessions.close("n1") is None
+    reopened = await sessions.open("n1", ("u1",))
+    assert reopened.id != closed.id and reopened.participants == ("u1",)
+    listed = await sessions.list("n1")
+    assert [s.id for s in listed] == [reopened.id, closed.id]
+
+
+async def test_idle_sessions_are_closed(store: Store, sessions: SessionStore) -> None:
+    await store.create_note(note_id="n1", title="t", created_by="owner")
+    await store.create_note(note_id="n2", title="t", created_by="owner")
+    await sessions.open("n1")
+    cutoff = datetime.now(UTC) + timedelta(seconds=1)
+    await sessions.open("n2")
+    assert sorted(await sessions.close_idle(cutoff)) == ["n1", "n2"]
+    assert await sessions.active("n1") is None
+    assert await sessions.close_idle(cutoff) == []
+
+
+async def test_a_session_needs_its_note(sessions: SessionStore, store: Store) -> None:
+    with pytest.raises(StorageError):
+        await sessions.open("missing")
+    await store.create_note(note_id="n1", title="t", created_by="owner")
+    await sessions.open("n1", ("a",))
+    await store.delete_note("n1")
+    assert await sessions.list("n1") == []
