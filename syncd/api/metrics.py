@@ -1,0 +1,28 @@
+"""`GET /metrics`: the Prometheus text exposition (all worker processes when
+`PROMETHEUS_MULTIPROC_DIR` is set)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from syncd import metrics
+from syncd.api.openapi import operation
+from syncd.api.schema import string
+
+
+@operation(
+    "Prometheus metrics (text exposition format)",
+    responses={200: string()},
+    auth=False,
+    tags=["monitoring"],
+    media_type="text/plain",
+)
+async def metrics_text(request: Request) -> Response:
+    body, content_type = metrics.render(request.app.state.services.settings.metrics_dir)
+    return Response(body, media_type=content_type)
+
+
+def routes() -> list[Route]:
+    return [Route("/metrics", metrics_text, methods=["GET"])]

@@ -1,0 +1,214 @@
+"""`GET /openapi.json`: an OpenAPI 3.1 document generated from the routes themselves.
+
+Each REST handler is declared with `@operation(...)`, naming its request body, query
+parameters and responses as schemas from `syncd.api.schema` (the same ones its body is
+validated with). The generator walks the app's routes; path parameters come from the route
+template. Responses every route shares (401, 429, 503, and 400/413/422 for a body) are
+added here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from starlette.convertors import FloatConvertor, IntegerConvertor
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from syncd.api.schema import COMPONENTS, Schema, component, integer, obj, string
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ERROR = component(
+    "Error",
+    obj(
+        {"error": obj({"code": string(), "message": string()}, required=("code", "message"))},
+        required=("error",),
+    ),
+)
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    400: "Body is not JSON",
+    401: "Missing, invalid or expired token",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body too large",
+    422: "Invalid field",
+    429: "Rate limit exceeded (see Retry-After)",
+    503: "Storage unavailable; try again (see Retry-After)",
+}
+_RETRY_AFTER = {"Retry-After": {"schema": integer(minimum=0), "description": "seconds"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What the document says about one handler."""
+
+    summary: str
+    responses: Mapping[int, Schema | None]
+    body: Schema | None = None
+    query: Mapping[str, Schema] = field(default_factory=dict)
+    auth: bool = True
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    #: the schema of a non-JSON 200 body, by media type (e.g. Prometheus text)
+    media_type: str = "application/json"
+
+
+def operation(
+    summary: str,
+    *,
+    responses: Mapping[int, Schema | None],
+    body: Schema | None = None,
+    query: Mapping[str, Schema] | None = None,
+    auth: bool = True,
+    tags: Iterable[str] = (),
+    description: str = "",
+    media_type: str = "application/json",
+) -> Callable[[F], F]:
+    """Declare a handler's contract; `None` as a response schema means no body."""
+
+    def declare(handler: F) -> F:
+        handler.__openapi__ = Operation(  # type: ignore[attr-defined]
+            summary=summary,
+            responses=dict(responses),
+            body=body,
+            query=dict(query or {}),
+            auth=auth,
+            tags=tuple(tags),
+            description=description,
+            media_type=media_type,
+        )
+        return handler
+
+    return declare
+
+
+def declared(route: BaseRoute) -> Operation | None:
+    return getattr(getattr(route, "endpoint", None), "__openapi__", None)
+
+
+def undocumented(routes: Iterable[BaseRoute]) -> list[str]:
+    """HTTP routes without a declared operation (a test keeps this empty)."""
+    return [
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in routes
+        if isinstance(route, Route) and declared(route) is None
+    ]
+
+
+def _path_parameters(route: Route) -> list[dict[str, Any]]:
+    params = []
+    for name, convertor in route.param_convertors.items():
+        if isinstance(convertor, IntegerConvertor):
+            schema = integer(minimum=0)
+        elif isinstance(convertor, FloatConvertor):
+            schema = {"type": "number", "minimum": 0}
+        else:
+            schema = string(min_length=1)
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return params
+
+
+def _response(status: int, schema: Schema | None, media_type: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
+    if schema is not None:
+        response["content"] = {media_type: {"schema": schema}}
+    if status in (429, 503):
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
+    responses = dict(spec.responses)
+    api = route.path.startswith("/api/")
+    if spec.auth:
+        responses.setdefault(401, ERROR)
+    if spec.body is not None:
+        for status in (400, 413, 422):
+            responses.setdefault(status, ERROR)
+    if spec.query:
+        responses.setdefault(422, ERROR)
+    if api:
+        responses.setdefault(429, ERROR)
+        responses.setdefault(503, ERROR)
+    endpoint = route.endpoint
+    module = getattr(endpoint, "__module__", "syncd").rsplit(".", 1)[-1]
+    document: dict[str, Any] = {
+        "operationId": f"{module}.{getattr(endpoint, '__name__', 'handler')}.{method.lower()}",
+        "summary": spec.summary,
+        "parameters": [
+            *_path_parameters(route),
+            *(
+                {"name": n, "in": "query", "required": False, "schema": s}
+                for n, s in spec.query.items()
+            ),
+        ],
+        "responses": {
+            str(status): _response(
+                status, schema, spec.media_type if status < 300 else "application/json"
+            )
+            for status, schema in sorted(responses.items())
+        },
+    }
+    if spec.description:
+        document["description"] = spec.description
+    if spec.tags:
+        document["tags"] = list(spec.tags)
+    if spec.body is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": spec.body}},
+        }
+    document["security"] = [{"bearerAuth": []}] if spec.auth else []
+    return document
+
+
+def build_document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        spec = declared(route)
+        if spec is None or not isinstance(route, Route):
+            continue
+        path = re.sub(r"{([^}:]+)(:[^}]+)?}", r"{\1}", route.path)
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(route, spec, method)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "syncd",
+            "version": version,
+            "description": "REST API of syncd, the collaborative notes sync server. "
+            "The y-websocket endpoint is `ws://HOST:PORT/ws/notes/{noteId}`.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(COMPONENTS.items())),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+@operation(
+    "This document",
+    responses={200: obj({}, additional=True)},
+    auth=False,
+    tags=["monitoring"],
+)
+async def openapi_json(request: Request) -> Response:
+    from syncd import __version__
+
+    return JSONResponse(build_document(request.app.routes, version=__version__))
+
+
+def routes() -> list[Route]:
+    return [Route("/openapi.json", openapi_json, methods=["GET"])]

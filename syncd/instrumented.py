@@ -1,0 +1,78 @@
+"""A `DocBackend` decorator that reports to `syncd.metrics`: storage and snapshot
+durations, updates applied (local and from other instances) and rooms loaded.
+
+It wraps whichever bus the app runs on, so neither the room nor the buses need to know
+about metrics. The registry subscribes before loading a doc and unsubscribes when it
+unloads it (or the load fails), so subscriptions are the loaded rooms.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from syncd import metrics
+from syncd.room.backend import DocBackend, RemoteListener
+
+_REMOTE = metrics.UPDATES_APPLIED.labels("remote")
+_LOCAL = metrics.UPDATES_APPLIED.labels("local")
+_LOAD = metrics.STORAGE_SECONDS.labels("load")
+_APPEND = metrics.STORAGE_SECONDS.labels("append")
+
+
+class _CountingListener:
+    __slots__ = ("_listener",)
+
+    def __init__(self, listener: RemoteListener) -> None:
+        self._listener = listener
+
+    def apply_remote(self, updates: Sequence[bytes]) -> None:
+        _REMOTE.inc(len(updates))
+        self._listener.apply_remote(updates)
+
+    def apply_remote_awareness(self, payload: bytes) -> None:
+        self._listener.apply_remote_awareness(payload)
+
+
+class InstrumentedBackend:
+    """Delegates everything to `inner`, timing and counting on the way."""
+
+    def __init__(self, inner: DocBackend) -> None:
+        self.inner = inner
+        self._subscribed: set[str] = set()
+
+    async def load(self, doc_id: str) -> Sequence[bytes]:
+        started = time.perf_counter()
+        try:
+            return await self.inner.load(doc_id)
+        finally:
+            _LOAD.observe(time.perf_counter() - started)
+
+    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
+        started = time.perf_counter()
+        await self.inner.append(doc_id, updates)
+        _APPEND.observe(time.perf_counter() - started)
+        # counted once durable: an update the room applied is appended exactly once
+        _LOCAL.inc(len(updates))
+
+    async def compact(self, doc_id: str) -> None:
+        started = time.perf_counter()
+        try:
+            await self.inner.compact(doc_id)
+        finally:
+            metrics.SNAPSHOT_SECONDS.observe(time.perf_counter() - started)
+
+    def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
+        if doc_id not in self._subscribed:
+            self._subscribed.add(doc_id)
+            metrics.ROOMS.inc()
+        self.inner.subscribe(doc_id, _CountingListener(listener))
+
+    def unsubscribe(self, doc_id: str) -> None:
+        if doc_id in self._subscribed:
+            self._subscribed.discard(doc_id)
+            metrics.ROOMS.dec()
+        self.inner.unsubscribe(doc_id)
+
+    def publish_awareness(self, doc_id: str, payload: bytes) -> None:
+        self.inner.publish_awareness(doc_id, payload)

@@ -1,0 +1,176 @@
+"""Prometheus metric objects of syncd, in one registry every module reports to.
+
+Import the objects below and update them; `render` produces the `/metrics` text. When
+`PROMETHEUS_MULTIPROC_DIR` is set (several worker processes), prometheus-client keeps the
+values in files there and `render` merges every process's files; gauges then add up the
+live processes' values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# -- connections and rooms -------------------------------------------------------------
+WS_CONNECTIONS = Gauge(
+    "syncd_ws_connections_open", "Open y-websocket connections", multiprocess_mode="livesum"
+)
+ROOMS = Gauge("syncd_rooms_open", "Docs loaded in memory", multiprocess_mode="livesum")
+WS_MESSAGES = Counter(
+    "syncd_ws_messages_total",
+    "y-websocket frames by direction and message type",
+    ["direction", "type"],
+)
+WS_BYTES = Counter(
+    "syncd_ws_bytes_total",
+    "y-websocket frame bytes by direction and message type",
+    ["direction", "type"],
+)
+WS_CLOSES = Counter("syncd_ws_closes_total", "Connections closed by the server, by code", ["code"])
+
+# -- docs ------------------------------------------------------------------------------
+UPDATES_APPLIED = Counter(
+    "syncd_updates_applied_total",
+    "Yjs updates applied to loaded docs (local: made on this instance; remote: from the bus)",
+    ["origin"],
+)
+FANOUT_SECONDS = Histogram(
+    "syncd_fanout_latency_seconds",
+    "From an update being applied to its frame being sent to every peer",
+    ["scope"],
+    buckets=_LATENCY,
+)
+STORAGE_SECONDS = Histogram(
+    "syncd_storage_seconds",
+    "Durations of doc storage operations",
+    ["operation"],
+    buckets=_LATENCY,
+)
+SNAPSHOT_SECONDS = Histogram(
+    "syncd_snapshot_seconds",
+    "Durations of compactions into the stored snapshot",
+    buckets=_LATENCY,
+)
+STREAM_ENTRIES = Gauge(
+    "syncd_stream_entries",
+    "Entries in the update streams of loaded docs, last seen",
+    multiprocess_mode="livesum",
+)
+VERSIONS = Counter("syncd_versions_total", "Note versions stored, by kind", ["kind"])
+
+# -- jobs, caches, limits, HTTP --------------------------------------------------------
+JOBS = Counter(
+    "syncd_jobs_total", "Background jobs finished, by queue and outcome", ["queue", "outcome"]
+)
+JOB_SECONDS = Histogram("syncd_job_seconds", "Background job durations", ["queue"])
+CACHE_REQUESTS = Counter(
+    "syncd_cache_requests_total",
+    "Cache look-ups by cache and result (hit, miss)",
+    ["cache", "result"],
+)
+RATE_LIMITED = Counter(
+    "syncd_rate_limited_total", "Requests and connections refused by a rate limit", ["limit"]
+)
+HTTP_REQUESTS = Counter(
+    "syncd_http_requests_total",
+    "HTTP requests by method, route template and status",
+    ["method", "route", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "syncd_http_request_seconds",
+    "HTTP request durations by method and route template",
+    ["method", "route"],
+    buckets=_LATENCY,
+)
+ERRORS = Counter(
+    "syncd_errors_total",
+    "Errors caught, logged and carried on from, by component",
+    ["component"],
+)
+
+_SYNC_KINDS = {0: "sync_step1", 1: "sync_step2", 2: "update"}
+_KINDS = {1: "awareness", 2: "auth", 3: "query_awareness"}
+
+
+def frame_type(frame: bytes) -> str:
+    """The y-websocket message type of a frame, from its first bytes (no parsing)."""
+    if not frame:
+        return "empty"
+    if frame[0] == 0:
+        return _SYNC_KINDS.get(frame[1], "sync_other") if len(frame) > 1 else "sync_other"
+    return _KINDS.get(frame[0], "other")
+
+
+#: frames counted since the last flush, by (direction, type): [frames, bytes]. A plain
+#: addition per frame; the Prometheus counters (a lock each) are updated in batches.
+_pending_frames: dict[tuple[str, str], list[int]] = {}
+
+
+def count_frame(direction: str, kind: str, size: int) -> None:
+    """Count one WebSocket frame; cheap, as it runs for every frame sent and received."""
+    entry = _pending_frames.get((direction, kind))
+    if entry is None:
+        entry = _pending_frames[(direction, kind)] = [0, 0]
+    entry[0] += 1
+    entry[1] += size
+
+
+def flush_frames() -> None:
+    """Move the pending frame counts into the Prometheus counters."""
+    for (direction, kind), entry in _pending_frames.items():
+        if entry[0]:
+            WS_MESSAGES.labels(direction, kind).inc(entry[0])
+            WS_BYTES.labels(direction, kind).inc(entry[1])
+            entry[0] = entry[1] = 0
+
+
+@contextlib.asynccontextmanager
+async def frame_flusher(interval: float = 1.0) -> AsyncIterator[None]:
+    """Flush frame counts every `interval` seconds (and at exit), so other processes'
+    scrapes in multi-process mode lag by at most that; a scrape of this process is exact."""
+
+    async def flush_forever() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            flush_frames()
+
+    task = asyncio.get_running_loop().create_task(flush_forever())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        flush_frames()
+
+
+def render(multiproc_dir: Path | None) -> tuple[bytes, str]:
+    """The exposition text and its content type."""
+    flush_frames()
+    if multiproc_dir is None:
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(multiproc_dir))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def process_exited(multiproc_dir: Path | None) -> None:
+    """Drop this process's live gauges from the merged view (multi-process mode)."""
+    if multiproc_dir is not None:
+        multiprocess.mark_process_dead(os.getpid(), path=str(multiproc_dir))
