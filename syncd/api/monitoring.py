@@ -1,0 +1,147 @@
+"""Monitoring: job queues (`/api/queue-stats`, `/api/jobs/:jobId`, role service/admin)
+and Socket.IO (`/socket-stats`, `/socket-status`, open like `/healthz`: counts only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syncd import metrics
+from syncd.api.collab_schemas import JOB, QUEUE_STATS, SOCKET_STATS, SOCKET_STATUS
+from syncd.api.errors import ApiError
+from syncd.api.openapi import ERROR, operation
+from syncd.api.requests import authenticate
+from syncd.jobs.policy import valid_job_id
+
+log = logging.getLogger(__name__)
+TAGS = ["monitoring"]
+
+
+def _operator(request: Request) -> None:
+    if not authenticate(request).privileged:
+        raise ApiError(403, "service or admin role required")
+
+
+@operation(
+    "Per-queue job counts (role service or admin)",
+    responses={200: QUEUE_STATS, 403: ERROR},
+    tags=TAGS,
+)
+async def queue_stats(request: Request) -> Response:
+    _operator(request)
+    collab = request.app.state.services.collab
+    stats = await collab.jobs.stats()
+    worker = collab.worker
+    return JSONResponse(
+        {
+            "mode": collab.jobs.mode,
+            "queues": {name: dataclasses.asdict(s) for name, s in stats.items()},
+            "worker": {
+                "running": worker is not None,
+                "concurrency": worker.concurrency if worker else 0,
+                "inFlight": worker.in_flight if worker else 0,
+            },
+            "jobs": collab.jobs.registry.names(),
+        }
+    )
+
+
+@operation(
+    "One job's status, attempts and result (role service or admin)",
+    responses={200: JOB, 403: ERROR, 404: ERROR},
+    tags=TAGS,
+)
+async def job_status(request: Request) -> Response:
+    _operator(request)
+    job_id = request.path_params["job_id"]
+    info = (
+        await request.app.state.services.collab.jobs.info(job_id) if valid_job_id(job_id) else None
+    )
+    if info is None:
+        raise ApiError(404, "job not found")
+    return JSONResponse(
+        {
+            "id": info.id,
+            "function": info.function,
+            "queue": info.queue,
+            "status": info.status.value,
+            "attempts": info.attempts,
+            "maxAttempts": info.max_attempts,
+            "enqueuedAt": info.enqueued_at,
+            "startedAt": info.started_at,
+            "finishedAt": info.finished_at,
+            "nextAttemptAt": info.next_attempt_at,
+            "error": info.error,
+            "result": info.result,
+        }
+    )
+
+
+async def _cluster(request: Request) -> dict[str, Any]:
+    services = request.app.state.services
+    collab = services.collab
+    here = {
+        **collab.gateway.local_stats(),
+        "websocket": {"connections": services.sync.connection_count, "rooms": len(services.rooms)},
+    }
+    instances = {collab.instance_id: here}
+    known = True
+    if collab.redis is not None:
+        from syncd.realtime.redis_state import RedisInstances
+
+        try:
+            others = await RedisInstances(collab.redis, services.settings.redis_prefix).read()
+            instances.update({k: v for k, v in others.items() if k != collab.instance_id})
+        except Exception:
+            log.exception("reading the other instances' socket stats failed")
+            metrics.ERRORS.labels("socketio").inc()
+            known = False
+    return {
+        "instance": {"id": collab.instance_id, **here},
+        "cluster": {
+            "known": known,
+            "instances": len(instances),
+            "connections": sum(int(s.get("connections", 0)) for s in instances.values()),
+            "websocketConnections": sum(
+                int((s.get("websocket") or {}).get("connections", 0)) for s in instances.values()
+            ),
+        },
+    }
+
+
+@operation(
+    "Socket.IO and y-websocket connections on this instance and across the cluster",
+    responses={200: SOCKET_STATS},
+    auth=False,
+    tags=TAGS,
+)
+async def socket_stats(request: Request) -> Response:
+    return JSONResponse(await _cluster(request))
+
+
+@operation("Socket.IO health", responses={200: SOCKET_STATUS}, auth=False, tags=TAGS)
+async def socket_status(request: Request) -> Response:
+    services = request.app.state.services
+    collab = services.collab
+    return JSONResponse(
+        {
+            "status": "ok",
+            "mode": "embedded" if collab.redis is None else "scaled",
+            "path": "/socket.io",
+            "connections": collab.gateway.local_stats()["connections"],
+        }
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/queue-stats", queue_stats, methods=["GET"]),
+        Route("/api/jobs/{job_id}", job_status, methods=["GET"]),
+        Route("/socket-stats", socket_stats, methods=["GET"]),
+        Route("/socket-status", socket_status, methods=["GET"]),
+    ]

@@ -1,0 +1,95 @@
+"""Collaborative sessions and presence of a note: `/api/collaborative-notes/sessions/*`,
+`/api/collaborative-notes/:id/sessions`, `/api/collaborative-notes/:id/presence`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from syncd.api.collab_schemas import NOTE_REF, PRESENCE, SESSION, SESSION_LIST
+from syncd.api.errors import ApiError
+from syncd.api.openapi import ERROR, operation
+from syncd.api.requests import authenticate, read_body, require_access
+from syncd.api.schema import integer
+from syncd.auth import Access
+from syncd.realtime.presence import merge_by_user
+from syncd.sessions import session_json
+from syncd.storage import StorageError
+
+PREFIX = "/api/collaborative-notes"
+TAGS = ["sessions"]
+
+
+@operation(
+    "Open the note's collaborative session (or join the active one)",
+    body=NOTE_REF,
+    responses={200: SESSION, 404: ERROR},
+    tags=TAGS,
+)
+async def start_session(request: Request) -> Response:
+    note_id = (await read_body(request, NOTE_REF))["noteId"]
+    await require_access(request, note_id, Access.VIEW)
+    user_id = authenticate(request).user_id
+    try:
+        record = await request.app.state.services.collab.sessions.start(note_id, (user_id,))
+    except StorageError as exc:  # the note was deleted meanwhile
+        raise ApiError(404, "note not found") from exc
+    return JSONResponse(session_json(record))
+
+
+@operation(
+    "End the note's session, unless someone is still connected to the note: then it "
+    "stays active and ends when the last connection leaves",
+    body=NOTE_REF,
+    responses={200: SESSION, 404: ERROR},
+    tags=TAGS,
+)
+async def end_session(request: Request) -> Response:
+    note_id = (await read_body(request, NOTE_REF))["noteId"]
+    await require_access(request, note_id, Access.VIEW)
+    collab = request.app.state.services.collab
+    if await collab.hub.presence(note_id):
+        record = await collab.sessions.active(note_id)
+    else:
+        record = await collab.sessions.end(note_id)
+    if record is None:
+        raise ApiError(404, "no active session for this note")
+    return JSONResponse(session_json(record))
+
+
+@operation(
+    "The note's collaborative sessions, newest first",
+    query={"limit": integer(minimum=1, maximum=200)},
+    responses={200: SESSION_LIST, 404: ERROR},
+    tags=TAGS,
+)
+async def list_sessions(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    await require_access(request, note_id, Access.VIEW)
+    raw = request.query_params.get("limit") or "50"
+    if not raw.isdigit() or not 1 <= int(raw) <= 200:
+        raise ApiError(422, "limit must be an integer from 1 to 200")
+    records = await request.app.state.services.collab.sessions.history(note_id, limit=int(raw))
+    return JSONResponse({"noteId": note_id, "sessions": [session_json(r) for r in records]})
+
+
+@operation(
+    "Who is on the note now, on every instance: status, cursor and selection per user",
+    responses={200: PRESENCE, 404: ERROR},
+    tags=TAGS,
+)
+async def presence(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    await require_access(request, note_id, Access.VIEW)
+    users = merge_by_user(await request.app.state.services.collab.hub.presence(note_id))
+    return JSONResponse({"noteId": note_id, "users": users, "count": len(users)})
+
+
+def routes() -> list[Route]:
+    return [
+        Route(PREFIX + "/sessions/start", start_session, methods=["POST"]),
+        Route(PREFIX + "/sessions/end", end_session, methods=["POST"]),
+        Route(PREFIX + "/{note_id}/sessions", list_sessions, methods=["GET"]),
+        Route(PREFIX + "/{note_id}/presence", presence, methods=["GET"]),
+    ]

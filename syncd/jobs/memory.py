@@ -1,0 +1,186 @@
+"""The embedded job backend: queues in this process, same states and policies as SAQ.
+
+Jobs queued here are lost if the process dies; in the embedded mode that is the process
+that would have run them anyway, and the work they do (deliveries, e-mail, cleanup) is
+either repeatable or recorded in the database first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any
+
+from syncd.jobs.backend import Claim, JobInfo, JobStatus, NewJob, QueueStats
+from syncd.jobs.policy import QUEUES
+
+
+@dataclass(slots=True)
+class _Job:
+    new: NewJob
+    status: JobStatus
+    enqueued_at: float
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    run_at: float | None = None
+    error: str | None = None
+    result: Any = None
+
+    def info(self) -> JobInfo:
+        return JobInfo(
+            id=self.new.id,
+            function=self.new.function,
+            queue=self.new.queue,
+            status=self.status,
+            attempts=self.attempts,
+            max_attempts=self.new.max_attempts,
+            enqueued_at=self.enqueued_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            next_attempt_at=self.run_at if self.status is JobStatus.SCHEDULED else None,
+            error=self.error,
+            result=self.result,
+        )
+
+
+class MemoryBackend:
+    """`JobBackend` in process. Finished jobs are kept for `keep_seconds` (job status)
+    and at most `keep_finished` of them."""
+
+    def __init__(self, *, keep_seconds: float = 3600.0, keep_finished: int = 10_000) -> None:
+        self._jobs: dict[str, _Job] = {}
+        self._ready: dict[str, deque[str]] = {name: deque() for name in QUEUES}
+        self._scheduled: list[tuple[float, int, str]] = []
+        self._finished: OrderedDict[str, float] = OrderedDict()
+        self._counts = {name: QueueStats() for name in QUEUES}
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._keep_seconds = keep_seconds
+        self._keep_finished = keep_finished
+
+    async def enqueue(self, job: NewJob) -> bool:
+        current = self._jobs.get(job.id)
+        if current is not None and current.status not in _DONE:
+            return False
+        self._finished.pop(job.id, None)
+        self._jobs[job.id] = _Job(job, JobStatus.QUEUED, time.time())
+        self._ready[job.queue].append(job.id)
+        self._wake.set()
+        return True
+
+    def _promote_due(self) -> None:
+        now = time.time()
+        while self._scheduled and self._scheduled[0][0] <= now:
+            _, _, job_id = heapq.heappop(self._scheduled)
+            job = self._jobs.get(job_id)
+            if job is not None and job.status is JobStatus.SCHEDULED:
+                job.status = JobStatus.QUEUED
+                self._ready[job.new.queue].append(job_id)
+
+    async def claim(self) -> Claim | None:
+        self._promote_due()
+        for name in QUEUES:
+            ready = self._ready[name]
+            while ready:
+                job = self._jobs.get(ready.popleft())
+                if job is None or job.status is not JobStatus.QUEUED:
+                    continue
+                job.status = JobStatus.ACTIVE
+                job.attempts += 1
+                job.started_at = time.time()
+                job.run_at = None
+                return Claim(
+                    id=job.new.id,
+                    function=job.new.function,
+                    kwargs=dict(job.new.kwargs),
+                    queue=name,
+                    attempt=job.attempts,
+                    max_attempts=job.new.max_attempts,
+                    handle=job,
+                )
+        return None
+
+    def _finish(self, claim: Claim, status: JobStatus, error: str | None, result: Any) -> None:
+        job: _Job = claim.handle
+        job.status = status
+        job.error = error
+        job.result = result
+        job.finished_at = time.time()
+        self._finished[job.new.id] = job.finished_at
+        self._prune()
+
+    def _prune(self) -> None:
+        horizon = time.time() - self._keep_seconds
+        while self._finished:
+            job_id, finished_at = next(iter(self._finished.items()))
+            if finished_at >= horizon and len(self._finished) <= self._keep_finished:
+                break
+            self._finished.popitem(last=False)
+            self._jobs.pop(job_id, None)
+
+    async def complete(self, claim: Claim, result: Any) -> None:
+        self._finish(claim, JobStatus.COMPLETE, None, result)
+        self._counts[claim.queue].complete += 1
+
+    async def fail(self, claim: Claim, error: str) -> None:
+        self._finish(claim, JobStatus.FAILED, error, None)
+        self._counts[claim.queue].failed += 1
+
+    async def retry(self, claim: Claim, error: str, delay: float) -> None:
+        job: _Job = claim.handle
+        job.status = JobStatus.SCHEDULED
+        job.error = error
+        job.run_at = time.time() + delay
+        heapq.heappush(self._scheduled, (job.run_at, next(self._seq), job.new.id))
+        self._counts[claim.queue].retried += 1
+        self._wake.set()
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        job = self._jobs.get(job_id)
+        return None if job is None else job.info()
+
+    async def stats(self) -> dict[str, QueueStats]:
+        result = {}
+        for name in QUEUES:
+            counts = self._counts[name]
+            live = [j for j in self._jobs.values() if j.new.queue == name]
+            result[name] = QueueStats(
+                queued=sum(j.status is JobStatus.QUEUED for j in live),
+                active=sum(j.status is JobStatus.ACTIVE for j in live),
+                scheduled=sum(j.status is JobStatus.SCHEDULED for j in live),
+                complete=counts.complete,
+                failed=counts.failed,
+                retried=counts.retried,
+            )
+        return result
+
+    async def pending(self) -> int:
+        return sum(job.status not in _DONE for job in self._jobs.values())
+
+    async def wait_for_work(self, longest: float) -> None:
+        self._promote_due()
+        if any(self._ready.values()):
+            return
+        if self._scheduled:
+            longest = max(0.0, min(longest, self._scheduled[0][0] - time.time()))
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), longest)
+
+    async def claim_slot(self, name: str, slot: int, ttl: float) -> bool:
+        return True  # one process: nobody to share the schedule with
+
+    async def sweep(self) -> None:
+        """Nothing to recover: a job is only lost with the process that ran it."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+_DONE = frozenset({JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.ABORTED})

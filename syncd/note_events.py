@@ -1,0 +1,27 @@
+"""What `NoteService` tells the features built beside it (presence, sessions,
+notifications). Listeners subclass `NoteListener` and override what they need; a failing
+listener is logged by the service and never fails the operation that triggered it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from syncd.auth import Principal
+from syncd.room import Peer, Room
+from syncd.storage import NoteRecord
+
+
+class NoteListener:
+    def peer_joined(self, room: Room, peer: Peer) -> None:
+        """A y-websocket connection joined the note's room on this instance (sync: it
+        must not delay the handshake; queue any I/O)."""
+
+    def peer_left(self, room: Room, peer: Peer) -> None:
+        """The connection left (closed, dropped or revoked)."""
+
+    async def note_shared(self, record: NoteRecord, user_ids: Sequence[str], by: Principal) -> None:
+        """Users gained view or edit rights (created with them, or added by an update)."""
+
+    async def doc_stored(self, room: Room) -> None:
+        """A checkpoint stored the room's doc (at most every `SYNCD_COMPACT_INTERVAL` and
+        when the last peer leaves): the point to look at its content."""

@@ -1,0 +1,86 @@
+"""Helpers of the notification, presence and session tests (real servers, real clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tests.support.server import SyncdProcess, make_token
+
+T = TypeVar("T")
+
+NOTES = "/api/collaborative-notes"
+#: quick checkpoints, job polls and presence refreshes, so tests wait less
+FAST = {
+    "SYNCD_COMPACT_INTERVAL": "0.3",
+    "SYNCD_JOB_POLL_INTERVAL": "0.05",
+    "SYNCD_PRESENCE_REFRESH": "0.5",
+}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Poll `check` (a REST read) until it returns something truthy, within `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        last = await check()
+        if last:
+            return last  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r:.500})")
+        await asyncio.sleep(0.05)
+
+
+async def notifications_of(
+    server: SyncdProcess, user: str, **params: str
+) -> tuple[list[dict[str, Any]], int]:
+    async with server.client(make_token(user)) as api:
+        response = await api.get("/api/notifications", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body["notifications"], body["unreadCount"]
+
+
+async def notify(server: SyncdProcess, users: list[str], title: str, **extra: Any) -> list[dict]:
+    """Create notifications over REST with a service token."""
+    async with server.client(make_token("crm", roles=("service",))) as api:
+        response = await api.post(
+            "/api/notifications", json={"userIds": users, "title": title, **extra}
+        )
+    assert response.status_code == 201, response.text
+    return response.json()["notifications"]
+
+
+async def presence_of(server: SyncdProcess, note_id: str, user: str = "owner") -> list[dict]:
+    async with server.client(make_token(user)) as api:
+        response = await api.get(f"{NOTES}/{note_id}/presence")
+    assert response.status_code == 200, response.text
+    return response.json()["users"]
+
+
+async def job_stats(server: SyncdProcess) -> dict[str, Any]:
+    async with server.client(make_token("ops", roles=("admin",))) as api:
+        response = await api.get("/api/queue-stats")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def mention(user_id: str, text_before: str = "Ask ") -> dict[str, Any]:
+    """ProseMirror JSON with a y-prosemirror mention node for `user_id`."""
+    return {
+        "type": "doc",
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": text_before},
+                    {"type": "mention", "attrs": {"id": user_id, "label": user_id.title()}},
+                    {"type": "text", "text": " about it"},
+                ],
+            }
+        ],
+    }
