@@ -6,16 +6,20 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
-from syncd.api import health, notes
+from syncd import metrics
+from syncd.api import auth, health, monitoring, notes, openapi, sessions
+from syncd.api import metrics as metrics_api
+from syncd.api import notifications as notifications_api
+from syncd.api import versions as versions_api
 from syncd.api.errors import (
     ApiError,
     handle_api_error,
@@ -23,14 +27,27 @@ from syncd.api.errors import (
     handle_storage_unavailable,
     handle_unexpected,
 )
+from syncd.api.middleware import (
+    HttpMetricsMiddleware,
+    RestRateLimitMiddleware,
+    SecurityHeadersMiddleware,
+    WebSocketGuardMiddleware,
+)
 from syncd.auth import TokenVerifier, load_or_create_secret
+from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
+from syncd.auth.refresh_redis import RedisRefreshRecords
 from syncd.bus import LocalBus, LocalEvents, RedisBus
 from syncd.bus.keys import Keys
+from syncd.cache import open_cache
+from syncd.collaboration import Collaboration, open_collaboration
+from syncd.instrumented import InstrumentedBackend
 from syncd.notes import NoteService
+from syncd.ratelimit import RateLimiter
 from syncd.room import RoomLimits, RoomRegistry
 from syncd.settings import Settings, SettingsError
-from syncd.storage import StorageUnavailable, Store, open_store
+from syncd.storage import SqlRefreshRecords, StorageUnavailable, Store, VersionStore, open_store
 from syncd.transport.websocket import SyncEndpoint
+from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +66,11 @@ class Services:
     #: None in the embedded mode
     redis: Redis | None = None
     bus: RedisBus | LocalBus | None = None
+    versions: VersionService = field(kw_only=True)
+    tokens: RefreshService = field(kw_only=True)
+    limiter: RateLimiter = field(kw_only=True)
+    #: Socket.IO, presence, sessions, notifications, jobs
+    collab: Collaboration = field(kw_only=True)
 
 
 def jwt_secret(settings: Settings) -> str:
@@ -56,6 +78,35 @@ def jwt_secret(settings: Settings) -> str:
     if settings.jwt_secret:
         return settings.jwt_secret
     return load_or_create_secret(settings.data_dir, "jwt-secret")
+
+
+def refresh_service(settings: Settings, store: Store, redis: Redis | None) -> RefreshService:
+    """Refresh tokens signed with `JWT_REFRESH_SECRET`, their records in Redis when scaled,
+    else in the database. Unset, the secret is derived from a configured `JWT_SECRET` (so
+    every instance agrees) or generated in the data folder like it."""
+    if settings.jwt_refresh_secret:
+        refresh_secret = settings.jwt_refresh_secret
+    elif settings.jwt_secret:
+        refresh_secret = derive_secret(settings.jwt_secret, "syncd refresh tokens")
+    else:
+        refresh_secret = load_or_create_secret(settings.data_dir, "jwt-refresh-secret")
+    records: RefreshRecords
+    if redis is None:
+        records = SqlRefreshRecords(store.engine)
+    else:
+        records = RedisRefreshRecords(
+            redis, prefix=settings.redis_prefix, max_ttl=settings.tokens.refresh_ttl
+        )
+    try:
+        return RefreshService(
+            records,
+            access_secret=jwt_secret(settings),
+            refresh_secret=refresh_secret,
+            access_ttl=settings.tokens.access_ttl,
+            refresh_ttl=settings.tokens.refresh_ttl,
+        )
+    except ValueError as exc:
+        raise SettingsError(f"JWT_REFRESH_SECRET: {exc}") from None
 
 
 async def _open_bus(
@@ -87,6 +138,7 @@ async def _open_bus(
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     instance_id = uuid.uuid4().hex
     async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(metrics.frame_flusher())
         store = await stack.enter_async_context(open_store(settings.database_url, migrate=True))
         verifier = TokenVerifier(jwt_secret(settings))
         backend, events, redis = await _open_bus(settings, store, instance_id, stack)
@@ -96,7 +148,19 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             send_timeout=settings.limits.send_timeout,
         )
         rooms = await stack.enter_async_context(
-            RoomRegistry(backend, limits=limits, checkpoint_interval=settings.compact_interval)
+            RoomRegistry(
+                InstrumentedBackend(backend),
+                limits=limits,
+                checkpoint_interval=settings.compact_interval,
+            )
+        )
+        versions = await stack.enter_async_context(
+            VersionService(
+                VersionStore(store.engine),
+                rooms,
+                field=settings.prosemirror_field,
+                policy=settings.versions,
+            )
         )
         note_service = NoteService(
             store,
@@ -105,10 +169,15 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             events,
             field=settings.prosemirror_field,
             auto_create=settings.auto_create_notes,
+            cache=open_cache(settings.cache_ttl, redis, prefix=settings.redis_prefix),
+            versions=versions,
         )
         rooms.on_checkpoint = note_service.on_checkpoint
         sync = SyncEndpoint(
             note_service, rooms, max_message_bytes=settings.limits.max_message_bytes
+        )
+        collab = await stack.enter_async_context(
+            open_collaboration(settings, store, note_service, redis=redis, instance_id=instance_id)
         )
         # Registered last so it runs first on exit: close connections (1001), then store rooms.
         stack.push_async_callback(sync.shutdown)
@@ -121,7 +190,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             instance_id=instance_id,
             redis=redis,
             bus=backend,
+            versions=versions,
+            tokens=refresh_service(settings, store, redis),
+            collab=collab,
+            limiter=RateLimiter(
+                settings.rate_limits, redis_url=settings.redis_url, prefix=settings.redis_prefix
+            ),
         )
+
+
+class _SocketIODispatch:
+    """Routes `/socket.io/` to the Socket.IO server built at lifespan."""
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        await scope["app"].state.services.collab.gateway.app(scope, receive, send)
 
 
 class _SyncDispatch:
@@ -141,14 +223,26 @@ def create_app(settings: Settings) -> Starlette:
                 "embedded" if settings.embedded else "scaled",
                 settings.database_url.split("@")[-1],
             )
-            yield
+            try:
+                yield
+            finally:
+                metrics.process_exited(settings.metrics_dir)
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws/notes/{note_id:path}", _SyncDispatch()),
+        Mount("/socket.io", app=_SocketIODispatch()),
+        *sessions.routes(),
+        *notifications_api.routes(),
+        *monitoring.routes(),
         *health.routes(),
         *notes.routes(),
+        *versions_api.routes(),
+        *auth.routes(),
+        *metrics_api.routes(),
+        *openapi.routes(),
     ]
-    middleware = []
+    # Outermost first: every response is counted and gets the security headers.
+    middleware = [Middleware(HttpMetricsMiddleware), Middleware(SecurityHeadersMiddleware)]
     if settings.frontend_url:
         middleware.append(
             Middleware(
@@ -157,8 +251,10 @@ def create_app(settings: Settings) -> Starlette:
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["authorization", "content-type"],
                 allow_credentials=True,
+                expose_headers=["retry-after"],
             )
         )
+    middleware += [Middleware(RestRateLimitMiddleware), Middleware(WebSocketGuardMiddleware)]
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -12,6 +12,7 @@ from types import FrameType
 
 import uvicorn
 
+from syncd import redaction
 from syncd.settings import Settings, SettingsError
 
 
@@ -35,6 +36,9 @@ def _serve(settings: Settings) -> int:
         timeout_graceful_shutdown=15,
         proxy_headers=True,
     )
+    # uvicorn configured its loggers in Config(); mask tokens (e.g. `?token=` in the
+    # WebSocket handshake line) before anything is logged
+    redaction.install()
     server = _GracefulServer(config)
     server.run()
     return 0 if server.started else 1
@@ -65,6 +69,17 @@ class _GracefulServer(uvicorn.Server):
             logging.getLogger(__name__).exception("closing connections at shutdown failed")
         finally:
             super().handle_exit(sig, frame)
+
+
+def _worker(settings: Settings) -> int:
+    from syncd.collaboration import run_worker_process
+
+    try:
+        asyncio.run(run_worker_process(settings))
+    except (RuntimeError, SettingsError) as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _migrate(settings: Settings) -> int:
@@ -99,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (env PORT, default 3001)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     commands.add_parser("migrate", help="apply database migrations (DATABASE_URL)")
+    worker = commands.add_parser("worker", help="run background jobs only (scaled mode)")
+    worker.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     token = commands.add_parser("token", help="print a signed access token for development")
     token.add_argument("user", help="user id (the sub claim)")
     token.add_argument("--name")
@@ -133,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "worker":
+        return _worker(settings)
     return _token(settings, args)
 
 

@@ -12,9 +12,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from syncd import metrics
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
 from syncd.bus import LocalEvents
+from syncd.cache import NoteCache
 from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
+from syncd.note_events import NoteListener
 from syncd.room import Peer, Room, RoomRegistry
 from syncd.storage import (
     UNSET,
@@ -25,6 +28,7 @@ from syncd.storage import (
     Store,
     UserRecord,
 )
+from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ class NoteService:
         *,
         field: str = "prosemirror",
         auto_create: bool = False,
+        cache: NoteCache | None = None,
+        versions: VersionService | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
@@ -72,7 +78,12 @@ class NoteService:
         events.handler = self.handle_event
         self._field = field
         self._auto_create = auto_create
+        self._cache = cache or NoteCache(None)
+        #: version history: told who edits and when a room's last peer leaves
+        self.versions = versions
         self._background: set[asyncio.Task[None]] = set()
+        #: presence, sessions, notifications: told about peers, shares and stored docs
+        self.listeners: list[NoteListener] = []
 
     # -- identity and rights -------------------------------------------------------------
 
@@ -81,7 +92,9 @@ class NoteService:
 
     async def access(self, principal: Principal, note_id: str) -> tuple[Access, bool]:
         """(level, may delete) of `principal` on `note_id`; raises `NoteNotFound`."""
-        grant = await self._store.get_access(note_id, principal.user_id)
+        grant = await self._cache.access(
+            note_id, principal.user_id, lambda: self._store.get_access(note_id, principal.user_id)
+        )
         if grant is None:
             raise NoteNotFound(note_id)
         return resolve_access(principal, grant)
@@ -124,9 +137,23 @@ class NoteService:
 
     def peer_joined(self, room: Room, peer: Peer) -> None:
         log.debug("user %s joined note %s", peer.user_id, room.doc_id)
+        for listener in self.listeners:
+            try:
+                listener.peer_joined(room, peer)
+            except Exception:
+                log.exception("a listener failed on a peer joining note %s", room.doc_id)
+                metrics.ERRORS.labels("note_listener").inc()
 
     def peer_left(self, room: Room, peer: Peer) -> None:
         log.debug("user %s left note %s", peer.user_id, room.doc_id)
+        for listener in self.listeners:
+            try:
+                listener.peer_left(room, peer)
+            except Exception:
+                log.exception("a listener failed on a peer leaving note %s", room.doc_id)
+                metrics.ERRORS.labels("note_listener").inc()
+        if self.versions is not None:
+            self.versions.peer_left(room, peer)
 
     # -- notes ---------------------------------------------------------------------------
 
@@ -149,16 +176,21 @@ class NoteService:
             permissions=permissions,
             metadata=metadata,
         )
+        await self._shared(record, _granted(permissions) - {principal.user_id}, principal)
         if content_json is not None:
             await self._write_content(record.id, content_json, principal.user_id)
         return await self.view(record.id)
+
+    async def record(self, note_id: str) -> NoteRecord | None:
+        """The note's metadata (cached; every write below invalidates it)."""
+        return await self._cache.note(note_id, lambda: self._store.get_note(note_id))
 
     async def view(self, note_id: str) -> NoteView:
         """The note with the content of its live doc (loaded for the call if needed)."""
         async with self._rooms.borrow(note_id) as room:
             text = doc_to_text(room.doc, self._field)
             content = doc_to_json(room.doc, self._field)
-        record = await self._store.get_note(note_id)
+        record = await self.record(note_id)
         if record is None:
             raise NoteNotFound(note_id)
         return NoteView(record=record, text=text, json=content)
@@ -185,9 +217,14 @@ class NoteService:
             }.items()
             if value is not UNSET
         }
+        before = await self._store.get_note(note_id) if "permissions" in changes else None
         record = await self._store.update_note(note_id, updated_by=principal.user_id, **changes)
         if record is None:
             raise NoteNotFound(note_id)
+        if before is not None:
+            added = _granted(record.permissions) - _granted(before.permissions)
+            await self._shared(record, added - {record.created_by, principal.user_id}, principal)
+        await self._cache.invalidate(note_id)
         if "permissions" in changes:
             await self._events.publish(EVENT_ACCESS, note_id)
         if content_json is not None:
@@ -197,6 +234,7 @@ class NoteService:
     async def delete(self, note_id: str) -> None:
         if not await self._store.delete_note(note_id):
             raise NoteNotFound(note_id)
+        await self._cache.invalidate(note_id)
         await self._events.publish(EVENT_DELETED, note_id)
 
     async def handle_event(self, kind: str, note_id: str) -> None:
@@ -216,6 +254,8 @@ class NoteService:
         async with self._rooms.borrow(note_id) as room:
             room.apply(update, editor=editor)
             await room.wait_durable()
+        if self.versions is not None:
+            self.versions.edited(note_id, editor)
 
     async def _write_content(self, note_id: str, content: dict[str, object], editor: str) -> None:
         async with self._rooms.borrow(note_id) as room:
@@ -223,6 +263,8 @@ class NoteService:
             if update != EMPTY_UPDATE:
                 room.record_local(update, editor=editor)
                 await room.wait_durable()
+                if self.versions is not None:
+                    self.versions.edited(note_id, editor)
 
     async def reauthorize(self, note_id: str) -> None:
         """Re-check every open connection to `note_id` after its rights changed."""
@@ -246,6 +288,29 @@ class NoteService:
             updated_by=room.last_editor,
             content_text=doc_to_text(room.doc, self._field),
         )
+        await self._cache.invalidate(room.doc_id)
+        for listener in self.listeners:
+            try:
+                await listener.doc_stored(room)
+            except Exception:
+                log.exception("a listener failed on the stored doc of note %s", room.doc_id)
+                metrics.ERRORS.labels("note_listener").inc()
+
+    async def _shared(self, record: NoteRecord, users: set[str], by: Principal) -> None:
+        """Tell listeners (notifications) who gained access; never fails the caller."""
+        if not users:
+            return
+        for listener in self.listeners:
+            try:
+                await listener.note_shared(record, sorted(users), by)
+            except Exception:
+                log.exception("a listener failed on note %s being shared", record.id)
+                metrics.ERRORS.labels("note_listener").inc()
+
+
+def _granted(permissions: Permissions) -> set[str]:
+    """Users who may at least view (edit implies view)."""
+    return set(permissions.can_view) | set(permissions.can_edit)
 
 
 def _valid_note_id(note_id: str) -> bool:

@@ -70,6 +70,114 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimits:
+    """Limits in the `limits` notation ("600/minute", "33554432/10 seconds"); "" = off."""
+
+    enabled: bool = True
+    rest_per_user: str = "600/minute"
+    rest_per_ip: str = "1200/minute"
+    ws_connects_per_ip: str = "300/minute"
+    ws_messages: str = "300/second"
+    ws_bytes: str = "33554432/10 seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSettings:
+    """Automatic versions: after `interval` seconds of continued change (0: only at session
+    end); retention keeps `keep_recent` automatic ones, then one a day up to `max_age_days`."""
+
+    interval: float = 600.0
+    keep_recent: int = 20
+    max_age_days: int = 90
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """Lifetimes of the pairs `/api/auth` issues and rotates."""
+
+    access_ttl: int = 900
+    refresh_ttl: int = 30 * 24 * 3600
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str:
+    from limits import parse
+
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in {"", "0", "off"}:
+        return ""
+    try:
+        parse(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a limit like 600/minute, got {raw!r}") from None
+    return raw
+
+
+def _rate_limits(env: Mapping[str, str]) -> RateLimits:
+    default = RateLimits()
+    return RateLimits(
+        enabled=_bool(env, "SYNCD_RATE_LIMITS", True),
+        rest_per_user=_limit(env, "SYNCD_RATE_LIMIT_REST_USER", default.rest_per_user),
+        rest_per_ip=_limit(env, "SYNCD_RATE_LIMIT_REST_IP", default.rest_per_ip),
+        ws_connects_per_ip=_limit(env, "SYNCD_RATE_LIMIT_WS_CONNECTS", default.ws_connects_per_ip),
+        ws_messages=_limit(env, "SYNCD_RATE_LIMIT_WS_MESSAGES", default.ws_messages),
+        ws_bytes=_limit(env, "SYNCD_RATE_LIMIT_WS_BYTES", default.ws_bytes),
+    )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration where 0 means off."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CollabSettings:
+    """Presence, sessions, notifications and background jobs."""
+
+    #: run the job worker inside `syncd serve` (else only `syncd worker` runs jobs)
+    run_worker: bool = True
+    worker_concurrency: int = 4
+    #: how often a worker looks for jobs enqueued by other instances
+    job_poll_interval: float = 0.5
+    #: first retry delay and cap of the exponential backoff
+    retry_base: float = 1.0
+    retry_max: float = 300.0
+    cleanup_interval: float = 3600.0
+    #: read notifications older than this are deleted by the cleanup job
+    notification_retention_days: float = 30.0
+    #: presence mirror / session heartbeat period; entries expire after 3 periods
+    presence_refresh: float = 10.0
+    #: no activity for this long shows a connection as "idle"
+    presence_idle: float = 300.0
+    mail_from: str = "syncd <no-reply@localhost>"
+
+
+def _collab(env: Mapping[str, str]) -> CollabSettings:
+    return CollabSettings(
+        run_worker=_bool(env, "SYNCD_RUN_WORKER", True),
+        worker_concurrency=_int(env, "SYNCD_WORKER_CONCURRENCY", 4, minimum=1),
+        job_poll_interval=_float(env, "SYNCD_JOB_POLL_INTERVAL", 0.5),
+        retry_base=_float(env, "SYNCD_JOB_RETRY_BASE", 1.0),
+        retry_max=_float(env, "SYNCD_JOB_RETRY_MAX", 300.0),
+        cleanup_interval=_float(env, "SYNCD_CLEANUP_INTERVAL", 3600.0),
+        notification_retention_days=_float(env, "SYNCD_NOTIFICATION_RETENTION_DAYS", 30.0),
+        presence_refresh=_float(env, "SYNCD_PRESENCE_REFRESH", 10.0),
+        presence_idle=_float(env, "SYNCD_PRESENCE_IDLE", 300.0),
+        mail_from=env.get("SYNCD_MAIL_FROM") or "syncd <no-reply@localhost>",
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything syncd needs to know about its environment."""
 
@@ -88,6 +196,14 @@ class Settings:
     compact_interval: float = 30.0
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
+    collab: CollabSettings = field(default_factory=CollabSettings)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    versions: VersionSettings = field(default_factory=VersionSettings)
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    #: seconds a cached note or permission look-up lives (0: no caching)
+    cache_ttl: float = 60.0
+    #: PROMETHEUS_MULTIPROC_DIR: metrics of several worker processes merged
+    metrics_dir: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -127,4 +243,19 @@ class Settings:
             compact_interval=_float(env, "SYNCD_COMPACT_INTERVAL", 30.0),
             log_level=(env.get("SYNCD_LOG_LEVEL") or "info").lower(),
             limits=limits,
+            collab=_collab(env),
+            rate_limits=_rate_limits(env),
+            versions=VersionSettings(
+                interval=_seconds(env, "SYNCD_VERSION_INTERVAL", 600.0),
+                keep_recent=_int(env, "SYNCD_VERSION_KEEP", 20, minimum=1),
+                max_age_days=_int(env, "SYNCD_VERSION_MAX_AGE_DAYS", 90, minimum=1),
+            ),
+            tokens=TokenSettings(
+                access_ttl=_int(env, "SYNCD_ACCESS_TOKEN_TTL", 900, minimum=1),
+                refresh_ttl=_int(env, "SYNCD_REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=1),
+            ),
+            cache_ttl=_seconds(env, "SYNCD_CACHE_TTL", 60.0),
+            metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
+            if env.get("PROMETHEUS_MULTIPROC_DIR")
+            else None,
         )

@@ -49,7 +49,9 @@ async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.status_code, str(exc.detail))
+    response = error_response(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # e.g. `Allow` on 405
+    return response
 
 
 async def handle_storage_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.api.errors import ApiError
+from syncd.api.note_schemas import (
+    APPLIED,
+    CREATE_NOTE,
+    LIST_QUERY,
+    NOTE,
+    NOTE_LIST,
+    UPDATE_NOTE,
+    YJS_UPDATE,
+)
 from syncd.api.note_shapes import (
     invalid,
     note_json,
@@ -22,7 +31,8 @@ from syncd.api.note_shapes import (
     parse_title,
     view_json,
 )
-from syncd.api.requests import authenticate, read_json
+from syncd.api.openapi import ERROR, operation
+from syncd.api.requests import authenticate, read_body, require_access
 from syncd.auth import Access
 from syncd.notes import Forbidden, NoteNotFound, NoteService
 from syncd.protocol import ProtocolError
@@ -35,23 +45,20 @@ def _notes(request: Request) -> NoteService:
     return request.app.state.services.notes
 
 
-async def _require(request: Request, note_id: str, level: Access) -> tuple[Access, bool]:
-    principal = authenticate(request)
-    try:
-        access, may_delete = await _notes(request).access(principal, note_id)
-    except NoteNotFound:
-        raise ApiError(404, "note not found") from None
-    if access < Access.VIEW:
-        # Someone without view permission learns nothing, not even that the note exists.
-        raise ApiError(404, "note not found")
-    if access < level:
-        raise ApiError(403, f"{level.name.lower()} permission required")
-    return access, may_delete
+# Someone without view permission learns nothing, not even that the note exists (404).
+_require = require_access
+TAGS = ["notes"]
 
 
+@operation(
+    "Create a note; the caller owns it",
+    body=CREATE_NOTE,
+    responses={201: NOTE, 409: ERROR},
+    tags=TAGS,
+)
 async def create_note(request: Request) -> Response:
     principal = authenticate(request)
-    body = await read_json(request)
+    body = await read_body(request, CREATE_NOTE)
     if "title" not in body:
         raise invalid("title is required")
     note_id = body.get("id")
@@ -72,6 +79,9 @@ async def create_note(request: Request) -> Response:
     return JSONResponse(view_json(view), status_code=201)
 
 
+@operation(
+    "A note, its content read from the live doc", responses={200: NOTE, 404: ERROR}, tags=TAGS
+)
 async def get_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     await _require(request, note_id, Access.VIEW)
@@ -82,10 +92,17 @@ async def get_note(request: Request) -> Response:
     return JSONResponse(view_json(view))
 
 
+@operation(
+    "Change title, lead, metadata, permissions (owner or admin) or content; content "
+    "becomes a CRDT update sent live to editors",
+    body=UPDATE_NOTE,
+    responses={200: NOTE, 403: ERROR, 404: ERROR},
+    tags=TAGS,
+)
 async def update_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
-    body = await read_json(request)
+    body = await read_body(request, UPDATE_NOTE)
     await _require(request, note_id, Access.EDIT)
     changes: dict[str, Any] = {}
     if "title" in body:
@@ -96,7 +113,7 @@ async def update_note(request: Request) -> Response:
         changes["metadata"] = parse_metadata(body["metadata"] or {})
     if "permissions" in body:
         changes["permissions"] = parse_permissions(body["permissions"] or {})
-        record = await request.app.state.services.store.get_note(note_id)
+        record = await _notes(request).record(note_id)
         if (
             record is not None
             and record.created_by != principal.user_id
@@ -113,6 +130,11 @@ async def update_note(request: Request) -> Response:
     return JSONResponse(view_json(view))
 
 
+@operation(
+    "Delete a note and its doc; open connections close with 4404",
+    responses={204: None, 403: ERROR, 404: ERROR},
+    tags=TAGS,
+)
 async def delete_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     _, may_delete = await _require(request, note_id, Access.VIEW)
@@ -129,11 +151,17 @@ def _page_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise invalid(f"{name} must be an integer from 1 to {maximum}")
     return int(raw)
 
 
+@operation(
+    "The notes the caller may view, newest first",
+    query=LIST_QUERY,
+    responses={200: NOTE_LIST},
+    tags=TAGS,
+)
 async def list_notes(request: Request) -> Response:
     principal = authenticate(request)
     page = _page_param(request, "page", 1, 1_000_000)
@@ -163,10 +191,16 @@ async def list_notes(request: Request) -> Response:
     )
 
 
+@operation(
+    "Apply a Yjs update server-side (422 if pycrdt rejects it)",
+    body=YJS_UPDATE,
+    responses={200: APPLIED, 403: ERROR, 404: ERROR},
+    tags=TAGS,
+)
 async def apply_yjs_update(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
-    body = await read_json(request)
+    body = await read_body(request, YJS_UPDATE)
     await _require(request, note_id, Access.EDIT)
     raw = body.get("update")
     if not isinstance(raw, str) or not raw:
@@ -192,4 +226,3 @@ def routes() -> list[Route]:
         Route(prefix + "/{note_id}", delete_note, methods=["DELETE"]),
         Route(prefix + "/{note_id}/yjs-update", apply_yjs_update, methods=["POST"]),
     ]
-

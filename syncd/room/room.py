@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 from pycrdt import Doc, merge_updates
 
+from syncd import metrics
 from syncd.protocol import (
     Auth,
     Awareness,
@@ -82,6 +84,7 @@ class Room:
         self._flush_task: asyncio.Task[None] | None = None
         self._applied = 0
         self._remote_changes = 0
+        self._batch_started = 0.0
         self._full_state: tuple[int, bytes] | None = None
         self._journaled = 0
         self._progress = asyncio.Event()
@@ -206,6 +209,8 @@ class Room:
     ) -> None:
         """Queue an update already applied to `self.doc` (e.g. by a server-side edit made
         in a transaction) for the durable log and every peer but its origin."""
+        if not self._pending:
+            self._batch_started = time.perf_counter()
         self._pending.append((origin, update))
         self._applied += 1
         self.dirty = True
@@ -273,6 +278,7 @@ class Room:
             while self._pending or self._relays:
                 batch, self._pending = self._pending, []
                 relays, self._relays = self._relays, []
+                started = self._batch_started
                 if batch:
                     await self._append_durably([update for _, update in batch])
                     self._journaled += len(batch)
@@ -280,6 +286,10 @@ class Room:
                     progress.set()
                 if not self.gone:
                     await self._deliver(batch, relays)
+                    if batch:
+                        metrics.FANOUT_SECONDS.labels("local").observe(
+                            time.perf_counter() - started
+                        )
         finally:
             self._flush_task = None
 
@@ -301,6 +311,7 @@ class Room:
                 return
             except Exception:
                 self.journal_failures += 1
+                metrics.ERRORS.labels("room_append").inc()
                 log.exception(
                     "room %s: appending %d updates failed; retrying in %.2fs",
                     self.doc_id,
