@@ -19,6 +19,10 @@ class EngineStore:
         self._engine = engine
         self._writer = writer(engine)
 
+    async def close(self) -> None:
+        """Dispose the engine's pool (the owner of the engine calls this)."""
+        await self._engine.dispose()
+
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         with translate_errors():

@@ -11,10 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import _docs, _notes, _users
-from ._engine import create_engine, writer
+from ._access import EngineStore
+from ._engine import create_engine
 from ._errors import NoteExists, translate_errors
 from ._url import parse_database_url
 from .migrate import upgrade
@@ -37,7 +38,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Store:
+class Store(EngineStore):
     """Notes, users and doc state over one SQLAlchemy async engine.
 
     Every method is one transaction (or one read), raises `StorageUnavailable`
@@ -45,10 +46,6 @@ class Store:
     the database refuses. Use as an async context manager: exit disposes the
     engine's pool.
     """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._writer = writer(engine)
 
     @property
     def dialect(self) -> str:
@@ -65,21 +62,6 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    async def close(self) -> None:
-        await self._engine.dispose()
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with translate_errors():
-            async with self._engine.connect() as conn:
-                yield conn
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with translate_errors():
-            async with self._writer.begin() as conn:
-                yield conn
 
     @property
     def engine(self) -> AsyncEngine:
