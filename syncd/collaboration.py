@@ -129,7 +129,7 @@ async def open_collaboration(
             extra_jobs(registry, jobs)
         await stack.enter_async_context(hub)
         await stack.enter_async_context(gateway)
-        notes.listeners += [hub, notifications]
+        notes.listeners += [hub, notifications, gateway]
         worker = None
         if collab.run_worker:
             worker = Worker(

@@ -25,3 +25,10 @@ class NoteListener:
     async def doc_stored(self, room: Room) -> None:
         """A checkpoint stored the room's doc (at most every `SYNCD_COMPACT_INTERVAL` and
         when the last peer leaves): the point to look at its content."""
+
+    async def rights_changed(self, note_id: str) -> None:
+        """The note's permissions changed (on this or another instance): re-check whoever
+        is connected to it here."""
+
+    async def note_deleted(self, note_id: str) -> None:
+        """The note was deleted (on this or another instance)."""

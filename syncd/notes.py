@@ -248,6 +248,16 @@ class NoteService:
                 await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
         else:
             log.warning("ignoring unknown note event %r", kind)
+            return
+        for listener in self.listeners:
+            try:
+                if kind == EVENT_ACCESS:
+                    await listener.rights_changed(note_id)
+                else:
+                    await listener.note_deleted(note_id)
+            except Exception:
+                log.exception("a listener failed on the %s event of note %s", kind, note_id)
+                metrics.ERRORS.labels("note_listener").inc()
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
         """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""

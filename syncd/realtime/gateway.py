@@ -21,6 +21,7 @@ import socketio
 
 from syncd import metrics
 from syncd.auth import Access, AuthError, Principal
+from syncd.note_events import NoteListener
 from syncd.notes import NoteNotFound, NoteService
 from syncd.realtime.hub import CollaborationHub
 from syncd.realtime.presence import Connection, merge_by_user
@@ -62,7 +63,7 @@ def _token(environ: dict[str, Any], auth: Any) -> str | None:
     return credentials.strip() or None if scheme.lower() == "bearer" else None
 
 
-class SocketGateway:
+class SocketGateway(NoteListener):
     """One per process; an async context manager around the Socket.IO server."""
 
     def __init__(
@@ -254,6 +255,27 @@ class SocketGateway:
             await self.sio.leave_room(sid, f"note:{note_id}")
             await self._hub.leave(conn.conn_id)
         return {"ok": True, "noteId": note_id}
+
+    async def rights_changed(self, note_id: str) -> None:
+        """Sockets that lost view permission leave the note (as `note:leave` would); those
+        that keep it have their edit right updated."""
+        for sid, state in list(self._sockets.items()):
+            conn = state.notes.get(note_id)
+            if conn is None:
+                continue
+            try:
+                access, _ = await self._notes.access(state.principal, note_id)
+            except NoteNotFound:
+                access = Access.NONE
+            if access < Access.VIEW:
+                await self._leave(sid, {"noteId": note_id})
+            else:
+                conn.can_edit = access >= Access.EDIT
+
+    async def note_deleted(self, note_id: str) -> None:
+        for sid, state in list(self._sockets.items()):
+            if note_id in state.notes:
+                await self._leave(sid, {"noteId": note_id})
 
     async def _cursor(self, sid: str, data: Any = None) -> dict[str, Any]:
         state = self._sockets.get(sid)

@@ -73,6 +73,25 @@ async def test_joining_needs_view_rights_and_leaks_nothing(
     assert cursor["error"]["code"] == "not_joined"
 
 
+async def test_a_socket_that_loses_view_permission_leaves_the_note(
+    server: SyncdProcess, node: NodeYjs
+) -> None:
+    note = await create_note(server, permissions={"canView": ["bob"]})
+    ann = await node.sio_connect("ann", server.http_url, token=make_token("owner", name="Ann"))
+    assert (await ann.sio_emit("note:join", {"noteId": note["id"]}, ack=True))["ok"] is True
+    bob = await node.sio_connect("bob", server.http_url, token=make_token("bob", name="Bob"))
+    assert (await bob.sio_emit("note:join", {"noteId": note["id"]}, ack=True))["ok"] is True
+    await ann.wait_sio_event("note:user-joined")
+    async with server.client(make_token("owner")) as api:
+        response = await api.put(f"{NOTES}/{note['id']}", json={"permissions": {"canView": []}})
+        assert response.status_code == 200, response.text
+    [gone] = await ann.wait_sio_event("note:user-left")
+    assert gone["userId"] == "bob"
+    assert [u["userId"] for u in await presence_of(server, note["id"])] == ["owner"]
+    moved = await bob.sio_emit("note:cursor", {"noteId": note["id"], "position": 1}, ack=True)
+    assert moved["error"]["code"] == "not_joined"
+
+
 async def test_a_y_websocket_client_shows_in_presence_and_to_socket_io_listeners(
     server: SyncdProcess, node: NodeYjs
 ) -> None:
