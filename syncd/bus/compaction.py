@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 import time
 
-from pycrdt import merge_updates
 from redis.asyncio import Redis
 
 from syncd.bus.keys import Keys, id_order
 from syncd.room.backend import DocGone
 from syncd.storage import NoteNotFound, Store
+from syncd.updates import merge
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Compactor:
             parts = [fields[b"u"] for _, fields in entries]
             if snapshot is not None:
                 parts.insert(0, snapshot.state)
-            state = merge_updates(*parts)
+            state = merge(parts)
             last_id = entries[-1][0].decode()
             try:
                 stored = await self._store.save_snapshot(doc_id, state, position=last_id)

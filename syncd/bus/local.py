@@ -3,10 +3,23 @@ store's update table (SQLite, or Postgres when it runs without Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from syncd.room.backend import DocGone, RemoteListener
 from syncd.storage import NoteNotFound, Store
+
+_Pending = tuple[str, Sequence[bytes], asyncio.Future[None]]
+
+
+def _settle(batch: list[_Pending], error: BaseException | None) -> None:
+    for _, _, future in batch:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 class LocalBus:
@@ -14,6 +27,9 @@ class LocalBus:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._pending: list[_Pending] = []
+        self._flushing = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self, doc_id: str) -> Sequence[bytes]:
         snapshot = await self._store.load_snapshot(doc_id)
@@ -23,10 +39,50 @@ class LocalBus:
         return [snapshot.state, *updates] if snapshot is not None else updates
 
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
+        """Group commit: the appends of every room made in one event-loop turn share one
+        transaction (one SQLite writer, one fsync). Rooms each committing on their own
+        connection waited on each other in SQLite's busy handler (1-100 ms sleeps), which
+        measured as p99 fan-out latency of a second at 20 rooms x 10 clients."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((doc_id, updates, future))
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._start_flush)
+        await future
+
+    def _start_flush(self) -> None:
+        if self._flushing:
+            return  # the running flush picks the queue up when it is done
+        self._flushing = True
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
         try:
-            await self._store.append_updates(doc_id, updates)
-        except NoteNotFound:
-            raise DocGone(doc_id) from None
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._store.append_many([(doc, updates) for doc, updates, _ in batch])
+                except NoteNotFound:
+                    await self._append_one_by_one(batch)
+                except Exception as exc:
+                    _settle(batch, exc)
+                else:
+                    _settle(batch, None)
+        finally:
+            self._flushing = False
+
+    async def _append_one_by_one(self, batch: list[_Pending]) -> None:
+        """A deleted note failed the group: commit the others, tell its room `DocGone`."""
+        for doc_id, updates, future in batch:
+            try:
+                await self._store.append_updates(doc_id, updates)
+            except NoteNotFound:
+                _settle([(doc_id, updates, future)], DocGone(doc_id))
+            except Exception as exc:
+                _settle([(doc_id, updates, future)], exc)
+            else:
+                _settle([(doc_id, updates, future)], None)
 
     async def compact(self, doc_id: str) -> None:
         try:

@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from syncd.updates import merge
+
 from ._engine import dialect_insert
 from ._errors import NoteNotFound
 from ._statevector import dominates
@@ -37,6 +39,23 @@ async def append(conn: AsyncConnection, doc_id: str, updates: Sequence[bytes]) -
     except IntegrityError as error:
         raise NoteNotFound(doc_id) from error
     return max(result.scalars())
+
+
+async def append_many(
+    conn: AsyncConnection, batches: Sequence[tuple[str, Sequence[bytes]]]
+) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {"doc_id": doc_id, "data": bytes(data), "created_at": now}
+        for doc_id, updates in batches
+        for data in updates
+    ]
+    if not rows:
+        return
+    try:
+        await conn.execute(sa.insert(doc_updates), rows)
+    except IntegrityError as error:
+        raise NoteNotFound(", ".join(sorted({doc_id for doc_id, _ in batches}))) from error
 
 
 async def _last_seq(conn: AsyncConnection, doc_id: str) -> int:
@@ -117,7 +136,7 @@ async def compact(conn: AsyncConnection, doc_id: str) -> int:
     if snapshot is not None:
         parts.insert(0, snapshot.state)
     last_seq = rows[-1][0]
-    if not await save(conn, doc_id, pycrdt.merge_updates(*parts), str(last_seq)):
+    if not await save(conn, doc_id, merge(parts), str(last_seq)):
         return 0
     seqs = [seq for seq, _ in rows]
     if conn.dialect.name == "postgresql":

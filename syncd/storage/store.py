@@ -233,6 +233,14 @@ class Store(EngineStore):
         async with self._write() as conn:
             return await _docs.append(conn, doc_id, updates)
 
+    async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> None:
+        """Append the updates of several docs in ONE transaction (a group commit).
+
+        `NoteNotFound` if any of the notes does not exist; nothing is then written.
+        """
+        async with self._write() as conn:
+            await _docs.append_many(conn, batches)
+
     async def read_updates(self, doc_id: str, after_seq: int = 0) -> list[tuple[int, bytes]]:
         """Log rows after `after_seq`, in order. A loader should read from 0:
         the log only ever holds rows not yet folded into the snapshot."""
