@@ -95,6 +95,8 @@ def main() -> None:
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         lifespan="off",
+        # uvicorn otherwise waits for every open WebSocket before it exits on SIGTERM
+        timeout_graceful_shutdown=5,
     )
 
 
