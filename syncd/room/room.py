@@ -37,6 +37,7 @@ from syncd.protocol import (
 )
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
+from syncd.room.frames import FramePlan
 from syncd.room.peer import Peer
 from syncd.updates import merge
 
@@ -327,7 +328,7 @@ class Room:
     ) -> None:
         if not self.peers:
             return
-        plan = _plan_frames(batch)
+        plan = FramePlan(batch) if batch else None
         outbox: list[tuple[Peer, list[bytes]]] = []
         for peer in self.peers:
             frames: list[bytes] = []
@@ -373,28 +374,3 @@ class Room:
         for peer in chosen:
             await peer.channel.close(code, reason)
         return len(chosen)
-
-
-class _FramePlan:
-    """The frames of one fan-out pass: one merged frame for everyone, except that a peer
-    whose update was the only one of the turn gets nothing back.
-
-    A peer that contributed along with others gets the merged frame including its own
-    update (Yjs ignores what it already has; the reference server and Hocuspocus echo
-    everything): computing an "everything but yours" merge per contributor cost more CPU
-    than all the rest of the fan-out at saturation.
-    """
-
-    __slots__ = ("_all", "_sole_origin")
-
-    def __init__(self, updates: list[tuple[Peer | None, bytes]]) -> None:
-        origins = {origin for origin, _ in updates}
-        self._sole_origin = next(iter(origins)) if len(origins) == 1 else None
-        self._all = encode_update(merge([update for _, update in updates]))
-
-    def frame_for(self, peer: Peer) -> bytes | None:
-        return None if peer is self._sole_origin else self._all
-
-
-def _plan_frames(batch: list[tuple[Peer | None, bytes]]) -> _FramePlan | None:
-    return _FramePlan(batch) if batch else None

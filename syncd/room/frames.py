@@ -1,0 +1,28 @@
+"""What one fan-out pass sends: the turn's updates merged into one frame."""
+
+from __future__ import annotations
+
+from syncd.protocol import encode_update
+from syncd.room.peer import Peer
+from syncd.updates import merge
+
+
+class FramePlan:
+    """The frames of one fan-out pass: one merged frame for everyone, except that a peer
+    whose update was the only one of the turn gets nothing back.
+
+    A peer that contributed along with others gets the merged frame including its own
+    update (Yjs ignores what it already has; the reference server and Hocuspocus echo
+    everything): computing an "everything but yours" merge per contributor cost more CPU
+    than all the rest of the fan-out at saturation.
+    """
+
+    __slots__ = ("_all", "_sole_origin")
+
+    def __init__(self, updates: list[tuple[Peer | None, bytes]]) -> None:
+        origins = {origin for origin, _ in updates}
+        self._sole_origin = next(iter(origins)) if len(origins) == 1 else None
+        self._all = encode_update(merge([update for _, update in updates]))
+
+    def frame_for(self, peer: Peer) -> bytes | None:
+        return None if peer is self._sole_origin else self._all
