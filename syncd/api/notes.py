@@ -45,8 +45,6 @@ def _notes(request: Request) -> NoteService:
     return request.app.state.services.notes
 
 
-# Someone without view permission learns nothing, not even that the note exists (404).
-_require = require_access
 TAGS = ["notes"]
 
 
@@ -84,7 +82,7 @@ async def create_note(request: Request) -> Response:
 )
 async def get_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    await _require(request, note_id, Access.VIEW)
+    await require_access(request, note_id, Access.VIEW)
     try:
         view = await _notes(request).view(note_id)
     except NoteNotFound:
@@ -103,7 +101,7 @@ async def update_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
     body = await read_body(request, UPDATE_NOTE)
-    await _require(request, note_id, Access.EDIT)
+    await require_access(request, note_id, Access.EDIT)
     changes: dict[str, Any] = {}
     if "title" in body:
         changes["title"] = parse_title(body["title"])
@@ -137,7 +135,7 @@ async def update_note(request: Request) -> Response:
 )
 async def delete_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    _, may_delete = await _require(request, note_id, Access.VIEW)
+    _, may_delete = await require_access(request, note_id, Access.VIEW)
     if not may_delete:
         raise ApiError(403, "delete permission required")
     try:
@@ -201,7 +199,7 @@ async def apply_yjs_update(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
     body = await read_body(request, YJS_UPDATE)
-    await _require(request, note_id, Access.EDIT)
+    await require_access(request, note_id, Access.EDIT)
     raw = body.get("update")
     if not isinstance(raw, str) or not raw:
         raise invalid("update must be a base64 string")
