@@ -21,7 +21,8 @@ from syncd.bus.compaction import Compactor
 from syncd.bus.keys import Keys
 from syncd.storage import Store, open_store
 from syncd.storage.records import Snapshot
-from tests.support.yjs_node import YClient
+from tests.support.server import make_token
+from tests.support.yjs_node import NodeYjs, YClient
 
 T = TypeVar("T")
 
@@ -238,3 +239,29 @@ async def wait_ready(
 
         bodies.append(await eventually(check, timeout=timeout, what=f"{url}/readyz {want}"))
     return bodies
+
+
+async def connect_many(
+    node: NodeYjs,
+    url: str,
+    note_id: str,
+    *,
+    count: int,
+    prefix: str,
+    max_backoff_ms: int | None = None,
+) -> list[YClient]:
+    """`count` stock clients named `<prefix><i>`, each synced before the next connects (so
+    a round-robin balancer spreads them in order)."""
+    token = make_token("owner")
+    return [
+        await node.connect(
+            f"{prefix}{i}",
+            url=url,
+            room=note_id,
+            token=token,
+            max_backoff_ms=max_backoff_ms,
+            wait_synced=True,
+            timeout=20,
+        )
+        for i in range(count)
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tests.scaled.helpers import (
     Typist,
+    connect_many,
     converged,
     eventually,
     marker_counts,
@@ -38,18 +39,9 @@ async def test_kill_9_of_an_instance_while_clients_type_loses_nothing_anyone_was
         Balancer([a.port, b.port]) as lb,
         open_backing(postgres_url, redis_server_url, redis_prefix) as backing,
     ):
-        clients = [
-            await node.connect(
-                f"c{i}",
-                url=lb.ws_url,
-                room=note_id,
-                token=token,
-                max_backoff_ms=1000,
-                wait_synced=True,
-                timeout=20,
-            )
-            for i in range(CLIENTS)
-        ]
+        clients = await connect_many(
+            node, lb.ws_url, note_id, count=CLIENTS, prefix="c", max_backoff_ms=1000
+        )
         # Round robin, no stickiness: the clients are spread over both instances.
         assert lb.routed == [a.port, b.port] * (CLIENTS // 2)
         on_a = [c for c, port in zip(clients, lb.routed, strict=True) if port == a.port]

@@ -15,7 +15,7 @@ import string
 import time
 from collections import Counter
 
-from tests.scaled.helpers import converged, open_backing
+from tests.scaled.helpers import connect_many, converged, open_backing
 from tests.support.balancer import Balancer
 from tests.support.fixtures import StartServer, create_note
 from tests.support.server import make_token
@@ -42,18 +42,9 @@ async def test_random_edits_disconnects_and_reconnects_converge_with_the_snapsho
     note_id = (await create_note(a))["id"]
     token = make_token("owner")
     async with Balancer([a.port, b.port]) as lb:
-        clients = [
-            await node.connect(
-                f"r{i}",
-                url=lb.ws_url,
-                room=note_id,
-                token=token,
-                max_backoff_ms=500,
-                wait_synced=True,
-                timeout=20,
-            )
-            for i in range(CLIENTS)
-        ]
+        clients = await connect_many(
+            node, lb.ws_url, note_id, count=CLIENTS, prefix="r", max_backoff_ms=500
+        )
         online = dict.fromkeys((c.name for c in clients), True)
         done: Counter[str] = Counter()
         deadline = time.monotonic() + OPS_BUDGET

@@ -23,6 +23,7 @@ import pytest
 
 from tests.scaled.helpers import (
     Typist,
+    connect_many,
     converged,
     eventually,
     marker_counts,
@@ -93,12 +94,7 @@ async def test_instances_ride_out_an_outage_and_lose_no_update(
         Balancer([a.port, b.port]) as lb,
         open_backing(outage.database_url, outage.redis_url, redis_prefix) as backing,
     ):
-        clients = [
-            await node.connect(
-                f"c{i}", url=lb.ws_url, room=note_id, token=token, wait_synced=True, timeout=20
-            )
-            for i in range(CLIENTS)
-        ]
+        clients = await connect_many(node, lb.ws_url, note_id, count=CLIENTS, prefix="c")
         assert sorted(lb.active.values()) == [CLIENTS // 2, CLIENTS // 2]
         typists = [Typist(c, pace=0.03).start() for c in clients]
         for c in clients:
