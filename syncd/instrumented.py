@@ -55,10 +55,10 @@ class InstrumentedBackend:
         # counted once durable: an update the room applied is appended exactly once
         _LOCAL.inc(len(updates))
 
-    async def compact(self, doc_id: str) -> None:
+    async def compact(self, doc_id: str) -> bool:
         started = time.perf_counter()
         try:
-            await self.inner.compact(doc_id)
+            return await self.inner.compact(doc_id)
         finally:
             metrics.SNAPSHOT_SECONDS.observe(time.perf_counter() - started)
 

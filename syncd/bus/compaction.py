@@ -28,7 +28,10 @@ from syncd.updates import merge
 
 log = logging.getLogger(__name__)
 
-LEASE_MS = 30_000
+#: a holder that died mid-compaction (or lost Redis before releasing) blocks the doc's
+#: compaction this long at most; a pass takes milliseconds, and two overlapping passes are
+#: still safe (the dominance check and idempotent merges), just wasted work
+LEASE_MS = 10_000
 #: entries stay in the stream at least this long, folded into the snapshot or not
 KEEP_MS = 60_000
 
@@ -65,13 +68,14 @@ class Compactor:
         self.compactions = 0
         self.refused = 0
 
-    async def compact(self, doc_id: str, *, keep_ms: int | None = None) -> int:
+    async def compact(self, doc_id: str, *, keep_ms: int | None = None) -> int | None:
         """Fold the stream into the snapshot and trim what the snapshot holds, sparing
         entries younger than `keep_ms` (default: the compactor's); return how many entries
-        were folded (0 when there was nothing new or another instance holds the lease)."""
+        were folded (0: nothing new), or None when another holder has the lease and the
+        caller should try again later."""
         lease = self._keys.lease(doc_id)
         if not await self._redis.set(lease, self._instance_id, nx=True, px=LEASE_MS):
-            return 0
+            return None
         try:
             keep = self._keep_ms if keep_ms is None else keep_ms
             return await self._compact_leased(doc_id, keep)

@@ -84,11 +84,12 @@ class LocalBus:
             else:
                 _settle([(doc_id, updates, future)], None)
 
-    async def compact(self, doc_id: str) -> None:
+    async def compact(self, doc_id: str) -> bool:
         try:
             await self._store.compact_doc(doc_id)
         except NoteNotFound:
             raise DocGone(doc_id) from None
+        return True
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
         """Nothing to subscribe to: no other instance writes these docs."""

@@ -137,8 +137,8 @@ class RedisBus:
             if not future.done():
                 future.set_result(None)
 
-    async def compact(self, doc_id: str) -> None:
-        await self.compactor.compact(doc_id)
+    async def compact(self, doc_id: str) -> bool:
+        return await self.compactor.compact(doc_id) is not None
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
         self._listeners[doc_id] = listener

@@ -36,8 +36,9 @@ class DocBackend(Protocol):
 
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None: ...
 
-    async def compact(self, doc_id: str) -> None:
-        """Fold the log into the stored snapshot and trim what the snapshot holds."""
+    async def compact(self, doc_id: str) -> bool:
+        """Fold the log into the stored snapshot and trim what the snapshot holds; False
+        when it cannot run now (another instance is compacting): try again later."""
         ...
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:

@@ -141,7 +141,9 @@ class RoomRegistry:
             return True
         room.dirty = False
         try:
-            await self._backend.compact(room.doc_id)
+            if not await self._backend.compact(room.doc_id):
+                room.dirty = True  # deferred (lease held elsewhere): retried next tick
+                return False
             if self.on_checkpoint is not None:
                 await self.on_checkpoint(room)
         except DocGone:

@@ -59,6 +59,7 @@ class MemoryLog:
         self.fail_load = False
         self.compacted: list[str] = []
         self.published_awareness: list[bytes] = []
+        self.defer_compaction = False
 
     async def load(self, doc_id: str) -> Sequence[bytes]:
         self.loads += 1
@@ -72,8 +73,11 @@ class MemoryLog:
             await self.gate.wait()
         self.appended.extend(updates)
 
-    async def compact(self, doc_id: str) -> None:
+    async def compact(self, doc_id: str) -> bool:
+        if self.defer_compaction:
+            return False
         self.compacted.append(doc_id)
+        return True
 
     def subscribe(self, doc_id: str, listener: object) -> None:
         pass
@@ -325,3 +329,16 @@ async def test_awareness_is_echoed_to_its_sender_so_idle_stock_clients_stay_conn
     assert [parse_awareness_update(m.payload) for m in echoed] == [
         (AwarenessEntry(7, 1, '{"user":"a"}'),)
     ]
+
+
+async def test_a_deferred_compaction_keeps_the_room_dirty_and_loaded_until_it_runs() -> None:
+    log = MemoryLog()
+    log.defer_compaction = True  # another instance holds the doc's compaction lease
+    async with RoomRegistry(log) as registry:
+        room = await registry.acquire("n")
+        room.apply(typed("x", 1))
+        assert await registry.checkpoint(room) is False
+        assert room.dirty and log.compacted == []
+        log.defer_compaction = False
+        assert await registry.checkpoint(room) is True
+        assert not room.dirty and log.compacted == ["n"]
