@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -31,7 +32,6 @@ from syncd.api.middleware import (
     HttpMetricsMiddleware,
     RestRateLimitMiddleware,
     SecurityHeadersMiddleware,
-    WebSocketGuardMiddleware,
 )
 from syncd.auth import TokenVerifier, load_or_create_secret
 from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
@@ -46,7 +46,7 @@ from syncd.ratelimit import RateLimiter
 from syncd.room import RoomLimits, RoomRegistry
 from syncd.settings import Settings, SettingsError
 from syncd.storage import SqlRefreshRecords, StorageUnavailable, Store, VersionStore, open_store
-from syncd.transport.websocket import SyncEndpoint
+from syncd.transport.websocket import PATH_PREFIX, SyncEndpoint
 from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
@@ -173,8 +173,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             versions=versions,
         )
         rooms.on_checkpoint = note_service.on_checkpoint
+        limiter = RateLimiter(
+            settings.rate_limits, redis_url=settings.redis_url, prefix=settings.redis_prefix
+        )
         sync = SyncEndpoint(
-            note_service, rooms, max_message_bytes=settings.limits.max_message_bytes
+            note_service,
+            rooms,
+            max_message_bytes=settings.limits.max_message_bytes,
+            limiter=limiter,
         )
         collab = await stack.enter_async_context(
             open_collaboration(settings, store, note_service, redis=redis, instance_id=instance_id)
@@ -193,9 +199,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             versions=versions,
             tokens=refresh_service(settings, store, redis),
             collab=collab,
-            limiter=RateLimiter(
-                settings.rate_limits, redis_url=settings.redis_url, prefix=settings.redis_prefix
-            ),
+            limiter=limiter,
         )
 
 
@@ -211,6 +215,33 @@ class _SyncDispatch:
 
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
         await scope["app"].state.services.sync(scope, receive, send)
+
+
+class FrontDoor:
+    """The ASGI entry `syncd serve` runs: sync WebSockets go straight to the endpoint,
+    everything else to the Starlette app.
+
+    Starlette would route them through its middleware stack, whose wrappers of `receive`
+    and `send` stay on the stack of every connection for its lifetime: Python frames per
+    frame sent and memory per idle connection, for middleware that only concerns HTTP.
+    The endpoint does its own metrics and limits, so both routes behave the same.
+    """
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    @property
+    def state(self) -> State:
+        """The Starlette app's state (services), for whoever holds the entry point."""
+        return self.app.state
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "websocket" and scope["path"].startswith(PATH_PREFIX):
+            services: Services | None = getattr(self.app.state, "services", None)
+            if services is not None:
+                await services.sync(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -254,7 +285,7 @@ def create_app(settings: Settings) -> Starlette:
                 expose_headers=["retry-after"],
             )
         )
-    middleware += [Middleware(RestRateLimitMiddleware), Middleware(WebSocketGuardMiddleware)]
+    middleware.append(Middleware(RestRateLimitMiddleware))
     return Starlette(
         routes=routes,
         middleware=middleware,

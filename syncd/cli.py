@@ -17,9 +17,9 @@ from syncd.settings import Settings, SettingsError
 
 
 def _serve(settings: Settings) -> int:
-    from syncd.app import create_app
+    from syncd.app import FrontDoor, create_app
 
-    app = create_app(settings)
+    app = FrontDoor(create_app(settings))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -1,6 +1,7 @@
 """Folding a doc's Redis stream into its Postgres snapshot, one instance at a time.
 
-The order makes it crash-safe: read the snapshot and the stream after it, merge, write the
+The order makes it crash-safe: read the snapshot and the stream after it, merge them into
+one compact update (`compact_state`: re-encoded by a Doc, so loading it is cheap), write the
 snapshot together with the last stream id it holds (refused if it would hold less than the
 stored one), and only then trim the stream up to that id. A crash anywhere leaves the
 entries in the stream, and merging them again is harmless (CRDT updates are idempotent).
@@ -24,7 +25,7 @@ from redis.asyncio import Redis
 from syncd.bus.keys import Keys, id_order
 from syncd.room.backend import DocGone
 from syncd.storage import NoteNotFound, Store
-from syncd.updates import merge
+from syncd.updates import compact_state
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Compactor:
             parts = [fields[b"u"] for _, fields in entries]
             if snapshot is not None:
                 parts.insert(0, snapshot.state)
-            state = merge(parts)
+            state = compact_state(parts)
             last_id = entries[-1][0].decode()
             try:
                 stored = await self._store.save_snapshot(doc_id, state, position=last_id)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ._engine import writer
+from ._engine import write_lock, writer
 from ._errors import translate_errors
 
 
@@ -18,6 +18,7 @@ class EngineStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._writer = writer(engine)
+        self._write_lock = write_lock(engine)
 
     async def close(self) -> None:
         """Dispose the engine's pool (the owner of the engine calls this)."""
@@ -31,6 +32,12 @@ class EngineStore:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with translate_errors():
-            async with self._writer.begin() as conn:
-                yield conn
+        if self._write_lock is None:
+            with translate_errors():
+                async with self._writer.begin() as conn:
+                    yield conn
+            return
+        async with self._write_lock:
+            with translate_errors():
+                async with self._writer.begin() as conn:
+                    yield conn

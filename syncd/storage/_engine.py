@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -54,6 +55,27 @@ def dialect_insert(conn: AsyncConnection) -> Callable[[sa.Table], Any]:
 def writer(engine: AsyncEngine) -> AsyncEngine:
     """The same engine and pool, with connections marked as writers."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+_write_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock(engine: AsyncEngine) -> asyncio.Lock | None:
+    """One FIFO lock per SQLite database, taken by every writer of this process.
+
+    SQLite has one writer at a time and its busy handler is not a queue: a waiting
+    connection sleeps (1, 2, 5 ... 100 ms) and retries, so a writer that keeps finding the
+    lock taken (the update log's appends behind a burst of session writes) starved for
+    hundreds of milliseconds. Writers of one process line up here instead, each waiting
+    for at most the transactions ahead of it. None for Postgres (row locks, no queue).
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    pool = engine.sync_engine.pool  # shared by every execution_options() copy
+    lock = _write_locks.get(pool)
+    if lock is None:
+        lock = _write_locks[pool] = asyncio.Lock()
+    return lock
 
 
 def _enable_wal(path: Path, timeout: float) -> None:

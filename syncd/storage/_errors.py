@@ -7,6 +7,7 @@ Callers above storage never see SQLAlchemy, asyncpg or sqlite3 exceptions:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,9 +47,12 @@ def _is_unavailable(error: sa_exc.DBAPIError) -> bool:
     if isinstance(error, sa_exc.InterfaceError):
         return True
     if isinstance(error, sa_exc.OperationalError):
-        message = str(error.orig).lower()
-        return not any(bug in message for bug in _SQLITE_BUGS)
+        return not _is_sqlite_bug(str(error.orig))
     return False
+
+
+def _is_sqlite_bug(message: str) -> bool:
+    return any(bug in message.lower() for bug in _SQLITE_BUGS)
 
 
 @contextmanager
@@ -65,6 +69,12 @@ def translate_errors() -> Iterator[None]:
     except sa_exc.TimeoutError as error:  # pool exhausted
         raise StorageUnavailable(str(error)) from error
     except sa_exc.SQLAlchemyError as error:
+        raise StorageError(str(error)) from error
+    except sqlite3.Error as error:  # the embedded log's plain-sqlite3 appender: same rules
+        if isinstance(error, sqlite3.InterfaceError) or (
+            isinstance(error, sqlite3.OperationalError) and not _is_sqlite_bug(str(error))
+        ):
+            raise StorageUnavailable(str(error)) from error
         raise StorageError(str(error)) from error
     except (OSError, TimeoutError) as error:  # refused, unreachable, connect timeout
         raise StorageUnavailable(f"{type(error).__name__}: {error}") from error

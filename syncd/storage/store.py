@@ -17,6 +17,7 @@ from . import _docs, _notes, _users
 from ._access import EngineStore
 from ._engine import create_engine
 from ._errors import NoteExists, translate_errors
+from ._sqlite_appender import SqliteAppender, sqlite_file
 from ._url import parse_database_url
 from .migrate import upgrade
 from .records import (
@@ -45,7 +46,20 @@ class Store(EngineStore):
     when the database cannot be reached and `StorageError` for anything else
     the database refuses. Use as an async context manager: exit disposes the
     engine's pool.
+
+    On a SQLite file, `append_many` (the embedded mode's hot path) bypasses
+    SQLAlchemy for a plain `sqlite3` connection: see `_sqlite_appender`.
     """
+
+    def __init__(self, engine: AsyncEngine, *, connect_timeout: float = 10.0) -> None:
+        super().__init__(engine)
+        path = sqlite_file(engine)
+        # Connects on the first append, so after `open_store` migrated the schema.
+        self._appender = (
+            None
+            if path is None
+            else SqliteAppender(path, busy_timeout=connect_timeout, lock=self._write_lock)
+        )
 
     @property
     def dialect(self) -> str:
@@ -62,6 +76,14 @@ class Store(EngineStore):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    async def close(self) -> None:
+        """Close the appender's connections, then dispose the engine's pool."""
+        try:
+            if self._appender is not None:
+                await self._appender.close()
+        finally:
+            await super().close()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -238,6 +260,10 @@ class Store(EngineStore):
 
         `NoteNotFound` if any of the notes does not exist; nothing is then written.
         """
+        if self._appender is not None:
+            with translate_errors():
+                await self._appender.append_many(batches)
+            return
         async with self._write() as conn:
             await _docs.append_many(conn, batches)
 
@@ -279,7 +305,7 @@ async def open_store(
         engine = await create_engine(
             parse_database_url(url), pool_size=pool_size, connect_timeout=connect_timeout
         )
-    async with Store(engine) as store:
+    async with Store(engine, connect_timeout=connect_timeout) as store:
         if migrate:
             await store.migrate()
         yield store

@@ -5,6 +5,11 @@ authenticates and authorises before the room is touched, loads the room before a
 (so nothing a client sends can pile up in front of a cold room), then pumps frames between
 the socket and the room. Every failure closes only this connection, with the close code of
 DESIGN.md.
+
+Frame metrics and the per-connection rate limits live here too, rather than in a
+middleware around the endpoint: a middleware wraps `receive` and `send` of every
+connection in more Python frames, which cost CPU on every frame sent and memory for every
+idle connection (measured in bench/).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from syncd import metrics
 from syncd.auth import AuthError, Principal
 from syncd.auth.permissions import Access
 from syncd.notes import NoteNotFound, NoteService
 from syncd.protocol import ProtocolError, parse_message
+from syncd.ratelimit import ConnectionBudget, RateLimiter
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
 from syncd.storage import StorageError
 
@@ -36,10 +43,13 @@ CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_RATE_LIMITED = 4429
+#: the URL prefix of the endpoint: /ws/notes/{note_id}
+PATH_PREFIX = "/ws/notes/"
 
 
 class AsgiChannel:
-    """`Channel` over an ASGI WebSocket `send` callable."""
+    """`Channel` over an ASGI WebSocket `send` callable; counts every frame it sends."""
 
     __slots__ = ("_closed", "_send", "principal")
 
@@ -55,12 +65,14 @@ class AsgiChannel:
     async def send(self, frame: bytes) -> None:
         if self._closed:
             return
+        metrics.count_frame("out", metrics.frame_type(frame), len(frame))
         await self._send({"type": "websocket.send", "bytes": frame})
 
     async def close(self, code: int, reason: str = "") -> None:
         if self._closed:
             return
         self._closed = True
+        metrics.WS_CLOSES.labels(str(code)).inc()
         with contextlib.suppress(Exception):
             await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
 
@@ -82,10 +94,18 @@ def token_from_scope(scope: Scope) -> str | None:
 class SyncEndpoint:
     """ASGI app for one y-websocket connection per call."""
 
-    def __init__(self, notes: NoteService, rooms: RoomRegistry, *, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        notes: NoteService,
+        rooms: RoomRegistry,
+        *,
+        max_message_bytes: int,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self._notes = notes
         self._rooms = rooms
         self._max_bytes = max_message_bytes
+        self._limiter = limiter
         self._shutting_down = False
         self._connections: set[AsgiChannel] = set()
 
@@ -94,12 +114,16 @@ class SyncEndpoint:
         return len(self._connections)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        note_id: str = scope["path_params"]["note_id"]
+        path_params = scope.get("path_params")
+        note_id: str = path_params["note_id"] if path_params else scope["path"][len(PATH_PREFIX) :]
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         if self._shutting_down:
             await _refuse(send, CLOSE_GOING_AWAY, "server shutting down")
+            return
+        if self._limiter is not None and not await self._limiter.check_connect(_client_ip(scope)):
+            await _refuse(send, CLOSE_RATE_LIMITED, "too many connection attempts")
             return
         try:
             principal = self._notes.verify_token(token_from_scope(scope))
@@ -125,7 +149,11 @@ class SyncEndpoint:
             return
         try:
             await send({"type": "websocket.accept"})
-            await self._serve(room, principal, access, receive, send)
+            metrics.WS_CONNECTIONS.inc()
+            try:
+                await self._serve(room, principal, access, receive, send)
+            finally:
+                metrics.WS_CONNECTIONS.dec()
         finally:
             self._rooms.release(room)
 
@@ -146,7 +174,8 @@ class SyncEndpoint:
         try:
             for frame in room.join(peer):
                 await channel.send(frame)
-            await self._pump(room, peer, channel, receive)
+            budget = self._limiter.connection_budget() if self._limiter is not None else None
+            await self._pump(room, peer, channel, receive, budget)
         except (ConnectionError, OSError):
             pass
         finally:
@@ -155,7 +184,14 @@ class SyncEndpoint:
             room.leave(peer)
             self._notes.peer_left(room, peer)
 
-    async def _pump(self, room: Room, peer: Peer, channel: AsgiChannel, receive: Receive) -> None:
+    async def _pump(
+        self,
+        room: Room,
+        peer: Peer,
+        channel: AsgiChannel,
+        receive: Receive,
+        budget: ConnectionBudget | None,
+    ) -> None:
         while True:
             event = await receive()
             kind = event["type"]
@@ -164,6 +200,12 @@ class SyncEndpoint:
             if kind != "websocket.receive":
                 continue
             data = event.get("bytes")
+            size = len(data) if data is not None else len((event.get("text") or "").encode())
+            metrics.count_frame("in", "text" if data is None else metrics.frame_type(data), size)
+            if budget is not None and not budget.allow(size):
+                metrics.RATE_LIMITED.labels("ws_messages").inc()
+                await channel.close(CLOSE_RATE_LIMITED, "rate limit")
+                return  # the client is gone as far as the room is concerned
             if data is None:
                 await channel.close(CLOSE_BAD_MESSAGE, "text frames are not part of the protocol")
                 continue
@@ -187,6 +229,11 @@ class SyncEndpoint:
             await channel.close(CLOSE_GOING_AWAY, "server shutting down")
 
 
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def _close_at_expiry(channel: AsgiChannel, principal: Principal) -> asyncio.TimerHandle:
     loop = asyncio.get_running_loop()
     delay = max(0.0, principal.expires_at - time.time())
@@ -198,5 +245,6 @@ def _close_at_expiry(channel: AsgiChannel, principal: Principal) -> asyncio.Time
 async def _refuse(send: Send, code: int, reason: str) -> None:
     """Accept, then close with `code`: a close before accept reaches a browser as a bare
     HTTP 403 and the client could not tell 4401 from 4404."""
+    metrics.WS_CLOSES.labels(str(code)).inc()
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": code, "reason": reason[:120]})

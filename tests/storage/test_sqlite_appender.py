@@ -1,0 +1,262 @@
+"""The plain-sqlite3 appender behind `Store.append_many` on a SQLite file: same rows,
+same stored representation, same errors as the SQLAlchemy path, and a write lock held
+by another connection is waited out in a thread, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pycrdt
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from syncd.storage import NoteNotFound, StorageUnavailable, Store, open_store
+from syncd.storage._sqlite_appender import CHECKPOINT_PAGES, created_at, sqlite_file
+from syncd.storage.schema import doc_updates
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "syncd.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[Store]:
+    async with open_store(f"sqlite:///{db_path}", connect_timeout=5.0) as opened:
+        for note_id in ("a", "b"):
+            await opened.create_note(note_id=note_id, title="t", created_by="u")
+        yield opened
+
+
+def _raw(path: Path, query: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN IMMEDIATE")
+    return conn
+
+
+def _text_update(text: str) -> bytes:
+    doc = pycrdt.Doc()
+    doc["t"] = ytext = pycrdt.Text()
+    ytext += text
+    return doc.get_update()
+
+
+async def test_only_a_sqlite_file_gets_the_appender(store: Store) -> None:
+    assert store._appender is not None
+    for url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"):
+        engine = create_async_engine(url)
+        try:
+            assert sqlite_file(engine) is None
+            assert Store(engine)._appender is None
+        finally:
+            await engine.dispose()
+
+
+async def test_postgres_keeps_the_sqlalchemy_path(postgres_url: str) -> None:
+    async with open_store(postgres_url) as opened:
+        assert opened._appender is None
+
+
+async def test_appended_rows_read_back_in_order_and_compact(store: Store) -> None:
+    a1, a2, a3, b1 = (_text_update(text) for text in ("one", "two", "three", "bee"))
+    await store.append_many([("a", [a1, a2]), ("b", [b1])])
+    await store.append_many([("a", [a3])])
+    rows = await store.read_updates("a")
+    assert [data for _, data in rows] == [a1, a2, a3]
+    assert [seq for seq, _ in rows] == sorted(seq for seq, _ in rows)
+    assert [data for _, data in await store.read_updates("b")] == [b1]
+
+    assert await store.compact_doc("a") == 3
+    assert await store.read_updates("a") == []
+    snapshot = await store.load_snapshot("a")
+    assert snapshot is not None
+    assert pycrdt.get_state(snapshot.state) == pycrdt.get_state(pycrdt.merge_updates(a1, a2, a3))
+    # seq keeps growing after compaction emptied the log (AUTOINCREMENT)
+    await store.append_many([("a", [a1])])
+    assert (await store.read_updates("a"))[0][0] > rows[-1][0]
+    assert [data for _, data in await store.read_updates("b")] == [b1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: isoformat drops them
+        datetime(2024, 6, 30, 23, 59, 59, 123456, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+async def test_created_at_is_stored_as_sqlalchemy_stores_it(
+    store: Store, db_path: Path, value: datetime
+) -> None:
+    async with store._write() as conn:
+        await conn.execute(
+            sa.insert(doc_updates), {"doc_id": "a", "data": b"sa", "created_at": value}
+        )
+    [(text, kind)] = _raw(db_path, "SELECT created_at, typeof(created_at) FROM doc_updates")
+    assert (created_at(value), "text") == (text, kind)
+
+
+async def test_created_at_round_trips_like_a_sqlalchemy_row(store: Store, db_path: Path) -> None:
+    before = datetime.now(UTC)
+    await store.append_many([("a", [b"fast"])])
+    async with store._read() as conn:
+        written = await conn.scalar(sa.select(doc_updates.c.created_at))
+    assert written is not None and written.tzinfo is UTC
+    assert before - timedelta(seconds=1) <= written <= datetime.now(UTC)
+    async with store._write() as conn:  # the same value, written by SQLAlchemy
+        await conn.execute(
+            sa.insert(doc_updates), {"doc_id": "b", "data": b"sa", "created_at": written}
+        )
+    rows = _raw(db_path, "SELECT created_at, typeof(created_at) FROM doc_updates ORDER BY seq")
+    assert rows[0] == rows[1]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", str(rows[0][0]))
+
+
+async def test_an_unknown_note_raises_note_not_found_and_writes_nothing(
+    store: Store, db_path: Path
+) -> None:
+    with pytest.raises(NoteNotFound):
+        await store.append_many([("a", [b"a1"]), ("gone", [b"x"]), ("b", [b"b1"])])
+    assert _raw(db_path, "SELECT count(*) FROM doc_updates") == [(0,)]
+    await store.append_many([("a", [b"a2"])])  # the connection is usable afterwards
+    assert [data for _, data in await store.read_updates("a")] == [b"a2"]
+
+
+async def test_a_held_write_lock_is_waited_out_off_the_loop(store: Store, db_path: Path) -> None:
+    await store.append_many([("a", [b"a0"])])  # the inline connection exists
+    holder = _hold_write_lock(db_path)
+    try:
+        async with asyncio.timeout(10):
+            append = asyncio.create_task(store.append_many([("a", [b"a1"]), ("b", [b"b1"])]))
+            later = asyncio.create_task(store.append_many([("a", [b"a2"])]))
+            started = time.monotonic()
+            for _ in range(20):  # the loop keeps running while both wait for the lock
+                await asyncio.sleep(0.01)
+            # busy_timeout is 5 s: had the loop waited in SQLite, this took that long
+            assert time.monotonic() - started < 2
+            assert not append.done() and not later.done()
+            threading.Timer(0.05, holder.commit).start()
+            await asyncio.gather(append, later)
+    finally:
+        holder.close()
+    assert [data for _, data in await store.read_updates("a")] == [b"a0", b"a1", b"a2"]
+    assert [data for _, data in await store.read_updates("b")] == [b"b1"]
+    await store.append_many([("b", [b"b2"])])  # back on the inline path
+    assert store._appender is not None and store._appender._queued == 0
+
+
+async def test_a_lock_held_past_the_timeout_is_storage_unavailable(db_path: Path) -> None:
+    async with open_store(f"sqlite:///{db_path}", connect_timeout=0.3) as store:
+        await store.create_note(note_id="a", title="t", created_by="u")
+        holder = _hold_write_lock(db_path)
+        try:
+            ticks = 0
+            async with asyncio.timeout(10):
+                append = asyncio.create_task(store.append_many([("a", [b"a1"])]))
+                while not append.done():
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+                with pytest.raises(StorageUnavailable, match="locked"):
+                    await append
+        finally:
+            holder.close()
+        assert ticks >= 5  # ~0.3 s of busy waiting happened off the loop
+        await store.append_many([("a", [b"a2"])])
+        assert [data for _, data in await store.read_updates("a")] == [b"a2"]
+
+
+async def test_inline_commits_get_the_wal_checkpointed_and_restarted(
+    store: Store, db_path: Path
+) -> None:
+    appender = store._appender
+    assert appender is not None
+    appended = 0
+    checkpointed = False
+    while not checkpointed:  # inline commits until one of them ran the checkpoint
+        before = appender._wal_pages
+        await store.append_many([("a", [b"x" * 200]), ("b", [b"y" * 200])])
+        appended += 1
+        checkpointed = appender._wal_pages < before
+        assert appended <= CHECKPOINT_PAGES
+    assert appender._worker is None  # no thread was involved
+    await store.append_many([("a", [b"z"])])
+    # The write after the complete checkpoint started the WAL over. SQLite's own
+    # autocheckpoint is off on the inline connection: without ours the WAL would still
+    # hold every frame of the loop above (thousands).
+    [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
+    assert (busy, log_frames < 10) == (0, True)
+    assert len(await store.read_updates("a")) == appended + 1
+
+
+async def test_close_closes_the_appenders_connections(db_path: Path) -> None:
+    async with open_store(f"sqlite:///{db_path}") as store:
+        await store.create_note(note_id="a", title="t", created_by="u")
+        holder = _hold_write_lock(db_path)
+        async with asyncio.timeout(10):
+            append = asyncio.create_task(store.append_many([("a", [b"a1"])]))
+            await asyncio.sleep(0.05)
+            holder.commit()
+            holder.close()
+            await append
+        await store.append_many([("a", [b"a2"])])
+        appender = store._appender
+        assert appender is not None
+    assert appender._inline is None and appender._threaded is None
+    assert appender._worker is None
+
+
+def _write_locked(path: Path) -> bool:
+    """Whether some connection holds the database's write lock right now."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+async def test_appends_queue_behind_this_process_writers_instead_of_sqlite_busy_waits(
+    store: Store, db_path: Path
+) -> None:
+    """Writers of one process line up on the store's write lock: an append issued during
+    a burst of other write transactions waits its turn and commits inline, rather than
+    finding SQLite's lock taken and retrying in the busy handler (which starved it)."""
+    appender = store._appender
+    assert appender is not None
+    async with asyncio.timeout(20):
+        writes = [
+            asyncio.create_task(
+                store.record_doc_change("a", updated_by="u", content_text=f"text {i}")
+            )
+            for i in range(30)
+        ]
+        for _ in range(5000):  # until one of them holds SQLite's lock (bounded)
+            if _write_locked(db_path):
+                break
+            await asyncio.sleep(0.001)
+        else:
+            pytest.fail("no write transaction took the lock")
+        await store.append_many([("a", [b"during"]), ("b", [b"burst"])])
+        await asyncio.gather(*writes)
+    assert appender._worker is None  # never handed to the thread: no busy wait happened
+    assert [data for _, data in await store.read_updates("a")] == [b"during"]
+    note = await store.get_note("a")
+    assert note is not None and note.version >= 30
