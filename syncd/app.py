@@ -235,13 +235,14 @@ class FrontDoor:
         """The Starlette app's state (services), for whoever holds the entry point."""
         return self.app.state
 
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        # Returns the chosen app's coroutine rather than awaiting it: no frame of its own
+        # stays on every connection's stack.
         if scope["type"] == "websocket" and scope["path"].startswith(PATH_PREFIX):
             services: Services | None = getattr(self.app.state, "services", None)
             if services is not None:
-                await services.sync(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+                return services.sync(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> Starlette:

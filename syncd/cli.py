@@ -18,6 +18,7 @@ from syncd.settings import Settings, SettingsError
 
 def _serve(settings: Settings) -> int:
     from syncd.app import FrontDoor, create_app
+    from syncd.transport.lean_protocol import LeanWebSocketProtocol
 
     app = FrontDoor(create_app(settings))
     config = uvicorn.Config(
@@ -25,14 +26,16 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        # the sans-I/O implementation measured fastest; frames over the limit are refused by
-        # syncd itself (close 1009 with a reason), so uvicorn's own cap sits just above it
-        ws="websockets-sansio",
+        # the sans-I/O implementation measured fastest (here without the handshake it would
+        # keep for life); frames over the limit are refused by syncd itself (close 1009
+        # with a reason), so uvicorn's own cap sits just above it
+        ws=LeanWebSocketProtocol,
         ws_max_size=settings.limits.max_message_bytes + 1024,
         ws_per_message_deflate=False,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         lifespan="on",
+        interface="asgi3",  # FrontDoor returns coroutines from a plain __call__
         timeout_graceful_shutdown=15,
         proxy_headers=True,
     )

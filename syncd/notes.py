@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 from syncd import metrics
@@ -31,6 +32,10 @@ from syncd.storage import (
 from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
+
+#: a user record this process stored is not stored again for this long unless it changed
+USER_RECORD_TTL = 600.0
+USER_RECORD_MAX = 10_000
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -82,6 +87,7 @@ class NoteService:
         #: version history: told who edits and when a room's last peer leaves
         self.versions = versions
         self._background: set[asyncio.Task[None]] = set()
+        self._recorded_users: dict[str, tuple[UserRecord, float]] = {}
         #: presence, sessions, notifications: told about peers, shares and stored docs
         self.listeners: list[NoteListener] = []
 
@@ -120,18 +126,32 @@ class NoteService:
         return access
 
     def _remember_user(self, principal: Principal) -> None:
-        """Record the user seen in a token, off the connection's critical path."""
+        """Record the user seen in a token, off the connection's critical path.
+
+        Skipped when this process stored the same record within `USER_RECORD_TTL`: a
+        write per connection (a tab reconnecting, a join storm) cost a write transaction
+        each and held the database's write lock in front of the update log.
+        """
         user = UserRecord(
             id=principal.user_id, name=principal.name, email=principal.email, roles=principal.roles
         )
+        now = time.monotonic()
+        seen = self._recorded_users.get(user.id)
+        if seen is not None and seen[0] == user and now - seen[1] < USER_RECORD_TTL:
+            return
+        if len(self._recorded_users) >= USER_RECORD_MAX:
+            self._recorded_users.clear()
+        self._recorded_users[user.id] = (user, now)
         task = asyncio.get_running_loop().create_task(self._store.upsert_user(user))
         self._background.add(task)
-        task.add_done_callback(self._background_done)
+        task.add_done_callback(lambda done: self._background_done(done, user.id))
 
-    def _background_done(self, task: asyncio.Task[None]) -> None:
+    def _background_done(self, task: asyncio.Task[None], user_id: str) -> None:
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("recording a user failed: %s", task.exception())
+        if task.cancelled() or task.exception() is not None:
+            self._recorded_users.pop(user_id, None)  # not stored: the next connection retries
+            if not task.cancelled():
+                log.warning("recording a user failed: %s", task.exception())
 
     # -- peers (hooks for presence and sessions) -----------------------------------------
 

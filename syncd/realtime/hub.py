@@ -170,7 +170,9 @@ class CollaborationHub(NoteListener):
         first_here = self._here[key] == 0
         self._here[key] += 1
         await self.board.publish(conn.note_id)
-        if first_here and not await self.board.elsewhere(conn.note_id, conn.user_id):
+        if not first_here:
+            return  # already a participant of the session; `refresh` keeps it alive
+        if not await self.board.elsewhere(conn.note_id, conn.user_id):
             await self._emit(conn, "note:user-joined")
         await self._session(conn.note_id, (conn.user_id,))
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
+import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -51,7 +54,7 @@ PATH_PREFIX = "/ws/notes/"
 class AsgiChannel:
     """`Channel` over an ASGI WebSocket `send` callable; counts every frame it sends."""
 
-    __slots__ = ("_closed", "_send", "principal")
+    __slots__ = ("__weakref__", "_closed", "_send", "principal")
 
     def __init__(self, send: Send, principal: Principal) -> None:
         self._send = send
@@ -108,6 +111,7 @@ class SyncEndpoint:
         self._limiter = limiter
         self._shutting_down = False
         self._connections: set[AsgiChannel] = set()
+        self._expiries = _Expiries()
 
     @property
     def connection_count(self) -> int:
@@ -130,6 +134,9 @@ class SyncEndpoint:
         except AuthError as exc:
             await _refuse(send, CLOSE_UNAUTHORIZED, str(exc))
             return
+        # Nothing reads the handshake's headers after the token (the scope lives as long
+        # as the connection: a browser's headers are a kilobyte or two of every one).
+        scope["headers"] = []
         try:
             access = await self._notes.connect_access(principal, note_id)
         except NoteNotFound:
@@ -169,7 +176,7 @@ class SyncEndpoint:
             privileged=principal.privileged,
         )
         self._connections.add(channel)
-        expiry = _close_at_expiry(channel, principal)
+        self._expiries.add(channel, principal.expires_at)
         self._notes.peer_joined(room, peer)
         try:
             for frame in room.join(peer):
@@ -179,7 +186,7 @@ class SyncEndpoint:
         except (ConnectionError, OSError):
             pass
         finally:
-            expiry.cancel()
+            self._expiries.discard()
             self._connections.discard(channel)
             room.leave(peer)
             self._notes.peer_left(room, peer)
@@ -234,12 +241,54 @@ def _client_ip(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _close_at_expiry(channel: AsgiChannel, principal: Principal) -> asyncio.TimerHandle:
-    loop = asyncio.get_running_loop()
-    delay = max(0.0, principal.expires_at - time.time())
-    return loop.call_later(
-        delay, lambda: loop.create_task(channel.close(CLOSE_UNAUTHORIZED, "token expired"))
-    )
+class _Expiries:
+    """Closes connections with 4401 when their token expires: one timer for them all.
+
+    A timer handle and a closure per connection cost about 750 bytes of every idle
+    connection (tracemalloc); a heap entry with a weak reference is a fraction of it, and a
+    connection that ended leaves nothing alive but that entry, rebuilt away once dead
+    entries outnumber live ones.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, weakref.ref[AsgiChannel]]] = []
+        self._order = itertools.count()
+        self._live = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def add(self, channel: AsgiChannel, expires_at: float) -> None:
+        self._live += 1
+        entry = (expires_at, next(self._order), weakref.ref(channel))
+        heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry:
+            self._arm()
+
+    def discard(self) -> None:
+        """A connection ended (its entry dies with its channel)."""
+        self._live -= 1
+        if len(self._heap) > 2 * self._live + 64:
+            self._heap = [entry for entry in self._heap if entry[2]() is not None]
+            heapq.heapify(self._heap)
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, self._heap[0][0] - time.time())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        now = time.time()
+        loop = asyncio.get_running_loop()
+        while self._heap and self._heap[0][0] <= now:
+            channel = heapq.heappop(self._heap)[2]()
+            if channel is not None and not channel.closed:
+                task = loop.create_task(channel.close(CLOSE_UNAUTHORIZED, "token expired"))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        if self._heap:
+            self._arm()
 
 
 async def _refuse(send: Send, code: int, reason: str) -> None:
