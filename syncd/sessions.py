@@ -33,6 +33,13 @@ class SessionService:
         """Open the note's session if none is active, join `user_ids`, add statistics."""
         return await self._store.open(note_id, user_ids, updates=updates, size=size)
 
+    async def touch(
+        self, note_id: str, user_ids: tuple[str, ...] = (), *, updates: int = 0, size: int = 0
+    ) -> None:
+        """Keep the note's session alive with new statistics; open one if it has none."""
+        if not await self._store.touch(note_id, user_ids, updates=updates, size=size):
+            await self._store.open(note_id, user_ids, updates=updates, size=size)
+
     async def end(self, note_id: str) -> SessionRecord | None:
         ended = await self._store.close(note_id)
         if ended is not None:

@@ -43,19 +43,18 @@ class LocalBus:
         transaction (one SQLite writer, one fsync). Rooms each committing on their own
         connection waited on each other in SQLite's busy handler (1-100 ms sleeps), which
         measured as p99 fan-out latency of a second at 20 rooms x 10 clients."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._pending.append((doc_id, updates, future))
-        if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(self._start_flush)
+        if not self._flushing:
+            # The task's first step runs on the next loop turn, after every room that
+            # flushes on this one has queued its batch; a running flush takes the queue
+            # over when its commit is done.
+            self._flushing = True
+            task = loop.create_task(self._flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         await future
-
-    def _start_flush(self) -> None:
-        if self._flushing:
-            return  # the running flush picks the queue up when it is done
-        self._flushing = True
-        task = asyncio.get_running_loop().create_task(self._flush())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _flush(self) -> None:
         try:

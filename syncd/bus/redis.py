@@ -107,18 +107,18 @@ class RedisBus:
         return [snapshot.state, *updates] if snapshot is not None else updates
 
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._pending.append((doc_id, updates, future))
         if len(self._pending) == 1:
-            asyncio.get_running_loop().call_soon(self._start_flush)
+            # Its first step runs on the next loop turn and takes every append queued
+            # until then: one pipeline for the rooms of a turn.
+            task = loop.create_task(self._flush())
+            task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
         await future
 
-    def _start_flush(self) -> None:
+    async def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        task = asyncio.get_running_loop().create_task(self._flush(batch))
-        task.add_done_callback(lambda t: None if t.cancelled() else t.exception())
-
-    async def _flush(self, batch: list[_Pending]) -> None:
         pipe = self._redis.pipeline(transaction=False)
         now = time.time()
         for doc_id, updates, _ in batch:

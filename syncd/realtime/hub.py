@@ -197,10 +197,19 @@ class CollaborationHub(NoteListener):
             metrics.ERRORS.labels("sessions").inc()
 
     async def _session(
-        self, note_id: str, users: tuple[str, ...], updates: int = 0, size: int = 0
+        self,
+        note_id: str,
+        users: tuple[str, ...],
+        updates: int = 0,
+        size: int = 0,
+        *,
+        touch: bool = False,
     ) -> None:
         try:
-            await self.sessions.start(note_id, users, updates=updates, size=size)
+            if touch:  # the periodic refresh: cheaper, and opens a session only if missing
+                await self.sessions.touch(note_id, users, updates=updates, size=size)
+            else:
+                await self.sessions.start(note_id, users, updates=updates, size=size)
         except StorageError as exc:  # e.g. the note was deleted meanwhile
             log.warning("recording the session of note %s failed: %s", note_id, exc)
             metrics.ERRORS.labels("sessions").inc()
@@ -251,7 +260,9 @@ class CollaborationHub(NoteListener):
                 more, extra = _unreported(conn)
                 updates, size = updates + more, size + extra
             await self.board.publish(note_id)
-            await self._session(note_id, tuple({c.user_id for c in conns}), updates, size)
+            await self._session(
+                note_id, tuple({c.user_id for c in conns}), updates, size, touch=True
+            )
         ttl = self.board.ttl
         if self._online is not None:
             counts = Counter(self.socket_users())

@@ -149,6 +149,24 @@ class SessionStore(EngineStore):
             await _join(conn, session_id, user_ids, now)
             return (await _fetch(conn, _s.id == session_id))[0]
 
+    async def touch(
+        self, note_id: str, user_ids: tuple[str, ...] = (), *, updates: int = 0, size: int = 0
+    ) -> bool:
+        """Keep the note's active session alive (the periodic refresh): two statements
+        instead of `open`'s five. False if the note has no active session."""
+        now = datetime.now(UTC)
+        async with self._write() as conn:
+            session_id = await conn.scalar(
+                sa.update(collab_sessions)
+                .where(_s.note_id == note_id, _s.is_active == sa.true())
+                .values(last_activity=now, updates=_s.updates + updates, bytes=_s.bytes + size)
+                .returning(_s.id)
+            )
+            if session_id is None:
+                return False
+            await _join(conn, session_id, user_ids, now)
+            return True
+
     async def close(self, note_id: str) -> SessionRecord | None:
         """End the note's active session; None if there was none."""
         now = datetime.now(UTC)

@@ -147,3 +147,19 @@ async def test_a_session_needs_its_note(sessions: SessionStore, store: Store) ->
     await sessions.open("n1", ("a",))
     await store.delete_note("n1")
     assert await sessions.list("n1") == []
+
+
+async def test_touch_keeps_the_active_session_and_adds_its_statistics(
+    store: Store, sessions: SessionStore
+) -> None:
+    await store.create_note(note_id="n1", title="t", created_by="owner")
+    assert await sessions.touch("n1", ("a",), updates=1, size=10) is False  # none to touch
+    assert await sessions.active("n1") is None
+    opened = await sessions.open("n1", ("a",))
+    before = opened.last_activity
+    assert await sessions.touch("n1", ("a", "b"), updates=4, size=40) is True
+    active = await sessions.active("n1")
+    assert active is not None and active.id == opened.id
+    assert (active.updates, active.bytes) == (4, 40)
+    assert sorted(active.participants) == ["a", "b"]
+    assert active.last_activity >= before
