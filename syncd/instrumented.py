@@ -1,9 +1,10 @@
 """A `DocBackend` decorator that reports to `syncd.metrics`: storage and snapshot
-durations, updates applied (local and from other instances) and rooms loaded.
+durations, updates applied from other instances (the room counts its own) and rooms
+loaded.
 
-It wraps whichever bus the app runs on, so neither the room nor the buses need to know
-about metrics. The registry subscribes before loading a doc and unsubscribes when it
-unloads it (or the load fails), so subscriptions are the loaded rooms.
+It wraps whichever bus the app runs on, so the buses need not know about metrics. The
+registry subscribes before loading a doc and unsubscribes when it unloads it (or the load
+fails), so subscriptions are the loaded rooms.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from syncd import metrics
 from syncd.room.backend import DocBackend, RemoteListener
 
 _REMOTE = metrics.UPDATES_APPLIED.labels("remote")
-_LOCAL = metrics.UPDATES_APPLIED.labels("local")
 _LOAD = metrics.STORAGE_SECONDS.labels("load")
 _APPEND = metrics.STORAGE_SECONDS.labels("append")
 
@@ -52,8 +52,6 @@ class InstrumentedBackend:
         started = time.perf_counter()
         await self.inner.append(doc_id, updates)
         _APPEND.observe(time.perf_counter() - started)
-        # counted once durable: an update the room applied is appended exactly once
-        _LOCAL.inc(len(updates))
 
     async def compact(self, doc_id: str) -> bool:
         started = time.perf_counter()

@@ -47,7 +47,8 @@ WS_CLOSES = Counter("syncd_ws_closes_total", "Connections closed by the server, 
 # -- docs ------------------------------------------------------------------------------
 UPDATES_APPLIED = Counter(
     "syncd_updates_applied_total",
-    "Yjs updates applied to loaded docs (local: made on this instance; remote: from the bus)",
+    "Yjs updates applied to loaded docs (local: clients' updates made on this instance, "
+    "counted once durable; remote: bus entries, one per flush of another instance)",
     ["origin"],
 )
 FANOUT_SECONDS = Histogram(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from syncd.protocol import encode_update
 from syncd.room.peer import Peer
-from syncd.updates import merge
 
 
 class FramePlan:
@@ -19,10 +18,11 @@ class FramePlan:
 
     __slots__ = ("_all", "_sole_origin")
 
-    def __init__(self, updates: list[tuple[Peer | None, bytes]]) -> None:
+    def __init__(self, updates: list[tuple[Peer | None, bytes]], merged: bytes) -> None:
+        """`merged`: all of `updates` as one update (the room merged them for the log)."""
         origins = {origin for origin, _ in updates}
         self._sole_origin = next(iter(origins)) if len(origins) == 1 else None
-        self._all = encode_update(merge([update for _, update in updates]))
+        self._all = encode_update(merged)
 
     def frame_for(self, peer: Peer) -> bytes | None:
         return None if peer is self._sole_origin else self._all

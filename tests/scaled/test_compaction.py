@@ -49,7 +49,7 @@ async def test_compaction_trims_what_the_snapshot_holds_and_snapshot_plus_tail_i
     live = await converged([on_a, on_b])
     async with open_backing(postgres_url, redis_server_url, redis_prefix) as backing:
         ids = await backing.stream_ids(note_id)
-        assert len(ids) >= 20
+        assert len(ids) >= 2  # one entry per flush of each instance
 
         # As the instances compact: everything is folded; entries younger than the
         # compactor's keep time stay in the stream (for lagging readers) but the snapshot
@@ -69,7 +69,7 @@ async def test_compaction_trims_what_the_snapshot_holds_and_snapshot_plus_tail_i
         live = await converged([on_a, on_b])
         position = stored.snapshot.position
         tail_ids = await backing.stream_ids(note_id)
-        assert len(tail_ids) >= 10
+        assert len(tail_ids) >= 2
         assert all(_order(i.decode()) > _order(position) for i in tail_ids)
         stored = await backing.read(note_id)
         assert stored.text == live and stored.snapshot_text != live
@@ -105,13 +105,13 @@ async def test_an_orphaned_stream_is_compacted_by_the_periodic_job(
     witness = await _connect(node, "witness", a, note_id)
     for i in range(20):
         await writer.insert(f"<w:{i}>")
-    # The witness was sent every insert, so every one is in the stream.
+    # The witness was sent every insert, so every one is in the stream (merged per flush).
     text = await witness.wait_text(contains="<w:19>", timeout=20)
     await a.kill()  # before it ever compacted (its interval is the default 30 s)
     await writer.destroy()
     await witness.destroy()
     async with open_backing(postgres_url, redis_server_url, redis_prefix) as backing:
-        assert await backing.xlen(note_id) >= 20
+        assert await backing.xlen(note_id) >= 1
         assert (await backing.read(note_id)).snapshot_text != text
 
         # Another instance that never opens the doc compacts the orphaned stream.
