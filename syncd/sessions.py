@@ -9,7 +9,7 @@ version) registers on `on_ended`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,12 +33,13 @@ class SessionService:
         """Open the note's session if none is active, join `user_ids`, add statistics."""
         return await self._store.open(note_id, user_ids, updates=updates, size=size)
 
-    async def touch(
-        self, note_id: str, user_ids: tuple[str, ...] = (), *, updates: int = 0, size: int = 0
-    ) -> None:
-        """Keep the note's session alive with new statistics; open one if it has none."""
-        if not await self._store.touch(note_id, user_ids, updates=updates, size=size):
-            await self._store.open(note_id, user_ids, updates=updates, size=size)
+    async def touch_many(self, items: Sequence[tuple[str, tuple[str, ...], int, int]]) -> None:
+        """Keep these notes' sessions alive with new statistics (one transaction); open a
+        session for any note that has none. `items`: (note, users, updates, bytes)."""
+        missing = set(await self._store.touch_many(items))
+        for note_id, users, updates, size in items:
+            if note_id in missing:
+                await self._store.open(note_id, users, updates=updates, size=size)
 
     async def end(self, note_id: str) -> SessionRecord | None:
         ended = await self._store.close(note_id)

@@ -197,19 +197,10 @@ class CollaborationHub(NoteListener):
             metrics.ERRORS.labels("sessions").inc()
 
     async def _session(
-        self,
-        note_id: str,
-        users: tuple[str, ...],
-        updates: int = 0,
-        size: int = 0,
-        *,
-        touch: bool = False,
+        self, note_id: str, users: tuple[str, ...], updates: int = 0, size: int = 0
     ) -> None:
         try:
-            if touch:  # the periodic refresh: cheaper, and opens a session only if missing
-                await self.sessions.touch(note_id, users, updates=updates, size=size)
-            else:
-                await self.sessions.start(note_id, users, updates=updates, size=size)
+            await self.sessions.start(note_id, users, updates=updates, size=size)
         except StorageError as exc:  # e.g. the note was deleted meanwhile
             log.warning("recording the session of note %s failed: %s", note_id, exc)
             metrics.ERRORS.labels("sessions").inc()
@@ -253,6 +244,7 @@ class CollaborationHub(NoteListener):
     async def refresh(self) -> None:
         """Mirror presence, mark users online, keep sessions alive with their statistics."""
         self._dirty.clear()
+        touches: list[tuple[str, tuple[str, ...], int, int]] = []
         for note_id in self.board.notes():
             conns = self.board.local(note_id)
             updates = size = 0
@@ -260,9 +252,12 @@ class CollaborationHub(NoteListener):
                 more, extra = _unreported(conn)
                 updates, size = updates + more, size + extra
             await self.board.publish(note_id)
-            await self._session(
-                note_id, tuple({c.user_id for c in conns}), updates, size, touch=True
-            )
+            touches.append((note_id, tuple({c.user_id for c in conns}), updates, size))
+        try:  # every note's session in one transaction (a note deleted meanwhile: logged)
+            await self.sessions.touch_many(touches)
+        except StorageError as exc:
+            log.warning("keeping %d sessions alive failed: %s", len(touches), exc)
+            metrics.ERRORS.labels("sessions").inc()
         ttl = self.board.ttl
         if self._online is not None:
             counts = Counter(self.socket_users())

@@ -8,6 +8,7 @@ user), so concurrent joins never overwrite each other.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -149,23 +150,41 @@ class SessionStore(EngineStore):
             await _join(conn, session_id, user_ids, now)
             return (await _fetch(conn, _s.id == session_id))[0]
 
-    async def touch(
-        self, note_id: str, user_ids: tuple[str, ...] = (), *, updates: int = 0, size: int = 0
-    ) -> bool:
-        """Keep the note's active session alive (the periodic refresh): two statements
-        instead of `open`'s five. False if the note has no active session."""
+    async def touch_many(self, items: Sequence[tuple[str, tuple[str, ...], int, int]]) -> list[str]:
+        """Keep the active sessions of many notes alive in one transaction (the periodic
+        refresh): `items` are (note id, users present, updates, bytes since the last
+        call). Three statements whatever the number of notes, instead of five per note:
+        the SQLite write lock they hold is the one the update log queues on. Returns the
+        notes that have no active session (the caller opens those)."""
+        if not items:
+            return []
         now = datetime.now(UTC)
         async with self._write() as conn:
-            session_id = await conn.scalar(
-                sa.update(collab_sessions)
-                .where(_s.note_id == note_id, _s.is_active == sa.true())
-                .values(last_activity=now, updates=_s.updates + updates, bytes=_s.bytes + size)
-                .returning(_s.id)
+            found = await conn.execute(
+                sa.select(_s.note_id, _s.id).where(
+                    _s.is_active == sa.true(), _s.note_id.in_([item[0] for item in items])
+                )
             )
-            if session_id is None:
-                return False
-            await _join(conn, session_id, user_ids, now)
-            return True
+            sessions = {note_id: session_id for note_id, session_id in found}
+            touched = [item for item in items if item[0] in sessions]
+            if touched:
+                await conn.execute(
+                    sa.update(collab_sessions)
+                    .where(_s.id == sa.bindparam("session"))
+                    .values(
+                        last_activity=now,
+                        updates=_s.updates + sa.bindparam("more"),
+                        bytes=_s.bytes + sa.bindparam("extra"),
+                    ),
+                    [
+                        {"session": sessions[note_id], "more": updates, "extra": size}
+                        for note_id, _, updates, size in touched
+                    ],
+                )
+                await _join_many(
+                    conn, [(sessions[note_id], users) for note_id, users, _, _ in touched], now
+                )
+        return [item[0] for item in items if item[0] not in sessions]
 
     async def close(self, note_id: str) -> SessionRecord | None:
         """End the note's active session; None if there was none."""
@@ -216,12 +235,19 @@ class SessionStore(EngineStore):
 async def _join(
     conn: AsyncConnection, session_id: str, user_ids: tuple[str, ...], now: datetime
 ) -> None:
-    if not user_ids:
-        return
+    await _join_many(conn, [(session_id, user_ids)], now)
+
+
+async def _join_many(
+    conn: AsyncConnection, joins: Sequence[tuple[str, tuple[str, ...]]], now: datetime
+) -> None:
     rows = [
         {"session_id": session_id, "user_id": u, "joined_at": now, "last_seen": now}
+        for session_id, user_ids in joins
         for u in dict.fromkeys(user_ids)
     ]
+    if not rows:
+        return
     insert = dialect_insert(conn)(collab_session_participants).values(rows)
     await conn.execute(
         insert.on_conflict_do_update(

@@ -149,17 +149,23 @@ async def test_a_session_needs_its_note(sessions: SessionStore, store: Store) ->
     assert await sessions.list("n1") == []
 
 
-async def test_touch_keeps_the_active_session_and_adds_its_statistics(
+async def test_touch_many_keeps_active_sessions_and_adds_their_statistics(
     store: Store, sessions: SessionStore
 ) -> None:
-    await store.create_note(note_id="n1", title="t", created_by="owner")
-    assert await sessions.touch("n1", ("a",), updates=1, size=10) is False  # none to touch
-    assert await sessions.active("n1") is None
-    opened = await sessions.open("n1", ("a",))
-    before = opened.last_activity
-    assert await sessions.touch("n1", ("a", "b"), updates=4, size=40) is True
-    active = await sessions.active("n1")
-    assert active is not None and active.id == opened.id
-    assert (active.updates, active.bytes) == (4, 40)
-    assert sorted(active.participants) == ["a", "b"]
-    assert active.last_activity >= before
+    for note_id in ("n1", "n2", "n3"):
+        await store.create_note(note_id=note_id, title="t", created_by="owner")
+    one = await sessions.open("n1", ("a",))
+    two = await sessions.open("n2", ("b",), updates=1, size=5)
+    missing = await sessions.touch_many(
+        [("n1", ("a", "c"), 4, 40), ("n2", (), 0, 0), ("n3", ("d",), 2, 20)]
+    )
+    assert missing == ["n3"]  # no active session: the caller opens it
+    assert await sessions.active("n3") is None
+    first, second = await sessions.active("n1"), await sessions.active("n2")
+    assert first is not None and first.id == one.id
+    assert (first.updates, first.bytes) == (4, 40)
+    assert sorted(first.participants) == ["a", "c"]
+    assert first.last_activity >= one.last_activity
+    assert second is not None and (second.updates, second.bytes) == (1, 5)
+    assert second.last_activity >= two.last_activity
+    assert await sessions.touch_many([]) == []

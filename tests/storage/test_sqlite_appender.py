@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from syncd.storage import NoteNotFound, StorageUnavailable, Store, open_store
-from syncd.storage._sqlite_appender import CHECKPOINT_PAGES, created_at, sqlite_file
+from syncd.storage._sqlite_appender import (
+    _COPIED,
+    _IDLE,
+    CHECKPOINT_PAGES,
+    created_at,
+    sqlite_file,
+)
 from syncd.storage.schema import doc_updates
 
 
@@ -186,21 +192,28 @@ async def test_inline_commits_get_the_wal_checkpointed_and_restarted(
     appender = store._appender
     assert appender is not None
     appended = 0
-    checkpointed = False
-    while not checkpointed:  # inline commits until one of them ran the checkpoint
-        before = appender._wal_pages
+    while appender._checkpoint_stage == _IDLE:  # inline commits until the worker copies
         await store.append_many([("a", [b"x" * 200]), ("b", [b"y" * 200])])
         appended += 1
-        checkpointed = appender._wal_pages < before
         assert appended <= CHECKPOINT_PAGES
-    assert appender._worker is None  # no thread was involved
-    await store.append_many([("a", [b"z"])])
-    # The write after the complete checkpoint started the WAL over. SQLite's own
-    # autocheckpoint is off on the inline connection: without ours the WAL would still
-    # hold every frame of the loop above (thousands).
+    assert appender._queued == 0  # the checkpoint holds no append back
+    await store.append_many([("a", [b"during"])])  # inline while the worker copies
+    appended += 1
+    assert appender._worker is not None
+    async with asyncio.timeout(10):  # one worker thread, FIFO: this runs after the copy
+        await asyncio.wrap_future(appender._worker.submit(lambda: None))
+        for _ in range(1000):  # the done callback reaches the loop via call_soon_threadsafe
+            if appender._checkpoint_stage == _COPIED:
+                break
+            await asyncio.sleep(0.001)
+    assert appender._checkpoint_stage == _COPIED
+    await store.append_many([("a", [b"finish"])])  # copies the frames written meanwhile
+    await store.append_many([("a", [b"z"])])  # finds the WAL copied: starts it over
+    # SQLite's own autocheckpoint is off on the inline connection: without ours the WAL
+    # would still hold every frame of the loop above (thousands).
     [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
     assert (busy, log_frames < 10) == (0, True)
-    assert len(await store.read_updates("a")) == appended + 1
+    assert len(await store.read_updates("a")) == appended + 2
 
 
 async def test_close_closes_the_appenders_connections(db_path: Path) -> None:
