@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd import metrics
-from syncd.storage import SessionRecord, SessionStore
+from syncd.storage import SessionRecord, SessionStore, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,13 @@ class SessionService:
         session for any note that has none. `items`: (note, users, updates, bytes)."""
         missing = set(await self._store.touch_many(items))
         for note_id, users, updates, size in items:
-            if note_id in missing:
+            if note_id not in missing:
+                continue
+            try:
                 await self._store.open(note_id, users, updates=updates, size=size)
+            except StorageError as exc:  # e.g. the note was deleted meanwhile: the others go on
+                log.warning("opening the session of note %s failed: %s", note_id, exc)
+                metrics.ERRORS.labels("sessions").inc()
 
     async def end(self, note_id: str) -> SessionRecord | None:
         ended = await self._store.close(note_id)
