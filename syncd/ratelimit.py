@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
@@ -23,6 +24,12 @@ from syncd import metrics
 from syncd.settings import RateLimits
 
 log = logging.getLogger(__name__)
+
+
+def client_ip(scope: dict[str, Any]) -> str:
+    """The address limits per IP count against (after uvicorn's proxy-header handling)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def parse_limit(text: str) -> RateLimitItem | None:

@@ -29,7 +29,7 @@ from syncd.auth import AuthError, Principal
 from syncd.auth.permissions import Access
 from syncd.notes import NoteNotFound, NoteService
 from syncd.protocol import ProtocolError, parse_message
-from syncd.ratelimit import ConnectionBudget, RateLimiter
+from syncd.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
 from syncd.storage import StorageError
 
@@ -126,7 +126,7 @@ class SyncEndpoint:
         if self._shutting_down:
             await _refuse(send, CLOSE_GOING_AWAY, "server shutting down")
             return
-        if self._limiter is not None and not await self._limiter.check_connect(_client_ip(scope)):
+        if self._limiter is not None and not await self._limiter.check_connect(client_ip(scope)):
             await _refuse(send, CLOSE_RATE_LIMITED, "too many connection attempts")
             return
         try:
@@ -234,11 +234,6 @@ class SyncEndpoint:
         self._shutting_down = True
         for channel in list(self._connections):
             await channel.close(CLOSE_GOING_AWAY, "server shutting down")
-
-
-def _client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 class _Expiries:

@@ -14,11 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from syncd.api.errors import error_response
 from syncd.api.requests import bearer_token
 from syncd.auth import AuthError
-
-
-def client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+from syncd.ratelimit import client_ip
 
 
 class RestRateLimitMiddleware:
