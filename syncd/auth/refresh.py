@@ -6,6 +6,11 @@ it (the presented token is spent, a new pair is issued in the same family). Pres
 spent token again means two parties hold it, so the whole family is revoked and its newest
 token stops working too. Records live in Redis (scaled) or the database (embedded) and
 expire with the tokens.
+
+The CRM back end signs users in, so it may mint the first refresh token itself with only
+the contract's claims (`sub`, `exp`, `jti`; no `fam`). Such a token starts its family on
+first use: the family id is derived from its `jti`, and the token is recorded as spent
+until its own `exp`, so presenting it a second time is a replay like any other.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from syncd.auth.tokens import ALGORITHM, AuthError, mint_token
 from syncd.storage import Rotation
 
 REFRESH_TYPE = "refresh"
+#: the longest `sub`, `jti` or `fam` accepted (they become keys and rows)
+MAX_CLAIM = 200
 
 
 def derive_secret(secret: str, purpose: str) -> str:
@@ -41,7 +48,22 @@ class RefreshRecords(Protocol):
         self, jti: str, family: str, new_jti: str, user_id: str, expires_at: float
     ) -> Rotation: ...
 
-    async def revoke(self, family: str) -> None: ...
+    async def adopt(
+        self,
+        jti: str,
+        family: str,
+        spent_until: float,
+        new_jti: str,
+        user_id: str,
+        expires_at: float,
+    ) -> Rotation:
+        """Like `rotate`, for a token minted elsewhere: when `jti` has no record yet, record
+        it as spent until `spent_until` (its own expiry) and issue `new_jti`."""
+        ...
+
+    async def revoke(self, family: str, until: float | None = None) -> None:
+        """Revoke the family; `until`: the latest time one of its tokens may be presented."""
+        ...
 
     async def purge_expired(self) -> int: ...
 
@@ -99,11 +121,24 @@ class RefreshService:
         identity = _identity(claims)
         jti = uuid.uuid4().hex
         now = time.time()
-        outcome = await self.records.rotate(
-            claims["jti"], claims["fam"], jti, identity.user_id, now + self.refresh_ttl
-        )
+        expires_at = now + self.refresh_ttl
+        family = claims.get("fam")
+        if isinstance(family, str):
+            outcome = await self.records.rotate(
+                str(claims["jti"]), family, jti, identity.user_id, expires_at
+            )
+        else:
+            family = external_family(str(claims["jti"]))
+            outcome = await self.records.adopt(
+                str(claims["jti"]),
+                family,
+                float(claims["exp"]),  # type: ignore[arg-type]
+                jti,
+                identity.user_id,
+                expires_at,
+            )
         if outcome is Rotation.OK:
-            return self._pair(identity, claims["fam"], jti, now)
+            return self._pair(identity, family, jti, now)
         if outcome is Rotation.REUSED:
             raise AuthError("refresh token reused; every token of its session is revoked")
         if outcome is Rotation.REVOKED:
@@ -113,7 +148,13 @@ class RefreshService:
     async def logout(self, token: str) -> None:
         """Revoke the family of `token` (expired tokens are accepted: nothing is lost)."""
         claims = self._decode(token, verify_exp=False)
-        await self.records.revoke(claims["fam"])
+        family = claims.get("fam")
+        if isinstance(family, str):
+            await self.records.revoke(family)
+        else:
+            exp = claims["exp"]
+            until = float(exp) if isinstance(exp, int | float) else None
+            await self.records.revoke(external_family(str(claims["jti"])), until)
 
     def _decode(self, token: str, *, verify_exp: bool) -> dict[str, object]:
         if not token:
@@ -123,15 +164,19 @@ class RefreshService:
                 token,
                 self._refresh_secret,
                 algorithms=[ALGORITHM],
-                options={"require": ["sub", "exp", "jti", "fam"], "verify_exp": verify_exp},
+                options={"require": ["sub", "exp", "jti"], "verify_exp": verify_exp},
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("refresh token expired") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid refresh token: {exc}") from None
-        if claims.get("typ") != REFRESH_TYPE:
+        # Only this secret signs refresh tokens, so `typ` may be absent (a CRM's token);
+        # any other declared type is a token meant for something else.
+        if claims.get("typ", REFRESH_TYPE) != REFRESH_TYPE:
             raise AuthError("invalid refresh token: not a refresh token")
-        if not all(isinstance(claims[k], str) for k in ("sub", "jti", "fam")):
+        if not all(_claim_ok(claims.get(k)) for k in ("sub", "jti")) or (
+            "fam" in claims and not _claim_ok(claims["fam"])
+        ):
             raise AuthError("invalid refresh token: malformed claims")
         return claims
 
@@ -160,6 +205,16 @@ class RefreshService:
             claims["email"] = identity.email
         refresh = jwt.encode(claims, self._refresh_secret, algorithm=ALGORITHM)
         return TokenPair(access, refresh, self.access_ttl, self.refresh_ttl)
+
+
+def external_family(jti: str) -> str:
+    """The family of a refresh token minted by the CRM back end: derived from its `jti`, so
+    every instance agrees, in a fixed alphabet and length whatever the `jti` holds."""
+    return "x" + hashlib.sha256(jti.encode()).hexdigest()[:31]
+
+
+def _claim_ok(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_CLAIM and "\x00" not in value
 
 
 def _identity(claims: dict[str, object]) -> Identity:

@@ -31,6 +31,26 @@ return 'reused'
 """
 
 
+# As _ROTATE, but a presented token with no record is one minted by the CRM back end:
+# record it as spent until its own expiry (ARGV[3]) and issue the new one.
+_ADOPT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'revoked' end
+local state = redis.call('GET', KEYS[1])
+if not state then
+  redis.call('SET', KEYS[1], 'used', 'PX', ARGV[3])
+  redis.call('SET', KEYS[3], 'active', 'PX', ARGV[1])
+  return 'ok'
+end
+if state == 'active' then
+  redis.call('SET', KEYS[1], 'used', 'KEEPTTL')
+  redis.call('SET', KEYS[3], 'active', 'PX', ARGV[1])
+  return 'ok'
+end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 'reused'
+"""
+
+
 class RedisRefreshRecords:
     """`RefreshRecords` over Redis strings with TTLs; rotation is one Lua script."""
 
@@ -39,6 +59,7 @@ class RedisRefreshRecords:
         self._prefix = prefix
         self._max_ttl_ms = max_ttl * 1000
         self._rotate = redis.register_script(_ROTATE)
+        self._adopt = redis.register_script(_ADOPT)
 
     def _token_key(self, family: str, jti: str) -> str:
         return f"{self._prefix}:{{rt:{family}}}:t:{jti}"
@@ -64,8 +85,30 @@ class RedisRefreshRecords:
         result = await self._rotate(keys=keys, args=[_ttl_ms(expires_at), self._max_ttl_ms])
         return Rotation(result.decode() if isinstance(result, bytes) else result)
 
-    async def revoke(self, family: str) -> None:
-        await self._redis.set(self._family_key(family), "1", px=self._max_ttl_ms)
+    async def adopt(
+        self,
+        jti: str,
+        family: str,
+        spent_until: float,
+        new_jti: str,
+        user_id: str,
+        expires_at: float,
+    ) -> Rotation:
+        del user_id
+        keys = [
+            self._token_key(family, jti),
+            self._family_key(family),
+            self._token_key(family, new_jti),
+        ]
+        spent_ms = _ttl_ms(spent_until)
+        # A revoked family must stay revoked as long as its first token could be presented.
+        family_ms = max(self._max_ttl_ms, spent_ms)
+        result = await self._adopt(keys=keys, args=[_ttl_ms(expires_at), family_ms, spent_ms])
+        return Rotation(result.decode() if isinstance(result, bytes) else result)
+
+    async def revoke(self, family: str, until: float | None = None) -> None:
+        ttl = self._max_ttl_ms if until is None else max(self._max_ttl_ms, _ttl_ms(until))
+        await self._redis.set(self._family_key(family), "1", px=ttl)
 
     async def purge_expired(self) -> int:
         """Nothing to do: Redis expires the keys itself."""

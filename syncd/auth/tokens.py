@@ -61,21 +61,41 @@ class TokenVerifier:
         return _principal(claims)
 
 
+#: bounds on the claims that syncd stores (users table, sessions, presence, keys)
+MAX_SUB = 200
+MAX_NAME = 200
+MAX_EMAIL = 320
+MAX_ROLES = 20
+MAX_ROLE = 100
+
+
+def _text(value: object, limit: int) -> bool:
+    # A NUL byte would be refused by Postgres later, as a 1013 or 503 that blames storage.
+    return isinstance(value, str) and len(value) <= limit and "\x00" not in value
+
+
 def _principal(claims: dict[str, object]) -> Principal:
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 200:
-        raise AuthError("invalid token: 'sub' must be a non-empty string")
+    if not _text(sub, MAX_SUB) or not sub:
+        raise AuthError(f"invalid token: 'sub' must be a string of 1 to {MAX_SUB} characters")
     raw_roles = claims.get("roles") or []
     if isinstance(raw_roles, str):
         raw_roles = [raw_roles]
-    if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
-        raise AuthError("invalid token: 'roles' must be a list of strings")
+    if (
+        not isinstance(raw_roles, list)
+        or len(raw_roles) > MAX_ROLES
+        or not all(_text(r, MAX_ROLE) for r in raw_roles)
+    ):
+        raise AuthError(f"invalid token: 'roles' must be a list of at most {MAX_ROLES} strings")
     name = claims.get("name")
     email = claims.get("email")
+    for claim, value, limit in (("name", name, MAX_NAME), ("email", email, MAX_EMAIL)):
+        if isinstance(value, str) and not _text(value, limit):
+            raise AuthError(f"invalid token: '{claim}' must be a string of at most {limit}")
     jti = claims.get("jti")
     exp = claims.get("exp")
     return Principal(
-        user_id=sub,
+        user_id=str(sub),
         name=name if isinstance(name, str) else None,
         email=email if isinstance(email, str) else None,
         roles=tuple(raw_roles),

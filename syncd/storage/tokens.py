@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from ._access import EngineStore
+from ._engine import dialect_insert
 from .schema import UTCDateTime, metadata
 
 refresh_tokens = sa.Table(
@@ -108,13 +109,80 @@ class SqlRefreshRecords(EngineStore):
                 return Rotation.REUSED
             return Rotation.REVOKED if status == REVOKED else Rotation.UNKNOWN
 
-    async def revoke(self, family: str) -> None:
+    async def adopt(
+        self,
+        jti: str,
+        family: str,
+        spent_until: float,
+        new_jti: str,
+        user_id: str,
+        expires_at: float,
+    ) -> Rotation:
+        """Record a token minted elsewhere as spent (until its own expiry) and issue
+        `new_jti`; if it is recorded already, this is `rotate` (a second use is a replay)."""
+        now = datetime.now(UTC)
         async with self._write() as conn:
-            await conn.execute(
+            revoked = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(refresh_tokens)
+                .where(
+                    refresh_tokens.c.family_id == family,
+                    refresh_tokens.c.status == REVOKED,
+                    refresh_tokens.c.expires_at > now,
+                )
+            )
+            if revoked:
+                return Rotation.REVOKED
+            first_use = await conn.execute(
+                dialect_insert(conn)(refresh_tokens)
+                .values(
+                    jti=jti,
+                    family_id=family,
+                    user_id=user_id,
+                    status=USED,
+                    expires_at=_at(spent_until),
+                    created_at=now,
+                )
+                .on_conflict_do_nothing()
+            )
+            if first_use.rowcount == 1:
+                await conn.execute(
+                    sa.insert(refresh_tokens),
+                    {
+                        "jti": new_jti,
+                        "family_id": family,
+                        "user_id": user_id,
+                        "status": ACTIVE,
+                        "expires_at": _at(expires_at),
+                        "created_at": now,
+                    },
+                )
+                return Rotation.OK
+        return await self.rotate(jti, family, new_jti, user_id, expires_at)
+
+    async def revoke(self, family: str, until: float | None = None) -> None:
+        """Revoke every token of `family`. A family with no record yet (a token minted by
+        the CRM back end, logged out before its first use) gets a marker row that lives
+        until `until`, so that token cannot start its family later."""
+        async with self._write() as conn:
+            result = await conn.execute(
                 sa.update(refresh_tokens)
                 .where(refresh_tokens.c.family_id == family)
                 .values(status=REVOKED)
             )
+            if result.rowcount == 0 and until is not None:
+                await conn.execute(
+                    dialect_insert(conn)(refresh_tokens)
+                    .values(
+                        jti=f"revoked:{family}",
+                        family_id=family,
+                        user_id="",
+                        status=REVOKED,
+                        expires_at=_at(until),
+                        created_at=datetime.now(UTC),
+                    )
+                    .on_conflict_do_nothing()
+                )
 
     async def purge_expired(self) -> int:
         """Delete records past their expiry; returns how many."""

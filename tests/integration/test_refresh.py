@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import stat
+import time
+import uuid
 
 import httpx
+import jwt
 
 from tests.support.fixtures import StartServer
 from tests.support.server import SyncdProcess, make_token
@@ -103,3 +106,55 @@ async def test_refresh_tokens_carry_the_roles_of_the_pair(syncd: SyncdProcess) -
         # an admin may issue tokens too
         again = await admin.post(f"{AUTH}/tokens", json={"userId": "bob"})
     assert again.status_code == 201
+
+
+CRM_REFRESH_SECRET = "crm-refresh-secret-0123456789abcdef"
+
+
+def crm_refresh_token(user: str, *, ttl: float = 3600.0, **extra: object) -> str:
+    """What a CRM back end mints at sign-in: only the contract's claims, no `fam`."""
+    claims = {"sub": user, "exp": int(time.time() + ttl), "jti": uuid.uuid4().hex, **extra}
+    return jwt.encode(claims, CRM_REFRESH_SECRET, algorithm="HS256")
+
+
+async def test_a_refresh_token_minted_by_the_crm_rotates_and_its_reuse_revokes_the_family(
+    start_syncd: StartServer,
+) -> None:
+    server = await start_syncd(env={"JWT_REFRESH_SECRET": CRM_REFRESH_SECRET})
+    crm_token = crm_refresh_token("ann", name="Ann", email="ann@example.com")
+    async with server.client() as api:
+        rotated = await refresh(api, crm_token)
+        assert rotated.status_code == 200, rotated.text
+        pair = rotated.json()
+        third = await refresh(api, pair["refreshToken"])
+        assert third.status_code == 200, third.text
+        replay = await refresh(api, crm_token)
+        assert replay.status_code == 401
+        assert "reused" in replay.json()["error"]["message"]
+        # the replay revoked every token descended from the CRM's one
+        assert (await refresh(api, third.json()["refreshToken"])).status_code == 401
+        # another sign-in of the same user is a family of its own
+        assert (await refresh(api, crm_refresh_token("ann"))).status_code == 200
+    async with server.client(str(pair["accessToken"])) as ann:
+        created = await ann.post("/api/collaborative-notes", json={"title": "mine"})
+    assert created.status_code == 201, created.text
+    assert created.json()["createdBy"] == "ann"
+
+
+async def test_crm_refresh_tokens_are_refused_when_malformed(start_syncd: StartServer) -> None:
+    server = await start_syncd(env={"JWT_REFRESH_SECRET": CRM_REFRESH_SECRET})
+    async with server.client() as api:
+        for token in (
+            crm_refresh_token("ann", typ="access"),  # declared for something else
+            crm_refresh_token("ann", ttl=-10),  # expired
+            crm_refresh_token("a\x00b"),  # a NUL byte in the user id
+            crm_refresh_token("x" * 500),  # a user id longer than syncd stores
+        ):
+            response = await refresh(api, token)
+            assert response.status_code == 401, response.text
+            assert response.json()["error"]["code"] == "unauthorized"
+        logged_out = crm_refresh_token("ann")
+        out = await api.post(f"{AUTH}/logout", json={"refreshToken": logged_out})
+        assert out.status_code == 204, out.text
+        assert (await refresh(api, logged_out)).status_code == 401
+    assert "Traceback" not in server.log_tail(200)

@@ -30,6 +30,9 @@ def _unsigned_token(user: str) -> str:
         ("expired", make_token("owner", ttl=-60), 4401),
         ("alg none", _unsigned_token("owner"), 4401),
         ("garbage", "not-a-jwt", 4401),
+        ("NUL in the user id", make_token("own\x00er"), 4401),
+        ("NUL in the name", make_token("owner", name="Ow\x00ner"), 4401),
+        ("user id over 200 characters", make_token("o" * 201), 4401),
     ],
 )
 async def test_a_connection_without_a_valid_token_is_closed_4401(
@@ -38,6 +41,11 @@ async def test_a_connection_without_a_valid_token_is_closed_4401(
     note = await create_note(syncd)
     ws = await open_raw(f"{syncd.ws_url}/{note['id']}", token=token)
     assert (await expect_close(ws))[0] == code, case
+    # REST refuses the same token with 401 and the JSON envelope, never a 5xx
+    async with syncd.client(token) as api:
+        response = await api.get(f"/api/collaborative-notes/{note['id']}")
+    assert response.status_code == 401, (case, response.text)
+    assert response.json()["error"]["code"] == "unauthorized"
 
 
 async def test_the_token_may_come_in_the_authorization_header(syncd: SyncdProcess) -> None:

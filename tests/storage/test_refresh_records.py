@@ -67,3 +67,19 @@ async def test_expired_records_count_as_unknown_and_are_purged(records) -> None:
     assert await records.rotate("t1", "fam", "t2", "ann", time.time() + 60) is Rotation.UNKNOWN
     purged = await records.purge_expired()
     assert purged == (0 if isinstance(records, RedisRefreshRecords) else 1)
+
+
+async def test_a_token_minted_elsewhere_starts_its_family_on_first_use(records) -> None:
+    later = time.time() + 60
+    assert await records.adopt("crm1", "xfam", later, "t2", "ann", later) is Rotation.OK
+    assert await records.rotate("t2", "xfam", "t3", "ann", later) is Rotation.OK
+    # the CRM's token again: a replay, which revokes the family it started
+    assert await records.adopt("crm1", "xfam", later, "t9", "ann", later) is Rotation.REUSED
+    assert await records.rotate("t3", "xfam", "t4", "ann", later) is Rotation.REVOKED
+    assert await records.adopt("crm1", "xfam", later, "t5", "ann", later) is Rotation.REVOKED
+
+
+async def test_a_token_minted_elsewhere_can_be_revoked_before_its_first_use(records) -> None:
+    later = time.time() + 60
+    await records.revoke("xlogout", later)
+    assert await records.adopt("crm2", "xlogout", later, "t2", "ann", later) is Rotation.REVOKED
