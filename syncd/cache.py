@@ -1,6 +1,6 @@
 """Caches of note metadata and permission look-ups, invalidated on every write.
 
-Embedded: in this process. Scaled: in Redis, one hash per note (`<prefix>:{doc:<id>}:cache`,
+Embedded: in this process. Scaled: in Redis, one hash per note (`Keys.cache`: `{doc:<id>}`,
 sharing the doc's cluster slot) that every instance reads, so an invalidation is seen by
 every instance at once: there is no per-instance copy that could serve a stale grant.
 
@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 from redis.asyncio import Redis
 
 from syncd import metrics
+from syncd.bus.keys import Keys
 from syncd.storage import NoteAccess, NoteMetadata, NoteRecord, Permissions
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class RedisBackend:
 
     def __init__(self, redis: Redis, *, prefix: str = "syncd", ttl: float = 60.0) -> None:
         self._redis = redis
-        self._prefix = prefix
+        self._keys = Keys(prefix)
         self._ttl_ms = max(1, int(ttl * 1000))
         # An invalidation marker outlives entries by far: a reader that started before it
         # could otherwise store an old row once the marker had expired.
@@ -123,7 +124,7 @@ class RedisBackend:
         self._invalidate = redis.register_script(_INVALIDATE)
 
     def _key(self, note_id: str) -> str:
-        return f"{self._prefix}:{{doc:{note_id}}}:cache"
+        return self._keys.cache(note_id)
 
     async def get(self, note_id: str, field: str) -> tuple[str, str | None]:
         generation, value = await self._redis.hmget(self._key(note_id), ["gen", field])

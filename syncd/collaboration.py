@@ -19,6 +19,7 @@ from typing import Any
 import socketio
 from redis.asyncio import Redis
 
+from syncd.bus.keys import Keys
 from syncd.jobs.backend import JobBackend
 from syncd.jobs.catalog import Cleanup, register_jobs, standard_cleanup
 from syncd.jobs.mailer import Mailer
@@ -147,7 +148,7 @@ class RedisDeliverer:
 
     def __init__(self, redis: Redis, redis_url: str, prefix: str) -> None:
         self._manager = socketio.AsyncRedisManager(
-            redis_url, channel=f"{prefix}:socketio", write_only=True
+            redis_url, channel=Keys(prefix).socketio_channel, write_only=True
         )
         self._online = RedisOnline(redis, prefix)
 

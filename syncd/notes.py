@@ -18,6 +18,7 @@ from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access
 from syncd.bus import LocalEvents
 from syncd.cache import NoteCache
 from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
+from syncd.ids import is_note_id
 from syncd.note_events import NoteListener
 from syncd.room import Peer, Room, RoomRegistry
 from syncd.storage import (
@@ -116,7 +117,7 @@ class NoteService:
         try:
             access, _ = await self.access(principal, note_id)
         except NoteNotFound:
-            if not self._auto_create or not _valid_note_id(note_id):
+            if not self._auto_create or not is_note_id(note_id):
                 raise
             with contextlib.suppress(NoteExists):  # a concurrent connection created it
                 await self._store.create_note(
@@ -341,10 +342,6 @@ class NoteService:
 def _granted(permissions: Permissions) -> set[str]:
     """Users who may at least view (edit implies view)."""
     return set(permissions.can_view) | set(permissions.can_edit)
-
-
-def _valid_note_id(note_id: str) -> bool:
-    return 0 < len(note_id) <= 200 and note_id.isprintable() and "/" not in note_id
 
 
 __all__ = ["AuthError", "Forbidden", "NoteNotFound", "NoteService", "NoteView"]

@@ -21,6 +21,7 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
 from syncd import metrics
+from syncd.bus.keys import Keys, key_part
 from syncd.settings import RateLimits
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class RateLimiter:
             storage: Storage = storage_from_string("async+memory://")
         else:
             storage = storage_from_string(
-                f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}:rl"
+                f"async+{redis_url}", implementation="redispy", key_prefix=Keys(prefix).rate_limits
             )
         self._storage = storage
         self._shared = FixedWindowRateLimiter(storage)
@@ -132,9 +133,10 @@ class RateLimiter:
 
     async def _hit(self, name: str, item: RateLimitItem, key: str) -> float | None:
         try:
-            if await self._shared.hit(item, name, key):
+            # user ids come from tokens: any text, encoded like every id in a key name
+            if await self._shared.hit(item, name, key_part(key)):
                 return None
-            stats = await self._shared.get_window_stats(item, name, key)
+            stats = await self._shared.get_window_stats(item, name, key_part(key))
         except Exception:
             metrics.ERRORS.labels("ratelimit").inc()
             log.exception("rate-limit storage failed; letting the request through")

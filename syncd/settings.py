@@ -126,6 +126,14 @@ def _rate_limits(env: Mapping[str, str]) -> RateLimits:
     )
 
 
+def _redis_prefix(env: Mapping[str, str]) -> str:
+    prefix = env.get("SYNCD_REDIS_PREFIX") or "syncd"
+    if "{" in prefix or "}" in prefix:
+        # a brace would become (part of) the hash tag of every key (Redis Cluster slots)
+        raise SettingsError(f"SYNCD_REDIS_PREFIX cannot contain braces, got {prefix!r}")
+    return prefix
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A duration where 0 means off."""
     raw = env.get(name)
@@ -230,7 +238,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=redis_url,
-            redis_prefix=env.get("SYNCD_REDIS_PREFIX") or "syncd",
+            redis_prefix=_redis_prefix(env),
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_refresh_secret=env.get("JWT_REFRESH_SECRET") or None,
             host=env.get("HOST") or "127.0.0.1",

@@ -3,6 +3,7 @@ validation share them)."""
 
 from __future__ import annotations
 
+from syncd.api.note_schemas import NOTE_ID
 from syncd.api.schema import (
     any_value,
     array,
@@ -75,7 +76,7 @@ SESSION = component("CollaborativeSession", obj(_SESSION, required=_SESSION))
 SESSION_LIST = obj(
     {"noteId": string(), "sessions": array(SESSION)}, required=("noteId", "sessions")
 )
-NOTE_REF = obj({"noteId": _ID}, required=("noteId",))
+NOTE_REF = obj({"noteId": NOTE_ID}, required=("noteId",))
 
 _PRESENT = {
     "userId": string(),

@@ -20,8 +20,16 @@ from syncd.api.schema import (
     obj,
     string,
 )
+from syncd.ids import NOTE_ID_MAX, NOTE_ID_PATTERN
 
 _ID = string(min_length=1, max_length=MAX_ID_LENGTH)
+#: a note id wherever one comes in: the `id` of a new note, `{note_id}` in a path, `noteId`
+NOTE_ID = string(
+    min_length=1,
+    max_length=NOTE_ID_MAX,
+    pattern=NOTE_ID_PATTERN,
+    description="letters, digits, `_` and `-`",
+)
 _IDS = nullable(array(_ID, max_items=MAX_IDS))
 _TIME = string(fmt="date-time")
 
@@ -52,7 +60,7 @@ _FIELDS_IN = {
     **_CONTENT_IN,
 }
 # Unknown keys are ignored, as the seed's API did: clients send whole note objects back.
-CREATE_NOTE = obj({"id": nullable(_ID), **_FIELDS_IN}, required=["title"], additional=True)
+CREATE_NOTE = obj({"id": nullable(NOTE_ID), **_FIELDS_IN}, required=["title"], additional=True)
 UPDATE_NOTE = obj(_FIELDS_IN, additional=True)
 YJS_UPDATE = obj(
     {"update": string(min_length=1, description="a Yjs update, base64")},

@@ -3,8 +3,9 @@
 Each REST handler is declared with `@operation(...)`, naming its request body, query
 parameters and responses as schemas from `syncd.api.schema` (the same ones its body is
 validated with). The generator walks the app's routes; path parameters come from the route
-template. Responses every route shares (401, 429, 503, and 400/413/422 for a body) are
-added here, once.
+template (a `{note_id}` is documented with the note id pattern: `require_access` refuses any
+other with 422). Responses every route shares (401, 429, 503, 400/413/422 for a body, 422
+for a note id) are added here, once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from syncd.api.note_schemas import NOTE_ID
 from syncd.api.schema import COMPONENTS, Schema, component, integer, obj, string
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +46,8 @@ _STATUS_TEXT = {
     429: "Rate limit exceeded (see Retry-After)",
     503: "Storage unavailable; try again (see Retry-After)",
 }
+#: the path parameter that names a note, in every route that has one
+NOTE_ID_PARAM = "note_id"
 _RETRY_AFTER = {"Retry-After": {"schema": integer(minimum=0), "description": "seconds"}}
 
 
@@ -111,6 +115,8 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
             schema = integer(minimum=0)
         elif isinstance(convertor, FloatConvertor):
             schema = {"type": "number", "minimum": 0}
+        elif name == NOTE_ID_PARAM:
+            schema = NOTE_ID
         else:
             schema = string(min_length=1)
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
@@ -134,7 +140,7 @@ def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
     if spec.body is not None:
         for status in (400, 413, 422):
             responses.setdefault(status, ERROR)
-    if spec.query:
+    if spec.query or NOTE_ID_PARAM in route.param_convertors:
         responses.setdefault(422, ERROR)
     if api:
         responses.setdefault(429, ERROR)

@@ -5,6 +5,7 @@ the subset it builds (no `jsonschema` dependency at run time).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,8 +33,10 @@ def string(
     max_length: int | None = None,
     enum: Iterable[str] | None = None,
     fmt: str | None = None,
+    pattern: str | None = None,
     description: str | None = None,
 ) -> Schema:
+    """A string; a `pattern` is written anchored (`^...$`) and matched whole."""
     schema: Schema = {"type": "string"}
     if min_length is not None:
         schema["minLength"] = min_length
@@ -43,6 +46,8 @@ def string(
         schema["enum"] = list(enum)
     if fmt is not None:
         schema["format"] = fmt
+    if pattern is not None:
+        schema["pattern"] = pattern
     if description:
         schema["description"] = description
     return schema
@@ -145,6 +150,9 @@ def check(schema: Schema, value: object, path: str = "body") -> None:
             raise SchemaError(f"{path} must not be empty")
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             raise SchemaError(f"{path} is longer than {schema['maxLength']} characters")
+        # fullmatch: Python's `$` would also accept a trailing newline
+        if "pattern" in schema and re.fullmatch(schema["pattern"], value) is None:
+            raise SchemaError(f"{path} must match {schema['pattern']}")
     elif isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             raise SchemaError(f"{path} must be at least {schema['minimum']}")

@@ -1,7 +1,7 @@
 """Refresh-token records in Redis (scaled mode): keys expire with the tokens.
 
 Keys of one family share the hash tag `{rt:<family>}` (Redis Cluster: one slot, so one
-script may touch them all):
+script may touch them all; `syncd.bus.keys` builds them, the family and jti encoded):
 - `<prefix>:{rt:<family>}:t:<jti>`: "active" or "used", expiring with the token;
 - `<prefix>:{rt:<family>}:revoked`: present once the family is revoked (logout, replay),
   expiring after the longest a token of the family can live.
@@ -13,6 +13,7 @@ import time
 
 from redis.asyncio import Redis
 
+from syncd.bus.keys import Keys
 from syncd.storage import Rotation
 
 # KEYS: presented token, family revoked flag, new token.
@@ -56,16 +57,16 @@ class RedisRefreshRecords:
 
     def __init__(self, redis: Redis, *, prefix: str = "syncd", max_ttl: int = 30 * 24 * 3600):
         self._redis = redis
-        self._prefix = prefix
+        self._keys = Keys(prefix)
         self._max_ttl_ms = max_ttl * 1000
         self._rotate = redis.register_script(_ROTATE)
         self._adopt = redis.register_script(_ADOPT)
 
     def _token_key(self, family: str, jti: str) -> str:
-        return f"{self._prefix}:{{rt:{family}}}:t:{jti}"
+        return self._keys.refresh_token(family, jti)
 
     def _family_key(self, family: str) -> str:
-        return f"{self._prefix}:{{rt:{family}}}:revoked"
+        return self._keys.refresh_family(family)
 
     async def issue(self, jti: str, family: str, user_id: str, expires_at: float) -> None:
         del user_id  # the token carries it; Redis only needs the state

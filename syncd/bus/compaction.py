@@ -22,7 +22,8 @@ import time
 
 from redis.asyncio import Redis
 
-from syncd.bus.keys import Keys, id_order
+from syncd import metrics
+from syncd.bus.keys import Keys, id_of_part, id_order, key_part
 from syncd.room.backend import DocGone
 from syncd.storage import NoteNotFound, Store
 from syncd.updates import compact_state
@@ -99,7 +100,7 @@ class Compactor:
                 stored = await self._store.save_snapshot(doc_id, state, position=last_id)
             except NoteNotFound:
                 await self._redis.delete(stream)
-                await self._redis.zrem(self._keys.doc_index, doc_id)
+                await self._redis.zrem(self._keys.doc_index, key_part(doc_id))
                 raise DocGone(doc_id) from None
             if not stored:
                 self.refused += 1
@@ -131,9 +132,9 @@ class Compactor:
         stream = self._keys.updates(doc_id)
         if await self._redis.xlen(stream):
             return
-        await self._redis.zrem(self._keys.doc_index, doc_id)
+        await self._redis.zrem(self._keys.doc_index, key_part(doc_id))
         if await self._redis.xlen(stream):
-            await self._redis.zadd(self._keys.doc_index, {doc_id: time.time()})
+            await self._redis.zadd(self._keys.doc_index, {key_part(doc_id): time.time()})
 
     async def compact_idle(self, *, older_than: float, skip: set[str], limit: int = 100) -> int:
         """Compact docs whose stream saw no append for `older_than` seconds — those of an
@@ -146,8 +147,12 @@ class Compactor:
         keep_ms = min(self._keep_ms, int(older_than * 1000))
         doc_ids = await self._redis.zrangebyscore(self._keys.doc_index, "-inf", cutoff, 0, limit)
         done = 0
-        for raw in doc_ids:
-            doc_id = raw.decode()
+        for member in doc_ids:
+            doc_id = id_of_part(member)
+            if doc_id is None:
+                metrics.ERRORS.labels("compaction").inc()
+                log.error("the doc index holds %r, which names no doc; skipping it", member)
+                continue
             if doc_id in skip:
                 continue
             try:

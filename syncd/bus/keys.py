@@ -1,20 +1,59 @@
-"""The Redis key layout. Every key of one doc carries the hash tag `{doc:<id>}` so that a
-Redis Cluster keeps them in one slot.
+"""The Redis key layout: every key and channel name syncd uses is built here.
 
+An id (doc, note, user, token family, ...) enters a key name only through `key_part`: the
+UTF-8 bytes of the id, percent-encoded except for the unreserved characters of RFC 3986
+(`A-Z a-z 0-9 - . _ ~`). So an id can never contain a `{` or `}` (Redis Cluster hashes the
+text between the first `{` and the first `}` after it: every key of one doc stays in the
+doc's slot, and no id can move a key into another doc's tag), nor a `:`, nor a `%` that
+was not written by the encoding. The encoding is injective, so two ids never share a key,
+whatever they contain (NUL, non-ASCII, lone surrogates). Note ids (`syncd.ids`: letters,
+digits, `_`, `-`) come out unchanged, so the keys of a running deployment stay where they
+were across an upgrade.
+
+Nothing ever recovers an id by cutting a key name: the stream reader and the pub/sub
+listener map the exact names they subscribed to back to ids, and note events carry the id
+in their JSON body.
+
+Per doc (hash tag `{doc:<id>}`):
 - `<prefix>:{doc:<id>}:updates` (stream): the doc's updates not yet folded into its
   Postgres snapshot; fields `o` (origin instance id) and `u` (the Yjs update).
 - `<prefix>:{doc:<id>}:lease` (string with a PX TTL): the instance compacting the doc now.
 - `<prefix>:{doc:<id>}:awareness` (pub/sub channel): awareness updates, ephemeral, prefixed
   with the origin instance id.
-- `<prefix>:docs` (sorted set): doc ids that have a stream, scored by their last append time;
-  finds the streams of docs whose instance died.
+- `<prefix>:{doc:<id>}:cache` (hash, TTL): cached note metadata and permission look-ups.
+Shared:
+- `<prefix>:docs` (sorted set): `key_part(doc id)` of the docs that have a stream, scored by
+  their last append time; finds the streams of docs whose instance died.
 - `<prefix>:events` (pub/sub channel): note events every instance acts on (rights changed,
-  note deleted).
+  note deleted), JSON with the note id inside.
+- `<prefix>:{note:<id>}:presence`, `<prefix>:{user:<id>}:online`,
+  `<prefix>:socketio:instances` (hashes, TTL), `<prefix>:socketio` (python-socketio's
+  channel): realtime state (`syncd.realtime.redis_state`).
+- `<prefix>:{rt:<family>}:t:<jti>`, `<prefix>:{rt:<family>}:revoked`: refresh tokens.
+- `<prefix>:rl` then the `limits` library's own layout: rate-limit windows.
+- `{<prefix>:jobs}:...`: job queues (SAQ adds its own `saq:` prefix).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+
+def key_part(value: str) -> str:
+    """`value` as it may appear inside a key name (see the module docstring)."""
+    return quote(value, safe="", errors="surrogatepass")
+
+
+def id_of_part(part: bytes | str) -> str | None:
+    """The id that `key_part` turned into `part`, or None when `part` is not something
+    `key_part` writes (decoding it and encoding again must give `part` back exactly)."""
+    text = part.decode("ascii", "replace") if isinstance(part, bytes) else part
+    try:
+        value = unquote(text, errors="surrogatepass")
+    except UnicodeDecodeError:
+        return None
+    return value if key_part(value) == text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +63,30 @@ class Keys:
 
     prefix: str = "syncd"
 
+    def __post_init__(self) -> None:
+        # A brace in the prefix would become (part of) every key's hash tag.
+        if "{" in self.prefix or "}" in self.prefix:
+            raise ValueError(f"a Redis key prefix cannot contain braces: {self.prefix!r}")
+
+    # -- per doc -------------------------------------------------------------------------
+
+    def _doc(self, doc_id: str) -> str:
+        return f"{self.prefix}:{{doc:{key_part(doc_id)}}}"
+
+    def updates(self, doc_id: str) -> str:
+        return f"{self._doc(doc_id)}:updates"
+
+    def lease(self, doc_id: str) -> str:
+        return f"{self._doc(doc_id)}:lease"
+
+    def awareness(self, doc_id: str) -> str:
+        return f"{self._doc(doc_id)}:awareness"
+
+    def cache(self, note_id: str) -> str:
+        return f"{self._doc(note_id)}:cache"
+
+    # -- shared --------------------------------------------------------------------------
+
     @property
     def doc_index(self) -> str:
         return f"{self.prefix}:docs"
@@ -32,24 +95,39 @@ class Keys:
     def events(self) -> str:
         return f"{self.prefix}:events"
 
-    def _tag(self, doc_id: str) -> str:
-        return f"{self.prefix}:{{doc:{doc_id}}}"
+    # -- realtime state ------------------------------------------------------------------
 
-    def updates(self, doc_id: str) -> str:
-        return f"{self._tag(doc_id)}:updates"
+    def presence(self, note_id: str) -> str:
+        return f"{self.prefix}:{{note:{key_part(note_id)}}}:presence"
 
-    def lease(self, doc_id: str) -> str:
-        return f"{self._tag(doc_id)}:lease"
+    def online(self, user_id: str) -> str:
+        return f"{self.prefix}:{{user:{key_part(user_id)}}}:online"
 
-    def awareness(self, doc_id: str) -> str:
-        return f"{self._tag(doc_id)}:awareness"
+    @property
+    def socketio_instances(self) -> str:
+        return f"{self.prefix}:socketio:instances"
 
+    @property
+    def socketio_channel(self) -> str:
+        return f"{self.prefix}:socketio"
 
-def doc_of(key: bytes | str) -> str:
-    """The doc id in a per-doc key or channel name."""
-    text = key.decode() if isinstance(key, bytes) else key
-    start = text.index("{doc:") + 5
-    return text[start : text.index("}", start)]
+    # -- auth, rate limits, jobs ---------------------------------------------------------
+
+    def refresh_token(self, family: str, jti: str) -> str:
+        return f"{self.prefix}:{{rt:{key_part(family)}}}:t:{key_part(jti)}"
+
+    def refresh_family(self, family: str) -> str:
+        return f"{self.prefix}:{{rt:{key_part(family)}}}:revoked"
+
+    @property
+    def rate_limits(self) -> str:
+        """The `limits` library's key prefix; identifiers go in through `key_part`."""
+        return f"{self.prefix}:rl"
+
+    @property
+    def jobs(self) -> str:
+        """The hash tag every job key shares (SAQ's multi-key scripts need one slot)."""
+        return f"{{{self.prefix}:jobs}}"
 
 
 def id_order(stream_id: bytes | str) -> tuple[int, int]:

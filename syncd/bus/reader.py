@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from syncd import metrics
-from syncd.bus.keys import Keys, doc_of
+from syncd.bus.keys import Keys
 from syncd.room.backend import RemoteListener
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,15 @@ class StreamReader:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _read_once(self) -> None:
-        streams = {self._keys.updates(d): s.last_id for d, s in self._subs.items() if s.last_id}
+        # Stream name -> doc id, built from the names this read asks for: a reply's stream
+        # is mapped back exactly, never by parsing the id out of the name.
+        docs: dict[bytes, str] = {}
+        streams: dict[str, bytes] = {}
+        for doc_id, sub in self._subs.items():
+            if sub.last_id:
+                stream = self._keys.updates(doc_id)
+                docs[stream.encode()] = doc_id
+                streams[stream] = sub.last_id
         if not streams:
             self._changed.clear()
             await self._changed.wait()
@@ -150,7 +158,12 @@ class StreamReader:
         finally:
             self._blocked = False
         for key, entries in response or ():
-            self._deliver(doc_of(key), entries)
+            doc_id = docs.get(key.encode() if isinstance(key, str) else key)
+            if doc_id is None:
+                metrics.ERRORS.labels("bus_reader").inc()
+                log.error("XREAD answered for stream %r, which it was not asked for", key)
+                continue
+            self._deliver(doc_id, entries)
 
     def _deliver(self, doc_id: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         sub = self._subs.get(doc_id)

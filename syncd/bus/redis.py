@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from syncd import metrics
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import RedisEvents
-from syncd.bus.keys import Keys, doc_of, id_order
+from syncd.bus.keys import Keys, id_order, key_part
 from syncd.bus.reader import StreamReader
 from syncd.room.backend import RemoteListener
 from syncd.storage import Store
@@ -59,6 +59,8 @@ class RedisBus:
         self._orphan_interval = orphan_interval
         self._pending: list[_Pending] = []
         self._listeners: dict[str, RemoteListener] = {}
+        #: awareness channel name -> doc id, exactly as subscribed (never parsed back)
+        self._channels: dict[bytes, str] = {}
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.AsyncExitStack()
@@ -125,7 +127,7 @@ class RedisBus:
             stream = self._keys.updates(doc_id)
             for update in updates:
                 pipe.xadd(stream, {b"o": self._origin, b"u": update})
-        pipe.zadd(self._keys.doc_index, {doc_id: now for doc_id, _, _ in batch})
+        pipe.zadd(self._keys.doc_index, {key_part(doc_id): now for doc_id, _, _ in batch})
         try:
             await pipe.execute()
         except Exception as exc:
@@ -141,14 +143,18 @@ class RedisBus:
         return await self.compactor.compact(doc_id) is not None
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
+        channel = self._keys.awareness(doc_id)
         self._listeners[doc_id] = listener
+        self._channels[channel.encode()] = doc_id
         self._reader.subscribe(doc_id, listener)
-        self._in_background(self._pubsub_call("subscribe", self._keys.awareness(doc_id)))
+        self._in_background(self._pubsub_call("subscribe", channel))
 
     def unsubscribe(self, doc_id: str) -> None:
+        channel = self._keys.awareness(doc_id)
         self._listeners.pop(doc_id, None)
+        self._channels.pop(channel.encode(), None)
         self._reader.unsubscribe(doc_id)
-        self._in_background(self._pubsub_call("unsubscribe", self._keys.awareness(doc_id)))
+        self._in_background(self._pubsub_call("unsubscribe", channel))
 
     def publish_awareness(self, doc_id: str, payload: bytes) -> None:
         self._in_background(
@@ -233,7 +239,8 @@ class RedisBus:
                 continue
             if data[: len(self._origin)] == self._origin:
                 continue
-            listener = self._listeners.get(doc_of(channel))
+            doc_id = self._channels.get(channel)
+            listener = self._listeners.get(doc_id) if doc_id is not None else None
             if listener is not None:
                 listener.apply_remote_awareness(data[len(self._origin) :])
 

@@ -2,7 +2,8 @@
 
 SAQ stores the jobs, their state and retry schedule; syncd's worker takes them in strict
 priority order (SAQ's own worker serves one queue). All keys share the hash tag
-`{<prefix>:jobs}`, so a Redis Cluster keeps them (and SAQ's multi-key scripts) in one slot.
+`{<prefix>:jobs}` (`syncd.bus.keys`), so a Redis Cluster keeps them (and SAQ's multi-key
+scripts) in one slot.
 Finished jobs keep their status for `ttl` seconds; statistics are a bounded hash.
 """
 
@@ -20,6 +21,7 @@ from saq.job import Job, Status
 from saq.queue.redis import RedisQueue
 
 from syncd import metrics
+from syncd.bus.keys import Keys, key_part
 from syncd.jobs.backend import Claim, JobInfo, JobStatus, NewJob, QueueStats
 from syncd.jobs.policy import QUEUES, queue_of
 
@@ -81,7 +83,7 @@ class SaqBackend:
         promote_every: float = 0.05,
     ) -> None:
         self._redis: Redis = Redis.from_url(redis_url)
-        self._tag = f"{{{prefix}:jobs}}"
+        self._tag = Keys(prefix).jobs
         self._queues = {
             name: _PriorityQueue(self._redis, name=f"{self._tag}:{name}") for name in QUEUES
         }
@@ -94,7 +96,7 @@ class SaqBackend:
         self._wake = asyncio.Event()
 
     def _key(self, job_id: str) -> str:
-        return f"{self._tag}:{job_id}"
+        return f"{self._tag}:{key_part(job_id)}"
 
     async def enqueue(self, job: NewJob) -> bool:
         queue = self._queues[job.queue]

@@ -21,6 +21,8 @@ import socketio
 
 from syncd import metrics
 from syncd.auth import Access, AuthError, Principal
+from syncd.bus.keys import Keys
+from syncd.ids import is_note_id
 from syncd.note_events import NoteListener
 from syncd.notes import NoteNotFound, NoteService
 from syncd.realtime.hub import CollaborationHub
@@ -45,11 +47,12 @@ def _error(code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"code": code, "message": message}}
 
 
+BAD_NOTE_ID = "noteId must be a note id: 1 to 128 of A-Z a-z 0-9 _ -"
+
+
 def _note_id(data: Any) -> str | None:
     note_id = data.get("noteId") if isinstance(data, dict) else None
-    if isinstance(note_id, str) and 0 < len(note_id) <= 200 and "/" not in note_id:
-        return note_id
-    return None
+    return note_id if is_note_id(note_id) else None
 
 
 def _token(environ: dict[str, Any], auth: Any) -> str | None:
@@ -83,7 +86,7 @@ class SocketGateway(NoteListener):
         self._online = online
         self._instance_id = instance_id
         self._redis_manager = (
-            socketio.AsyncRedisManager(redis_url, channel=f"{prefix}:socketio")
+            socketio.AsyncRedisManager(redis_url, channel=Keys(prefix).socketio_channel)
             if redis_url
             else None
         )
@@ -215,7 +218,7 @@ class SocketGateway(NoteListener):
         state = self._sockets.get(sid)
         note_id = _note_id(data)
         if state is None or note_id is None:
-            return _error("invalid", "noteId is required")
+            return _error("invalid", BAD_NOTE_ID)
         if note_id not in state.notes and len(state.notes) >= MAX_NOTES_PER_SOCKET:
             return _error("limit", f"a socket joins at most {MAX_NOTES_PER_SOCKET} notes")
         try:
@@ -249,7 +252,7 @@ class SocketGateway(NoteListener):
         state = self._sockets.get(sid)
         note_id = _note_id(data)
         if state is None or note_id is None:
-            return _error("invalid", "noteId is required")
+            return _error("invalid", BAD_NOTE_ID)
         conn = state.notes.pop(note_id, None)
         if conn is not None:
             await self.sio.leave_room(sid, f"note:{note_id}")
@@ -280,7 +283,9 @@ class SocketGateway(NoteListener):
     async def _cursor(self, sid: str, data: Any = None) -> dict[str, Any]:
         state = self._sockets.get(sid)
         note_id = _note_id(data)
-        conn = state.notes.get(note_id) if state is not None and note_id is not None else None
+        if note_id is None:
+            return _error("invalid", BAD_NOTE_ID)
+        conn = state.notes.get(note_id) if state is not None else None
         if conn is None:
             return _error("not_joined", "join the note (note:join) before moving a cursor")
         position, selection = data.get("position"), data.get("selection")

@@ -4,7 +4,8 @@ Each is a hash whose fields carry their own expiry time (`exp`, epoch seconds): 
 rewrites its fields every refresh interval, readers skip and delete fields past their
 expiry, and the key's TTL is pushed forward on every write. So the entries of an instance
 that died disappear within one TTL, and a hash nobody writes to any more vanishes whole.
-Keys of one note share the hash tag `{note:<id>}`, of one user `{user:<id>}`.
+Keys of one note share the hash tag `{note:<id>}`, of one user `{user:<id>}` (`syncd.bus.keys`:
+the ids are encoded there, so no id can reach into another's key).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from syncd import metrics
+from syncd.bus.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,10 @@ class RedisPresence:
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._hash = ExpiringHash(redis)
-        self._prefix = prefix
+        self._keys = Keys(prefix)
 
     def key(self, note_id: str) -> str:
-        return f"{self._prefix}:{{note:{note_id}}}:presence"
+        return self._keys.presence(note_id)
 
     async def put(self, note_id: str, entries: Iterable[dict[str, Any]], ttl: float) -> None:
         await self._hash.put(self.key(note_id), {e["connId"]: e for e in entries}, ttl)
@@ -101,10 +103,10 @@ class RedisOnline:
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._hash = ExpiringHash(redis)
-        self._prefix = prefix
+        self._keys = Keys(prefix)
 
     def key(self, user_id: str) -> str:
-        return f"{self._prefix}:{{user:{user_id}}}:online"
+        return self._keys.online(user_id)
 
     async def put(self, user_id: str, instance_id: str, connections: int, ttl: float) -> None:
         await self._hash.put(self.key(user_id), {instance_id: {"connections": connections}}, ttl)
@@ -121,7 +123,7 @@ class RedisInstances:
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._hash = ExpiringHash(redis)
-        self.key = f"{prefix}:socketio:instances"
+        self.key = Keys(prefix).socketio_instances
 
     async def put(self, instance_id: str, stats: dict[str, Any], ttl: float) -> None:
         await self._hash.put(self.key, {instance_id: stats}, ttl)

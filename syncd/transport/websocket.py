@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 from syncd import metrics
 from syncd.auth import AuthError, Principal
 from syncd.auth.permissions import Access
+from syncd.ids import is_note_id
 from syncd.notes import NoteNotFound, NoteService
 from syncd.protocol import ProtocolError, parse_message
 from syncd.ratelimit import ConnectionBudget, RateLimiter, client_ip
@@ -128,6 +129,11 @@ class SyncEndpoint:
             return
         if self._limiter is not None and not await self._limiter.check_connect(client_ip(scope)):
             await _refuse(send, CLOSE_RATE_LIMITED, "too many connection attempts")
+            return
+        if not is_note_id(note_id):
+            # No note can have this id: refused before the token, the cache or the store
+            # see it (it would otherwise end up in keys, queries and log lines).
+            await _refuse(send, CLOSE_NOT_FOUND, "unknown note")
             return
         try:
             principal = self._notes.verify_token(token_from_scope(scope))
