@@ -22,7 +22,7 @@ from saq import CronJob, Status, Worker
 from saq.types import Context
 
 from syncd import metrics
-from syncd.jobs.backend import RunnerOptions, jsonable
+from syncd.jobs.backend import RunnerOptions, error_line, jsonable
 from syncd.jobs.policy import QUEUES, JobRegistry, JobSpec
 
 if TYPE_CHECKING:
@@ -115,8 +115,9 @@ async def _every(
     while not worker.event.is_set():
         try:
             await step()
-        except Exception:
-            log.exception("job queue %s: %s failed", worker.queue.name, what)
+        except Exception as exc:
+            # one line: while Redis is down this repeats every period
+            log.warning("job queue %s: %s failed: %s", worker.queue.name, what, error_line(exc))
             metrics.ERRORS.labels("jobs").inc()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(worker.event.wait(), seconds)

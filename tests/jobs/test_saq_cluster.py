@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from croniter import croniter
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.redis_queue import SaqBackend
@@ -125,6 +127,52 @@ async def test_every_key_of_the_job_queues_shares_one_cluster_slot(tmp_path: Pat
     kinds = {"saq:job:", "saq:abort:", ":incomplete", ":worker_info:", ":stats", ":sweep"}
     assert all(any(kind in key for key in keys) for kind in kinds), keys
     assert any("cron:" in key for key in keys), keys
+
+
+def _job_errors() -> float:
+    return REGISTRY.get_sample_value("syncd_errors_total", {"component": "jobs"}) or 0.0
+
+
+async def test_a_worker_rides_out_a_redis_outage(tmp_path: Path) -> None:
+    try:
+        server = start_redis(tmp_path, appendonly=False)  # ours to kill
+    except ServiceUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+    backend = SaqBackend(server.url, prefix="outage-test")
+    done = asyncio.Event()
+
+    async def work() -> str:
+        done.set()
+        return "after"
+
+    registry = JobRegistry()
+    registry.add(JobSpec("work", work))
+    jobs = Jobs(backend, registry, mode="redis")
+    try:
+        async with Worker(jobs, poll_interval=0.05) as running:
+            errors_before = _job_errors()
+            server.kill()
+
+            async def failures_counted() -> bool:
+                return _job_errors() >= errors_before + 3
+
+            await eventually(failures_counted, timeout=10, what="failed dequeues counted")
+            server.start()  # same port: the same clients reconnect
+            job_id = await eventually(lambda: _enqueue_when_up(jobs), timeout=15, what="Redis back")
+            await asyncio.wait_for(done.wait(), 15)
+            await running.drain(within=10)
+        info = await jobs.info(job_id)
+        assert info is not None and info.result == "after"
+    finally:
+        await backend.close()
+        server.close()
+
+
+async def _enqueue_when_up(jobs: Jobs) -> str | None:
+    try:
+        return await jobs.enqueue("work")
+    except RedisError:
+        return None
 
 
 @pytest.mark.parametrize(
