@@ -1,13 +1,15 @@
-"""Background jobs: queues by priority class, retry with capped exponential backoff, job
-status and statistics; SAQ on Redis when scaled, in process when embedded.
+"""Background jobs: a queue per priority class with workers of its own, retry with capped
+exponential backoff, job status and statistics; SAQ on Redis when scaled (through its public
+API), in process when embedded.
 
-`policy` (what a job is), `backend` (the queue contract), `memory` / `redis_queue` (the two
-backends), `worker` (registry, enqueueing, the worker), `catalog` (syncd's jobs), `mailer`.
+`policy` (what a job is, the registry), `backend` (the contract), `memory` /
+`memory_runner` (embedded), `redis_queue` / `saq_runner` / `keys` (SAQ), `worker` (`Jobs`
+and `Worker`, what the app uses), `catalog` (syncd's jobs), `mailer`.
 """
 
 from syncd.jobs.backend import JobInfo, JobStatus, QueueStats
-from syncd.jobs.policy import QUEUES, JobSpec, Periodic, RetryPolicy
-from syncd.jobs.worker import JobRegistry, Jobs, Worker
+from syncd.jobs.policy import QUEUES, JobRegistry, JobSpec, Periodic, RetryPolicy
+from syncd.jobs.worker import Jobs, Worker
 
 __all__ = [
     "QUEUES",

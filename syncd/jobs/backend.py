@@ -1,4 +1,4 @@
-"""The contract between the worker and a queue backend (in process, or SAQ on Redis).
+"""The contract of a job backend (in process, or SAQ on Redis) and of the worker it runs.
 
 Both backends keep the same job states and statistics, so the API and the tests see one
 behaviour whichever runs; `tests/jobs` runs one contract suite against both.
@@ -7,13 +7,17 @@ behaviour whichever runs; `tests/jobs` runs one contract suite against both.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+import json
+import traceback
+from dataclasses import dataclass
+from typing import Any, Protocol, Self
+
+from syncd.jobs.policy import JobRegistry, JobSpec
 
 
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
-    #: waiting for its retry delay (or a scheduled start)
+    #: waiting for its retry delay (or, for a periodic job, its time)
     SCHEDULED = "scheduled"
     ACTIVE = "active"
     COMPLETE = "complete"
@@ -35,31 +39,21 @@ class JobInfo:
     started_at: float | None = None
     finished_at: float | None = None
     next_attempt_at: float | None = None
+    #: the last line of the error (`Type: message`); the traceback goes to the log
     error: str | None = None
     result: Any = None
 
 
 @dataclass(slots=True)
 class QueueStats:
+    """Live counts of one queue, and what its workers finished since they started."""
+
     queued: int = 0
     active: int = 0
     scheduled: int = 0
     complete: int = 0
     failed: int = 0
     retried: int = 0
-
-
-@dataclass(slots=True)
-class Claim:
-    """A job taken by this worker: run it, then report complete, retry or fail."""
-
-    id: str
-    function: str
-    kwargs: dict[str, Any]
-    queue: str
-    attempt: int
-    max_attempts: int
-    handle: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +65,49 @@ class NewJob:
     timeout: float
     #: a job with the id of one not finished yet is not enqueued twice
     id: str
+    #: the wait after a first failed attempt, for a worker that does not know the function
+    first_retry_delay: float = 0.0
+
+    @classmethod
+    def of(cls, spec: JobSpec, job_id: str, kwargs: dict[str, Any]) -> NewJob:
+        return cls(
+            spec.name,
+            kwargs,
+            spec.queue,
+            spec.retry.attempts,
+            spec.timeout,
+            job_id,
+            spec.retry.delay(1),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    #: jobs run at once per queue (each queue has workers of its own)
+    concurrency: int = 4
+    #: longest an idle worker waits for a job before it looks again (bounds stopping time)
+    poll_interval: float = 0.5
+    #: how often jobs of dead workers (active past their timeout) are recovered
+    sweep_interval: float = 60.0
+    #: how long running jobs may take to finish when the worker stops
+    grace: float = 5.0
+
+
+class Runner(Protocol):
+    """A backend's worker: an async context manager that runs jobs until it exits."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def drain(self, within: float) -> None:
+        """Return once no job is queued, running or waiting for a retry, in any queue
+        (periodic jobs waiting for their time do not count); `TimeoutError` after `within`
+        seconds."""
+        ...
 
 
 class JobBackend(Protocol):
@@ -78,33 +115,29 @@ class JobBackend(Protocol):
         """Queue a job; False if a job with its id is still pending."""
         ...
 
-    async def claim(self) -> Claim | None:
-        """Take the next job, strictly by queue priority; None when nothing is ready."""
-        ...
-
-    async def complete(self, claim: Claim, result: Any) -> None: ...
-
-    async def retry(self, claim: Claim, error: str, delay: float) -> None: ...
-
-    async def fail(self, claim: Claim, error: str) -> None: ...
-
     async def info(self, job_id: str) -> JobInfo | None: ...
 
     async def stats(self) -> dict[str, QueueStats]: ...
 
-    async def pending(self) -> int:
-        """Jobs queued, scheduled or active, in every queue."""
-        ...
+    def runner(self, registry: JobRegistry, options: RunnerOptions) -> Runner: ...
 
-    async def wait_for_work(self, longest: float) -> None:
-        """Return when a job may be ready (enqueued here, or due), or after `longest` seconds."""
-        ...
+    async def close(self) -> None: ...
 
-    async def claim_slot(self, name: str, slot: int, ttl: float) -> bool:
-        """True for the one caller (across instances) that enqueues periodic `name` for
-        time slot `slot`."""
-        ...
 
-    async def sweep(self) -> None:
-        """Recover jobs whose worker died (past their timeout)."""
-        ...
+def error_line(error: BaseException | str | None) -> str | None:
+    """`Type: message` of an exception, or the last line of a formatted traceback."""
+    if error is None:
+        return None
+    if isinstance(error, BaseException):
+        return traceback.format_exception_only(error)[-1].strip()
+    lines = [line for line in error.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else error
+
+
+def jsonable(value: Any) -> Any:
+    """Results are stored as JSON; anything else is kept as its text."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

@@ -13,11 +13,12 @@ import heapq
 import itertools
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.jobs.backend import Claim, JobInfo, JobStatus, NewJob, QueueStats
-from syncd.jobs.policy import QUEUES
+from syncd.jobs.backend import JobInfo, JobStatus, NewJob, QueueStats, RunnerOptions
+from syncd.jobs.memory_runner import MemoryRunner
+from syncd.jobs.policy import QUEUES, JobRegistry
 
 
 @dataclass(slots=True)
@@ -49,6 +50,19 @@ class _Job:
         )
 
 
+@dataclass(slots=True)
+class Claim:
+    """A job taken by the in-process worker: run it, then report complete, retry or fail."""
+
+    id: str
+    function: str
+    kwargs: dict[str, Any]
+    queue: str
+    attempt: int
+    max_attempts: int
+    job: _Job = field(repr=False)
+
+
 class MemoryBackend:
     """`JobBackend` in process. Finished jobs are kept for `keep_seconds` (job status)
     and at most `keep_finished` of them."""
@@ -60,9 +74,12 @@ class MemoryBackend:
         self._finished: OrderedDict[str, float] = OrderedDict()
         self._counts = {name: QueueStats() for name in QUEUES}
         self._seq = itertools.count()
-        self._wake = asyncio.Event()
+        self._wake = {name: asyncio.Event() for name in QUEUES}
         self._keep_seconds = keep_seconds
         self._keep_finished = keep_finished
+
+    def runner(self, registry: JobRegistry, options: RunnerOptions) -> MemoryRunner:
+        return MemoryRunner(self, registry, options)
 
     async def enqueue(self, job: NewJob) -> bool:
         current = self._jobs.get(job.id)
@@ -71,7 +88,7 @@ class MemoryBackend:
         self._finished.pop(job.id, None)
         self._jobs[job.id] = _Job(job, JobStatus.QUEUED, time.time())
         self._ready[job.queue].append(job.id)
-        self._wake.set()
+        self._wake[job.queue].set()
         return True
 
     def _promote_due(self) -> None:
@@ -82,32 +99,33 @@ class MemoryBackend:
             if job is not None and job.status is JobStatus.SCHEDULED:
                 job.status = JobStatus.QUEUED
                 self._ready[job.new.queue].append(job_id)
+                self._wake[job.new.queue].set()
 
-    async def claim(self) -> Claim | None:
+    def claim(self, queue: str) -> Claim | None:
+        """The oldest ready job of `queue`, now active; None when none is ready."""
         self._promote_due()
-        for name in QUEUES:
-            ready = self._ready[name]
-            while ready:
-                job = self._jobs.get(ready.popleft())
-                if job is None or job.status is not JobStatus.QUEUED:
-                    continue
-                job.status = JobStatus.ACTIVE
-                job.attempts += 1
-                job.started_at = time.time()
-                job.run_at = None
-                return Claim(
-                    id=job.new.id,
-                    function=job.new.function,
-                    kwargs=dict(job.new.kwargs),
-                    queue=name,
-                    attempt=job.attempts,
-                    max_attempts=job.new.max_attempts,
-                    handle=job,
-                )
+        ready = self._ready[queue]
+        while ready:
+            job = self._jobs.get(ready.popleft())
+            if job is None or job.status is not JobStatus.QUEUED:
+                continue
+            job.status = JobStatus.ACTIVE
+            job.attempts += 1
+            job.started_at = time.time()
+            job.run_at = None
+            return Claim(
+                job.new.id,
+                job.new.function,
+                dict(job.new.kwargs),
+                queue,
+                job.attempts,
+                job.new.max_attempts,
+                job,
+            )
         return None
 
     def _finish(self, claim: Claim, status: JobStatus, error: str | None, result: Any) -> None:
-        job: _Job = claim.handle
+        job = claim.job
         job.status = status
         job.error = error
         job.result = result
@@ -124,22 +142,23 @@ class MemoryBackend:
             self._finished.popitem(last=False)
             self._jobs.pop(job_id, None)
 
-    async def complete(self, claim: Claim, result: Any) -> None:
+    def complete(self, claim: Claim, result: Any) -> None:
         self._finish(claim, JobStatus.COMPLETE, None, result)
         self._counts[claim.queue].complete += 1
 
-    async def fail(self, claim: Claim, error: str) -> None:
+    def fail(self, claim: Claim, error: str) -> None:
         self._finish(claim, JobStatus.FAILED, error, None)
         self._counts[claim.queue].failed += 1
 
-    async def retry(self, claim: Claim, error: str, delay: float) -> None:
-        job: _Job = claim.handle
+    def retry(self, claim: Claim, error: str, delay: float) -> None:
+        job = claim.job
         job.status = JobStatus.SCHEDULED
         job.error = error
         job.run_at = time.time() + delay
         heapq.heappush(self._scheduled, (job.run_at, next(self._seq), job.new.id))
         self._counts[claim.queue].retried += 1
-        self._wake.set()
+        for event in self._wake.values():  # a waiting worker recomputes its next wake-up
+            event.set()
 
     async def info(self, job_id: str) -> JobInfo | None:
         job = self._jobs.get(job_id)
@@ -160,24 +179,21 @@ class MemoryBackend:
             )
         return result
 
-    async def pending(self) -> int:
+    def pending(self) -> int:
+        """Jobs queued, scheduled for a retry or active, in every queue."""
         return sum(job.status not in _DONE for job in self._jobs.values())
 
-    async def wait_for_work(self, longest: float) -> None:
+    async def wait_for_work(self, queue: str, longest: float) -> None:
+        """Return when a job of `queue` may be ready, or after `longest` seconds."""
         self._promote_due()
-        if any(self._ready.values()):
+        if self._ready[queue]:
             return
         if self._scheduled:
             longest = max(0.0, min(longest, self._scheduled[0][0] - time.time()))
-        self._wake.clear()
+        wake = self._wake[queue]
+        wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), longest)
-
-    async def claim_slot(self, name: str, slot: int, ttl: float) -> bool:
-        return True  # one process: nobody to share the schedule with
-
-    async def sweep(self) -> None:
-        """Nothing to recover: a job is only lost with the process that ran it."""
+            await asyncio.wait_for(wake.wait(), longest)
 
     async def close(self) -> None:
         """Nothing to release."""

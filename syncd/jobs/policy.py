@@ -1,4 +1,4 @@
-"""What a job is: its function, its queue (priority class), its retry policy and timeout."""
+"""What a job is (its function, queue, retry policy and timeout) and the registry of them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: priority classes, taken strictly in this order: a queued `critical` job always goes
-#: before queued `default` and `bulk` ones
+#: priority classes; each queue has workers of its own, so a `critical` job never waits
+#: behind `default` or `bulk` work (a full `bulk` queue cannot delay a delivery)
 QUEUES: tuple[str, ...] = ("critical", "default", "bulk")
 
 JobFunction = Callable[..., Awaitable[Any]]
@@ -49,15 +49,47 @@ class JobSpec:
             raise ValueError(f"unknown queue {self.queue!r}; use one of {QUEUES}")
         if self.retry.attempts < 1:
             raise ValueError("a job needs at least one attempt")
+        if self.timeout <= 0:
+            raise ValueError("a job needs a positive timeout")
 
 
 @dataclass(frozen=True, slots=True)
 class Periodic:
-    """Enqueue job `name` every `interval` seconds, once per interval across instances."""
+    """Enqueue job `name` every `interval` seconds, at wall-clock multiples of the interval,
+    once per occurrence across instances."""
 
     name: str
     interval: float
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class JobRegistry:
+    """The job functions a process knows (by name) and the periodic jobs it schedules."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, JobSpec] = {}
+        self.periodic: list[Periodic] = []
+
+    def add(self, spec: JobSpec) -> None:
+        if spec.name in self._specs:
+            raise ValueError(f"job {spec.name!r} is registered twice")
+        self._specs[spec.name] = spec
+
+    def every(self, name: str, interval: float, **kwargs: Any) -> None:
+        """Enqueue job `name` every `interval` seconds (first at the next multiple of the
+        interval, not at start-up, so that restarts do not add runs)."""
+        if interval <= 0:
+            raise ValueError("a periodic job needs a positive interval")
+        self.periodic.append(Periodic(name, interval, kwargs))
+
+    def get(self, name: str) -> JobSpec | None:
+        return self._specs.get(name)
+
+    def specs(self) -> list[JobSpec]:
+        return list(self._specs.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
 
 
 def valid_job_id(job_id: str) -> bool:

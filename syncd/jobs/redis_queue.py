@@ -1,43 +1,29 @@
-"""The scaled job backend: SAQ queues on Redis, one per priority class.
+"""The scaled job backend: one SAQ queue on Redis per priority class, used through SAQ's
+public API (`Queue.enqueue`, `Queue.job`, `Queue.info`, `Queue.count`).
 
-SAQ stores the jobs, their state and retry schedule; syncd's worker takes them in strict
-priority order (SAQ's own worker serves one queue). All keys share the hash tag
-`{<prefix>:jobs}` (`syncd.bus.keys`), so a Redis Cluster keeps them (and SAQ's multi-key
-scripts) in one slot.
-Finished jobs keep their status for `ttl` seconds; statistics are a bounded hash.
+SAQ keeps the jobs, their state and their retry schedule; its `Worker` (one per queue, see
+`saq_runner`) runs them. Key names come from `keys.JobKeys` (one hash tag for all).
+Finished jobs keep their status for `ttl` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import uuid
+from collections.abc import Iterable
 from typing import Any
 
-from redis.asyncio import Redis
-from saq.job import Job, Status
+from saq import Job, Status
 from saq.queue.redis import RedisQueue
 
 from syncd import metrics
-from syncd.bus.keys import Keys, key_part
-from syncd.jobs.backend import Claim, JobInfo, JobStatus, NewJob, QueueStats
-from syncd.jobs.policy import QUEUES, queue_of
+from syncd.jobs.backend import JobInfo, JobStatus, NewJob, QueueStats, RunnerOptions, error_line
+from syncd.jobs.keys import JobKeys
+from syncd.jobs.policy import QUEUES, JobRegistry, queue_of
+from syncd.jobs.saq_runner import SaqRunner, whole_seconds
 
 log = logging.getLogger(__name__)
-
-# Moves due scheduled jobs (score > 0 and <= now) to the queued list. SAQ's own version
-# holds a one-second lock, which would round every retry delay up to a second; the script
-# is atomic, so concurrent callers cannot move a job twice.
-_SCHEDULE = """
-local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], 1, ARGV[1])
-for _, v in ipairs(jobs) do
-    redis.call('ZADD', KEYS[1], 0, v)
-    redis.call('RPUSH', KEYS[2], v)
-end
-return #jobs
-"""
 
 _STATUS = {
     Status.NEW: JobStatus.QUEUED,
@@ -50,130 +36,78 @@ _STATUS = {
 }
 
 
-class _PriorityQueue(RedisQueue):
-    """A SAQ queue that can be polled without blocking (for strict priority across queues)."""
+class JobQueue(RedisQueue):
+    """SAQ's Redis queue, with a failing dequeue (Redis unreachable) logged, counted and
+    backed off: SAQ's worker would otherwise retry it at once, in a tight loop."""
 
-    async def take(self) -> Job | None:
-        job_id = await self.redis.lmove(self._queued, self._active, "LEFT", "RIGHT")
-        return None if job_id is None else await self._get_job_by_id(job_id)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dequeue_failures = 0
 
-    async def promote_due(self) -> int:
-        script = getattr(self, "_promote_script", None)
-        if script is None:
-            script = self._promote_script = self.redis.register_script(_SCHEDULE)
-        return int(await script(keys=[self._incomplete, self._queued], args=[time.time()]))
-
-    async def close(self) -> None:
+    # SAQ's signature: `timeout` is how long BLMOVE blocks in Redis
+    async def dequeue(
+        self,
+        timeout: float = 0.0,  # noqa: ASYNC109
+        poll_interval: float = 0.0,
+    ) -> Job | None:
         try:
-            await self._pubsub.close()
-        except Exception:
-            log.exception("closing the job queue's pub/sub failed")
+            job = await super().dequeue(timeout, poll_interval)
+        except Exception as exc:
+            self.dequeue_failures += 1
+            delay = min(0.1 * 2**self.dequeue_failures, 5.0)
+            log.warning(
+                "taking a job from %s failed (%s); retrying in %.1fs",
+                self.name,
+                error_line(exc),
+                delay,
+            )
             metrics.ERRORS.labels("jobs").inc()
+            await asyncio.sleep(delay)
+            raise
+        self.dequeue_failures = 0
+        return job
 
 
 class SaqBackend:
-    """`JobBackend` over SAQ `RedisQueue`s (one Redis client of its own, bytes replies)."""
+    """`JobBackend` over SAQ: one `JobQueue` (with its own Redis client) per priority class."""
 
-    def __init__(
-        self,
-        redis_url: str,
-        *,
-        prefix: str = "syncd",
-        ttl: int = 3600,
-        promote_every: float = 0.05,
-    ) -> None:
-        self._redis: Redis = Redis.from_url(redis_url)
-        self._tag = Keys(prefix).jobs
-        self._queues = {
-            name: _PriorityQueue(self._redis, name=f"{self._tag}:{name}") for name in QUEUES
+    def __init__(self, redis_url: str, *, prefix: str = "syncd", ttl: int = 3600) -> None:
+        self.keys = JobKeys(prefix)
+        self.ttl = ttl
+        self.queues: dict[str, JobQueue] = {
+            name: JobQueue.from_url(redis_url, name=self.keys.queue(name)) for name in QUEUES
         }
-        self._stats_key = f"{self._tag}:stats"
-        self._ttl = ttl
-        self._promote_every = promote_every
-        self._promoted_at = 0.0
-        self._worker_id = uuid.uuid4().hex[:12]
-        #: set by enqueues from this process, so its own worker need not wait for a poll
-        self._wake = asyncio.Event()
 
-    def _key(self, job_id: str) -> str:
-        return f"{self._tag}:{key_part(job_id)}"
+    def runner(self, registry: JobRegistry, options: RunnerOptions) -> SaqRunner:
+        return SaqRunner(self, registry, options)
 
     async def enqueue(self, job: NewJob) -> bool:
-        queue = self._queues[job.queue]
         saq_job = Job(
             function=job.function,
             kwargs=dict(job.kwargs),
-            key=self._key(job.id),
-            timeout=max(1, int(job.timeout + 0.999)),
+            key=self.keys.job(job.id),
+            timeout=whole_seconds(job.timeout),
             retries=job.max_attempts,
-            ttl=self._ttl,
-            meta={"id": job.id},
+            ttl=self.ttl,
+            retry_delay=job.first_retry_delay,
         )
-        queued = await queue.enqueue(saq_job) is not None
-        self._wake.set()
-        return queued
-
-    async def _promote(self) -> None:
-        now = time.monotonic()
-        if now - self._promoted_at < self._promote_every:
-            return
-        self._promoted_at = now
-        for queue in self._queues.values():
-            await queue.promote_due()
-
-    async def claim(self) -> Claim | None:
-        await self._promote()
-        for name in QUEUES:
-            job = await self._queues[name].take()
-            if job is None:
-                continue
-            job.started = int(time.time() * 1000)
-            job.attempts += 1
-            job.worker_id = self._worker_id
-            await job.update(status=Status.ACTIVE)
-            return Claim(
-                id=job.meta.get("id") or job.key,
-                function=job.function,
-                kwargs=dict(job.kwargs or {}),
-                queue=name,
-                attempt=job.attempts,
-                max_attempts=job.retries,
-                handle=job,
-            )
-        return None
-
-    async def _count(self, queue: str, outcome: str) -> None:
-        await self._redis.hincrby(self._stats_key, f"{queue}:{outcome}", 1)
-
-    async def complete(self, claim: Claim, result: Any) -> None:
-        await claim.handle.finish(Status.COMPLETE, result=result)
-        await self._count(claim.queue, "complete")
-
-    async def fail(self, claim: Claim, error: str) -> None:
-        await claim.handle.finish(Status.FAILED, error=error)
-        await self._count(claim.queue, "failed")
-
-    async def retry(self, claim: Claim, error: str, delay: float) -> None:
-        job: Job = claim.handle
-        # SAQ reads the delay from the job; syncd's policy decides it (no jitter, capped).
-        job.retry_delay = max(delay, 0.001)
-        job.retry_backoff = False
-        await job.retry(error)
-        await self._count(claim.queue, "retried")
+        return await self.queues[job.queue].enqueue(saq_job) is not None
 
     async def info(self, job_id: str) -> JobInfo | None:
-        job = await self._queues[queue_of(job_id)].job(self._key(job_id))
+        job = await self.queues[queue_of(job_id)].job(self.keys.job(job_id))
         if job is None:
             return None
         status = _STATUS[job.status]
-        next_at = None
-        if status is JobStatus.QUEUED and job.attempts and job.retry_delay:
-            next_at = job.touched / 1000 + job.retry_delay
-            if next_at > time.time():
-                status = JobStatus.SCHEDULED
+        next_at: float | None = None
+        if status is JobStatus.QUEUED:
+            # SAQ has no "scheduled" state: a queued job is due at its retry time or, for a
+            # periodic job, at its scheduled time
+            due = job.touched / 1000 + job.retry_delay if job.attempts else float(job.scheduled)
+            if due > time.time():
+                status, next_at = JobStatus.SCHEDULED, due
         return JobInfo(
             id=job_id,
-            function=job.function,
+            function=self.keys.job_name(job.function),
             queue=queue_of(job_id),
             status=status,
             attempts=job.attempts,
@@ -181,52 +115,51 @@ class SaqBackend:
             enqueued_at=job.queued / 1000,
             started_at=job.started / 1000 if job.started else None,
             finished_at=job.completed / 1000 if job.completed else None,
-            next_attempt_at=next_at if status is JobStatus.SCHEDULED else None,
-            error=job.error,
+            next_attempt_at=next_at,
+            error=error_line(job.error),
             result=job.result,
         )
 
     async def stats(self) -> dict[str, QueueStats]:
-        counters = {
-            (k.decode() if isinstance(k, bytes) else k): int(v)
-            for k, v in (await self._redis.hgetall(self._stats_key)).items()
-        }
+        """SAQ's queue info: live counts, and the outcome counts of the workers alive now
+        (each since it started; they publish them every few seconds)."""
         result = {}
-        for name, queue in self._queues.items():
-            queued = await queue.count("queued")
-            active = await queue.count("active")
-            incomplete = await queue.count("incomplete")
+        for name, queue in self.queues.items():
+            info = await queue.info()
+            outcomes = {"complete": 0, "failed": 0, "retried": 0}
+            for worker in info["workers"].values():
+                counts: dict[str, Any] = dict(worker.get("stats") or {})
+                for outcome in outcomes:
+                    outcomes[outcome] += int(counts.get(outcome, 0))
             result[name] = QueueStats(
-                queued=queued,
-                active=active,
-                scheduled=max(incomplete - queued - active, 0),
-                complete=counters.get(f"{name}:complete", 0),
-                failed=counters.get(f"{name}:failed", 0),
-                retried=counters.get(f"{name}:retried", 0),
+                queued=info["queued"],
+                active=info["active"],
+                scheduled=max(info["scheduled"], 0),
+                **outcomes,
             )
         return result
 
-    async def pending(self) -> int:
-        # a job stays in `incomplete` from enqueue (queued, scheduled, active) to its end
-        return sum([await queue.count("incomplete") for queue in self._queues.values()])
-
-    async def wait_for_work(self, longest: float) -> None:
-        """Jobs enqueued by other instances are seen at the next poll (`longest`)."""
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), longest)
-
-    async def claim_slot(self, name: str, slot: int, ttl: float) -> bool:
-        key = f"{self._tag}:periodic:{name}:{slot}"
-        return bool(await self._redis.set(key, self._worker_id, nx=True, px=int(ttl * 1000)))
-
-    async def sweep(self) -> None:
-        for queue in self._queues.values():
-            swept = await queue.sweep()
-            if swept:
-                log.warning("recovered %d jobs of a dead worker from %s", len(swept), queue.name)
+    async def pending(self, periodic: Iterable[tuple[str, str]] = ()) -> int:
+        """Jobs queued, active or waiting for a retry in every queue; `periodic` names the
+        (queue, job key) of periodic jobs, which do not count while they wait for their time."""
+        # Periodic jobs first: one seen waiting stays in `incomplete` until its time, so the
+        # counts read next include it; read the other way round, a run enqueued in between
+        # would be subtracted without having been counted.
+        total = 0
+        now = time.time()
+        for queue_name, key in periodic:
+            job = await self.queues[queue_name].job(key)
+            waiting = job is not None and job.status is Status.QUEUED and not job.attempts
+            if waiting and job is not None and job.scheduled > now:
+                total -= 1
+        for queue in self.queues.values():
+            total += await queue.count("incomplete")  # queued, scheduled and active alike
+        return total
 
     async def close(self) -> None:
-        for queue in self._queues.values():
-            await queue.close()
-        await self._redis.aclose()
+        for queue in self.queues.values():
+            try:
+                await queue.disconnect()
+            except Exception:
+                log.exception("closing job queue %s failed", queue.name)
+                metrics.ERRORS.labels("jobs").inc()

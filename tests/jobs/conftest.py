@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -12,7 +12,9 @@ from syncd.jobs.redis_queue import SaqBackend
 
 
 @pytest.fixture
-def saq_backend_factory(redis_server_url: str, redis_prefix: str):  # type: ignore[no-untyped-def]
+async def saq_backend_factory(
+    redis_server_url: str, redis_prefix: str
+) -> AsyncIterator[Callable[[], SaqBackend]]:
     """Make SAQ backends that share this test's key prefix (one per "instance")."""
     made: list[SaqBackend] = []
 
@@ -22,6 +24,8 @@ def saq_backend_factory(redis_server_url: str, redis_prefix: str):  # type: igno
         return backend
 
     yield make
+    for backend in made:
+        await backend.close()
 
 
 @pytest.fixture(params=["memory", "saq"])

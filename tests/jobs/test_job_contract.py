@@ -1,4 +1,5 @@
-"""One contract for both job backends: retries, priorities, status and statistics."""
+"""One contract for both job backends: retries, per-queue workers, status, statistics,
+periodic jobs and shutdown."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from syncd.jobs.backend import JobBackend, JobStatus
+from syncd.jobs.backend import JobBackend, JobInfo, JobStatus
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
-
-FAST = RetryPolicy(attempts=3, base_delay=0.2, max_delay=5.0)
+from tests.integration.collab_helpers import eventually
 
 
 def jobs_with(backend: JobBackend, *specs: JobSpec) -> Jobs:
@@ -22,35 +22,52 @@ def jobs_with(backend: JobBackend, *specs: JobSpec) -> Jobs:
     return Jobs(backend, registry, mode="test")
 
 
-def worker(jobs: Jobs, concurrency: int = 2) -> Worker:
-    return Worker(jobs, concurrency=concurrency, poll_interval=0.02)
+def worker(jobs: Jobs, concurrency: int = 2, grace: float = 5.0) -> Worker:
+    return Worker(jobs, concurrency=concurrency, poll_interval=0.02, grace=grace)
 
 
-async def test_a_job_that_fails_twice_is_retried_with_growing_delays(
+async def test_a_job_that_fails_twice_is_retried_after_the_policys_delays(
     backend: JobBackend,
 ) -> None:
+    policy = RetryPolicy(attempts=3, base_delay=1.0, max_delay=5.0)
     starts: list[float] = []
+    failures: list[float] = []
 
     async def flaky(word: str) -> str:
-        starts.append(time.monotonic())
+        starts.append(time.time())
         if len(starts) < 3:
+            failures.append(time.time())
             raise ConnectionError(f"outage {len(starts)}")
         return word.upper()
 
-    jobs = jobs_with(backend, JobSpec("flaky", flaky, retry=FAST))
+    jobs = jobs_with(backend, JobSpec("flaky", flaky, retry=policy))
     job_id = await jobs.enqueue("flaky", word="hi")
     assert job_id.startswith("default.")
+    waiting: dict[int, JobInfo] = {}
+
+    async def watch() -> None:
+        while len(waiting) < 2:
+            info = await jobs.info(job_id)
+            if info is not None and info.status is JobStatus.SCHEDULED:
+                waiting.setdefault(info.attempts, info)
+            await asyncio.sleep(0.02)
+
     async with worker(jobs) as running:
+        watcher = asyncio.create_task(watch())
         await running.drain(within=20)
-    first_delay, second_delay = starts[1] - starts[0], starts[2] - starts[1]
-    assert first_delay >= 0.2 * 0.95
-    assert second_delay >= 0.4 * 0.95
-    assert second_delay > first_delay
+        await asyncio.wait_for(watcher, 1)
+        stats = (await jobs.stats())["default"]
+    for attempt in (1, 2):
+        delay = policy.delay(attempt)  # 1 s, then 2 s: no jitter
+        info = waiting[attempt]
+        assert info.error == f"ConnectionError: outage {attempt}"
+        assert info.next_attempt_at is not None
+        assert delay - 0.01 <= info.next_attempt_at - failures[attempt - 1] < delay + 1
+        assert starts[attempt] >= failures[attempt - 1] + delay - 0.01
     info = await jobs.info(job_id)
     assert info is not None
     assert (info.status, info.attempts, info.max_attempts) == (JobStatus.COMPLETE, 3, 3)
-    assert info.result == "HI"
-    stats = (await jobs.stats())["default"]
+    assert info.result == "HI" and info.error is None
     assert (stats.complete, stats.retried, stats.failed) == (1, 2, 0)
 
 
@@ -69,35 +86,60 @@ async def test_a_job_that_always_fails_ends_failed_after_its_retries(
     job_id = await jobs.enqueue("broken")
     async with worker(jobs) as running:
         await running.drain(within=20)
+        stats = (await jobs.stats())["bulk"]
     assert calls == 3
     info = await jobs.info(job_id)
     assert info is not None and info.status is JobStatus.FAILED
     assert info.attempts == 3 and info.error == "RuntimeError: always"
-    stats = (await jobs.stats())["bulk"]
     assert (stats.failed, stats.retried, stats.complete, stats.queued) == (1, 2, 0, 0)
 
 
-async def test_a_critical_job_is_taken_before_queued_bulk_ones(backend: JobBackend) -> None:
+async def test_critical_and_default_jobs_run_while_bulk_work_fills_its_workers(
+    backend: JobBackend,
+) -> None:
+    """Each queue has workers of its own: a backlog of bulk jobs, every bulk worker busy,
+    delays neither a critical nor a default job. Within one queue, jobs go in order."""
     order: list[str] = []
+    bulk_gate = asyncio.Event()
+
+    async def slow_bulk(label: str) -> None:
+        order.append(label)
+        await bulk_gate.wait()
 
     async def record(label: str) -> None:
         order.append(label)
 
     jobs = jobs_with(
         backend,
-        JobSpec("bulk_work", record, queue="bulk"),
+        JobSpec("bulk_work", slow_bulk, queue="bulk"),
         JobSpec("normal_work", record, queue="default"),
         JobSpec("urgent_work", record, queue="critical"),
     )
     for i in range(3):
         await jobs.enqueue("bulk_work", label=f"bulk{i}")
-    await jobs.enqueue("normal_work", label="default")
-    await jobs.enqueue("urgent_work", label="critical")
     stats = await jobs.stats()
-    assert (stats["bulk"].queued, stats["critical"].queued) == (3, 1)
+    assert (stats["bulk"].queued, stats["critical"].queued) == (3, 0)
     async with worker(jobs, concurrency=1) as running:
+
+        async def bulk_worker_busy() -> bool:
+            bulk = (await jobs.stats())["bulk"]
+            return (bulk.active, bulk.queued) == (1, 2)
+
+        await eventually(bulk_worker_busy, timeout=10, what="the bulk worker taken")
+        urgent = await jobs.enqueue("urgent_work", label="critical")
+        normal = await jobs.enqueue("normal_work", label="default")
+
+        async def both_done() -> bool:
+            infos = [await jobs.info(job_id) for job_id in (urgent, normal)]
+            return all(i is not None and i.status is JobStatus.COMPLETE for i in infos)
+
+        await eventually(both_done, timeout=10, what="critical and default jobs done")
+        assert order[0] == "bulk0" and set(order[1:]) == {"critical", "default"}
+        bulk = (await jobs.stats())["bulk"]
+        assert (bulk.active, bulk.queued, bulk.complete) == (1, 2, 0)
+        bulk_gate.set()
         await running.drain(within=10)
-    assert order == ["critical", "default", "bulk0", "bulk1", "bulk2"]
+    assert [label for label in order if label.startswith("bulk")] == ["bulk0", "bulk1", "bulk2"]
 
 
 async def test_status_moves_from_queued_to_complete(backend: JobBackend) -> None:
@@ -113,11 +155,14 @@ async def test_status_moves_from_queued_to_complete(backend: JobBackend) -> None
     job_id = await jobs.enqueue("slow")
     queued = await jobs.info(job_id)
     assert queued is not None and queued.status is JobStatus.QUEUED and queued.attempts == 0
+    assert queued.function == "slow" and queued.queue == "critical"
     async with worker(jobs) as running:
         await asyncio.wait_for(entered.wait(), 5)
         active = await jobs.info(job_id)
         assert active is not None and active.status is JobStatus.ACTIVE
+        assert active.attempts == 1 and active.started_at is not None
         assert (await jobs.stats())["critical"].active == 1
+        assert running.in_flight == 1
         gate.set()
         await running.drain(within=5)
     done = await jobs.info(job_id)
@@ -136,6 +181,7 @@ async def test_a_pending_job_id_is_not_enqueued_twice(backend: JobBackend) -> No
     jobs = jobs_with(backend, JobSpec("once", once))
     await jobs.enqueue("once", job_id="default.same")
     await jobs.enqueue("once", job_id="default.same")
+    assert (await jobs.stats())["default"].queued == 1
     async with worker(jobs) as running:
         await running.drain(within=5)
     assert runs == 1
@@ -166,26 +212,82 @@ async def test_an_unknown_function_fails_instead_of_looping(backend: JobBackend)
         await running.drain(within=5)
     info = await producer.info(job_id)
     assert info is not None and info.status is JobStatus.FAILED
-    assert "no job function" in (info.error or "")
+    assert info.error == "LookupError: no job function 'elsewhere' in this process"
 
 
-async def test_periodic_jobs_run_on_their_schedule(backend: JobBackend) -> None:
+async def test_periodic_jobs_run_on_their_schedule_and_do_not_hold_up_drain(
+    backend: JobBackend,
+) -> None:
     ran = asyncio.Event()
-    runs = 0
+    runs: list[float] = []
 
     async def tick() -> None:
-        nonlocal runs
-        runs += 1
-        if runs >= 2:
+        runs.append(time.time())
+        if len(runs) >= 2:
             ran.set()
 
     registry = JobRegistry()
     registry.add(JobSpec("tick", tick, queue="bulk"))
-    registry.every("tick", 0.2)
+    registry.every("tick", 1)
     jobs = Jobs(backend, registry, mode="test")
-    async with worker(jobs):
-        await asyncio.wait_for(ran.wait(), 5)
-    assert runs >= 2
+    async with worker(jobs) as running:
+        await asyncio.wait_for(ran.wait(), 10)
+        # the next run waiting for its time is not work left to drain
+        await running.drain(within=5)
+    assert len(runs) >= 2
+    # one run per occurrence: each in a second of its own
+    assert len({int(at) for at in runs}) == len(runs)
+
+
+async def test_a_running_job_finishes_when_the_worker_stops(backend: JobBackend) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def steady() -> str:
+        entered.set()
+        await release.wait()
+        return "done"
+
+    jobs = jobs_with(backend, JobSpec("steady", steady))
+    job_id = await jobs.enqueue("steady")
+    running = worker(jobs, grace=10)
+    await running.__aenter__()
+    await asyncio.wait_for(entered.wait(), 5)
+    stopping = asyncio.create_task(running.__aexit__(None, None, None))
+    await asyncio.sleep(0)  # the stop begins while the job runs; had it cancelled the job,
+    release.set()  # the job would be back in its queue with the error "cancelled"
+    await asyncio.wait_for(stopping, 10)
+    info = await jobs.info(job_id)
+    assert info is not None and (info.status, info.result) == (JobStatus.COMPLETE, "done")
+    assert info.attempts == 1
+
+
+async def test_a_job_still_running_after_the_grace_period_goes_back_to_its_queue(
+    backend: JobBackend,
+) -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def stuck() -> str:
+        entered.set()
+        await release.wait()
+        return "finally"
+
+    spec = JobSpec("stuck", stuck, retry=RetryPolicy(attempts=3, base_delay=0.1, max_delay=0.1))
+    jobs = jobs_with(backend, spec)
+    job_id = await jobs.enqueue("stuck")
+    async with worker(jobs, grace=0.2):
+        await asyncio.wait_for(entered.wait(), 5)
+    interrupted = await jobs.info(job_id)
+    assert interrupted is not None and interrupted.attempts == 1
+    assert interrupted.status in {JobStatus.QUEUED, JobStatus.SCHEDULED}
+    assert interrupted.error == "cancelled"
+    release.set()
+    async with worker(jobs) as running:
+        await running.drain(within=10)
+    done = await jobs.info(job_id)
+    assert done is not None and (done.status, done.attempts) == (JobStatus.COMPLETE, 2)
+    assert done.result == "finally"
 
 
 async def test_unknown_names_and_bad_specs_are_refused(backend: JobBackend) -> None:
