@@ -8,6 +8,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from syncd import metrics
+
 log = logging.getLogger(__name__)
 
 _CODES = {
@@ -59,6 +61,13 @@ async def handle_storage_unavailable(request: Request, exc: Exception) -> JSONRe
     response = error_response(503, "storage unavailable, try again later")
     response.headers["retry-after"] = "1"
     return response
+
+
+async def handle_storage_rejected(request: Request, exc: Exception) -> JSONResponse:
+    # input checks should have refused the value: worth a line and a count, not a 500
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    metrics.ERRORS.labels("api_input").inc()
+    return error_response(422, "a value of the request was refused by the database")
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
