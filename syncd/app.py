@@ -33,6 +33,7 @@ from syncd.api.middleware import (
     HttpMetricsMiddleware,
     RestRateLimitMiddleware,
     SecurityHeadersMiddleware,
+    UrlGuardMiddleware,
 )
 from syncd.auth import TokenVerifier, load_or_create_secret
 from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
@@ -295,6 +296,7 @@ def create_app(settings: Settings) -> Starlette:
             )
         )
     middleware.append(Middleware(RestRateLimitMiddleware))
+    middleware.append(Middleware(UrlGuardMiddleware))
     return Starlette(
         routes=routes,
         middleware=middleware,
