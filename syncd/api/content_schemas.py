@@ -48,7 +48,9 @@ PM_MARK = component(
     obj(
         {
             # y-prosemirror reads `name--xxxxxxxx` back as `name`: not a mark name
-            "type": string(pattern=rf"^(?!{_NAME_CHAR}*--[A-Za-z0-9]{{8}}$){_NAME}$"),
+            "type": string(
+                max_length=128, pattern=rf"^(?!{_NAME_CHAR}*--[A-Za-z0-9]{{8}}$){_NAME}$"
+            ),
             "attrs": _ATTRS,
         },
         required=["type"],
@@ -70,7 +72,7 @@ PM_ELEMENT = component(
     "ProseMirrorElement",
     obj(
         {
-            "type": string(pattern=rf"^(?!text$){_NAME}$"),
+            "type": string(max_length=128, pattern=rf"^(?!text$){_NAME}$"),
             "attrs": _ATTRS,
             "content": array(_ref("ProseMirrorNode")),
             "marks": _MARKS,

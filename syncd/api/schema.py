@@ -227,7 +227,7 @@ def _check_string(schema: Schema, value: str, path: str) -> None:
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         raise SchemaError(f"{path} is longer than {schema['maxLength']} characters", path)
     if "pattern" in schema and _pattern(schema["pattern"]).search(value) is None:
-        if schema["pattern"] == NOT_BLANK:
+        if schema["pattern"] == NOT_BLANK and "\x00" not in value:
             raise SchemaError(f"{path} must not be blank", path)
         raise SchemaError(f"{path} does not match {schema['pattern']}", path)
 
