@@ -25,6 +25,7 @@ from syncd.api.errors import (
     ApiError,
     handle_api_error,
     handle_http_exception,
+    handle_storage_rejected,
     handle_storage_unavailable,
     handle_unexpected,
 )
@@ -32,6 +33,7 @@ from syncd.api.middleware import (
     HttpMetricsMiddleware,
     RestRateLimitMiddleware,
     SecurityHeadersMiddleware,
+    UrlGuardMiddleware,
 )
 from syncd.auth import TokenVerifier, load_or_create_secret
 from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
@@ -45,7 +47,14 @@ from syncd.notes import NoteService
 from syncd.ratelimit import RateLimiter
 from syncd.room import RoomLimits, RoomRegistry
 from syncd.settings import Settings, SettingsError
-from syncd.storage import SqlRefreshRecords, StorageUnavailable, Store, VersionStore, open_store
+from syncd.storage import (
+    SqlRefreshRecords,
+    StorageRejected,
+    StorageUnavailable,
+    Store,
+    VersionStore,
+    open_store,
+)
 from syncd.transport.websocket import PATH_PREFIX, SyncEndpoint
 from syncd.versions import VersionService
 
@@ -287,6 +296,7 @@ def create_app(settings: Settings) -> Starlette:
             )
         )
     middleware.append(Middleware(RestRateLimitMiddleware))
+    middleware.append(Middleware(UrlGuardMiddleware))
     return Starlette(
         routes=routes,
         middleware=middleware,
@@ -295,6 +305,7 @@ def create_app(settings: Settings) -> Starlette:
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
             StorageUnavailable: handle_storage_unavailable,
+            StorageRejected: handle_storage_rejected,
             Exception: handle_unexpected,
         },
     )

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from syncd.api.errors import ApiError
 from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate, read_body
-from syncd.api.schema import array, component, integer, obj, string
+from syncd.api.schema import array, component, integer, obj, string, text
 from syncd.auth import AuthError
 from syncd.auth.refresh import Identity, RefreshService, TokenPair
 
@@ -30,15 +30,13 @@ TOKEN_PAIR = component(
         required=("accessToken", "refreshToken", "tokenType", "expiresIn", "refreshExpiresIn"),
     ),
 )
-REFRESH_BODY = obj(
-    {"refreshToken": string(min_length=1, max_length=8192)}, required=["refreshToken"]
-)
+REFRESH_BODY = obj({"refreshToken": text(min_length=1, max_length=8192)}, required=["refreshToken"])
 ISSUE_BODY = obj(
     {
-        "userId": string(min_length=1, max_length=MAX_ID),
-        "name": string(max_length=500),
-        "email": string(max_length=500),
-        "roles": array(string(min_length=1, max_length=100), max_items=20),
+        "userId": text(min_length=1, max_length=MAX_ID),
+        "name": text(max_length=500),
+        "email": text(max_length=500),
+        "roles": array(text(min_length=1, max_length=100), max_items=20),
     },
     required=["userId"],
 )

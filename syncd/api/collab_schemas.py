@@ -3,6 +3,7 @@ validation share them)."""
 
 from __future__ import annotations
 
+from syncd.api.content_schemas import JSON_OBJECT
 from syncd.api.note_schemas import NOTE_ID
 from syncd.api.schema import (
     any_value,
@@ -14,9 +15,10 @@ from syncd.api.schema import (
     number,
     obj,
     string,
+    text,
 )
 
-_ID = string(min_length=1, max_length=200)
+_ID = text(min_length=1, max_length=200)
 _TIME = string(fmt="date-time")
 
 _NOTIFICATION = {
@@ -39,20 +41,27 @@ NOTIFICATION_LIST = obj(
     required=("notifications", "unreadCount"),
 )
 CREATED_NOTIFICATIONS = obj({"notifications": array(NOTIFICATION)}, required=("notifications",))
-NEW_NOTIFICATION = obj(
-    {
-        "userIds": array(_ID, max_items=1000),
-        "userId": _ID,
-        "title": string(min_length=1, max_length=500),
-        "message": string(max_length=10_000),
-        "type": string(min_length=1, max_length=100),
-        "category": string(min_length=1, max_length=100),
-        "data": obj({}, additional=True),
-        "noteId": nullable(_ID),
-    },
-    required=("title",),
-    description="Recipients in `userIds` (or one `userId`)",
-)
+NEW_NOTIFICATION = {
+    **obj(
+        {
+            "userIds": array(_ID, min_items=1, max_items=1000),
+            "userId": _ID,
+            "title": text(min_length=1, max_length=500),
+            "message": text(max_length=10_000),
+            "type": text(min_length=1, max_length=100),
+            "category": text(min_length=1, max_length=100),
+            "data": JSON_OBJECT,
+            "noteId": nullable(NOTE_ID),
+        },
+        required=("title",),
+        description="Recipients in `userIds` (or one `userId`)",
+    ),
+    "anyOf": [
+        {"type": "object", "required": ["userIds"]},
+        {"type": "object", "required": ["userId"]},
+    ],
+    "x-error": "userIds (or userId) must name at least one user",
+}
 UPDATED = obj({"updated": integer(minimum=0)}, required=("updated",))
 
 _SESSION_STATS = {

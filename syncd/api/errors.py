@@ -7,6 +7,9 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
+
+from syncd import metrics
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,7 @@ _CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    415: "unsupported_media_type",
     422: "invalid",
     429: "rate_limited",
     500: "internal",
@@ -50,8 +54,20 @@ async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     response = error_response(exc.status_code, str(exc.detail))
-    response.headers.update(exc.headers or {})  # e.g. `Allow` on 405
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of the path: each method is a route of its own, and Starlette's 405
+    names only the methods of the first route whose path matched."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 async def handle_storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -59,6 +75,13 @@ async def handle_storage_unavailable(request: Request, exc: Exception) -> JSONRe
     response = error_response(503, "storage unavailable, try again later")
     response.headers["retry-after"] = "1"
     return response
+
+
+async def handle_storage_rejected(request: Request, exc: Exception) -> JSONResponse:
+    # input checks should have refused the value: worth a line and a count, not a 500
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    metrics.ERRORS.labels("api_input").inc()
+    return error_response(422, "a value of the request was refused by the database")
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -70,7 +70,8 @@ def parse_metadata(value: object) -> NoteMetadata:
     due = _optional_string(value.get("dueDate"), "metadata.dueDate", max_length=40)
     if due is not None:
         try:
-            dt.datetime.fromisoformat(due.replace("Z", "+00:00"))
+            # RFC 3339 allows a lower-case `t` and `z`; Python reads neither
+            dt.datetime.fromisoformat(due.upper().replace("Z", "+00:00"))
         except ValueError:
             raise invalid("metadata.dueDate must be an ISO 8601 date") from None
     return NoteMetadata(

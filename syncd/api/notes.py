@@ -32,13 +32,11 @@ from syncd.api.note_shapes import (
     view_json,
 )
 from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body, require_access
+from syncd.api.requests import authenticate, read_body, read_query, require_access
 from syncd.auth import Access
 from syncd.notes import Forbidden, NoteNotFound, NoteService
 from syncd.protocol import ProtocolError
 from syncd.storage import NoteExists
-
-MAX_PAGE_SIZE = 100
 
 
 def _notes(request: Request) -> NoteService:
@@ -143,15 +141,6 @@ async def delete_note(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _page_param(request: Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise invalid(f"{name} must be an integer from 1 to {maximum}")
-    return int(raw)
-
-
 @operation(
     "The notes the caller may view, newest first",
     query=LIST_QUERY,
@@ -160,9 +149,9 @@ def _page_param(request: Request, name: str, default: int, maximum: int) -> int:
 )
 async def list_notes(request: Request) -> Response:
     principal = authenticate(request)
-    page = _page_param(request, "page", 1, 1_000_000)
-    limit = _page_param(request, "limit", 20, MAX_PAGE_SIZE)
-    params = request.query_params
+    params = read_query(request, LIST_QUERY)
+    page: int = params.get("page", 1)
+    limit: int = params.get("limit", 20)
     store = request.app.state.services.store
     records, total = await store.list_notes(
         viewer_id=None if principal.privileged else principal.user_id,

@@ -16,50 +16,40 @@ from syncd.api.collab_schemas import (
 )
 from syncd.api.errors import ApiError
 from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body
-from syncd.api.schema import boolean, integer, string
+from syncd.api.requests import authenticate, read_body, read_query
+from syncd.api.schema import boolean, integer, text
 from syncd.notifications import NotificationService, notification_json
 from syncd.storage import NewNotification
 
 MAX_LIMIT = 200
 TAGS = ["notifications"]
+_CATEGORY = text(max_length=100)
+LIST_QUERY = {
+    "limit": integer(minimum=1, maximum=MAX_LIMIT),
+    "category": _CATEGORY,
+    "unread": boolean(),
+}
+CATEGORY_QUERY = {"category": _CATEGORY}
 
 
 def _service(request: Request) -> NotificationService:
     return request.app.state.services.collab.notifications
 
 
-def _flag(raw: str | None, name: str) -> bool | None:
-    if raw is None or raw == "":
-        return None
-    if raw.lower() in {"1", "true", "yes"}:
-        return True
-    if raw.lower() in {"0", "false", "no"}:
-        return False
-    raise ApiError(422, f"{name} must be true or false")
-
-
 @operation(
     "The caller's notifications, newest first, and their unread count",
-    query={
-        "limit": integer(minimum=1, maximum=MAX_LIMIT),
-        "category": string(),
-        "unread": boolean(),
-    },
+    query=LIST_QUERY,
     responses={200: NOTIFICATION_LIST},
     tags=TAGS,
 )
 async def list_notifications(request: Request) -> Response:
     principal = authenticate(request)
-    params = request.query_params
-    raw_limit = params.get("limit") or "50"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise ApiError(422, f"limit must be an integer from 1 to {MAX_LIMIT}")
+    params = read_query(request, LIST_QUERY)
     records, unread = await _service(request).store.list(
         principal.user_id,
-        limit=int(raw_limit),
+        limit=params.get("limit", 50),
         category=params.get("category") or None,
-        unread=_flag(params.get("unread"), "unread"),
+        unread=params.get("unread"),
     )
     return JSONResponse(
         {"notifications": [notification_json(r) for r in records], "unreadCount": unread}
@@ -83,13 +73,13 @@ async def mark_read(request: Request) -> Response:
 
 @operation(
     "Mark all the caller's notifications read (of one category, if given)",
-    query={"category": string()},
+    query=CATEGORY_QUERY,
     responses={200: UPDATED},
     tags=TAGS,
 )
 async def mark_all_read(request: Request) -> Response:
     principal = authenticate(request)
-    category = request.query_params.get("category") or None
+    category = read_query(request, CATEGORY_QUERY).get("category") or None
     updated = await _service(request).store.mark_all_read(principal.user_id, category=category)
     return JSONResponse({"updated": updated})
 
@@ -106,9 +96,7 @@ async def create_notifications(request: Request) -> Response:
     if not principal.privileged:
         raise ApiError(403, "only service or admin tokens create notifications")
     body = await read_body(request, NEW_NOTIFICATION)
-    users = body.get("userIds") or ([body["userId"]] if body.get("userId") else [])
-    if not users:
-        raise ApiError(422, "userIds must name at least one user")
+    users = body.get("userIds") or [body["userId"]]
     new = NewNotification(
         type=body.get("type") or "general",
         category=body.get("category") or "general",

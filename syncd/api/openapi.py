@@ -1,11 +1,11 @@
 """`GET /openapi.json`: an OpenAPI 3.1 document generated from the routes themselves.
 
 Each REST handler is declared with `@operation(...)`, naming its request body, query
-parameters and responses as schemas from `syncd.api.schema` (the same ones its body is
-validated with). The generator walks the app's routes; path parameters come from the route
-template (a `{note_id}` is documented with the note id pattern: `require_access` refuses any
-other with 422). Responses every route shares (401, 429, 503, 400/413/422 for a body, 422
-for a note id) are added here, once.
+parameters and responses as schemas from `syncd.api.schema` (the same ones its body and
+query are validated with). The generator walks the app's routes; path parameters come from
+the route template, their schemas from `path_parameter` (one per name). Responses every
+route shares are added here, once: 401 with a token; under `/api/` 400 and 422 for the URL
+(`UrlGuardMiddleware`), 429 and 503 with `Retry-After`; 400, 413, 415 and 422 for a body.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from syncd.api.note_schemas import NOTE_ID
-from syncd.api.schema import COMPONENTS, Schema, component, integer, obj, string
+from syncd.api.schema import COMPONENTS, NO_NUL, Schema, component, integer, obj, string
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,13 +41,24 @@ _STATUS_TEXT = {
     404: "Not found",
     409: "Conflict",
     413: "Body too large",
-    422: "Invalid field",
+    415: "Body is not application/json",
+    422: "Invalid field, parameter or value",
     429: "Rate limit exceeded (see Retry-After)",
     503: "Storage unavailable; try again (see Retry-After)",
 }
-#: the path parameter that names a note, in every route that has one
-NOTE_ID_PARAM = "note_id"
-_RETRY_AFTER = {"Retry-After": {"schema": integer(minimum=0), "description": "seconds"}}
+_RETRY_AFTER = {
+    "Retry-After": {"schema": integer(minimum=0), "required": True, "description": "seconds"}
+}
+#: schemas of path parameters, by name (a name means the same thing in every route)
+PATH_PARAMETERS: dict[str, Schema] = {}
+_ANY_SEGMENT = string(min_length=1, max_length=200, pattern=NO_NUL)
+
+
+def path_parameter(name: str, schema: Schema) -> None:
+    """Declare what the path parameter `name` holds, wherever a route template uses it."""
+    if PATH_PARAMETERS.get(name, schema) != schema:
+        raise ValueError(f"path parameter {name!r} is declared twice, differently")
+    PATH_PARAMETERS[name] = schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,8 @@ class Operation:
     summary: str
     responses: Mapping[int, Schema | None]
     body: Schema | None = None
+    #: False: the body may be left out (it then reads as `{}`)
+    body_required: bool = True
     query: Mapping[str, Schema] = field(default_factory=dict)
     auth: bool = True
     tags: tuple[str, ...] = ()
@@ -71,6 +83,7 @@ def operation(
     *,
     responses: Mapping[int, Schema | None],
     body: Schema | None = None,
+    body_required: bool = True,
     query: Mapping[str, Schema] | None = None,
     auth: bool = True,
     tags: Iterable[str] = (),
@@ -84,6 +97,7 @@ def operation(
             summary=summary,
             responses=dict(responses),
             body=body,
+            body_required=body_required,
             query=dict(query or {}),
             auth=auth,
             tags=tuple(tags),
@@ -111,23 +125,25 @@ def undocumented(routes: Iterable[BaseRoute]) -> list[str]:
 def _path_parameters(route: Route) -> list[dict[str, Any]]:
     params = []
     for name, convertor in route.param_convertors.items():
-        if isinstance(convertor, IntegerConvertor):
+        if name in PATH_PARAMETERS:
+            schema = PATH_PARAMETERS[name]
+        elif isinstance(convertor, IntegerConvertor):
             schema = integer(minimum=0)
         elif isinstance(convertor, FloatConvertor):
             schema = {"type": "number", "minimum": 0}
-        elif name == NOTE_ID_PARAM:
-            schema = NOTE_ID
         else:
-            schema = string(min_length=1)
+            schema = _ANY_SEGMENT
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     return params
 
 
-def _response(status: int, schema: Schema | None, media_type: str) -> dict[str, Any]:
+def _response(
+    status: int, schema: Schema | None, media_type: str, *, retry_after: bool
+) -> dict[str, Any]:
     response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
     if schema is not None:
         response["content"] = {media_type: {"schema": schema}}
-    if status in (429, 503):
+    if retry_after:
         response["headers"] = _RETRY_AFTER
     return response
 
@@ -138,13 +154,15 @@ def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
     if spec.auth:
         responses.setdefault(401, ERROR)
     if spec.body is not None:
-        for status in (400, 413, 422):
+        for status in (400, 413, 415, 422):
             responses.setdefault(status, ERROR)
-    if spec.query or NOTE_ID_PARAM in route.param_convertors:
+    if spec.query:
         responses.setdefault(422, ERROR)
+    if route.param_convertors:
+        responses.setdefault(404, ERROR)
     if api:
-        responses.setdefault(429, ERROR)
-        responses.setdefault(503, ERROR)
+        for status in (400, 422, 429, 503):
+            responses.setdefault(status, ERROR)
     endpoint = route.endpoint
     module = getattr(endpoint, "__module__", "syncd").rsplit(".", 1)[-1]
     document: dict[str, Any] = {
@@ -159,7 +177,10 @@ def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
         ],
         "responses": {
             str(status): _response(
-                status, schema, spec.media_type if status < 300 else "application/json"
+                status,
+                schema,
+                spec.media_type if status < 300 else "application/json",
+                retry_after=api and status in (429, 503),
             )
             for status, schema in sorted(responses.items())
         },
@@ -170,7 +191,7 @@ def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
         document["tags"] = list(spec.tags)
     if spec.body is not None:
         document["requestBody"] = {
-            "required": True,
+            "required": spec.body_required,
             "content": {"application/json": {"schema": spec.body}},
         }
     document["security"] = [{"bearerAuth": []}] if spec.auth else []

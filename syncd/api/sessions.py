@@ -10,7 +10,7 @@ from starlette.routing import Route
 from syncd.api.collab_schemas import NOTE_REF, PRESENCE, SESSION, SESSION_LIST
 from syncd.api.errors import ApiError
 from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body, require_access
+from syncd.api.requests import authenticate, read_body, read_query, require_access
 from syncd.api.schema import integer
 from syncd.auth import Access
 from syncd.realtime.presence import merge_by_user
@@ -19,6 +19,7 @@ from syncd.storage import StorageError
 
 PREFIX = "/api/collaborative-notes"
 TAGS = ["sessions"]
+HISTORY_QUERY = {"limit": integer(minimum=1, maximum=200)}
 
 
 @operation(
@@ -60,17 +61,15 @@ async def end_session(request: Request) -> Response:
 
 @operation(
     "The note's collaborative sessions, newest first",
-    query={"limit": integer(minimum=1, maximum=200)},
+    query=HISTORY_QUERY,
     responses={200: SESSION_LIST, 404: ERROR},
     tags=TAGS,
 )
 async def list_sessions(request: Request) -> Response:
     note_id = request.path_params["note_id"]
+    limit = read_query(request, HISTORY_QUERY).get("limit", 50)
     await require_access(request, note_id, Access.VIEW)
-    raw = request.query_params.get("limit") or "50"
-    if not raw.isdigit() or not 1 <= int(raw) <= 200:
-        raise ApiError(422, "limit must be an integer from 1 to 200")
-    records = await request.app.state.services.collab.sessions.history(note_id, limit=int(raw))
+    records = await request.app.state.services.collab.sessions.history(note_id, limit=limit)
     return JSONResponse({"noteId": note_id, "sessions": [session_json(r) for r in records]})
 
 

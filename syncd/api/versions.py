@@ -10,8 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.api.errors import ApiError
-from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body, require_access
+from syncd.api.openapi import ERROR, operation, path_parameter
+from syncd.api.requests import authenticate, read_body, read_query, require_access
 from syncd.api.schema import (
     array,
     boolean,
@@ -20,6 +20,7 @@ from syncd.api.schema import (
     nullable,
     obj,
     string,
+    text,
 )
 from syncd.auth import Access
 from syncd.storage import NoteNotFound, VersionRecord
@@ -29,6 +30,8 @@ MAX_LABEL = 200
 #: version numbers are 32-bit integers in storage; anything above names no version
 MAX_NUMBER = 2**31 - 1
 TAGS = ["versions"]
+path_parameter("number", integer(minimum=1, maximum=MAX_NUMBER))
+DIFF_QUERY = {"against": integer(minimum=1, maximum=MAX_NUMBER)}
 
 _VERSION_FIELDS = {
     "number": integer(minimum=1),
@@ -67,7 +70,7 @@ VERSION_DIFF = component(
         required=("number", "against", "diff", "added", "removed"),
     ),
 )
-LABEL_BODY = obj({"label": nullable(string(max_length=MAX_LABEL))})
+LABEL_BODY = obj({"label": nullable(text(max_length=MAX_LABEL))})
 
 
 def timestamp(value: datetime) -> str:
@@ -93,8 +96,8 @@ def _versions(request: Request) -> VersionService:
 
 def _number(request: Request) -> int:
     number = request.path_params["number"]
-    if not 1 <= number <= MAX_NUMBER:
-        raise ApiError(404, "version not found")
+    if not 1 <= number <= MAX_NUMBER:  # what storage holds, and what the document declares
+        raise ApiError(422, f"the version number must be from 1 to {MAX_NUMBER}")
     return int(number)
 
 
@@ -118,6 +121,7 @@ async def list_versions(request: Request) -> Response:
 @operation(
     "Store the current content as a version (optionally labelled)",
     body=LABEL_BODY,
+    body_required=False,
     responses={201: VERSION, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
@@ -155,18 +159,16 @@ async def get_version(request: Request) -> Response:
 
 @operation(
     "What changed from `against` (a version number; default: the current content) to this version",
-    query={"against": integer(minimum=1, maximum=MAX_NUMBER)},
+    query=DIFF_QUERY,
     responses={200: VERSION_DIFF, 404: ERROR},
     tags=TAGS,
 )
 async def diff_version(request: Request) -> Response:
     note_id, number = request.path_params["note_id"], _number(request)
-    raw = request.query_params.get("against", "")
-    if raw and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_NUMBER):
-        raise ApiError(422, "against must be a version number")
+    against = read_query(request, DIFF_QUERY).get("against")
     await require_access(request, note_id, Access.VIEW)
     try:
-        result = await _versions(request).diff(note_id, number, int(raw) if raw else None)
+        result = await _versions(request).diff(note_id, number, against)
     except VersionNotFound as exc:
         raise ApiError(404, str(exc)) from None
     except NoteNotFound:
@@ -186,6 +188,7 @@ async def diff_version(request: Request) -> Response:
     "Bring the content back to this version: one CRDT update, sent live to connected "
     "editors, then stored as a new version",
     body=LABEL_BODY,
+    body_required=False,
     responses={201: VERSION, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )

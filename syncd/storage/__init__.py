@@ -4,7 +4,13 @@ Open one with `open_store(url)`; `migrate_database(url)` is `syncd migrate`.
 Nothing here imports other syncd layers or a web framework.
 """
 
-from ._errors import NoteExists, NoteNotFound, StorageError, StorageUnavailable
+from ._errors import (
+    NoteExists,
+    NoteNotFound,
+    StorageError,
+    StorageRejected,
+    StorageUnavailable,
+)
 from ._url import DatabaseURL, parse_database_url
 from .migrate import migrate_database
 from .notifications import NewNotification, NotificationRecord, NotificationStore
@@ -45,6 +51,7 @@ __all__ = [
     "Snapshot",
     "SqlRefreshRecords",
     "StorageError",
+    "StorageRejected",
     "StorageUnavailable",
     "Store",
     "Unset",

@@ -22,6 +22,12 @@ class StorageUnavailable(StorageError):
     """The database cannot be reached or is not accepting work right now."""
 
 
+class StorageRejected(StorageError):
+    """The database refused a value of the statement (SQLSTATE class 22, "data exception":
+    a NUL byte in text, an integer out of range, text the encoding cannot hold). The API
+    checks input so that none gets here; one that does is a bad value, not an outage."""
+
+
 class NoteExists(StorageError):
     """A note with this id already exists."""
 
@@ -34,6 +40,9 @@ class NoteNotFound(StorageError):
 # 08 connection exception, 53 insufficient resources, 57 operator intervention
 # (admin shutdown, cannot connect now), 58 system error.
 _UNAVAILABLE_SQLSTATES = ("08", "53", "57", "58")
+# SQLSTATE class 22: the statement's values, not the server (asyncpg also reports values
+# it cannot encode, e.g. an integer beyond the column's type, as 22000)
+_DATA_EXCEPTION = "22"
 # SQLite reports these as OperationalError too, but they are bugs, not outages.
 _SQLITE_BUGS = ("no such ", "syntax error", "has no column", "already exists")
 
@@ -65,7 +74,11 @@ def translate_errors() -> Iterator[None]:
     except sa_exc.DBAPIError as error:
         if _is_unavailable(error):
             raise StorageUnavailable(str(error.orig)) from error
+        if (getattr(error.orig, "sqlstate", None) or "").startswith(_DATA_EXCEPTION):
+            raise StorageRejected(str(error.orig)) from error
         raise StorageError(str(error.orig)) from error
+    except UnicodeEncodeError as error:  # an unpaired surrogate, refused by the driver
+        raise StorageRejected(f"text not encodable: {error.reason}") from error
     except sa_exc.TimeoutError as error:  # pool exhausted
         raise StorageUnavailable(str(error)) from error
     except sa_exc.SQLAlchemyError as error:
