@@ -99,7 +99,8 @@ async def test_every_route_that_names_a_note_refuses_a_malformed_id(server: Sync
                 url = path.replace("{note_id}", quote(bad, safe="")).replace("{number}", "1")
                 response = await api.request(method, url, json=body)
                 message = _assert_refused(response, f"{method} {path} {bad[:20]!r}")
-                assert "note id" in message, (method, path, message)
+                # a NUL is refused by the URL guard before routing, with its own message
+                assert "note id" in message or "NUL" in message, (method, path, message)
             # the same call with the real id gets past the check (the bodies are right)
             url = path.replace("{note_id}", note["id"]).replace("{number}", "1")
             response = await api.request(method, url, json=body)
