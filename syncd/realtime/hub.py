@@ -21,7 +21,6 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -29,11 +28,12 @@ from syncd import metrics
 from syncd.note_events import NoteListener
 from syncd.realtime.backlog import Backlog, NoteChanges
 from syncd.realtime.bookkeeping import Bookkeeper, NoteEmitter
+from syncd.realtime.heartbeat import Heartbeat
 from syncd.realtime.presence import Connection, PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline
 from syncd.room import Peer, Room
 from syncd.sessions import SessionService
-from syncd.storage import SessionActivity, SessionRecord, StorageError
+from syncd.storage import SessionRecord, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,18 @@ class CollaborationHub(NoteListener):
         self.socket_users: Callable[[], dict[str, int]] = dict
         self._keeper = Bookkeeper(board, sessions)
         self._online = online
-        self._instances = instances
         self._refresh = refresh_interval
         self._drain_timeout = drain_timeout
         self._backlog = Backlog(max_backlog)
+        self._heartbeat = Heartbeat(
+            board,
+            sessions,
+            self._backlog,
+            online=online,
+            instances=instances,
+            instance_stats=lambda: self.instance_stats(),
+            socket_users=lambda: self.socket_users(),
+        )
         self._in_flight = 0
         self._by_peer: dict[Peer, Connection] = {}
         #: notes whose Socket.IO cursors moved (mirrored within a second)
@@ -114,7 +122,7 @@ class CollaborationHub(NoteListener):
             metrics.ERRORS.labels("presence").inc()
         self._finish_pass(self._upcoming)
         self._keeper.forget()
-        await self._retract_all()
+        await self._heartbeat.retract_all()
 
     # -- y-websocket peers (NoteListener): synchronous and cheap --------------------------
 
@@ -137,7 +145,7 @@ class CollaborationHub(NoteListener):
     def peer_left(self, room: Room, peer: Peer) -> None:
         conn = self._by_peer.pop(peer, None)
         if conn is not None and self.board.remove(conn.conn_id) is not None:
-            self._backlog.left(conn, *_unreported(conn))
+            self._backlog.left(conn, *conn.unreported())
             self._changed()
 
     # -- Socket.IO sockets -------------------------------------------------------------
@@ -260,50 +268,8 @@ class CollaborationHub(NoteListener):
     async def refresh(self) -> None:
         """Mirror presence, mark users online, keep sessions alive with their statistics."""
         self._dirty.clear()
-        activity: list[SessionActivity] = []
-        failed = 0
-        for note_id in self.board.notes():
-            conns = self.board.local(note_id)
-            updates = size = 0
-            for conn in conns:
-                more, extra = _unreported(conn)
-                updates, size = updates + more, size + extra
-            users = tuple(sorted({conn.user_id for conn in conns}))
-            activity.append(SessionActivity(note_id, users, updates, size))
-            try:
-                await self.board.publish(note_id)
-            except Exception:
-                failed += 1
-        if failed:
-            log.warning("mirroring presence of %d notes failed; it expires on its own", failed)
-            metrics.ERRORS.labels("presence").inc(failed)
-        try:  # every note's session in one transaction (notes deleted meanwhile: left out)
-            await self.sessions.record(activity)
-        except StorageError as exc:
-            log.warning("keeping %d sessions alive failed: %s", len(activity), exc)
-            metrics.ERRORS.labels("sessions").inc()
-            for item in activity:  # their statistics go with the next pass
-                self._backlog.counted(item.note_id, item.updates, item.size)
-            self._changed()
-        await self._mark_online()
-
-    async def _mark_online(self) -> None:
-        ttl = self.board.ttl
-        if self._online is not None:
-            counts = Counter(self.socket_users())
-            counts.update(
-                conn.user_id for note in self.board.notes() for conn in self.board.local(note)
-            )
-            for user_id, count in counts.items():
-                await self._online.put(user_id, self.board.instance_id, count, ttl)
-        if self._instances is not None:
-            sockets = sum(
-                conn.source == "websocket"
-                for note in self.board.notes()
-                for conn in self.board.local(note)
-            )
-            stats = {**self.instance_stats(), "websocket": {"connections": sockets}}
-            await self._instances.put(self.board.instance_id, stats, ttl)
+        if not await self._heartbeat.beat():
+            self._changed()  # statistics that could not be recorded wait in the backlog
 
     # -- reconciliation ------------------------------------------------------------------
 
@@ -325,24 +291,3 @@ class CollaborationHub(NoteListener):
             await asyncio.wait_for(self._stop.wait(), self.board.ttl)
         if not self._stop.is_set():
             await self.sessions.settle(await self._end_stale(self.board.ttl))
-
-    async def _retract_all(self) -> None:
-        """At shutdown: take this instance's entries out of Redis at once."""
-        try:
-            for note_id in self.board.notes():
-                await self.board.retract(note_id, [c.conn_id for c in self.board.local(note_id)])
-            if self._instances is not None:
-                await self._instances.drop(self.board.instance_id)
-        except Exception:
-            log.exception("retracting presence at shutdown failed; it expires on its own")
-            metrics.ERRORS.labels("presence").inc()
-
-
-def _unreported(conn: Connection) -> tuple[int, int]:
-    """The peer's updates and bytes not yet added to the session's statistics."""
-    peer = conn.peer
-    if peer is None:
-        return 0, 0
-    updates, size = peer.updates_in - conn.reported_updates, peer.bytes_in - conn.reported_bytes
-    conn.reported_updates, conn.reported_bytes = peer.updates_in, peer.bytes_in
-    return updates, size

@@ -50,6 +50,17 @@ class Connection:
     #: its entry was written to the Redis mirror (so its leave must retract it)
     mirrored: bool = False
 
+    def unreported(self) -> tuple[int, int]:
+        """The peer's updates and bytes not yet added to the session's statistics (and
+        from now on counted as added)."""
+        peer = self.peer
+        if peer is None:
+            return 0, 0
+        updates = peer.updates_in - self.reported_updates
+        size = peer.bytes_in - self.reported_bytes
+        self.reported_updates, self.reported_bytes = peer.updates_in, peer.bytes_in
+        return updates, size
+
     def observe(self, now: float) -> None:
         """Pull what the live y-websocket peer did since the last look."""
         peer, room = self.peer, self.room
