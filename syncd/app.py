@@ -192,7 +192,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             limiter=limiter,
         )
         collab = await stack.enter_async_context(
-            open_collaboration(settings, store, note_service, redis=redis, instance_id=instance_id)
+            open_collaboration(
+                settings,
+                store,
+                note_service,
+                redis=redis,
+                instance_id=instance_id,
+                versions=versions,
+            )
         )
         # Registered last so it runs first on exit: close connections (1001), then store rooms.
         stack.push_async_callback(sync.shutdown)

@@ -31,9 +31,10 @@ from syncd.realtime.gateway import SocketGateway
 from syncd.realtime.hub import CollaborationHub
 from syncd.realtime.presence import PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline, RedisPresence
-from syncd.sessions import SessionService
+from syncd.sessions import SessionService, TakeVersion
 from syncd.settings import Settings, SettingsError
 from syncd.storage import NotificationStore, SessionStore, Store
+from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,13 @@ class Collaboration:
     cleanup: Cleanup
     instance_id: str
     redis: Redis | None = None
+
+
+def _automatic_version(versions: VersionService) -> TakeVersion:
+    async def take(note_id: str) -> None:
+        await versions.take_version(note_id, automatic=True)
+
+    return take
 
 
 def _backend(settings: Settings) -> JobBackend:
@@ -78,9 +86,11 @@ async def open_collaboration(
     *,
     redis: Redis | None,
     instance_id: str,
+    versions: VersionService | None = None,
     extra_jobs: ExtraJobs | None = None,
 ) -> AsyncIterator[Collaboration]:
-    """Everything of this module for `syncd serve`; registers its note listeners."""
+    """Everything of this module for `syncd serve`; registers its note listeners.
+    `versions` takes the version of a session found stale (see `syncd.sessions`)."""
     collab = settings.collab
     prefix = settings.redis_prefix
     ttl = 3 * collab.presence_refresh
@@ -91,7 +101,10 @@ async def open_collaboration(
         ttl=ttl,
         idle_after=collab.presence_idle,
     )
-    sessions = SessionService(SessionStore(store.engine))
+    sessions = SessionService(
+        SessionStore(store.engine),
+        take_version=_automatic_version(versions) if versions is not None else None,
+    )
     hub = CollaborationHub(
         board,
         sessions,

@@ -75,6 +75,20 @@ STREAM_ENTRIES = Gauge(
 )
 VERSIONS = Counter("syncd_versions_total", "Note versions stored, by kind", ["kind"])
 
+# -- presence and sessions -------------------------------------------------------------
+PRESENCE_BACKLOG = Gauge(
+    "syncd_presence_backlog",
+    "Notes whose presence and session bookkeeping is pending or under way",
+    multiprocess_mode="livesum",
+)
+PRESENCE_PASSES = Counter(
+    "syncd_presence_passes_total", "Passes of the presence and session bookkeeping"
+)
+PRESENCE_DROPPED = Counter(
+    "syncd_presence_dropped_total",
+    "Presence and session changes dropped because the bookkeeping backlog was full",
+)
+
 # -- jobs, caches, limits, HTTP --------------------------------------------------------
 JOBS = Counter(
     "syncd_jobs_total", "Background jobs finished, by queue and outcome", ["queue", "outcome"]

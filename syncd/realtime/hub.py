@@ -1,11 +1,17 @@
 """Presence and sessions for every connection to a note, whatever its transport.
 
 y-websocket peers arrive through `NoteListener` hooks (synchronous, on the connection's
-path), Socket.IO sockets through `join`/`leave`. Their bookkeeping (the presence board
-at once; Redis, sessions and `note:user-joined` / `note:user-left` events in order) runs in
-one consumer task, so a leave is never processed before its join. A ticker keeps the
-Redis mirror, the online markers and the sessions' activity fresh; what an instance that
-died leaves behind expires (presence, online) or is ended by the cleanup job (sessions).
+path), Socket.IO sockets through `join`/`leave`. Both update the presence board at once
+and note the change in a backlog coalesced per note (`backlog.py`); one worker task works
+it off in passes (`bookkeeping.py`): however many connections came and went, a pass
+costs a few Redis round trips per note and two transactions in all. The worker also runs
+the periodic refresh (Redis mirror, online markers, sessions kept alive).
+
+Nothing is lost by a restart: at shutdown the worker finishes the backlog before the
+process exits; at start, sessions that no live connection backs are ended and versioned
+(`SessionService.end_stale`: all active ones when embedded, those that missed three
+refreshes when scaled). A `kill -9` loses only what was still in the backlog (connections
+of the last moment that came and went before their pass: no session record).
 """
 
 from __future__ import annotations
@@ -15,29 +21,27 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from syncd import metrics
 from syncd.note_events import NoteListener
+from syncd.realtime.backlog import Backlog, NoteChanges
+from syncd.realtime.bookkeeping import Bookkeeper, NoteEmitter
+from syncd.realtime.heartbeat import Heartbeat
 from syncd.realtime.presence import Connection, PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline
 from syncd.room import Peer, Room
 from syncd.sessions import SessionService
-from syncd.storage import StorageError
+from syncd.storage import SessionRecord, StorageError
 
 log = logging.getLogger(__name__)
 
-
-class NoteEmitter(Protocol):
-    async def emit_to_note(
-        self, note_id: str, event: str, data: dict[str, Any], *, skip_sid: str | None = None
-    ) -> None: ...
+__all__ = ["CollaborationHub", "NoteEmitter"]
 
 
 class CollaborationHub(NoteListener):
-    """One per process; an async context manager (runs the consumer and the ticker)."""
+    """One per process; an async context manager (reconciles, then runs the worker)."""
 
     def __init__(
         self,
@@ -47,45 +51,80 @@ class CollaborationHub(NoteListener):
         online: RedisOnline | None = None,
         instances: RedisInstances | None = None,
         refresh_interval: float = 10.0,
+        drain_timeout: float = 10.0,
+        max_backlog: int = 100_000,
     ) -> None:
         self.board = board
         self.sessions = sessions
-        self.emitter: NoteEmitter | None = None
         #: this instance's counts for `/socket-stats` (set by the Socket.IO gateway)
         self.instance_stats: Callable[[], dict[str, Any]] = dict
         #: users with a Socket.IO socket here, with how many (set by the gateway)
         self.socket_users: Callable[[], dict[str, int]] = dict
+        self._keeper = Bookkeeper(board, sessions)
         self._online = online
-        self._instances = instances
         self._refresh = refresh_interval
+        self._drain_timeout = drain_timeout
+        self._backlog = Backlog(max_backlog)
+        self._heartbeat = Heartbeat(
+            board,
+            sessions,
+            self._backlog,
+            online=online,
+            instances=instances,
+            instance_stats=lambda: self.instance_stats(),
+            socket_users=lambda: self.socket_users(),
+        )
+        self._in_flight = 0
         self._by_peer: dict[Peer, Connection] = {}
-        self._here: Counter[tuple[str, str]] = Counter()
-        self._queue: asyncio.Queue[tuple[str, Connection, asyncio.Future[None] | None]]
-        self._queue = asyncio.Queue()
+        #: notes whose Socket.IO cursors moved (mirrored within a second)
         self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        #: set while nothing is pending nor under way
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        #: resolved when the pass that takes the current backlog is done
+        self._upcoming: asyncio.Future[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
+
+    @property
+    def emitter(self) -> NoteEmitter | None:
+        return self._keeper.emitter
+
+    @emitter.setter
+    def emitter(self, emitter: NoteEmitter | None) -> None:
+        self._keeper.emitter = emitter
 
     async def __aenter__(self) -> CollaborationHub:
+        # Before the server listens: embedded, nothing can be connected yet.
+        stale = await self._end_stale(None if self.board.remote is None else self.board.ttl)
         loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._consume(), name="presence-consumer"),
-            loop.create_task(self._tick_forever(), name="presence-ticker"),
-        ]
+        self._worker = loop.create_task(self._work(), name="presence-worker")
+        self._reconciler = loop.create_task(self._reconcile(stale), name="presence-reconciler")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        # The worker finishes the backlog (connections closed at shutdown included); it is
+        # cancelled only past the grace period, and what that loses is logged.
         self._stop.set()
-        # The consumer finishes what is queued; the loops stop at their next pause (not
-        # cancelled in the middle of a Redis command, see syncd.jobs.worker).
-        await self._queue.put(("stop", _NOBODY, None))
-        _, late = await asyncio.wait(self._tasks, timeout=10.0)
+        self._wake.set()
+        tasks = [task for task in (self._worker, self._reconciler) if task is not None]
+        _, late = await asyncio.wait(tasks, timeout=self._drain_timeout)
         for task in late:
-            log.warning("presence task %s did not stop in time; cancelling it", task)
+            log.error("presence task %s did not finish in time; cancelling it", task.get_name())
+            metrics.ERRORS.labels("presence").inc()
             task.cancel()
-        await self._retract_all()
+        if late:
+            await asyncio.wait(late)
+        if self._backlog:
+            log.error("presence bookkeeping of %d notes lost at shutdown", len(self._backlog))
+            metrics.ERRORS.labels("presence").inc()
+        self._finish_pass(self._upcoming)
+        self._keeper.forget()
+        await self._heartbeat.retract_all()
 
-    # -- y-websocket peers (NoteListener) ------------------------------------------------
+    # -- y-websocket peers (NoteListener): synchronous and cheap --------------------------
 
     def peer_joined(self, room: Room, peer: Peer) -> None:
         conn = Connection(
@@ -100,24 +139,30 @@ class CollaborationHub(NoteListener):
         )
         self._by_peer[peer] = conn
         self.board.add(conn)
-        self._queue.put_nowait(("join", conn, None))
+        self._backlog.joined(conn)
+        self._changed()
 
     def peer_left(self, room: Room, peer: Peer) -> None:
         conn = self._by_peer.pop(peer, None)
         if conn is not None and self.board.remove(conn.conn_id) is not None:
-            self._queue.put_nowait(("leave", conn, None))
+            self._backlog.left(conn, *conn.unreported())
+            self._changed()
 
     # -- Socket.IO sockets -------------------------------------------------------------
 
     async def join(self, conn: Connection) -> None:
         """A socket joined a note (`note:join`); returns once others were told."""
         self.board.add(conn)
-        await self._submit("join", conn)
+        self._backlog.joined(conn)
+        self._changed()
+        await self._next_pass()
 
     async def leave(self, conn_id: str) -> Connection | None:
         conn = self.board.remove(conn_id)
         if conn is not None:
-            await self._submit("leave", conn)
+            self._backlog.left(conn)
+            self._changed()
+            await self._next_pass()
         return conn
 
     def moved(self, conn: Connection, position: Any, selection: Any) -> None:
@@ -126,11 +171,6 @@ class CollaborationHub(NoteListener):
         conn.selection = selection
         conn.last_active = time.time()
         self._dirty.add(conn.note_id)
-
-    async def _submit(self, kind: str, conn: Connection) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        await self._queue.put((kind, conn, done))
-        await done
 
     # -- queries -------------------------------------------------------------------------
 
@@ -146,158 +186,108 @@ class CollaborationHub(NoteListener):
             return True
         return self._online is not None and await self._online.online(user_id)
 
-    # -- the consumer ----------------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        """Notes whose bookkeeping is pending or under way."""
+        return len(self._backlog) + self._in_flight
 
-    async def _consume(self) -> None:
-        while True:
-            kind, conn, done = await self._queue.get()
-            if kind == "stop":
-                return
-            try:
-                if kind == "join":
-                    await self._joined(conn)
-                else:
-                    await self._left(conn)
-            except Exception:
-                log.exception("presence bookkeeping (%s of %s) failed", kind, conn.conn_id)
-                metrics.ERRORS.labels("presence").inc()
-            finally:
-                if done is not None and not done.done():
-                    done.set_result(None)
+    # -- the worker ----------------------------------------------------------------------
 
-    async def _joined(self, conn: Connection) -> None:
-        key = (conn.note_id, conn.user_id)
-        first_here = self._here[key] == 0
-        self._here[key] += 1
-        await self.board.publish(conn.note_id)
-        if not first_here:
-            return  # already a participant of the session; `refresh` keeps it alive
-        if not await self.board.elsewhere(conn.note_id, conn.user_id):
-            await self._emit(conn, "note:user-joined")
-        await self._session(conn.note_id, (conn.user_id,))
+    async def drained(self) -> None:
+        """Wait until no bookkeeping is pending nor under way."""
+        await self._idle.wait()
 
-    async def _left(self, conn: Connection) -> None:
-        key = (conn.note_id, conn.user_id)
-        self._here[key] -= 1
-        if self._here[key] <= 0:
-            del self._here[key]
-        await self.board.retract(conn.note_id, conn.conn_id)
-        updates, size = _unreported(conn)
-        if key not in self._here and not await self.board.elsewhere(conn.note_id, conn.user_id):
-            await self._emit(conn, "note:user-left")
-        if self.board.local(conn.note_id) or await self.board.elsewhere(conn.note_id):
-            await self._session(conn.note_id, (), updates, size)
+    def _changed(self) -> None:
+        metrics.PRESENCE_BACKLOG.set(self.backlog)
+        self._idle.clear()
+        self._wake.set()
+
+    async def _next_pass(self) -> None:
+        if self._worker is None or self._worker.done():
             return
-        if updates:
-            await self._session(conn.note_id, (), updates, size)
-        try:
-            await self.sessions.end(conn.note_id)
-        except StorageError as exc:
-            log.warning("ending the session of note %s failed: %s", conn.note_id, exc)
-            metrics.ERRORS.labels("sessions").inc()
+        if self._upcoming is None:
+            self._upcoming = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._upcoming)
 
-    async def _session(
-        self, note_id: str, users: tuple[str, ...], updates: int = 0, size: int = 0
-    ) -> None:
-        try:
-            await self.sessions.start(note_id, users, updates=updates, size=size)
-        except StorageError as exc:  # e.g. the note was deleted meanwhile
-            log.warning("recording the session of note %s failed: %s", note_id, exc)
-            metrics.ERRORS.labels("sessions").inc()
+    @staticmethod
+    def _finish_pass(done: asyncio.Future[None] | None) -> None:
+        if done is not None and not done.done():
+            done.set_result(None)
 
-    async def _emit(self, conn: Connection, event: str) -> None:
-        if self.emitter is None:
-            return
-        data = {
-            "noteId": conn.note_id,
-            "userId": conn.user_id,
-            "user": {"id": conn.user_id, "name": conn.name},
-            "source": conn.source,
-        }
-        await self.emitter.emit_to_note(conn.note_id, event, data, skip_sid=conn.sid)
-
-    # -- the ticker ----------------------------------------------------------------------
-
-    async def _pause(self, seconds: float) -> None:
+    async def _nap(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            await asyncio.wait_for(self._wake.wait(), max(seconds, 0.0))
+        self._wake.clear()
 
-    async def _tick_forever(self) -> None:
-        step = min(1.0, self._refresh)
-        last_full = time.monotonic()
-        while not self._stop.is_set():
-            await self._pause(step)
-            if self._stop.is_set():
-                return
+    async def _work(self) -> None:
+        next_refresh = time.monotonic() + self._refresh
+        backoff = 0.0
+        while not (self._stop.is_set() and not self._backlog):
+            if backoff:
+                await asyncio.sleep(backoff)  # a failed pass: let storage recover
+            elif not self._backlog:
+                await self._nap(min(1.0, self._refresh, next_refresh - time.monotonic()))
             try:
-                if time.monotonic() - last_full >= self._refresh:
-                    last_full = time.monotonic()
+                if self._backlog:
+                    retried = await self._pass()
+                    backoff = min(max(backoff * 2, 0.1), 5.0) if retried else 0.0
+                if self._stop.is_set():
+                    continue
+                if time.monotonic() >= next_refresh:
+                    next_refresh = time.monotonic() + self._refresh
                     await self.refresh()
-                else:
+                elif self._dirty:
                     dirty, self._dirty = self._dirty, set()
                     for note_id in dirty:
                         await self.board.publish(note_id)
             except Exception:
-                log.exception("presence refresh failed")
+                log.exception("presence bookkeeping failed")
                 metrics.ERRORS.labels("presence").inc()
+
+    async def _pass(self) -> bool:
+        """Work off the backlog once; True if some of it must be retried."""
+        if self._backlog.dropped:
+            log.error("presence backlog full: %d changes dropped", self._backlog.dropped)
+            metrics.PRESENCE_DROPPED.inc(self._backlog.dropped)
+        changes = self._backlog.take()
+        done, self._upcoming = self._upcoming, None
+        self._in_flight = len(changes)
+        retry: dict[str, NoteChanges] = {}
+        try:
+            retry = await self._keeper.run(changes)
+        finally:
+            self._in_flight = 0
+            self._backlog.restore(retry)
+            self._finish_pass(done)
+            metrics.PRESENCE_PASSES.inc()
+            metrics.PRESENCE_BACKLOG.set(self.backlog)
+            if not self.backlog:
+                self._idle.set()
+        return bool(retry)
 
     async def refresh(self) -> None:
         """Mirror presence, mark users online, keep sessions alive with their statistics."""
         self._dirty.clear()
-        touches: list[tuple[str, tuple[str, ...], int, int]] = []
-        for note_id in self.board.notes():
-            conns = self.board.local(note_id)
-            updates = size = 0
-            for conn in conns:
-                more, extra = _unreported(conn)
-                updates, size = updates + more, size + extra
-            await self.board.publish(note_id)
-            touches.append((note_id, tuple({c.user_id for c in conns}), updates, size))
-        try:  # every note's session in one transaction (a note deleted meanwhile: logged)
-            await self.sessions.touch_many(touches)
-        except StorageError as exc:
-            log.warning("keeping %d sessions alive failed: %s", len(touches), exc)
-            metrics.ERRORS.labels("sessions").inc()
-        ttl = self.board.ttl
-        if self._online is not None:
-            counts = Counter(self.socket_users())
-            counts.update(conn_user for conn_user in _users_of(self.board))
-            for user_id, count in counts.items():
-                await self._online.put(user_id, self.board.instance_id, count, ttl)
-        if self._instances is not None:
-            sockets = sum(
-                conn.source == "websocket"
-                for note in self.board.notes()
-                for conn in self.board.local(note)
-            )
-            stats = {**self.instance_stats(), "websocket": {"connections": sockets}}
-            await self._instances.put(self.board.instance_id, stats, ttl)
+        if not await self._heartbeat.beat():
+            self._changed()  # statistics that could not be recorded wait in the backlog
 
-    async def _retract_all(self) -> None:
-        """At shutdown: take this instance's entries out of Redis at once."""
+    # -- reconciliation ------------------------------------------------------------------
+
+    async def _end_stale(self, idle_for: float | None) -> list[SessionRecord]:
         try:
-            for note_id in self.board.notes():
-                for conn in self.board.local(note_id):
-                    await self.board.retract(note_id, conn.conn_id)
-            if self._instances is not None:
-                await self._instances.drop(self.board.instance_id)
-        except Exception:
-            log.exception("retracting presence at shutdown failed; it expires on its own")
-            metrics.ERRORS.labels("presence").inc()
+            return await self.sessions.end_stale(idle_for)
+        except StorageError as exc:
+            log.warning("ending stale sessions failed (the cleanup job retries): %s", exc)
+            metrics.ERRORS.labels("sessions").inc()
+            return []
 
-
-def _users_of(board: PresenceBoard) -> list[str]:
-    return [conn.user_id for note in board.notes() for conn in board.local(note)]
-
-
-def _unreported(conn: Connection) -> tuple[int, int]:
-    """The peer's updates and bytes not yet added to the session's statistics."""
-    peer = conn.peer
-    if peer is None:
-        return 0, 0
-    updates, size = peer.updates_in - conn.reported_updates, peer.bytes_in - conn.reported_bytes
-    conn.reported_updates, conn.reported_bytes = peer.updates_in, peer.bytes_in
-    return updates, size
-
-
-_NOBODY = Connection("", "", "", None, "", False)
+    async def _reconcile(self, stale: list[SessionRecord]) -> None:
+        """Version the sessions ended at start; scaled, look again one TTL later, for
+        the sessions of an instance that died just before this one started."""
+        await self.sessions.settle(stale)
+        if self.board.remote is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self.board.ttl)
+        if not self._stop.is_set():
+            await self.sessions.settle(await self._end_stale(self.board.ttl))

@@ -47,6 +47,19 @@ class Connection:
     #: the peer's update and byte counters already added to the session's statistics
     reported_updates: int = 0
     reported_bytes: int = 0
+    #: its entry was written to the Redis mirror (so its leave must retract it)
+    mirrored: bool = False
+
+    def unreported(self) -> tuple[int, int]:
+        """The peer's updates and bytes not yet added to the session's statistics (and
+        from now on counted as added)."""
+        peer = self.peer
+        if peer is None:
+            return 0, 0
+        updates = peer.updates_in - self.reported_updates
+        size = peer.bytes_in - self.reported_bytes
+        self.reported_updates, self.reported_bytes = peer.updates_in, peer.bytes_in
+        return updates, size
 
     def observe(self, now: float) -> None:
         """Pull what the live y-websocket peer did since the last look."""
@@ -195,20 +208,32 @@ class PresenceBoard:
             ]
         return found
 
-    async def elsewhere(self, note_id: str, user_id: str | None = None) -> bool:
-        """True if another instance has a connection to the note (of `user_id`, if given)."""
+    async def others(self, note_id: str) -> set[str]:
+        """Users with a connection to the note on another instance (scaled mode)."""
         if self.remote is None:
-            return False
-        return any(
-            e.get("instance") != self.instance_id and user_id in (None, e.get("userId"))
+            return set()
+        return {
+            str(e.get("userId"))
             for e in await self.remote.read(note_id)
-        )
+            if e.get("instance") != self.instance_id
+        }
 
     async def publish(self, note_id: str) -> None:
         """Mirror this instance's entries of the note to Redis (scaled mode)."""
-        if self.remote is not None:
-            await self.remote.put(note_id, self._entries(note_id, time.time()), self.ttl)
+        if self.remote is None:
+            return
+        conns = self.local(note_id)
+        now = time.time()
+        entries = [
+            conn.entry(
+                now, self.instance_id, idle_after=self._idle_after, edit_window=self._edit_window
+            )
+            for conn in conns
+        ]
+        for conn in conns:  # before the write: a leave during it must retract the entry
+            conn.mirrored = True
+        await self.remote.put(note_id, entries, self.ttl)
 
-    async def retract(self, note_id: str, conn_id: str) -> None:
-        if self.remote is not None:
-            await self.remote.drop(note_id, [conn_id])
+    async def retract(self, note_id: str, conn_ids: list[str]) -> None:
+        if self.remote is not None and conn_ids:
+            await self.remote.drop(note_id, conn_ids)

@@ -26,7 +26,7 @@ from .records import (
     Unset,
     UserRecord,
 )
-from .sessions import SessionRecord, SessionStore
+from .sessions import SessionActivity, SessionRecord, SessionStore
 from .store import Store, open_store
 from .tokens import Rotation, SqlRefreshRecords
 from .versions import VersionRecord, VersionStore
@@ -46,6 +46,7 @@ __all__ = [
     "NotificationStore",
     "Permissions",
     "Rotation",
+    "SessionActivity",
     "SessionRecord",
     "SessionStore",
     "Snapshot",

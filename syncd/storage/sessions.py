@@ -3,12 +3,18 @@
 A partial unique index keeps at most one active session per note, so instances that open
 one at the same moment end up sharing it. Participants are rows (one per session and
 user), so concurrent joins never overwrite each other.
+
+Opening is one upsert on that index (`INSERT ... ON CONFLICT (note_id) WHERE is_active DO
+UPDATE ... RETURNING id`): insert-or-nothing followed by a select would leave a gap in
+which another instance ends the session or the note is deleted, and find nothing.
+Closing is one `UPDATE ... WHERE is_active RETURNING`, so a session is ended (and its
+end reported) by exactly one caller.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._access import EngineStore
 from ._engine import dialect_insert
-from .schema import UTCDateTime, metadata
+from ._errors import NoteNotFound
+from .schema import UTCDateTime, metadata, notes
 
 collab_sessions = sa.Table(
     "collab_sessions",
@@ -64,6 +71,10 @@ _s = collab_sessions.c
 _p = collab_session_participants.c
 
 
+#: rows per statement: asyncpg takes at most 32767 parameters, SQLite 32766
+_CHUNK = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
     id: str
@@ -77,25 +88,36 @@ class SessionRecord:
     participants: tuple[str, ...]
 
 
-async def _fetch(conn: AsyncConnection, where: Any, limit: int = 1) -> list[SessionRecord]:
-    rows = (
-        await conn.execute(
-            sa.select(collab_sessions)
-            .where(where)
-            .order_by(_s.started_at.desc(), _s.id)
-            .limit(limit)
-        )
-    ).all()
+@dataclass(frozen=True, slots=True)
+class SessionActivity:
+    """What happened on one note since it was last recorded: users who joined its session
+    and the updates and bytes they sent."""
+
+    note_id: str
+    users: tuple[str, ...] = ()
+    updates: int = 0
+    size: int = 0
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+async def _fetch(conn: AsyncConnection, where: Any, limit: int | None = 1) -> list[SessionRecord]:
+    query = sa.select(collab_sessions).where(where).order_by(_s.started_at.desc(), _s.id)
+    rows = (await conn.execute(query if limit is None else query.limit(limit))).all()
     if not rows:
         return []
     people: dict[str, list[str]] = {row.id: [] for row in rows}
-    found = await conn.execute(
-        sa.select(_p.session_id, _p.user_id)
-        .where(_p.session_id.in_(list(people)))
-        .order_by(_p.joined_at, _p.user_id)
-    )
-    for session_id, user_id in found:
-        people[session_id].append(user_id)
+    for chunk in _chunks(list(people)):
+        found = await conn.execute(
+            sa.select(_p.session_id, _p.user_id)
+            .where(_p.session_id.in_(chunk))
+            .order_by(_p.joined_at, _p.user_id)
+        )
+        for session_id, user_id in found:
+            people[session_id].append(user_id)
     return [
         SessionRecord(
             id=row.id,
@@ -112,6 +134,13 @@ async def _fetch(conn: AsyncConnection, where: Any, limit: int = 1) -> list[Sess
     ]
 
 
+async def _fetch_ids(conn: AsyncConnection, ids: Sequence[str]) -> list[SessionRecord]:
+    found: list[SessionRecord] = []
+    for chunk in _chunks(ids):
+        found += await _fetch(conn, _s.id.in_(chunk), limit=None)
+    return found
+
+
 class SessionStore(EngineStore):
     """Each method one transaction; errors as `StorageError` / `StorageUnavailable`."""
 
@@ -121,86 +150,63 @@ class SessionStore(EngineStore):
         """The note's active session, opened now if there is none. `user_ids` join it, and
         `updates` and `size` (bytes) since the last call are added to its statistics.
 
-        Raises `StorageError` (foreign key) if the note is gone.
+        Raises `NoteNotFound` if the note is gone.
         """
-        now = datetime.now(UTC)
         async with self._write() as conn:
-            await conn.execute(
-                dialect_insert(conn)(collab_sessions)
-                .values(
-                    id=uuid.uuid4().hex,
-                    note_id=note_id,
-                    is_active=True,
-                    started_at=now,
-                    last_activity=now,
-                    updates=0,
-                    bytes=0,
-                )
-                .on_conflict_do_nothing()
-            )
-            session_id = await conn.scalar(
-                sa.select(_s.id).where(_s.note_id == note_id, _s.is_active == sa.true())
-            )
-            assert session_id is not None
-            await conn.execute(
-                sa.update(collab_sessions)
-                .where(_s.id == session_id)
-                .values(last_activity=now, updates=_s.updates + updates, bytes=_s.bytes + size)
-            )
-            await _join(conn, session_id, user_ids, now)
-            return (await _fetch(conn, _s.id == session_id))[0]
+            sessions = await _record(conn, [SessionActivity(note_id, user_ids, updates, size)])
+            if note_id not in sessions:
+                raise NoteNotFound(f"note {note_id} does not exist")
+            return (await _fetch(conn, _s.id == sessions[note_id]))[0]
 
-    async def touch_many(self, items: Sequence[tuple[str, tuple[str, ...], int, int]]) -> list[str]:
-        """Keep the active sessions of many notes alive in one transaction (the periodic
-        refresh): `items` are (note id, users present, updates, bytes since the last
-        call). Three statements whatever the number of notes, instead of five per note:
-        the SQLite write lock they hold is the one the update log queues on. Returns the
-        notes that have no active session (the caller opens those)."""
+    async def record(self, items: Sequence[SessionActivity]) -> dict[str, str]:
+        """Open, join and keep alive the sessions of many notes in one transaction: each
+        note's active session (opened if there is none) gets the activity's users as
+        participants and its statistics added, and its `last_activity` moves to now.
+        Returns note id -> session id; notes that no longer exist are left out."""
         if not items:
-            return []
-        now = datetime.now(UTC)
+            return {}
         async with self._write() as conn:
-            found = await conn.execute(
-                sa.select(_s.note_id, _s.id).where(
-                    _s.is_active == sa.true(), _s.note_id.in_([item[0] for item in items])
-                )
-            )
-            sessions = {note_id: session_id for note_id, session_id in found}
-            touched = [item for item in items if item[0] in sessions]
-            if touched:
-                await conn.execute(
-                    sa.update(collab_sessions)
-                    .where(_s.id == sa.bindparam("session"))
-                    .values(
-                        last_activity=now,
-                        updates=_s.updates + sa.bindparam("more"),
-                        bytes=_s.bytes + sa.bindparam("extra"),
-                    ),
-                    [
-                        {"session": sessions[note_id], "more": updates, "extra": size}
-                        for note_id, _, updates, size in touched
-                    ],
-                )
-                await _join_many(
-                    conn, [(sessions[note_id], users) for note_id, users, _, _ in touched], now
-                )
-        return [item[0] for item in items if item[0] not in sessions]
+            return await _record(conn, items)
 
     async def close(self, note_id: str) -> SessionRecord | None:
         """End the note's active session; None if there was none."""
+        ended = await self.close_many([note_id])
+        return ended[0] if ended else None
+
+    async def close_many(self, note_ids: Sequence[str]) -> list[SessionRecord]:
+        """End the active sessions of these notes (one transaction); returns those ended."""
+        if not note_ids:
+            return []
         now = datetime.now(UTC)
         async with self._write() as conn:
-            session_id = await conn.scalar(
-                sa.select(_s.id).where(_s.note_id == note_id, _s.is_active == sa.true())
-            )
-            if session_id is None:
-                return None
-            await conn.execute(
-                sa.update(collab_sessions)
-                .where(_s.id == session_id)
-                .values(is_active=False, ended_at=now, last_activity=now)
-            )
-            return (await _fetch(conn, _s.id == session_id))[0]
+            ids: list[str] = []
+            for chunk in _chunks(sorted(set(note_ids))):
+                ids += (
+                    await conn.execute(
+                        sa.update(collab_sessions)
+                        .where(_s.is_active == sa.true(), _s.note_id.in_(chunk))
+                        .values(is_active=False, ended_at=now, last_activity=now)
+                        .returning(_s.id)
+                    )
+                ).scalars()
+            return await _fetch_ids(conn, ids)
+
+    async def close_stale(self, before: datetime | None = None) -> list[SessionRecord]:
+        """End active sessions with no activity since `before` (None: every active one),
+        as of their last activity: their instance stopped without ending them."""
+        where = _s.is_active == sa.true()
+        if before is not None:
+            where = sa.and_(where, _s.last_activity < before)
+        async with self._write() as conn:
+            ids = (
+                await conn.execute(
+                    sa.update(collab_sessions)
+                    .where(where)
+                    .values(is_active=False, ended_at=_s.last_activity)
+                    .returning(_s.id)
+                )
+            ).scalars()
+            return await _fetch_ids(conn, list(ids))
 
     async def active(self, note_id: str) -> SessionRecord | None:
         async with self._read() as conn:
@@ -212,30 +218,61 @@ class SessionStore(EngineStore):
         async with self._read() as conn:
             return await _fetch(conn, _s.note_id == note_id, limit)
 
-    async def close_idle(self, before: datetime) -> list[str]:
-        """End active sessions with no activity since `before` (their instance died);
-        returns the note ids."""
-        async with self._write() as conn:
-            stale = (
-                await conn.execute(
-                    sa.select(_s.id, _s.note_id).where(
-                        _s.is_active == sa.true(), _s.last_activity < before
-                    )
-                )
-            ).all()
-            if stale:
-                await conn.execute(
-                    sa.update(collab_sessions)
-                    .where(_s.id.in_([row.id for row in stale]))
-                    .values(is_active=False, ended_at=_s.last_activity)
-                )
-        return [row.note_id for row in stale]
 
-
-async def _join(
-    conn: AsyncConnection, session_id: str, user_ids: tuple[str, ...], now: datetime
-) -> None:
-    await _join_many(conn, [(session_id, user_ids)], now)
+async def _record(conn: AsyncConnection, items: Sequence[SessionActivity]) -> dict[str, str]:
+    """Upsert the notes' active sessions and their participants (see `record`)."""
+    merged: dict[str, tuple[set[str], int, int]] = {}
+    for item in items:  # one row per note: ON CONFLICT may touch a row only once
+        users, updates, size = merged.get(item.note_id, (set(), 0, 0))
+        merged[item.note_id] = (users | set(item.users), updates + item.updates, size + item.size)
+    now = datetime.now(UTC)
+    sessions: dict[str, str] = {}
+    # Sorted, so two instances recording overlapping notes lock their rows in one order.
+    for chunk in _chunks(sorted(merged)):
+        # Lock the notes against deletion until commit (Postgres `FOR KEY SHARE`, what a
+        # foreign key check takes; SQLite's one writer needs none): a note deleted
+        # meanwhile is left out rather than failing the whole batch.
+        alive = set(
+            (
+                await conn.execute(
+                    sa.select(notes.c.id)
+                    .where(notes.c.id.in_(chunk))
+                    .with_for_update(read=True, key_share=True)
+                )
+            ).scalars()
+        )
+        rows = [
+            {
+                "id": uuid.uuid4().hex,
+                "note_id": note_id,
+                "is_active": True,
+                "started_at": now,
+                "last_activity": now,
+                "updates": merged[note_id][1],
+                "bytes": merged[note_id][2],
+            }
+            for note_id in chunk
+            if note_id in alive
+        ]
+        if not rows:
+            continue
+        insert = dialect_insert(conn)(collab_sessions).values(rows)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[_s.note_id],
+            index_where=sa.text("is_active"),
+            set_={
+                "last_activity": insert.excluded.last_activity,
+                "updates": _s.updates + insert.excluded.updates,
+                "bytes": _s.bytes + insert.excluded.bytes,
+            },
+        ).returning(_s.note_id, _s.id)
+        sessions.update({note_id: session_id for note_id, session_id in await conn.execute(upsert)})
+    await _join_many(
+        conn,
+        [(sessions[note_id], tuple(sorted(merged[note_id][0]))) for note_id in sorted(sessions)],
+        now,
+    )
+    return sessions
 
 
 async def _join_many(
@@ -246,12 +283,11 @@ async def _join_many(
         for session_id, user_ids in joins
         for u in dict.fromkeys(user_ids)
     ]
-    if not rows:
-        return
-    insert = dialect_insert(conn)(collab_session_participants).values(rows)
-    await conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[_p.session_id, _p.user_id],
-            set_={"last_seen": insert.excluded.last_seen},
+    for chunk in _chunks(rows):
+        insert = dialect_insert(conn)(collab_session_participants).values(list(chunk))
+        await conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[_p.session_id, _p.user_id],
+                set_={"last_seen": insert.excluded.last_seen},
+            )
         )
-    )

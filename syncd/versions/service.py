@@ -144,7 +144,10 @@ class VersionService:
                 authors=capture.authors,
                 skip_if_unchanged=automatic,
             )
-            self._vectors[note_id] = capture.state_vector
+            if self._ticker is not None and self._rooms.get(note_id) is room:
+                # only the ticker reads it, and only for loaded rooms (it prunes the rest);
+                # without a ticker an entry per note ever versioned would stay for good
+                self._vectors[note_id] = capture.state_vector
             self._changed_since.pop(note_id, None)
             self._authors.pop(note_id, None)
             if record is None:
@@ -201,7 +204,7 @@ class VersionService:
         try:
             await self._version_room(room, automatic=True)
         except NoteNotFound:
-            pass  # deleted meanwhile: nothing to version
+            self._authors.pop(room.doc_id, None)  # deleted meanwhile: nothing to version
         except Exception:
             metrics.ERRORS.labels("versions").inc()
             log.exception("taking an automatic version of note %s failed", room.doc_id)

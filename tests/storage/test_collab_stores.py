@@ -9,10 +9,11 @@ import pytest
 
 from syncd.storage import (
     NewNotification,
+    NoteNotFound,
     NotificationStore,
     Permissions,
+    SessionActivity,
     SessionStore,
-    StorageError,
     Store,
     UserRecord,
 )
@@ -130,18 +131,24 @@ async def test_one_active_session_per_note(store: Store, sessions: SessionStore)
 
 
 async def test_idle_sessions_are_closed(store: Store, sessions: SessionStore) -> None:
-    await store.create_note(note_id="n1", title="t", created_by="owner")
-    await store.create_note(note_id="n2", title="t", created_by="owner")
+    for note_id in ("n1", "n2", "n3"):
+        await store.create_note(note_id=note_id, title="t", created_by="owner")
     await sessions.open("n1")
     cutoff = datetime.now(UTC) + timedelta(seconds=1)
     await sessions.open("n2")
-    assert sorted(await sessions.close_idle(cutoff)) == ["n1", "n2"]
+    stale = await sessions.close_stale(cutoff)
+    assert sorted(s.note_id for s in stale) == ["n1", "n2"]
+    assert all(not s.active and s.ended_at == s.last_activity for s in stale)
     assert await sessions.active("n1") is None
-    assert await sessions.close_idle(cutoff) == []
+    assert await sessions.close_stale(cutoff) == []
+    await sessions.open("n3")
+    assert await sessions.close_stale(datetime.now(UTC) - timedelta(hours=1)) == []
+    [everything] = await sessions.close_stale()  # at an embedded start: all of them
+    assert everything.note_id == "n3" and await sessions.active("n3") is None
 
 
 async def test_a_session_needs_its_note(sessions: SessionStore, store: Store) -> None:
-    with pytest.raises(StorageError):
+    with pytest.raises(NoteNotFound):
         await sessions.open("missing")
     await store.create_note(note_id="n1", title="t", created_by="owner")
     await sessions.open("n1", ("a",))
@@ -149,23 +156,32 @@ async def test_a_session_needs_its_note(sessions: SessionStore, store: Store) ->
     assert await sessions.list("n1") == []
 
 
-async def test_touch_many_keeps_active_sessions_and_adds_their_statistics(
+async def test_recording_many_notes_opens_joins_and_keeps_sessions_in_one_go(
     store: Store, sessions: SessionStore
 ) -> None:
     for note_id in ("n1", "n2", "n3"):
         await store.create_note(note_id=note_id, title="t", created_by="owner")
     one = await sessions.open("n1", ("a",))
     two = await sessions.open("n2", ("b",), updates=1, size=5)
-    missing = await sessions.touch_many(
-        [("n1", ("a", "c"), 4, 40), ("n2", (), 0, 0), ("n3", ("d",), 2, 20)]
+    recorded = await sessions.record(
+        [
+            SessionActivity("n1", ("a", "c"), 4, 40),
+            SessionActivity("n2"),
+            SessionActivity("n3", ("d",), 2, 20),
+            SessionActivity("gone", ("e",), 1, 1),  # deleted meanwhile: left out
+            SessionActivity("n1", ("f",), 1, 1),  # twice in one batch: merged
+        ]
     )
-    assert missing == ["n3"]  # no active session: the caller opens it
-    assert await sessions.active("n3") is None
-    first, second = await sessions.active("n1"), await sessions.active("n2")
-    assert first is not None and first.id == one.id
-    assert (first.updates, first.bytes) == (4, 40)
-    assert sorted(first.participants) == ["a", "c"]
+    assert set(recorded) == {"n1", "n2", "n3"}
+    first, second, third = [await sessions.active(n) for n in ("n1", "n2", "n3")]
+    assert first is not None and first.id == one.id == recorded["n1"]
+    assert (first.updates, first.bytes) == (5, 41)
+    assert sorted(first.participants) == ["a", "c", "f"]
     assert first.last_activity >= one.last_activity
     assert second is not None and (second.updates, second.bytes) == (1, 5)
     assert second.last_activity >= two.last_activity
-    assert await sessions.touch_many([]) == []
+    assert third is not None and third.participants == ("d",) and third.updates == 2
+    assert await sessions.record([]) == {}
+    ended = await sessions.close_many(["n1", "n3", "gone"])
+    assert sorted(s.note_id for s in ended) == ["n1", "n3"]
+    assert all(not s.active for s in ended) and await sessions.close_many(["n1"]) == []
