@@ -59,7 +59,7 @@ class SessionService:
         return await self._store.record(items)
 
     async def end(self, note_id: str) -> SessionRecord | None:
-        ended = await self._store.close(note_id)
+        ended = await self._store.end(note_id)
         if ended is not None:
             await self._ended(ended)
         return ended

@@ -158,12 +158,12 @@ class StreamReader:
         finally:
             self._blocked = False
         for key, entries in response or ():
-            doc_id = docs.get(key.encode() if isinstance(key, str) else key)
-            if doc_id is None:
+            asked = docs.get(key.encode() if isinstance(key, str) else key)
+            if asked is None:
                 metrics.ERRORS.labels("bus_reader").inc()
                 log.error("XREAD answered for stream %r, which it was not asked for", key)
                 continue
-            self._deliver(doc_id, entries)
+            self._deliver(asked, entries)
 
     def _deliver(self, doc_id: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         sub = self._subs.get(doc_id)

@@ -38,7 +38,7 @@ async def append(conn: AsyncConnection, doc_id: str, updates: Sequence[bytes]) -
         result = await conn.execute(sa.insert(doc_updates).returning(doc_updates.c.seq), rows)
     except IntegrityError as error:
         raise NoteNotFound(doc_id) from error
-    return max(result.scalars())
+    return int(max(result.scalars()))
 
 
 async def append_many(

@@ -6,6 +6,7 @@ the DDL lives in migration 0002.
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -98,9 +99,10 @@ async def _insert(
     conn: AsyncConnection, user_ids: Iterable[str], new: NewNotification
 ) -> list[NotificationRecord]:
     now = datetime.now(UTC)
+    ids = {user_id: uuid.uuid4().hex for user_id in user_ids}
     rows = [
         {
-            "id": uuid.uuid4().hex,
+            "id": ids[user_id],
             "user_id": user_id,
             "type": new.type,
             "category": new.category,
@@ -113,14 +115,14 @@ async def _insert(
             "read_at": None,
             "created_at": now,
         }
-        for user_id in dict.fromkeys(user_ids)
+        for user_id in ids
     ]
     if rows:
         await conn.execute(sa.insert(notifications), rows)
     return [
         NotificationRecord(
-            id=r["id"],
-            user_id=r["user_id"],
+            id=ids[user_id],
+            user_id=user_id,
             type=new.type,
             category=new.category,
             title=new.title,
@@ -132,7 +134,7 @@ async def _insert(
             read_at=None,
             created_at=now,
         )
-        for r in rows
+        for user_id in ids
     ]
 
 
@@ -230,7 +232,7 @@ class NotificationStore(EngineStore):
 
     async def notify_mentions(
         self, note_id: str, mentioned: Sequence[str], make: NewNotification, *, skip: str | None
-    ) -> list[NotificationRecord]:
+    ) -> builtins.list[NotificationRecord]:
         """Notify the mentioned users not notified for this note before, once each.
 
         Only ids syncd knows as users (seen in a token) or that have rights on the note

@@ -36,7 +36,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        stored: datetime = value
+        return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 # SQLite needs the exact type INTEGER for a rowid alias; AUTOINCREMENT (below)
@@ -71,19 +72,18 @@ notes = sa.Table(
     sa.Column("last_modified", UTCDateTime, nullable=False),
 )
 
-_note_fk = {"ondelete": "CASCADE"}
 
 note_tags = sa.Table(
     "note_tags",
     metadata,
-    sa.Column("note_id", sa.Text, sa.ForeignKey("notes.id", **_note_fk), primary_key=True),
+    sa.Column("note_id", sa.Text, sa.ForeignKey("notes.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("tag", sa.Text, primary_key=True, index=True),
 )
 
 note_permissions = sa.Table(
     "note_permissions",
     metadata,
-    sa.Column("note_id", sa.Text, sa.ForeignKey("notes.id", **_note_fk), primary_key=True),
+    sa.Column("note_id", sa.Text, sa.ForeignKey("notes.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("user_id", sa.Text, primary_key=True, index=True),
     sa.Column("can_view", sa.Boolean, nullable=False),
     sa.Column("can_edit", sa.Boolean, nullable=False),
@@ -93,7 +93,7 @@ note_permissions = sa.Table(
 doc_snapshots = sa.Table(
     "doc_snapshots",
     metadata,
-    sa.Column("doc_id", sa.Text, sa.ForeignKey("notes.id", **_note_fk), primary_key=True),
+    sa.Column("doc_id", sa.Text, sa.ForeignKey("notes.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("state", sa.LargeBinary, nullable=False),
     sa.Column("state_vector", sa.LargeBinary, nullable=False),
     sa.Column("position", sa.Text, nullable=False),
@@ -104,7 +104,7 @@ doc_updates = sa.Table(
     "doc_updates",
     metadata,
     sa.Column("seq", _SEQ, primary_key=True, autoincrement=True),
-    sa.Column("doc_id", sa.Text, sa.ForeignKey("notes.id", **_note_fk), nullable=False),
+    sa.Column("doc_id", sa.Text, sa.ForeignKey("notes.id", ondelete="CASCADE"), nullable=False),
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_doc_updates_doc_id_seq", "doc_id", "seq"),

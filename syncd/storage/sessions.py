@@ -168,7 +168,7 @@ class SessionStore(EngineStore):
         async with self._write() as conn:
             return await _record(conn, items)
 
-    async def close(self, note_id: str) -> SessionRecord | None:
+    async def end(self, note_id: str) -> SessionRecord | None:
         """End the note's active session; None if there was none."""
         ended = await self.close_many([note_id])
         return ended[0] if ended else None

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
@@ -64,7 +65,7 @@ class VersionRecord:
     state_vector: bytes
 
 
-def _record(row: Row[tuple[object, ...]]) -> VersionRecord:
+def _record(row: Row[*tuple[Any, ...]]) -> VersionRecord:
     m = row._mapping
     return VersionRecord(
         note_id=m["note_id"],
@@ -158,9 +159,11 @@ class VersionStore(EngineStore):
             previous_vector = bytes(newest.state_vector) if newest is not None else b"\x00"
             if skip_if_unchanged and same_state(state_vector, previous_vector):
                 return None
+            number = (newest.number if newest is not None else 0) + 1
+            created_at = datetime.now(UTC)
             row = {
                 "note_id": note_id,
-                "number": (newest.number if newest is not None else 0) + 1,
+                "number": number,
                 "label": label,
                 "automatic": automatic,
                 "restored_from": restored_from,
@@ -169,7 +172,7 @@ class VersionStore(EngineStore):
                 "state": state,
                 "state_vector": state_vector,
                 "size": len(state),
-                "created_at": datetime.now(UTC),
+                "created_at": created_at,
             }
             try:
                 await conn.execute(sa.insert(note_versions), row)
@@ -177,14 +180,14 @@ class VersionStore(EngineStore):
                 raise _NumberTaken from None
         return VersionRecord(
             note_id=note_id,
-            number=row["number"],
+            number=number,
             label=label,
             automatic=automatic,
             restored_from=restored_from,
             created_by=created_by,
             authors=tuple(authors),
             size=len(state),
-            created_at=row["created_at"],
+            created_at=created_at,
             state_vector=state_vector,
         )
 

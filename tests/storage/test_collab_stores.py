@@ -119,11 +119,11 @@ async def test_one_active_session_per_note(store: Store, sessions: SessionStore)
     assert sorted(active.participants) == ["u0", "u1", "u2", "u3"]
     await sessions.open("n1", ("u9",), updates=3, size=120)
     await sessions.open("n1", updates=2, size=30)
-    closed = await sessions.close("n1")
+    closed = await sessions.end("n1")
     assert closed is not None and not closed.active and closed.ended_at is not None
     assert (closed.updates, closed.bytes) == (5, 150)
     assert "u9" in closed.participants
-    assert await sessions.close("n1") is None
+    assert await sessions.end("n1") is None
     reopened = await sessions.open("n1", ("u1",))
     assert reopened.id != closed.id and reopened.participants == ("u1",)
     listed = await sessions.list("n1")
