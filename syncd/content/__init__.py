@@ -6,7 +6,7 @@ like any peer's edit.
 """
 
 from ._mentions import extract_mentions
-from ._validate import ContentError, validate_pm_json
+from ._validate import MAX_TEXT, CheckedDoc, ContentError, check_doc, validate_pm_json
 from ._write import EMPTY_UPDATE, write_json
 from .prosemirror import (
     DEFAULT_FIELD,
@@ -21,7 +21,10 @@ from .prosemirror import (
 __all__ = [
     "DEFAULT_FIELD",
     "EMPTY_UPDATE",
+    "MAX_TEXT",
+    "CheckedDoc",
     "ContentError",
+    "check_doc",
     "doc_to_json",
     "doc_to_text",
     "extract_mentions",

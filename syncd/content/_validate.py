@@ -14,7 +14,10 @@ from typing import Any
 
 from ._marks import JSON_SAFE_INT, is_hashed_key
 
-__all__ = ["ContentError", "validate_pm_json"]
+__all__ = ["MAX_TEXT", "CheckedDoc", "ContentError", "check_doc", "validate_pm_json"]
+
+#: the longest string in a document (a text node, an attribute value)
+MAX_TEXT = 1_000_000
 
 
 class ContentError(ValueError):
@@ -28,12 +31,27 @@ _NODE_KEYS = frozenset({"type", "attrs", "content", "marks", "text"})
 _MARK_KEYS = frozenset({"type", "attrs"})
 
 
-class _Budget:
-    __slots__ = ("left", "limit")
+class CheckedDoc(dict[str, Any]):
+    """A ProseMirror doc that `check_doc` accepted: `write_json` takes it without checking
+    it again (the REST layer checks a body's content once, then passes this down). Do not
+    mutate one; a changed doc is a plain dict again (`CheckedDoc(...)` is only for
+    `check_doc`)."""
 
-    def __init__(self, limit: int) -> None:
+
+def check_doc(pm_json: object) -> CheckedDoc:
+    """`validate_pm_json` with the default bounds, its result marked as checked."""
+    if isinstance(pm_json, CheckedDoc):
+        return pm_json
+    return CheckedDoc(validate_pm_json(pm_json))
+
+
+class _Budget:
+    __slots__ = ("left", "limit", "max_text")
+
+    def __init__(self, limit: int, max_text: int) -> None:
         self.limit = limit
         self.left = limit
+        self.max_text = max_text
 
     def spend(self, path: str) -> None:
         self.left -= 1
@@ -42,7 +60,7 @@ class _Budget:
 
 
 def validate_pm_json(
-    pm_json: object, *, max_depth: int = 64, max_nodes: int = 100_000
+    pm_json: object, *, max_depth: int = 64, max_nodes: int = 100_000, max_text: int = MAX_TEXT
 ) -> dict[str, Any]:
     """Return *pm_json* if it is a ProseMirror doc; raise ContentError saying what is wrong.
 
@@ -50,11 +68,12 @@ def validate_pm_json(
     children; every node a dict with a type name and only the keys ``type``,
     ``attrs``, ``content``, ``marks``, ``text``; text nodes with a non-empty
     string and no content; marks a list of ``{type, attrs?}``; attrs dicts of
-    JSON values (finite numbers, integers within JS's safe range).
-    *max_depth* bounds node nesting plus attribute nesting; *max_nodes* bounds
-    nodes, marks and attribute values together.
+    JSON values (finite numbers, integers within JS's safe range); no string
+    (text, attribute value) longer than *max_text*.  *max_depth* bounds node
+    nesting plus attribute nesting; *max_nodes* bounds nodes, marks and
+    attribute values together.
     """
-    budget = _Budget(max_nodes)
+    budget = _Budget(max_nodes, max_text)
     try:
         root = _check_node(pm_json, "doc", 0, max_depth, budget)
     except RecursionError:  # only with a max_depth beyond Python's stack
@@ -85,6 +104,8 @@ def _check_node(
         text = node.get("text")
         if not isinstance(text, str) or not text:
             raise ContentError(f"{path}: a text node needs a non-empty string 'text'")
+        if len(text) > budget.max_text:
+            raise ContentError(f"{path}: text is longer than {budget.max_text} characters")
         if "content" in node or "attrs" in node:
             raise ContentError(f"{path}: a text node cannot have content or attrs")
     elif "text" in node:
@@ -139,7 +160,11 @@ def _check_value(value: object, path: str, depth: int, max_depth: int, budget: _
     if depth > max_depth:
         raise ContentError(f"{path}: nested deeper than {max_depth} levels")
     budget.spend(path)
-    if value is None or isinstance(value, str | bool):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if len(value) > budget.max_text:
+            raise ContentError(f"{path}: longer than {budget.max_text} characters")
         return
     if isinstance(value, int):
         if abs(value) > JSON_SAFE_INT:

@@ -16,7 +16,7 @@ import pycrdt
 
 from ._marks import hashed_mark_key, is_hashed_key, mark_name, normalize_value
 from ._shape import Child, canon_attrs, equality, group, pcanon, same_element, ycanon
-from ._validate import validate_pm_json
+from ._validate import check_doc
 from .prosemirror import DEFAULT_FIELD, PmNode, get_fragment
 
 __all__ = ["EMPTY_UPDATE", "write_json"]
@@ -33,13 +33,14 @@ def write_json(
 ) -> bytes:
     """Make the fragment *field* hold *pm_json*; return that transaction's Yjs v1 update.
 
-    *pm_json* is validated first (ContentError).  The change happens in one
-    transaction with *origin*, so the doc's observers (the room) see and relay
-    it like any other update.  Returns `EMPTY_UPDATE` when the doc already
-    holds that content.  Must not be called inside an open transaction: the
-    update only exists once the transaction commits.
+    *pm_json* is validated first (ContentError), unless `check_doc` made it.
+    The change happens in one transaction with *origin*, so the doc's
+    observers (the room) see and relay it like any other update.  Returns
+    `EMPTY_UPDATE` when the doc already holds that content.  Must not be
+    called inside an open transaction: the update only exists once the
+    transaction commits.
     """
-    root = validate_pm_json(pm_json)
+    root = check_doc(pm_json)
     fragment = get_fragment(doc, field)
     if getattr(doc, "_txn", None) is not None:
         raise RuntimeError("write_json must run outside any transaction on the doc")

@@ -36,7 +36,9 @@ from hypothesis import strategies as st
 from syncd.content import (
     DEFAULT_FIELD,
     EMPTY_UPDATE,
+    CheckedDoc,
     ContentError,
+    check_doc,
     doc_to_json,
     doc_to_text,
     extract_mentions,
@@ -528,6 +530,43 @@ def test_validate_bounds_depth_and_size() -> None:
         validate_pm_json(
             {"type": "doc", "content": [{**P, "attrs": {"a": [[[[1]]]]}}]}, max_depth=4
         )
+
+
+def test_validate_bounds_strings() -> None:
+    long_text = {"type": "paragraph", "content": [{"type": "text", "text": "x" * 11}]}
+    with pytest.raises(ContentError, match="longer than 10 characters"):
+        validate_pm_json({"type": "doc", "content": [long_text]}, max_text=10)
+    long_attr = {"type": "image", "attrs": {"src": "x" * 11}}
+    with pytest.raises(ContentError, match="longer than 10 characters"):
+        validate_pm_json({"type": "doc", "content": [long_attr]}, max_text=10)
+    validate_pm_json({"type": "doc", "content": [long_text, long_attr]}, max_text=11)
+
+
+def test_plain_text_of_too_many_lines_is_refused_by_the_node_budget() -> None:
+    with pytest.raises(ContentError, match="more than 100000 nodes"):
+        check_doc(text_to_json("\n" * 150_000))
+
+
+def test_a_checked_doc_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = {"type": "doc", "content": [P, P]}
+    checked = check_doc(doc)
+    assert isinstance(checked, CheckedDoc) and checked == doc
+    assert check_doc(checked) is checked
+    calls: list[str] = []
+    import syncd.content._validate as validate_module
+
+    real = validate_module._check_node
+    monkeypatch.setattr(
+        validate_module,
+        "_check_node",
+        lambda node, path, *rest: calls.append(path) or real(node, path, *rest),
+    )
+    ydoc: pycrdt.Doc = pycrdt.Doc()
+    write_json(ydoc, checked)
+    assert calls == []  # the writer trusts what check_doc made
+    write_json(pycrdt.Doc(), dict(doc))
+    assert calls  # and checks a plain dict itself
+    assert doc_to_json(ydoc) == doc
 
 
 def test_validate_survives_a_very_deep_document() -> None:
