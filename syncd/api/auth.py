@@ -8,45 +8,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.api.errors import ApiError
+from syncd.api.models.auth import IssueBody, RefreshBody, TokenPair
 from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body
-from syncd.api.schema import array, component, integer, obj, string, text
+from syncd.api.requests import authenticate
+from syncd.api.validation import read_body
 from syncd.auth import AuthError
-from syncd.auth.refresh import Identity, RefreshService, TokenPair
+from syncd.auth.refresh import Identity, RefreshService
+from syncd.auth.refresh import TokenPair as Pair
 
 TAGS = ["auth"]
-MAX_ID = 200
-
-TOKEN_PAIR = component(
-    "TokenPair",
-    obj(
-        {
-            "accessToken": string(),
-            "refreshToken": string(),
-            "tokenType": string(enum=["Bearer"]),
-            "expiresIn": integer(minimum=0),
-            "refreshExpiresIn": integer(minimum=0),
-        },
-        required=("accessToken", "refreshToken", "tokenType", "expiresIn", "refreshExpiresIn"),
-    ),
-)
-REFRESH_BODY = obj({"refreshToken": text(min_length=1, max_length=8192)}, required=["refreshToken"])
-ISSUE_BODY = obj(
-    {
-        "userId": text(min_length=1, max_length=MAX_ID),
-        "name": text(max_length=500),
-        "email": text(max_length=500),
-        "roles": array(text(min_length=1, max_length=100), max_items=20),
-    },
-    required=["userId"],
-)
 
 
 def _tokens(request: Request) -> RefreshService:
     return request.app.state.services.tokens
 
 
-def pair_json(pair: TokenPair) -> dict[str, object]:
+def pair_json(pair: Pair) -> dict[str, object]:
     return {
         "accessToken": pair.access_token,
         "refreshToken": pair.refresh_token,
@@ -59,15 +36,15 @@ def pair_json(pair: TokenPair) -> dict[str, object]:
 @operation(
     "Rotate a refresh token: the presented one is spent, a new pair is returned. "
     "Presenting a spent token revokes every token of its session (401).",
-    body=REFRESH_BODY,
-    responses={200: TOKEN_PAIR, 401: ERROR},
+    body=RefreshBody,
+    responses={200: TokenPair, 401: ERROR},
     auth=False,
     tags=TAGS,
 )
 async def refresh(request: Request) -> Response:
-    body = await read_body(request, REFRESH_BODY)
+    body = await read_body(request, RefreshBody)
     try:
-        pair = await _tokens(request).refresh(body["refreshToken"])
+        pair = await _tokens(request).refresh(body.refreshToken)
     except AuthError as exc:
         raise ApiError(401, str(exc)) from None
     return JSONResponse(pair_json(pair))
@@ -75,15 +52,15 @@ async def refresh(request: Request) -> Response:
 
 @operation(
     "Revoke the session of a refresh token (it and every token rotated from it)",
-    body=REFRESH_BODY,
+    body=RefreshBody,
     responses={204: None, 401: ERROR},
     auth=False,
     tags=TAGS,
 )
 async def logout(request: Request) -> Response:
-    body = await read_body(request, REFRESH_BODY)
+    body = await read_body(request, RefreshBody)
     try:
-        await _tokens(request).logout(body["refreshToken"])
+        await _tokens(request).logout(body.refreshToken)
     except AuthError as exc:
         raise ApiError(401, str(exc)) from None
     return Response(status_code=204)
@@ -92,20 +69,20 @@ async def logout(request: Request) -> Response:
 @operation(
     "Issue a first access and refresh token pair for a user (role service or admin: the "
     "CRM back end at sign-in, or development)",
-    body=ISSUE_BODY,
-    responses={201: TOKEN_PAIR, 403: ERROR},
+    body=IssueBody,
+    responses={201: TokenPair, 403: ERROR},
     tags=TAGS,
 )
 async def issue(request: Request) -> Response:
     principal = authenticate(request)
-    body = await read_body(request, ISSUE_BODY)
+    body = await read_body(request, IssueBody)
     if not principal.privileged:
         raise ApiError(403, "only role service or admin may issue tokens")
     identity = Identity(
-        user_id=body["userId"],
-        name=body.get("name"),
-        email=body.get("email"),
-        roles=tuple(dict.fromkeys(body.get("roles") or ())),
+        user_id=body.userId,
+        name=body.name,
+        email=body.email,
+        roles=tuple(dict.fromkeys(body.roles)),
     )
     pair = await _tokens(request).issue(identity)
     return JSONResponse(pair_json(pair), status_code=201)

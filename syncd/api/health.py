@@ -6,21 +6,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from syncd.api.models.monitoring import Live, Ready
 from syncd.api.openapi import operation
-from syncd.api.schema import obj, string
-
-_READY = obj(
-    {"status": string(enum=["ready", "not ready"]), "checks": obj({}, additional=string())},
-    required=("status", "checks"),
-)
 
 
-@operation("Liveness", responses={200: obj({"status": string()}, required=["status"])}, auth=False)
+@operation("Liveness", responses={200: Live}, auth=False)
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@operation("Readiness (database, bus)", responses={200: _READY, 503: _READY}, auth=False)
+@operation("Readiness (database, bus)", responses={200: Ready, 503: Ready}, auth=False)
 async def readyz(request: Request) -> Response:
     services = request.app.state.services
     checks: dict[str, str] = {}

@@ -9,12 +9,11 @@ from starlette.routing import Route
 
 from syncd import metrics
 from syncd.api.openapi import operation
-from syncd.api.schema import string
 
 
 @operation(
     "Prometheus metrics (text exposition format)",
-    responses={200: string()},
+    responses={200: str},
     auth=False,
     tags=["monitoring"],
     media_type="text/plain",

@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd import metrics
-from syncd.api.collab_schemas import JOB, QUEUE_STATS, SOCKET_STATS, SOCKET_STATUS
 from syncd.api.errors import ApiError
+from syncd.api.models.monitoring import Job, QueueStats, SocketStats, SocketStatus
 from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate
 from syncd.jobs.policy import valid_job_id
@@ -29,7 +29,7 @@ def _operator(request: Request) -> None:
 
 @operation(
     "Per-queue job counts (role service or admin)",
-    responses={200: QUEUE_STATS, 403: ERROR},
+    responses={200: QueueStats, 403: ERROR},
     tags=TAGS,
 )
 async def queue_stats(request: Request) -> Response:
@@ -53,7 +53,7 @@ async def queue_stats(request: Request) -> Response:
 
 @operation(
     "One job's status, attempts and result (role service or admin)",
-    responses={200: JOB, 403: ERROR, 404: ERROR},
+    responses={200: Job, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def job_status(request: Request) -> Response:
@@ -116,7 +116,7 @@ async def _cluster(request: Request) -> dict[str, Any]:
 
 @operation(
     "Socket.IO and y-websocket connections on this instance and across the cluster",
-    responses={200: SOCKET_STATS},
+    responses={200: SocketStats},
     auth=False,
     tags=TAGS,
 )
@@ -124,7 +124,7 @@ async def socket_stats(request: Request) -> Response:
     return JSONResponse(await _cluster(request))
 
 
-@operation("Socket.IO health", responses={200: SOCKET_STATUS}, auth=False, tags=TAGS)
+@operation("Socket.IO health", responses={200: SocketStatus}, auth=False, tags=TAGS)
 async def socket_status(request: Request) -> Response:
     services = request.app.state.services
     collab = services.collab

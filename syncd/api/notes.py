@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.api.errors import ApiError
-from syncd.api.note_schemas import (
-    APPLIED,
-    CREATE_NOTE,
-    LIST_QUERY,
-    NOTE,
-    NOTE_LIST,
-    UPDATE_NOTE,
-    YJS_UPDATE,
-)
-from syncd.api.note_shapes import (
-    invalid,
+from syncd.api.models.notes import (
+    Applied,
+    CreateNote,
+    ListQuery,
+    Note,
+    NoteId,
+    NoteList,
+    UpdateNote,
+    YjsUpdate,
     note_json,
-    parse_content,
-    parse_lead_id,
-    parse_metadata,
-    parse_permissions,
-    parse_title,
     view_json,
 )
-from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body, read_query, require_access
+from syncd.api.openapi import ERROR, operation, path_parameter
+from syncd.api.requests import authenticate, require_access
+from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
 from syncd.notes import Forbidden, NoteNotFound, NoteService
 from syncd.protocol import ProtocolError
-from syncd.storage import NoteExists
+from syncd.storage import NoteExists, NoteMetadata, Permissions
+
+path_parameter("note_id", NoteId)
 
 
 def _notes(request: Request) -> NoteService:
@@ -48,25 +41,22 @@ TAGS = ["notes"]
 
 @operation(
     "Create a note; the caller owns it",
-    body=CREATE_NOTE,
-    responses={201: NOTE, 409: ERROR},
+    body=CreateNote,
+    responses={201: Note, 409: ERROR},
     tags=TAGS,
 )
 async def create_note(request: Request) -> Response:
     principal = authenticate(request)
-    body = await read_body(request, CREATE_NOTE)
-    if "title" not in body:
-        raise invalid("title is required")
-    note_id = body.get("id")  # None, or a note id (the schema checks its pattern)
+    body = await read_body(request, CreateNote)
     try:
         view = await _notes(request).create(
             principal,
-            note_id=note_id,
-            title=parse_title(body["title"]),
-            lead_id=parse_lead_id(body.get("leadId")),
-            permissions=parse_permissions(body.get("permissions") or {}),
-            metadata=parse_metadata(body.get("metadata") or {}),
-            content_json=parse_content(body),
+            note_id=body.id,
+            title=body.title.strip(),
+            lead_id=body.leadId,
+            permissions=body.permissions.parse() if body.permissions else Permissions(),
+            metadata=body.metadata.parse() if body.metadata else NoteMetadata(),
+            content_json=body.doc,
         )
     except NoteExists:
         raise ApiError(409, "a note with this id exists") from None
@@ -74,11 +64,11 @@ async def create_note(request: Request) -> Response:
 
 
 @operation(
-    "A note, its content read from the live doc", responses={200: NOTE, 404: ERROR}, tags=TAGS
+    "A note, its content read from the live doc", responses={200: Note, 404: ERROR}, tags=TAGS
 )
 async def get_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    await require_access(request, note_id, Access.VIEW)
+    await require_access(request, authenticate(request), note_id, Access.VIEW)
     try:
         view = await _notes(request).view(note_id)
     except NoteNotFound:
@@ -89,24 +79,17 @@ async def get_note(request: Request) -> Response:
 @operation(
     "Change title, lead, metadata, permissions (owner or admin) or content; content "
     "becomes a CRDT update sent live to editors",
-    body=UPDATE_NOTE,
-    responses={200: NOTE, 403: ERROR, 404: ERROR},
+    body=UpdateNote,
+    responses={200: Note, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def update_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
-    body = await read_body(request, UPDATE_NOTE)
-    await require_access(request, note_id, Access.EDIT)
-    changes: dict[str, Any] = {}
-    if "title" in body:
-        changes["title"] = parse_title(body["title"])
-    if "leadId" in body:
-        changes["lead_id"] = parse_lead_id(body["leadId"])
-    if "metadata" in body:
-        changes["metadata"] = parse_metadata(body["metadata"] or {})
-    if "permissions" in body:
-        changes["permissions"] = parse_permissions(body["permissions"] or {})
+    body = await read_body(request, UpdateNote)
+    await require_access(request, principal, note_id, Access.EDIT)
+    changes = body.changes()
+    if "permissions" in changes:
         record = await _notes(request).record(note_id)
         if (
             record is not None
@@ -114,9 +97,8 @@ async def update_note(request: Request) -> Response:
             and not (principal.privileged)
         ):
             raise ApiError(403, "only the owner or an admin may change permissions")
-    content = parse_content(body)
     try:
-        view = await _notes(request).update(principal, note_id, content_json=content, **changes)
+        view = await _notes(request).update(principal, note_id, content_json=body.doc, **changes)
     except NoteNotFound:
         raise ApiError(404, "note not found") from None
     except Forbidden as exc:
@@ -131,7 +113,7 @@ async def update_note(request: Request) -> Response:
 )
 async def delete_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    _, may_delete = await require_access(request, note_id, Access.VIEW)
+    _, may_delete = await require_access(request, authenticate(request), note_id, Access.VIEW)
     if not may_delete:
         raise ApiError(403, "delete permission required")
     try:
@@ -143,23 +125,22 @@ async def delete_note(request: Request) -> Response:
 
 @operation(
     "The notes the caller may view, newest first",
-    query=LIST_QUERY,
-    responses={200: NOTE_LIST},
+    query=ListQuery,
+    responses={200: NoteList},
     tags=TAGS,
 )
 async def list_notes(request: Request) -> Response:
     principal = authenticate(request)
-    params = read_query(request, LIST_QUERY)
-    page: int = params.get("page", 1)
-    limit: int = params.get("limit", 20)
+    params = read_query(request, ListQuery)
+    page, limit = params.page, params.limit
     store = request.app.state.services.store
     records, total = await store.list_notes(
         viewer_id=None if principal.privileged else principal.user_id,
-        lead_id=params.get("leadId") or None,
-        q=params.get("q") or None,
-        tag=params.get("tag") or None,
-        category=params.get("category") or None,
-        priority=params.get("priority") or None,
+        lead_id=params.leadId or None,
+        q=params.q or None,
+        tag=params.tag or None,
+        category=params.category or None,
+        priority=params.priority or None,
         offset=(page - 1) * limit,
         limit=limit,
     )
@@ -178,26 +159,19 @@ async def list_notes(request: Request) -> Response:
 
 @operation(
     "Apply a Yjs update server-side (422 if pycrdt rejects it)",
-    body=YJS_UPDATE,
-    responses={200: APPLIED, 403: ERROR, 404: ERROR},
+    body=YjsUpdate,
+    responses={200: Applied, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def apply_yjs_update(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
-    body = await read_body(request, YJS_UPDATE)
-    await require_access(request, note_id, Access.EDIT)
-    raw = body.get("update")
-    if not isinstance(raw, str) or not raw:
-        raise invalid("update must be a base64 string")
-    try:
-        update = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid("update is not valid base64") from None
+    update = (await read_body(request, YjsUpdate)).update
+    await require_access(request, principal, note_id, Access.EDIT)
     try:
         await _notes(request).apply_update(note_id, update, principal.user_id)
     except ProtocolError as exc:
-        raise invalid(str(exc)) from None
+        raise ApiError(422, str(exc)) from None
     return JSONResponse({"applied": True, "bytes": len(update)})
 
 

@@ -7,29 +7,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from syncd.api.collab_schemas import (
-    CREATED_NOTIFICATIONS,
-    NEW_NOTIFICATION,
-    NOTIFICATION,
-    NOTIFICATION_LIST,
-    UPDATED,
-)
 from syncd.api.errors import ApiError
+from syncd.api.models.notifications import (
+    CategoryQuery,
+    CreatedNotifications,
+    ListQuery,
+    NewNotification,
+    Notification,
+    NotificationList,
+    Updated,
+)
 from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body, read_query
-from syncd.api.schema import boolean, integer, text
+from syncd.api.requests import authenticate
+from syncd.api.validation import read_body, read_query
 from syncd.notifications import NotificationService, notification_json
-from syncd.storage import NewNotification
+from syncd.storage import NewNotification as StoredNotification
 
-MAX_LIMIT = 200
 TAGS = ["notifications"]
-_CATEGORY = text(max_length=100)
-LIST_QUERY = {
-    "limit": integer(minimum=1, maximum=MAX_LIMIT),
-    "category": _CATEGORY,
-    "unread": boolean(),
-}
-CATEGORY_QUERY = {"category": _CATEGORY}
 
 
 def _service(request: Request) -> NotificationService:
@@ -38,18 +32,18 @@ def _service(request: Request) -> NotificationService:
 
 @operation(
     "The caller's notifications, newest first, and their unread count",
-    query=LIST_QUERY,
-    responses={200: NOTIFICATION_LIST},
+    query=ListQuery,
+    responses={200: NotificationList},
     tags=TAGS,
 )
 async def list_notifications(request: Request) -> Response:
     principal = authenticate(request)
-    params = read_query(request, LIST_QUERY)
+    params = read_query(request, ListQuery)
     records, unread = await _service(request).store.list(
         principal.user_id,
-        limit=params.get("limit", 50),
-        category=params.get("category") or None,
-        unread=params.get("unread"),
+        limit=params.limit,
+        category=params.category or None,
+        unread=params.unread,
     )
     return JSONResponse(
         {"notifications": [notification_json(r) for r in records], "unreadCount": unread}
@@ -58,7 +52,7 @@ async def list_notifications(request: Request) -> Response:
 
 @operation(
     "Mark one of the caller's notifications read",
-    responses={200: NOTIFICATION, 404: ERROR},
+    responses={200: Notification, 404: ERROR},
     tags=TAGS,
 )
 async def mark_read(request: Request) -> Response:
@@ -73,13 +67,13 @@ async def mark_read(request: Request) -> Response:
 
 @operation(
     "Mark all the caller's notifications read (of one category, if given)",
-    query=CATEGORY_QUERY,
-    responses={200: UPDATED},
+    query=CategoryQuery,
+    responses={200: Updated},
     tags=TAGS,
 )
 async def mark_all_read(request: Request) -> Response:
     principal = authenticate(request)
-    category = read_query(request, CATEGORY_QUERY).get("category") or None
+    category = read_query(request, CategoryQuery).category or None
     updated = await _service(request).store.mark_all_read(principal.user_id, category=category)
     return JSONResponse({"updated": updated})
 
@@ -87,26 +81,25 @@ async def mark_all_read(request: Request) -> Response:
 @operation(
     "Create a notification for users (role service or admin); delivered over Socket.IO "
     "(`notification:new`) and by e-mail to users who are offline",
-    body=NEW_NOTIFICATION,
-    responses={201: CREATED_NOTIFICATIONS, 403: ERROR},
+    body=NewNotification,
+    responses={201: CreatedNotifications, 403: ERROR},
     tags=TAGS,
 )
 async def create_notifications(request: Request) -> Response:
     principal = authenticate(request)
     if not principal.privileged:
         raise ApiError(403, "only service or admin tokens create notifications")
-    body = await read_body(request, NEW_NOTIFICATION)
-    users = body.get("userIds") or [body["userId"]]
-    new = NewNotification(
-        type=body.get("type") or "general",
-        category=body.get("category") or "general",
-        title=body["title"],
-        message=body.get("message") or "",
-        data=body.get("data") or {},
-        note_id=body.get("noteId"),
+    body = await read_body(request, NewNotification)
+    new = StoredNotification(
+        type=body.type,
+        category=body.category,
+        title=body.title,
+        message=body.message,
+        data=body.data,
+        note_id=body.noteId,
         actor_id=principal.user_id,
     )
-    records = await _service(request).notify(users, new)
+    records = await _service(request).notify(body.recipients, new)
     return JSONResponse({"notifications": [notification_json(r) for r in records]}, status_code=201)
 
 

@@ -1,11 +1,13 @@
-"""`GET /openapi.json`: an OpenAPI 3.1 document generated from the routes themselves.
+"""`GET /openapi.json`: an OpenAPI 3.1 document generated from the routes and the models
+their bodies are validated with.
 
-Each REST handler is declared with `@operation(...)`, naming its request body, query
-parameters and responses as schemas from `syncd.api.schema` (the same ones its body and
-query are validated with). The generator walks the app's routes; path parameters come from
-the route template, their schemas from `path_parameter` (one per name). Responses every
-route shares are added here, once: 401 with a token; under `/api/` 400 and 422 for the URL
-(`UrlGuardMiddleware`), 429 and 503 with `Retry-After`; 400, 413, 415 and 422 for a body.
+Each REST handler is declared with `@operation(...)`, naming its request body and query
+as models of `syncd.api.models` (the same ones `syncd.api.validation` reads them into)
+and its responses as models or types. The generator walks the app's routes; path
+parameters come from the route template, their types from `path_parameter` (one per
+name); every model becomes a component. Responses every route shares are added here,
+once: 401 with a token; under `/api/` 400 and 422 for the URL (`UrlGuardMiddleware`), 429
+and 503 with `Retry-After`; 400, 413, 415 and 422 for a body.
 """
 
 from __future__ import annotations
@@ -13,24 +15,26 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
+from pydantic import BaseModel, Field, TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import CoreSchema
 from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from syncd.api.schema import COMPONENTS, NO_NUL, Schema, component, integer, obj, string
+from syncd.api.models import content
+from syncd.api.models._base import NO_NUL
+from syncd.api.models.common import Error
 
 F = TypeVar("F", bound=Callable[..., Any])
+Schema = dict[str, Any]
+_REFS = "#/components/schemas/{model}"
 
-ERROR = component(
-    "Error",
-    obj(
-        {"error": obj({"code": string(), "message": string()}, required=("code", "message"))},
-        required=("error",),
-    ),
-)
+#: the response type of an error status (a handler names it in its `responses`)
+ERROR = Error
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -47,18 +51,22 @@ _STATUS_TEXT = {
     503: "Storage unavailable; try again (see Retry-After)",
 }
 _RETRY_AFTER = {
-    "Retry-After": {"schema": integer(minimum=0), "required": True, "description": "seconds"}
+    "Retry-After": {
+        "schema": {"type": "integer", "minimum": 0},
+        "required": True,
+        "description": "seconds",
+    }
 }
-#: schemas of path parameters, by name (a name means the same thing in every route)
-PATH_PARAMETERS: dict[str, Schema] = {}
-_ANY_SEGMENT = string(min_length=1, max_length=200, pattern=NO_NUL)
+#: types of path parameters, by name (a name means the same thing in every route)
+PATH_PARAMETERS: dict[str, Any] = {}
+_ANY_SEGMENT = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
-def path_parameter(name: str, schema: Schema) -> None:
-    """Declare what the path parameter `name` holds, wherever a route template uses it."""
-    if PATH_PARAMETERS.get(name, schema) != schema:
+def path_parameter(name: str, kind: Any) -> None:
+    """Declare the type of the path parameter `name`, wherever a route template uses it."""
+    if PATH_PARAMETERS.get(name, kind) is not kind:
         raise ValueError(f"path parameter {name!r} is declared twice, differently")
-    PATH_PARAMETERS[name] = schema
+    PATH_PARAMETERS[name] = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,31 +74,33 @@ class Operation:
     """What the document says about one handler."""
 
     summary: str
-    responses: Mapping[int, Schema | None]
-    body: Schema | None = None
+    #: status → the type of its body (a model, or any type pydantic can describe); None:
+    #: no body
+    responses: Mapping[int, Any]
+    body: type[BaseModel] | None = None
     #: False: the body may be left out (it then reads as `{}`)
     body_required: bool = True
-    query: Mapping[str, Schema] = field(default_factory=dict)
+    query: type[BaseModel] | None = None
     auth: bool = True
     tags: tuple[str, ...] = ()
     description: str = ""
-    #: the schema of a non-JSON 200 body, by media type (e.g. Prometheus text)
+    #: the media type of a non-JSON 2xx body (e.g. Prometheus text)
     media_type: str = "application/json"
 
 
 def operation(
     summary: str,
     *,
-    responses: Mapping[int, Schema | None],
-    body: Schema | None = None,
+    responses: Mapping[int, Any],
+    body: type[BaseModel] | None = None,
     body_required: bool = True,
-    query: Mapping[str, Schema] | None = None,
+    query: type[BaseModel] | None = None,
     auth: bool = True,
     tags: Iterable[str] = (),
     description: str = "",
     media_type: str = "application/json",
 ) -> Callable[[F], F]:
-    """Declare a handler's contract; `None` as a response schema means no body."""
+    """Declare a handler's contract; `None` as a response type means no body."""
 
     def declare(handler: F) -> F:
         handler.__openapi__ = Operation(  # type: ignore[attr-defined]
@@ -98,7 +108,7 @@ def operation(
             responses=dict(responses),
             body=body,
             body_required=body_required,
-            query=dict(query or {}),
+            query=query,
             auth=auth,
             tags=tuple(tags),
             description=description,
@@ -122,19 +132,79 @@ def undocumented(routes: Iterable[BaseRoute]) -> list[str]:
     ]
 
 
-def _path_parameters(route: Route) -> list[dict[str, Any]]:
+class _Schemas(GenerateJsonSchema):
+    """pydantic's generator, minus what only adds noise to an API document: a title on
+    every field, and defaults (the server fills them in; a `null` default on a field that
+    must not be null would read as a contradiction)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def default_schema(self, schema: Any) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def nullable_schema(self, schema: Any) -> JsonSchemaValue:
+        # a scalar or null as OpenAPI 3.1 spells it most plainly: a type list, so the
+        # scalar's keywords (pattern, bounds) stay where readers look for them
+        inner = self.generate_inner(schema["schema"])
+        if isinstance(inner.get("type"), str) and not {"enum", "const", "anyOf"} & set(inner):
+            return {**inner, "type": [inner["type"], "null"]}
+        return super().nullable_schema(schema)
+
+
+Mode = Literal["validation", "serialization"]
+
+
+class _Collector:
+    """Every type the document names, generated at once so shared models become one
+    component each."""
+
+    def __init__(self) -> None:
+        self._inputs: list[tuple[int, Mode, CoreSchema]] = []
+
+    def add(self, kind: Any, mode: Mode) -> int:
+        core = (
+            kind.__pydantic_core_schema__
+            if isinstance(kind, type) and issubclass(kind, BaseModel)
+            else TypeAdapter(kind).core_schema
+        )
+        self._inputs.append((len(self._inputs), mode, core))
+        return len(self._inputs) - 1
+
+    def generate(self) -> tuple[dict[int, Schema], dict[str, Schema]]:
+        generator = _Schemas(ref_template=_REFS)
+        schemas, definitions = generator.generate_definitions(self._inputs)
+        return {key: schema for (key, _), schema in schemas.items()}, {
+            str(name): schema for name, schema in definitions.items()
+        }
+
+
+def _path_parameters(route: Route, collect: _Collector) -> list[tuple[str, int]]:
     params = []
     for name, convertor in route.param_convertors.items():
         if name in PATH_PARAMETERS:
-            schema = PATH_PARAMETERS[name]
+            kind = PATH_PARAMETERS[name]
         elif isinstance(convertor, IntegerConvertor):
-            schema = integer(minimum=0)
+            kind = Annotated[int, Field(ge=0)]
         elif isinstance(convertor, FloatConvertor):
-            schema = {"type": "number", "minimum": 0}
+            kind = Annotated[float, Field(ge=0)]
         else:
-            schema = _ANY_SEGMENT
-        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+            kind = _ANY_SEGMENT
+        params.append((name, collect.add(kind, "validation")))
     return params
+
+
+@dataclass
+class _Pending:
+    """One operation, its schemas named by collector keys until they are generated."""
+
+    route: Route
+    spec: Operation
+    method: str
+    path_params: list[tuple[str, int]]
+    query: int | None
+    body: int | None
+    responses: dict[int, int | None] = field(default_factory=dict)
 
 
 def _response(
@@ -148,76 +218,127 @@ def _response(
     return response
 
 
-def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
-    responses = dict(spec.responses)
+def _pending(route: Route, spec: Operation, method: str, collect: _Collector) -> _Pending:
+    responses: dict[int, Any] = dict(spec.responses)
     api = route.path.startswith("/api/")
+    shared: list[int] = []
     if spec.auth:
-        responses.setdefault(401, ERROR)
+        shared.append(401)
     if spec.body is not None:
-        for status in (400, 413, 415, 422):
-            responses.setdefault(status, ERROR)
-    if spec.query:
-        responses.setdefault(422, ERROR)
+        shared += [400, 413, 415, 422]
+    if spec.query is not None:
+        shared.append(422)
     if route.param_convertors:
-        responses.setdefault(404, ERROR)
+        shared.append(404)
     if api:
-        for status in (400, 422, 429, 503):
-            responses.setdefault(status, ERROR)
-    endpoint = route.endpoint
+        shared += [400, 422, 429, 503]
+    for status in shared:
+        responses.setdefault(status, ERROR)
+    return _Pending(
+        route=route,
+        spec=spec,
+        method=method,
+        path_params=_path_parameters(route, collect),
+        query=None if spec.query is None else collect.add(spec.query, "validation"),
+        body=None if spec.body is None else collect.add(spec.body, "validation"),
+        responses={
+            status: None if kind is None else collect.add(kind, "serialization")
+            for status, kind in sorted(responses.items())
+        },
+    )
+
+
+def _inline(schema: Schema, definitions: dict[str, Schema]) -> Schema:
+    # a body's own schema in place (readers and tests look at its properties there); the
+    # models it holds stay components
+    if "$ref" in schema:
+        return dict(definitions[schema["$ref"].rsplit("/", 1)[-1]])
+    return schema
+
+
+def _query_parameters(schema: Schema, definitions: dict[str, Schema]) -> list[dict[str, Any]]:
+    schema = _inline(schema, definitions)
+    return [
+        {"name": name, "in": "query", "required": False, "schema": _scalar(item)}
+        for name, item in schema["properties"].items()
+    ]
+
+
+def _scalar(schema: Schema) -> Schema:
+    # a parameter is never null: it is given or left out (`X | None` fields of a query)
+    options = schema.get("anyOf")
+    if options is not None and len(options) == 2 and {"type": "null"} in options:
+        return next(o for o in options if o != {"type": "null"})
+    kinds = schema.get("type")
+    if isinstance(kinds, list) and "null" in kinds:
+        rest = [kind for kind in kinds if kind != "null"]
+        return {**schema, "type": rest[0] if len(rest) == 1 else rest}
+    return schema
+
+
+def _operation(op: _Pending, schemas: dict[int, Schema], definitions: dict[str, Schema]) -> Schema:
+    endpoint, spec, route = op.route.endpoint, op.spec, op.route
+    api = route.path.startswith("/api/")
     module = getattr(endpoint, "__module__", "syncd").rsplit(".", 1)[-1]
     document: dict[str, Any] = {
-        "operationId": f"{module}.{getattr(endpoint, '__name__', 'handler')}.{method.lower()}",
+        "operationId": f"{module}.{getattr(endpoint, '__name__', 'handler')}.{op.method.lower()}",
         "summary": spec.summary,
         "parameters": [
-            *_path_parameters(route),
             *(
-                {"name": n, "in": "query", "required": False, "schema": s}
-                for n, s in spec.query.items()
+                {"name": name, "in": "path", "required": True, "schema": schemas[key]}
+                for name, key in op.path_params
             ),
+            *([] if op.query is None else _query_parameters(schemas[op.query], definitions)),
         ],
         "responses": {
             str(status): _response(
                 status,
-                schema,
+                None if key is None else schemas[key],
                 spec.media_type if status < 300 else "application/json",
                 retry_after=api and status in (429, 503),
             )
-            for status, schema in sorted(responses.items())
+            for status, key in op.responses.items()
         },
     }
     if spec.description:
         document["description"] = spec.description
     if spec.tags:
         document["tags"] = list(spec.tags)
-    if spec.body is not None:
+    if op.body is not None:
         document["requestBody"] = {
             "required": spec.body_required,
-            "content": {"application/json": {"schema": spec.body}},
+            "content": {"application/json": {"schema": _inline(schemas[op.body], definitions)}},
         }
     document["security"] = [{"bearerAuth": []}] if spec.auth else []
     return document
 
 
 def build_document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+    collect = _Collector()
+    pending: list[tuple[str, _Pending]] = []
     for route in routes:
         spec = declared(route)
         if spec is None or not isinstance(route, Route):
             continue
         path = re.sub(r"{([^}:]+)(:[^}]+)?}", r"{\1}", route.path)
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(route, spec, method)
+            pending.append((path, _pending(route, spec, method, collect)))
+    schemas, definitions = collect.generate()
+    paths: dict[str, dict[str, Any]] = {}
+    for path, op in pending:
+        paths.setdefault(path, {})[op.method.lower()] = _operation(op, schemas, definitions)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "syncd",
             "version": version,
             "description": "REST API of syncd, the collaborative notes sync server. "
-            "The y-websocket endpoint is `ws://HOST:PORT/ws/notes/{noteId}`.",
+            "The y-websocket endpoint is `ws://HOST:PORT/ws/notes/{noteId}`. "
+            "Browse it at `/docs`.",
         },
         "paths": paths,
         "components": {
-            "schemas": dict(sorted(COMPONENTS.items())),
+            "schemas": dict(sorted({**definitions, **content.COMPONENTS}.items())),
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
@@ -227,14 +348,19 @@ def build_document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, An
 
 @operation(
     "This document",
-    responses={200: obj({}, additional=True)},
+    responses={200: dict[str, Any]},
     auth=False,
     tags=["monitoring"],
 )
 async def openapi_json(request: Request) -> Response:
-    from syncd import __version__
+    document = getattr(request.app.state, "openapi", None)
+    if document is None:  # the routes do not change once the app is built
+        from syncd import __version__
 
-    return JSONResponse(build_document(request.app.routes, version=__version__))
+        document = request.app.state.openapi = build_document(
+            request.app.routes, version=__version__
+        )
+    return JSONResponse(document)
 
 
 def routes() -> list[Route]:

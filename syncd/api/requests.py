@@ -1,17 +1,16 @@
-"""Reading requests: the caller's identity, a size-bounded, validated JSON body and typed
-query parameters. Hostile-input rules shared by every route live in `syncd.api.inputs`."""
+"""Reading requests: the caller's identity and access, and a size-bounded JSON body.
+Hostile-input rules shared by every route live in `syncd.api.inputs`; the body's and
+query's own rules in their models (`syncd.api.validation`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 
 from syncd.api.errors import ApiError
 from syncd.api.inputs import InputError, decode_json
-from syncd.api.schema import Schema, SchemaError, check
 from syncd.auth import Access, AuthError, Principal
 from syncd.ids import NOTE_ID_PATTERN, is_note_id
 from syncd.notes import NoteNotFound
@@ -85,59 +84,17 @@ def _require_json_media_type(request: Request) -> None:
 
 
 _JSON_SUFFIX = re.compile(r"application/[a-z0-9.+-]+\+json")
-_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
-def read_query(request: Request, declared: Mapping[str, Schema]) -> dict[str, Any]:
-    """The declared query parameters that were given, converted to their schema's type and
-    checked against it (422 naming the parameter); undeclared ones are ignored. An empty
-    value is a value: `""` for a string (the routes read it as no filter), 422 for a
-    number or a flag."""
-    values: dict[str, Any] = {}
-    for name, schema in declared.items():
-        given = request.query_params.getlist(name)
-        if not given:
-            continue
-        if len(given) > 1:
-            raise ApiError(422, f"{name} is given more than once")
-        raw = given[0]
-        kind = schema.get("type")
-        if kind == "integer":
-            if not _INTEGER.fullmatch(raw):
-                raise ApiError(422, f"{name} must be an integer")
-            value: Any = int(raw)
-        elif kind == "boolean":
-            if raw not in ("true", "false"):
-                raise ApiError(422, f"{name} must be true or false")
-            value = raw == "true"
-        else:
-            value = raw
-        try:
-            check(schema, value, name)
-        except SchemaError as exc:
-            raise ApiError(422, str(exc)) from None
-        values[name] = value
-    return values
-
-
-async def read_body(request: Request, schema: Schema, *, optional: bool = False) -> dict[str, Any]:
-    """The body, validated against the schema its route declares in `/openapi.json`;
-    with `optional`, an empty body reads as `{}`."""
-    body = await read_json(request, optional=optional)
-    try:
-        check(schema, body)
-    except SchemaError as exc:
-        raise ApiError(422, str(exc)) from None
-    return body
-
-
-async def require_access(request: Request, note_id: str, level: Access) -> tuple[Access, bool]:
-    """The caller's (level, may delete) on the note; 422 for an id no note can have (every
-    route that names a note comes through here, and `/openapi.json` declares the pattern of
-    each `{note_id}`), 404 without view (so note ids do not leak), 403 below `level`."""
+async def require_access(
+    request: Request, principal: Principal, note_id: str, level: Access
+) -> tuple[Access, bool]:
+    """The (level, may delete) on the note of `principal`, whom the handler authenticated
+    (once); 422 for an id no note can have (every route that names a note comes through
+    here, and `/openapi.json` declares the pattern of each `{note_id}`), 404 without view
+    (so note ids do not leak), 403 below `level`."""
     if not is_note_id(note_id):
         raise ApiError(422, f"note id must match {NOTE_ID_PATTERN}")
-    principal = authenticate(request)
     try:
         access, may_delete = await request.app.state.services.notes.access(principal, note_id)
     except NoteNotFound:

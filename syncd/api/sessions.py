@@ -7,11 +7,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from syncd.api.collab_schemas import NOTE_REF, PRESENCE, SESSION, SESSION_LIST
 from syncd.api.errors import ApiError
+from syncd.api.models.sessions import (
+    CollaborativeSession,
+    HistoryQuery,
+    NoteRef,
+    Presence,
+    SessionList,
+)
 from syncd.api.openapi import ERROR, operation
-from syncd.api.requests import authenticate, read_body, read_query, require_access
-from syncd.api.schema import integer
+from syncd.api.requests import authenticate, require_access
+from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
 from syncd.realtime.presence import merge_by_user
 from syncd.sessions import session_json
@@ -19,19 +25,19 @@ from syncd.storage import StorageError
 
 PREFIX = "/api/collaborative-notes"
 TAGS = ["sessions"]
-HISTORY_QUERY = {"limit": integer(minimum=1, maximum=200)}
 
 
 @operation(
     "Open the note's collaborative session (or join the active one)",
-    body=NOTE_REF,
-    responses={200: SESSION, 404: ERROR},
+    body=NoteRef,
+    responses={200: CollaborativeSession, 404: ERROR},
     tags=TAGS,
 )
 async def start_session(request: Request) -> Response:
-    note_id = (await read_body(request, NOTE_REF))["noteId"]
-    await require_access(request, note_id, Access.VIEW)
-    user_id = authenticate(request).user_id
+    principal = authenticate(request)
+    note_id = (await read_body(request, NoteRef)).noteId
+    await require_access(request, principal, note_id, Access.VIEW)
+    user_id = principal.user_id
     try:
         record = await request.app.state.services.collab.sessions.start(note_id, (user_id,))
     except StorageError as exc:  # the note was deleted meanwhile
@@ -42,13 +48,14 @@ async def start_session(request: Request) -> Response:
 @operation(
     "End the note's session, unless someone is still connected to the note: then it "
     "stays active and ends when the last connection leaves",
-    body=NOTE_REF,
-    responses={200: SESSION, 404: ERROR},
+    body=NoteRef,
+    responses={200: CollaborativeSession, 404: ERROR},
     tags=TAGS,
 )
 async def end_session(request: Request) -> Response:
-    note_id = (await read_body(request, NOTE_REF))["noteId"]
-    await require_access(request, note_id, Access.VIEW)
+    principal = authenticate(request)
+    note_id = (await read_body(request, NoteRef)).noteId
+    await require_access(request, principal, note_id, Access.VIEW)
     collab = request.app.state.services.collab
     if await collab.hub.presence(note_id):
         record = await collab.sessions.active(note_id)
@@ -61,26 +68,26 @@ async def end_session(request: Request) -> Response:
 
 @operation(
     "The note's collaborative sessions, newest first",
-    query=HISTORY_QUERY,
-    responses={200: SESSION_LIST, 404: ERROR},
+    query=HistoryQuery,
+    responses={200: SessionList, 404: ERROR},
     tags=TAGS,
 )
 async def list_sessions(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    limit = read_query(request, HISTORY_QUERY).get("limit", 50)
-    await require_access(request, note_id, Access.VIEW)
+    limit = read_query(request, HistoryQuery).limit
+    await require_access(request, authenticate(request), note_id, Access.VIEW)
     records = await request.app.state.services.collab.sessions.history(note_id, limit=limit)
     return JSONResponse({"noteId": note_id, "sessions": [session_json(r) for r in records]})
 
 
 @operation(
     "Who is on the note now, on every instance: status, cursor and selection per user",
-    responses={200: PRESENCE, 404: ERROR},
+    responses={200: Presence, 404: ERROR},
     tags=TAGS,
 )
 async def presence(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    await require_access(request, note_id, Access.VIEW)
+    await require_access(request, authenticate(request), note_id, Access.VIEW)
     users = merge_by_user(await request.app.state.services.collab.hub.presence(note_id))
     return JSONResponse({"noteId": note_id, "users": users, "count": len(users)})
 

@@ -5,92 +5,70 @@ from __future__ import annotations
 import pytest
 from openapi_spec_validator import validate
 
-from syncd.api.note_schemas import BASE64
+from syncd.api.errors import ApiError
+from syncd.api.models.notes import BASE64, CreateNote, UpdateNote, YjsUpdate
+from syncd.api.models.notifications import NewNotification
 from syncd.api.openapi import build_document, undocumented
-from syncd.api.schema import (
-    NO_NUL,
-    SchemaError,
-    array,
-    at_most_one,
-    check,
-    integer,
-    nullable,
-    obj,
-    string,
-    text,
-)
+from syncd.api.validation import parse
 from syncd.app import create_app
+from syncd.content import CheckedDoc
 from syncd.redaction import redact
 from syncd.settings import Settings
 
-BODY = obj(
-    {
-        "title": string(min_length=1, max_length=5),
-        "tags": nullable(array(string(), max_items=2)),
-        "meta": obj({"n": integer(minimum=1)}, additional=True),
-    },
-    required=["title"],
-)
-
 
 @pytest.mark.parametrize(
-    ("body", "message"),
+    ("model", "body", "message"),
     [
-        ({}, "title is required"),
-        ({"title": 5}, "title must be a string"),
-        ({"title": ""}, "title must not be empty"),
-        ({"title": "toolong"}, "title is longer than 5 characters"),
-        ({"title": "t", "tags": ["a", 1]}, "tags[1] must be a string"),
-        ({"title": "t", "tags": ["a", "b", "c"]}, "tags has more than 2 items"),
-        ({"title": "t", "meta": {"n": 0}}, "meta.n must be at least 1"),
-        ({"title": "t", "meta": {"n": True}}, "meta.n must be an integer"),
-        ({"title": "t", "extra": 1}, "body has unknown keys: extra"),
+        (CreateNote, {}, "title is required"),
+        (CreateNote, {"title": 5}, "title must be a string"),
+        (CreateNote, {"title": " \t"}, "title must not be blank"),
+        (CreateNote, {"title": "t" * 501}, "title is longer than 500 characters"),
+        (CreateNote, {"title": "t", "id": "a/b"}, "id must match"),
+        (CreateNote, {"title": "t", "metadata": {"tags": ["a", 1]}}, "metadata.tags[1] must be"),
+        (CreateNote, {"title": "t", "metadata": {"x": 1, "a": 2}}, "metadata has unknown keys"),
+        (CreateNote, {"title": "t", "metadata": {"dueDate": "soon"}}, "metadata.dueDate must be"),
+        (CreateNote, {"title": "t", "permissions": {"canView": "ann"}}, "permissions.canView must"),
+        (CreateNote, {"title": "t", "leadId": ["x"]}, "leadId must be a string"),
+        (CreateNote, {"title": "t", "content": "x", "contentJson": {"type": "doc"}}, "not both"),
+        (CreateNote, {"title": "t", "contentJson": {"type": "p"}}, 'contentJson: doc: root'),
+        (CreateNote, {"title": "t", "zz": "x" * 1_000_001}, "longer than 1000000"),
+        (UpdateNote, {"title": None}, "title must be a string"),
+        (UpdateNote, {"content": "\n" * 150_000}, "content: doc"),
+        (YjsUpdate, {"update": "QUJD="}, "update is not valid base64"),
+        (YjsUpdate, {"update": ""}, "update must be a base64 string"),
+        (NewNotification, {"title": "t"}, "userIds (or userId) must name at least one user"),
+        (NewNotification, {"title": "t", "userIds": []}, "userIds must have at least 1 items"),
+        (NewNotification, {"title": "t", "userId": "a", "data": []}, "data must be an object"),
     ],
 )
-def test_check_names_the_offending_field(body: dict, message: str) -> None:
-    with pytest.raises(SchemaError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        check(BODY, body)
+def test_a_refused_body_names_the_offending_field(model: type, body: dict, message: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        parse(model, body)
+    assert caught.value.status == 422
+    assert message in caught.value.message, caught.value.message
 
 
-def test_check_accepts_what_the_schema_allows() -> None:
-    check(BODY, {"title": "t", "tags": None, "meta": {"n": 2, "other": "x"}})
-
-
-INPUT = at_most_one(
-    obj(
+def test_a_body_is_parsed_into_what_the_handler_uses() -> None:
+    body = parse(
+        CreateNote,
         {
-            "name": text(max_length=10, blank=False),
-            "code": string(pattern=r"^[a-z]+$"),
-            "ids": array(text(max_length=5), min_items=1),
-            "a": nullable(integer()),
-            "b": nullable(integer()),
+            "title": " t ",
+            "content": "a\n\nb",
+            "metadata": {"tags": ["x", "x"], "dueDate": "2024-01-02t03:04z"},
+            "version": 3,  # unknown keys of a note body are ignored
         },
-        additional=integer(),
-        keys=string(max_length=3, pattern=NO_NUL),
-    ),
-    ("a", "b"),
-    "give a or b, not both",
-)
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        ({"name": "  \t"}, "name must not be blank"),
-        ({"name": "a\x00"}, "name does not match"),
-        ({"code": "abc\n"}, "code does not match"),  # `$` ends the string, as in ECMA
-        ({"ids": []}, "ids must have at least 1 items"),
-        ({"long": 1}, "a key in body is longer than 3 characters"),
-        ({"a": 1, "b": 2}, "give a or b, not both"),
-    ],
-)
-def test_check_applies_patterns_sizes_key_names_and_exclusions(body: dict, message: str) -> None:
-    with pytest.raises(SchemaError, match=message):
-        check(INPUT, body)
-
-
-def test_check_takes_what_those_rules_allow() -> None:
-    check(INPUT, {"name": " x ", "code": "abc", "ids": ["1"], "a": 1, "b": None, "k": 5})
+    )
+    assert isinstance(body.doc, CheckedDoc)
+    assert [p.get("content") for p in body.doc["content"]] == [
+        [{"type": "text", "text": "a"}],
+        None,
+        [{"type": "text", "text": "b"}],
+    ]
+    assert body.metadata is not None and body.metadata.parse().tags == ("x",)
+    update = parse(UpdateNote, {"leadId": None, "permissions": None})
+    assert set(update.changes()) == {"lead_id", "permissions"}
+    assert update.changes()["lead_id"] is None and update.doc is None
+    assert parse(YjsUpdate, {"update": "AAA="}).update == b"\x00\x00"
 
 
 def test_every_rest_route_is_documented_in_a_valid_openapi_3_1_document() -> None:
