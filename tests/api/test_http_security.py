@@ -1,7 +1,11 @@
-"""Security basics on a real server: headers, CORS for FRONTEND_URL only, body limit, and
-no token in the logs."""
+"""Security basics on a real server: headers, CORS for FRONTEND_URL only, body limit, no
+token in the logs, and a `/docs` page that loads nothing from elsewhere."""
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import re
 
 from tests.support.fixtures import StartServer, create_note
 from tests.support.raw_ws import open_raw, recv_message
@@ -69,3 +73,26 @@ async def test_tokens_never_reach_the_log(syncd: SyncdProcess) -> None:
     assert "WebSocket" in log and "token=[redacted]" in log  # the handshake line is there
     signature = token.rsplit(".", 1)[-1]
     assert token not in log and signature not in log
+
+
+async def test_the_docs_page_is_served_whole_from_the_server(syncd: SyncdProcess) -> None:
+    async with syncd.client() as browser:
+        page = await browser.get("/docs")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        # every script and style comes from this server (the pinned package), none from a CDN
+        sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert sources and all(source.startswith("/docs/assets/") for source in sources)
+        assert "//" not in "".join(sources)
+        for source in sources:
+            asset = await browser.get(source)
+            assert asset.status_code == 200 and len(asset.content) > 100, source
+        bundle = await browser.get("/docs/assets/swagger-ui-bundle.js")
+        assert "SwaggerUIBundle" in bundle.text
+        assert (await browser.get("/docs/assets/nothing.js")).status_code == 404
+    # the page's own policy lets in its inline start-up script (by hash) and nothing foreign
+    policy = page.headers["content-security-policy"]
+    inline = re.search(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    assert inline is not None and '"/openapi.json"' in inline.group(1)
+    digest = base64.b64encode(hashlib.sha256(inline.group(1).encode()).digest()).decode()
+    assert f"script-src 'self' 'sha256-{digest}'" in policy
+    assert "default-src 'none'" in policy and "http" not in policy
