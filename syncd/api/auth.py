@@ -9,7 +9,7 @@ from starlette.routing import Route
 
 from syncd.api.errors import ApiError
 from syncd.api.models.auth import IssueBody, RefreshBody, TokenPair
-from syncd.api.openapi import ERROR, operation
+from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate
 from syncd.api.validation import read_body
 from syncd.auth import AuthError

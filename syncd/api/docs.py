@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from syncd.api.openapi import operation
+from syncd.api.operations import operation
 
 # no validator badge: it would send the document to a third-party service
 _START = """

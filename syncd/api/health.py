@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.api.models.monitoring import Live, Ready
-from syncd.api.openapi import operation
+from syncd.api.operations import operation
 
 
 @operation("Liveness", responses={200: Live}, auth=False)

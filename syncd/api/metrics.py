@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from syncd import metrics
-from syncd.api.openapi import operation
+from syncd.api.operations import operation
 
 
 @operation(

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from syncd import metrics
 from syncd.api.errors import ApiError
 from syncd.api.models.monitoring import Job, QueueStats, SocketStats, SocketStatus
-from syncd.api.openapi import ERROR, operation
+from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate
 from syncd.jobs.policy import valid_job_id
 

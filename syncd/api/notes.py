@@ -9,19 +9,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from syncd.api.errors import ApiError
-from syncd.api.models.notes import (
-    Applied,
-    CreateNote,
-    ListQuery,
-    Note,
-    NoteId,
-    NoteList,
-    UpdateNote,
-    YjsUpdate,
-    note_json,
-    view_json,
-)
-from syncd.api.openapi import ERROR, operation, path_parameter
+from syncd.api.models.note_views import Applied, Note, NoteList, note_json, view_json
+from syncd.api.models.notes import CreateNote, ListQuery, NoteId, UpdateNote, YjsUpdate
+from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate, require_access
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access

@@ -17,7 +17,7 @@ from syncd.api.models.notifications import (
     NotificationList,
     Updated,
 )
-from syncd.api.openapi import ERROR, operation
+from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate
 from syncd.api.validation import read_body, read_query
 from syncd.notifications import NotificationService, notification_json

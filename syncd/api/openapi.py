@@ -1,21 +1,20 @@
 """`GET /openapi.json`: an OpenAPI 3.1 document generated from the routes and the models
 their bodies are validated with.
 
-Each REST handler is declared with `@operation(...)`, naming its request body and query
-as models of `syncd.api.models` (the same ones `syncd.api.validation` reads them into)
-and its responses as models or types. The generator walks the app's routes; path
-parameters come from the route template, their types from `path_parameter` (one per
-name); every model becomes a component. Responses every route shares are added here,
-once: 401 with a token; under `/api/` 400 and 422 for the URL (`UrlGuardMiddleware`), 429
-and 503 with `Retry-After`; 400, 413, 415 and 422 for a body.
+Each REST handler declares its contract with `syncd.api.operations.operation`. The
+generator walks the app's routes; path parameters come from the route template, their
+types from `path_parameter` (one per name); every model becomes a component. Responses
+every route shares are added here, once: 401 with a token; under `/api/` 400 and 422 for
+the URL (`UrlGuardMiddleware`), 429 and 503 with `Retry-After`; 400, 413, 415 and 422 for
+a body.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -27,14 +26,11 @@ from starlette.routing import BaseRoute, Route
 
 from syncd.api.models import content
 from syncd.api.models._base import NO_NUL
-from syncd.api.models.common import Error
+from syncd.api.operations import ERROR, PATH_PARAMETERS, Operation, declared, operation
 
-F = TypeVar("F", bound=Callable[..., Any])
 Schema = dict[str, Any]
 _REFS = "#/components/schemas/{model}"
 
-#: the response type of an error status (a handler names it in its `responses`)
-ERROR = Error
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
@@ -57,79 +53,7 @@ _RETRY_AFTER = {
         "description": "seconds",
     }
 }
-#: types of path parameters, by name (a name means the same thing in every route)
-PATH_PARAMETERS: dict[str, Any] = {}
 _ANY_SEGMENT = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
-
-
-def path_parameter(name: str, kind: Any) -> None:
-    """Declare the type of the path parameter `name`, wherever a route template uses it."""
-    if PATH_PARAMETERS.get(name, kind) is not kind:
-        raise ValueError(f"path parameter {name!r} is declared twice, differently")
-    PATH_PARAMETERS[name] = kind
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What the document says about one handler."""
-
-    summary: str
-    #: status → the type of its body (a model, or any type pydantic can describe); None:
-    #: no body
-    responses: Mapping[int, Any]
-    body: type[BaseModel] | None = None
-    #: False: the body may be left out (it then reads as `{}`)
-    body_required: bool = True
-    query: type[BaseModel] | None = None
-    auth: bool = True
-    tags: tuple[str, ...] = ()
-    description: str = ""
-    #: the media type of a non-JSON 2xx body (e.g. Prometheus text)
-    media_type: str = "application/json"
-
-
-def operation(
-    summary: str,
-    *,
-    responses: Mapping[int, Any],
-    body: type[BaseModel] | None = None,
-    body_required: bool = True,
-    query: type[BaseModel] | None = None,
-    auth: bool = True,
-    tags: Iterable[str] = (),
-    description: str = "",
-    media_type: str = "application/json",
-) -> Callable[[F], F]:
-    """Declare a handler's contract; `None` as a response type means no body."""
-
-    def declare(handler: F) -> F:
-        handler.__openapi__ = Operation(  # type: ignore[attr-defined]
-            summary=summary,
-            responses=dict(responses),
-            body=body,
-            body_required=body_required,
-            query=query,
-            auth=auth,
-            tags=tuple(tags),
-            description=description,
-            media_type=media_type,
-        )
-        return handler
-
-    return declare
-
-
-def declared(route: BaseRoute) -> Operation | None:
-    return getattr(getattr(route, "endpoint", None), "__openapi__", None)
-
-
-def undocumented(routes: Iterable[BaseRoute]) -> list[str]:
-    """HTTP routes without a declared operation (a test keeps this empty)."""
-    return [
-        f"{sorted(route.methods or ())} {route.path}"
-        for route in routes
-        if isinstance(route, Route) and declared(route) is None
-    ]
 
 
 class _Schemas(GenerateJsonSchema):

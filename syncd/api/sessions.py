@@ -15,7 +15,7 @@ from syncd.api.models.sessions import (
     Presence,
     SessionList,
 )
-from syncd.api.openapi import ERROR, operation
+from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate, require_access
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access

@@ -18,7 +18,7 @@ from syncd.api.models.versions import (
     VersionNumber,
     version_json,
 )
-from syncd.api.openapi import ERROR, operation, path_parameter
+from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate, require_access
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access

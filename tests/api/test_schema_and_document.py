@@ -8,7 +8,8 @@ from openapi_spec_validator import validate
 from syncd.api.errors import ApiError
 from syncd.api.models.notes import BASE64, CreateNote, UpdateNote, YjsUpdate
 from syncd.api.models.notifications import NewNotification
-from syncd.api.openapi import build_document, undocumented
+from syncd.api.openapi import build_document
+from syncd.api.operations import undocumented
 from syncd.api.validation import parse
 from syncd.app import create_app
 from syncd.content import CheckedDoc

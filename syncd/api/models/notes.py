@@ -1,5 +1,6 @@
-"""Bodies of the notes routes, in the seed's JSON shape: what `POST`/`PUT` take (checked
-here, content included) and what every note route answers (`note_json`)."""
+"""What the notes routes take, in the seed's JSON shape: `POST`/`PUT` bodies (checked here,
+content included), the Yjs update body and the list query. What they answer is in
+`note_views`."""
 
 from __future__ import annotations
 
@@ -20,19 +21,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from syncd.api.models._base import (
-    Body,
-    NotBlank,
-    Out,
-    Timestamp,
-    name_field,
-    text_field,
-)
+from syncd.api.models._base import Body, NotBlank, name_field, text_field
 from syncd.api.models.content import JSON_VALUE_REF, KEY, PmDoc, bounded_json
 from syncd.content import CheckedDoc, ContentError, check_doc, text_to_json
 from syncd.ids import NOTE_ID_MAX, NOTE_ID_PATTERN, is_note_id
-from syncd.notes import NoteView
-from syncd.storage import NoteMetadata, NoteRecord, Permissions
+from syncd.storage import NoteMetadata, Permissions
 
 MAX_TITLE = 500
 MAX_IDS = 1000
@@ -229,88 +222,3 @@ class ListQuery(Body):
     priority: Annotated[str, text_field(50)] | None = None
     page: int = Field(default=1, ge=1, le=1_000_000)
     limit: int = Field(default=20, ge=1, le=100)
-
-
-class PermissionsOut(Out):
-    canView: list[str]
-    canEdit: list[str]
-    canDelete: list[str]
-
-
-class MetadataOut(Out):
-    tags: list[str]
-    category: str | None
-    priority: str | None
-    dueDate: str | None
-
-
-class Note(Out):
-    """A note in the seed's shape; contentJson when read from the live doc"""
-
-    id: str
-    title: str
-    content: str = Field(description="plain text")
-    leadId: str | None
-    createdBy: str
-    updatedBy: str | None
-    permissions: PermissionsOut
-    metadata: MetadataOut
-    version: int = Field(ge=1)
-    createdAt: Timestamp
-    lastModified: Timestamp
-    # left out when the note was not read from the live doc (lists), never null
-    contentJson: dict[str, Any] = Field(default=None, description="ProseMirror JSON")  # type: ignore[arg-type]
-
-
-class Pagination(Out):
-    page: int = Field(ge=1)
-    limit: int = Field(ge=1)
-    total: int = Field(ge=0)
-    pages: int = Field(ge=0)
-
-
-class NoteList(Out):
-    notes: list[Note]
-    pagination: Pagination
-
-
-class Applied(Out):
-    applied: bool
-    bytes: int = Field(ge=0)
-
-
-def timestamp(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def note_json(record: NoteRecord, *, content: str, content_json: object = None) -> dict[str, Any]:
-    """A note as `Note` describes it (built directly: this runs for every listed note)."""
-    shape: dict[str, Any] = {
-        "id": record.id,
-        "title": record.title,
-        "content": content,
-        "leadId": record.lead_id,
-        "createdBy": record.created_by,
-        "updatedBy": record.updated_by,
-        "permissions": {
-            "canView": list(record.permissions.can_view),
-            "canEdit": list(record.permissions.can_edit),
-            "canDelete": list(record.permissions.can_delete),
-        },
-        "metadata": {
-            "tags": list(record.metadata.tags),
-            "category": record.metadata.category,
-            "priority": record.metadata.priority,
-            "dueDate": record.metadata.due_date,
-        },
-        "version": record.version,
-        "createdAt": timestamp(record.created_at),
-        "lastModified": timestamp(record.last_modified),
-    }
-    if content_json is not None:
-        shape["contentJson"] = content_json
-    return shape
-
-
-def view_json(view: NoteView) -> dict[str, Any]:
-    return note_json(view.record, content=view.text, content_json=view.json)
