@@ -1,4 +1,5 @@
-"""JSON errors: every failure answers `{"error": {"code", "message"}}` with its status."""
+"""JSON errors: every failure answers `{"error": {"code", "message"}}` with its status
+(the `Error` model, which `/openapi.json` declares for every error status)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
 
 from syncd import metrics
+from syncd.api.models.common import Error, ErrorDetail
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code or _CODES.get(status, "error"), "message": message}},
-        status_code=status,
-    )
+    detail = ErrorDetail(code=code or _CODES.get(status, "error"), message=message)
+    return JSONResponse(Error(error=detail).model_dump(), status_code=status)
 
 
 async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
