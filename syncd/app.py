@@ -40,12 +40,12 @@ from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
 from syncd.auth.refresh_redis import RedisRefreshRecords
 from syncd.bus import LocalBus, LocalEvents, RedisBus
 from syncd.bus.keys import Keys
-from syncd.cache import open_cache
 from syncd.collaboration import Collaboration, open_collaboration
 from syncd.instrumented import InstrumentedBackend
-from syncd.notes import NoteService
-from syncd.ratelimit import RateLimiter
 from syncd.room import RoomLimits, RoomRegistry
+from syncd.services.cache import open_cache
+from syncd.services.notes import NoteService
+from syncd.services.ratelimit import RateLimiter
 from syncd.settings import Settings, SettingsError
 from syncd.storage import (
     SqlRefreshRecords,

@@ -12,7 +12,7 @@ from types import FrameType
 
 import uvicorn
 
-from syncd import redaction
+from syncd.services import redaction
 from syncd.settings import Settings, SettingsError
 
 

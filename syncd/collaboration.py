@@ -25,13 +25,13 @@ from syncd.jobs.catalog import Cleanup, register_jobs, standard_cleanup
 from syncd.jobs.mailer import Mailer
 from syncd.jobs.memory import MemoryBackend
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
-from syncd.notes import NoteService
-from syncd.notifications import NotificationService
 from syncd.realtime.gateway import SocketGateway
 from syncd.realtime.hub import CollaborationHub
 from syncd.realtime.presence import PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline, RedisPresence
-from syncd.sessions import SessionService, TakeVersion
+from syncd.services.notes import NoteService
+from syncd.services.notifications import NotificationService
+from syncd.services.sessions import SessionService, TakeVersion
 from syncd.settings import Settings, SettingsError
 from syncd.storage import NotificationStore, SessionStore, Store
 from syncd.versions import VersionService
@@ -90,7 +90,7 @@ async def open_collaboration(
     extra_jobs: ExtraJobs | None = None,
 ) -> AsyncIterator[Collaboration]:
     """Everything of this module for `syncd serve`; registers its note listeners.
-    `versions` takes the version of a session found stale (see `syncd.sessions`)."""
+    `versions` takes the version of a session found stale (see `syncd.services.sessions`)."""
     collab = settings.collab
     prefix = settings.redis_prefix
     ttl = 3 * collab.presence_refresh

@@ -7,7 +7,7 @@ from typing import Any
 
 from syncd.api.errors import ApiError
 from syncd.content import ContentError, text_to_json, validate_pm_json
-from syncd.notes import NoteView
+from syncd.services.notes import NoteView
 from syncd.storage import NoteMetadata, NoteRecord, Permissions
 
 MAX_TITLE = 500

@@ -34,8 +34,8 @@ from syncd.api.note_shapes import (
 from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate, read_body, read_query, require_access
 from syncd.auth import Access
-from syncd.notes import Forbidden, NoteNotFound, NoteService
 from syncd.protocol import ProtocolError
+from syncd.services.notes import Forbidden, NoteNotFound, NoteService
 from syncd.storage import NoteExists
 
 

@@ -18,7 +18,7 @@ from syncd.api.errors import ApiError
 from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate, read_body, read_query
 from syncd.api.schema import boolean, integer, text
-from syncd.notifications import NotificationService, notification_json
+from syncd.services.notifications import NotificationService, notification_json
 from syncd.storage import NewNotification
 
 MAX_LIMIT = 200

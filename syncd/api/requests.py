@@ -14,7 +14,7 @@ from syncd.api.inputs import InputError, decode_json
 from syncd.api.schema import Schema, SchemaError, check
 from syncd.auth import Access, AuthError, Principal
 from syncd.ids import NOTE_ID_PATTERN, is_note_id
-from syncd.notes import NoteNotFound
+from syncd.services.notes import NoteNotFound
 
 
 def bearer_token(request: Request) -> str | None:

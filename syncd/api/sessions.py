@@ -14,7 +14,7 @@ from syncd.api.requests import authenticate, read_body, read_query, require_acce
 from syncd.api.schema import integer
 from syncd.auth import Access
 from syncd.realtime.presence import merge_by_user
-from syncd.sessions import session_json
+from syncd.services.sessions import session_json
 from syncd.storage import StorageError
 
 PREFIX = "/api/collaborative-notes"

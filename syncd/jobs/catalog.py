@@ -18,9 +18,9 @@ from syncd import metrics
 from syncd.jobs.mailer import Mailer
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs
-from syncd.notifications import DELIVER_JOB, notification_json
 from syncd.realtime.redis_state import RedisInstances
-from syncd.sessions import SessionService
+from syncd.services.notifications import DELIVER_JOB, notification_json
+from syncd.services.sessions import SessionService
 from syncd.settings import Settings
 from syncd.storage import NotificationStore, SqlRefreshRecords, Store
 

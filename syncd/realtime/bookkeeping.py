@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from syncd import metrics
 from syncd.realtime.backlog import NoteChanges
 from syncd.realtime.presence import PresenceBoard
-from syncd.sessions import SessionService
+from syncd.services.sessions import SessionService
 from syncd.storage import SessionActivity, StorageError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Every `SYNCD_PRESENCE_REFRESH` seconds: each note's presence entries are mirrored to Redis
 again (scaled; they expire after three refreshes if this instance dies), every note's
 session is touched in one transaction with the statistics its connections gathered (a
-session nobody touches for three refreshes is stale, see `syncd.sessions`), and the
+session nobody touches for three refreshes is stale, see `syncd.services.sessions`), and the
 online markers and this instance's stats are renewed.
 """
 
@@ -18,7 +18,7 @@ from syncd import metrics
 from syncd.realtime.backlog import Backlog
 from syncd.realtime.presence import PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline
-from syncd.sessions import SessionService
+from syncd.services.sessions import SessionService
 from syncd.storage import SessionActivity, StorageError
 
 log = logging.getLogger(__name__)

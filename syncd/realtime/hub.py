@@ -32,7 +32,7 @@ from syncd.realtime.heartbeat import Heartbeat
 from syncd.realtime.presence import Connection, PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline
 from syncd.room import Peer, Room
-from syncd.sessions import SessionService
+from syncd.services.sessions import SessionService
 from syncd.storage import SessionRecord, StorageError
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,10 @@ from syncd import metrics
 from syncd.auth import AuthError, Principal
 from syncd.auth.permissions import Access
 from syncd.ids import is_note_id
-from syncd.notes import NoteNotFound, NoteService
 from syncd.protocol import ProtocolError, parse_message
-from syncd.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+from syncd.services.notes import NoteNotFound, NoteService
+from syncd.services.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.storage import StorageError
 
 log = logging.getLogger(__name__)

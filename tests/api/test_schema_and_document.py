@@ -20,7 +20,7 @@ from syncd.api.schema import (
     text,
 )
 from syncd.app import create_app
-from syncd.redaction import redact
+from syncd.services.redaction import redact
 from syncd.settings import Settings
 
 BODY = obj(

@@ -16,7 +16,7 @@ from syncd.realtime.backlog import Backlog
 from syncd.realtime.hub import CollaborationHub
 from syncd.realtime.presence import Connection, PresenceBoard
 from syncd.room import Peer, Room
-from syncd.sessions import SessionService
+from syncd.services.sessions import SessionService
 from syncd.storage import (
     SessionActivity,
     SessionRecord,

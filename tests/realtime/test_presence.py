@@ -16,7 +16,7 @@ from syncd.protocol import AwarenessEntry, encode_awareness_update
 from syncd.realtime.hub import CollaborationHub
 from syncd.realtime.presence import Connection, PresenceBoard, merge_by_user
 from syncd.room import Peer, Room
-from syncd.sessions import SessionService
+from syncd.services.sessions import SessionService
 from syncd.storage import SessionStore, Store, open_store
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from syncd import metrics
-from syncd.cache import MemoryBackend, NoteCache, RedisBackend
+from syncd.services.cache import MemoryBackend, NoteCache, RedisBackend
 from syncd.storage import NoteAccess, NoteMetadata, NoteRecord, Permissions
 
 GRANT = NoteAccess(owner=False, can_view=True, can_edit=True, can_delete=False)

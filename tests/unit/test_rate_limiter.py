@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from syncd import metrics
-from syncd.ratelimit import RateLimiter
+from syncd.services.ratelimit import RateLimiter
 from syncd.settings import RateLimits
 
 

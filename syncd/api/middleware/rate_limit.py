@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from syncd.api.errors import error_response
 from syncd.api.requests import bearer_token
 from syncd.auth import AuthError
-from syncd.ratelimit import client_ip
+from syncd.services.ratelimit import client_ip
 
 
 class RestRateLimitMiddleware:

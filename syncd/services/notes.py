@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from syncd import metrics
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
 from syncd.bus import LocalEvents
-from syncd.cache import NoteCache
 from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
 from syncd.ids import is_note_id
 from syncd.note_events import NoteListener
 from syncd.room import Peer, Room, RoomRegistry
+from syncd.services.cache import NoteCache
 from syncd.storage import (
     UNSET,
     NoteExists,
