@@ -21,14 +21,14 @@ from redis.asyncio import Redis
 
 from syncd.bus.keys import Keys
 from syncd.jobs.backend import JobBackend
-from syncd.jobs.catalog import Cleanup, register_jobs, standard_cleanup
-from syncd.jobs.mailer import Mailer
 from syncd.jobs.memory import MemoryBackend
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
 from syncd.realtime.gateway import SocketGateway
 from syncd.realtime.hub import CollaborationHub
 from syncd.realtime.presence import PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline, RedisPresence
+from syncd.services.job_catalog import Cleanup, register_jobs, standard_cleanup
+from syncd.services.mailer import Mailer
 from syncd.services.notes import NoteService
 from syncd.services.notifications import NotificationService
 from syncd.services.sessions import SessionService, TakeVersion

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.jobs.catalog import Cleanup, standard_cleanup
+from syncd.services.job_catalog import Cleanup, standard_cleanup
 from syncd.services.sessions import SessionService
 from syncd.settings import Settings
 from syncd.storage import (

@@ -1,8 +1,8 @@
 """syncd's job functions, registered under their names with their queue and retry policy.
 
 The same catalog runs in `syncd serve` (embedded: in-process queues; scaled: SAQ) and in
-`syncd worker`. Other features add theirs to the registry before the worker starts (e.g.
-the compaction of orphaned doc streams, via `extra_jobs` of `open_collaboration`).
+`syncd worker`. It lives with the services, not in the generic `syncd.jobs` package:
+its jobs call the services (notifications, sessions), which themselves enqueue jobs.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from syncd import metrics
-from syncd.jobs.mailer import Mailer
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs
 from syncd.realtime.redis_state import RedisInstances
+from syncd.services.mailer import Mailer
 from syncd.services.notifications import DELIVER_JOB, notification_json
 from syncd.services.sessions import SessionService
 from syncd.settings import Settings
