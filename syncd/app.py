@@ -46,6 +46,7 @@ from syncd.room import RoomLimits, RoomRegistry
 from syncd.services.cache import open_cache
 from syncd.services.notes import NoteService
 from syncd.services.ratelimit import RateLimiter
+from syncd.services.versions import VersionService
 from syncd.settings import Settings, SettingsError
 from syncd.storage import (
     SqlRefreshRecords,
@@ -56,7 +57,6 @@ from syncd.storage import (
     open_store,
 )
 from syncd.transport.websocket import PATH_PREFIX, SyncEndpoint
-from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from syncd.services.mailer import Mailer
 from syncd.services.notes import NoteService
 from syncd.services.notifications import NotificationService
 from syncd.services.sessions import SessionService, TakeVersion
+from syncd.services.versions import VersionService
 from syncd.settings import Settings, SettingsError
 from syncd.storage import NotificationStore, SessionStore, Store
-from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
 

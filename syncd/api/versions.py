@@ -23,8 +23,8 @@ from syncd.api.schema import (
     text,
 )
 from syncd.auth import Access
+from syncd.services.versions import VersionNotFound, VersionService
 from syncd.storage import NoteNotFound, VersionRecord
-from syncd.versions import VersionNotFound, VersionService
 
 MAX_LABEL = 200
 #: version numbers are 32-bit integers in storage; anything above names no version

@@ -21,6 +21,7 @@ from syncd.ids import is_note_id
 from syncd.note_events import NoteListener
 from syncd.room import Peer, Room, RoomRegistry
 from syncd.services.cache import NoteCache
+from syncd.services.versions import VersionService
 from syncd.storage import (
     UNSET,
     NoteExists,
@@ -30,7 +31,6 @@ from syncd.storage import (
     Store,
     UserRecord,
 )
-from syncd.versions import VersionService
 
 log = logging.getLogger(__name__)
 

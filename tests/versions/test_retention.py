@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from syncd.versions import text_diff, versions_to_drop
+from syncd.services.versions import text_diff, versions_to_drop
 
 NOW = datetime(2024, 12, 2, 12, 0, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncd.services.versions.diff import TextDiff
 from syncd.storage import VersionRecord
-from syncd.versions.diff import TextDiff
 
 
 class VersionNotFound(LookupError):

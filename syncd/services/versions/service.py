@@ -22,12 +22,12 @@ from pycrdt import Doc
 from syncd import metrics
 from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
 from syncd.room import Peer, Room, RoomRegistry
+from syncd.services.versions.diff import text_diff
+from syncd.services.versions.records import VersionContent, VersionDiff, VersionNotFound
+from syncd.services.versions.retention import versions_to_drop
 from syncd.settings import VersionSettings
 from syncd.storage import NoteNotFound, VersionRecord, VersionStore
 from syncd.storage.versions import same_state
-from syncd.versions.diff import text_diff
-from syncd.versions.records import VersionContent, VersionDiff, VersionNotFound
-from syncd.versions.retention import versions_to_drop
 
 log = logging.getLogger(__name__)
 
