@@ -23,18 +23,18 @@ from syncd.bus.keys import Keys
 from syncd.jobs.backend import JobBackend
 from syncd.jobs.memory import MemoryBackend
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
-from syncd.realtime.gateway import SocketGateway
-from syncd.realtime.hub import CollaborationHub
-from syncd.realtime.presence import PresenceBoard
-from syncd.realtime.redis_state import RedisInstances, RedisOnline, RedisPresence
 from syncd.services.job_catalog import Cleanup, register_jobs, standard_cleanup
 from syncd.services.mailer import Mailer
 from syncd.services.notes import NoteService
 from syncd.services.notifications import NotificationService
+from syncd.services.presence.hub import CollaborationHub
+from syncd.services.presence.presence import PresenceBoard
+from syncd.services.presence.redis_state import RedisInstances, RedisOnline, RedisPresence
 from syncd.services.sessions import SessionService, TakeVersion
 from syncd.services.versions import VersionService
 from syncd.settings import Settings, SettingsError
 from syncd.storage import NotificationStore, SessionStore, Store
+from syncd.transport.socketio import SocketGateway
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate, read_body, read_query, require_access
 from syncd.api.schema import integer
 from syncd.auth import Access
-from syncd.realtime.presence import merge_by_user
+from syncd.services.presence.presence import merge_by_user
 from syncd.services.sessions import session_json
 from syncd.storage import StorageError
 

@@ -28,7 +28,7 @@ Shared:
   note deleted), JSON with the note id inside.
 - `<prefix>:{note:<id>}:presence`, `<prefix>:{user:<id>}:online`,
   `<prefix>:socketio:instances` (hashes, TTL), `<prefix>:socketio` (python-socketio's
-  channel): realtime state (`syncd.realtime.redis_state`).
+  channel): realtime state (`syncd.services.presence.redis_state`).
 - `<prefix>:{rt:<family>}:t:<jti>`, `<prefix>:{rt:<family>}:revoked`: refresh tokens.
 - `<prefix>:rl` then the `limits` library's own layout: rate-limit windows.
 - `{<prefix>:jobs}:...`: job queues (SAQ adds its own `saq:` prefix).

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 from syncd import metrics
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs
-from syncd.realtime.redis_state import RedisInstances
 from syncd.services.mailer import Mailer
 from syncd.services.notifications import DELIVER_JOB, notification_json
+from syncd.services.presence.redis_state import RedisInstances
 from syncd.services.sessions import SessionService
 from syncd.settings import Settings
 from syncd.storage import NotificationStore, SqlRefreshRecords, Store

@@ -24,10 +24,10 @@ from syncd.auth import Access, AuthError, Principal
 from syncd.bus.keys import Keys
 from syncd.ids import is_note_id
 from syncd.note_events import NoteListener
-from syncd.realtime.hub import CollaborationHub
-from syncd.realtime.presence import Connection, merge_by_user
-from syncd.realtime.redis_state import RedisOnline
 from syncd.services.notes import NoteNotFound, NoteService
+from syncd.services.presence.hub import CollaborationHub
+from syncd.services.presence.presence import Connection, merge_by_user
+from syncd.services.presence.redis_state import RedisOnline
 from syncd.storage import StorageError, Store, UserRecord
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import logging
 from typing import Any, Protocol
 
 from syncd import metrics
-from syncd.realtime.backlog import NoteChanges
-from syncd.realtime.presence import PresenceBoard
+from syncd.services.presence.backlog import NoteChanges
+from syncd.services.presence.presence import PresenceBoard
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionActivity, StorageError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from syncd.realtime.presence import Connection
+from syncd.services.presence.presence import Connection
 
 
 @dataclass(frozen=True, slots=True)

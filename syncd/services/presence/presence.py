@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd.realtime.redis_state import RedisPresence
 from syncd.room import Peer, Room
+from syncd.services.presence.redis_state import RedisPresence
 
 STATUSES = ("editing", "viewing", "idle")  # most present first
 

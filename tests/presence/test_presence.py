@@ -13,9 +13,9 @@ import pytest
 
 from syncd.protocol import Awareness as AwarenessMessage
 from syncd.protocol import AwarenessEntry, encode_awareness_update
-from syncd.realtime.hub import CollaborationHub
-from syncd.realtime.presence import Connection, PresenceBoard, merge_by_user
 from syncd.room import Peer, Room
+from syncd.services.presence.hub import CollaborationHub
+from syncd.services.presence.presence import Connection, PresenceBoard, merge_by_user
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionStore, Store, open_store
 

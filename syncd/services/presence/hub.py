@@ -26,12 +26,12 @@ from typing import Any
 
 from syncd import metrics
 from syncd.note_events import NoteListener
-from syncd.realtime.backlog import Backlog, NoteChanges
-from syncd.realtime.bookkeeping import Bookkeeper, NoteEmitter
-from syncd.realtime.heartbeat import Heartbeat
-from syncd.realtime.presence import Connection, PresenceBoard
-from syncd.realtime.redis_state import RedisInstances, RedisOnline
 from syncd.room import Peer, Room
+from syncd.services.presence.backlog import Backlog, NoteChanges
+from syncd.services.presence.bookkeeping import Bookkeeper, NoteEmitter
+from syncd.services.presence.heartbeat import Heartbeat
+from syncd.services.presence.presence import Connection, PresenceBoard
+from syncd.services.presence.redis_state import RedisInstances, RedisOnline
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionRecord, StorageError
 

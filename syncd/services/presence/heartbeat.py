@@ -15,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from syncd import metrics
-from syncd.realtime.backlog import Backlog
-from syncd.realtime.presence import PresenceBoard
-from syncd.realtime.redis_state import RedisInstances, RedisOnline
+from syncd.services.presence.backlog import Backlog
+from syncd.services.presence.presence import PresenceBoard
+from syncd.services.presence.redis_state import RedisInstances, RedisOnline
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionActivity, StorageError
 

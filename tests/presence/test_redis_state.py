@@ -8,7 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from syncd.realtime.redis_state import ExpiringHash, RedisInstances, RedisOnline, RedisPresence
+from syncd.services.presence.redis_state import (
+    ExpiringHash,
+    RedisInstances,
+    RedisOnline,
+    RedisPresence,
+)
 
 
 @pytest.fixture

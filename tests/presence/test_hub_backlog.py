@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from syncd.realtime.backlog import Backlog
-from syncd.realtime.hub import CollaborationHub
-from syncd.realtime.presence import Connection, PresenceBoard
 from syncd.room import Peer, Room
+from syncd.services.presence.backlog import Backlog
+from syncd.services.presence.hub import CollaborationHub
+from syncd.services.presence.presence import Connection, PresenceBoard
 from syncd.services.sessions import SessionService
 from syncd.storage import (
     SessionActivity,
@@ -25,7 +25,7 @@ from syncd.storage import (
     Store,
     open_store,
 )
-from tests.realtime.test_presence import NullLog, Recorder, Silent
+from tests.presence.test_presence import NullLog, Recorder, Silent
 
 
 @pytest.fixture
