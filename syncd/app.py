@@ -39,9 +39,9 @@ from syncd.auth import TokenVerifier, load_or_create_secret
 from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
 from syncd.auth.refresh_redis import RedisRefreshRecords
 from syncd.bus import LocalBus, LocalEvents, RedisBus
+from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.keys import Keys
 from syncd.collaboration import Collaboration, open_collaboration
-from syncd.instrumented import InstrumentedBackend
 from syncd.room import RoomLimits, RoomRegistry
 from syncd.services.cache import open_cache
 from syncd.services.notes import NoteService
