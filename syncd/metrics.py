@@ -113,6 +113,12 @@ HTTP_SECONDS = Histogram(
     ["method", "route"],
     buckets=_LATENCY,
 )
+EVENTS = Counter("syncd_events_total", "Note events published, by kind", ["kind"])
+EVENTS_DROPPED = Counter(
+    "syncd_events_dropped_total",
+    "Note events a queued subscriber could not take (its queue full), by subscriber",
+    ["subscriber"],
+)
 ERRORS = Counter(
     "syncd_errors_total",
     "Errors caught, logged and carried on from, by component",
