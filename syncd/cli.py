@@ -75,7 +75,7 @@ class _GracefulServer(uvicorn.Server):
 
 
 def _worker(settings: Settings) -> int:
-    from syncd.collaboration import run_worker_process
+    from syncd.wiring import run_worker_process
 
     try:
         asyncio.run(run_worker_process(settings))
@@ -94,8 +94,8 @@ def _migrate(settings: Settings) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from syncd.app import jwt_secret
     from syncd.auth import mint_token
+    from syncd.wiring import jwt_secret
 
     token = mint_token(
         jwt_secret(settings),

@@ -13,23 +13,20 @@ from syncd.api.errors import ApiError
 from syncd.api.inputs import InputError, decode_json
 from syncd.api.schema import Schema, SchemaError, check
 from syncd.auth import Access, AuthError, Principal
+from syncd.auth.bearer import PRINCIPAL, bearer_token
 from syncd.ids import NOTE_ID_PATTERN, is_note_id
 from syncd.services.notes import NoteNotFound
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
-
-
 def authenticate(request: Request) -> Principal:
-    """The verified principal of a REST call, or 401."""
+    """The verified principal of a REST call, or 401. The rate-limit middleware verified
+    the token already (`PRINCIPAL` in the request state): it is not verified twice."""
+    verified = request.scope.get("state", {}).get(PRINCIPAL)
+    if isinstance(verified, Principal):
+        return verified
     services = request.app.state.services
     try:
-        return services.notes.verify_token(bearer_token(request))
+        return services.notes.verify_token(bearer_token(request.headers.get("authorization")))
     except AuthError as exc:
         raise ApiError(401, str(exc)) from None
 

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from syncd import metrics
 from syncd.bus.compaction import Compactor
-from syncd.bus.events import RedisEvents
+from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.keys import Keys, id_order, key_part
 from syncd.bus.reader import StreamReader
 from syncd.room.backend import RemoteListener
@@ -48,6 +48,7 @@ class RedisBus:
         *,
         orphan_interval: float = 30.0,
         keys: Keys | None = None,
+        on_event: EventHandler | None = None,
     ) -> None:
         self._keys = keys or Keys()
         self._redis = redis
@@ -56,7 +57,8 @@ class RedisBus:
         self._origin = instance_id.encode()
         self._reader = StreamReader(redis_url, self._origin, self._keys)
         self.compactor = Compactor(redis, store, instance_id, self._keys)
-        self.events = RedisEvents(redis, instance_id, self._keys)
+        #: rights changes and deletions to and from the other instances (`on_event`)
+        self.events = RedisEvents(redis, instance_id, self._keys, on_event)
         self._orphan_interval = orphan_interval
         self._pending: list[_Pending] = []
         self._listeners: dict[str, RemoteListener] = {}

@@ -14,15 +14,15 @@ from typing import Any
 
 import pycrdt
 
+from syncd.updates import EMPTY_UPDATE
+
 from ._marks import hashed_mark_key, is_hashed_key, mark_name, normalize_value
 from ._shape import Child, canon_attrs, equality, group, pcanon, same_element, ycanon
 from ._validate import validate_pm_json
 from .prosemirror import DEFAULT_FIELD, PmNode, get_fragment
 
-__all__ = ["EMPTY_UPDATE", "write_json"]
+__all__ = ["write_json"]
 
-EMPTY_UPDATE = b"\x00\x00"
-"""A Yjs v1 update that changes nothing (no structs, empty delete set)."""
 
 _Parent = pycrdt.XmlFragment | pycrdt.XmlElement
 _Run = tuple[str, dict[str, Any]]  # text, Yjs formatting attributes

@@ -35,15 +35,15 @@ from syncd.protocol import (
     encode_update,
     parse_awareness_update,
 )
+from syncd.protocol.close_codes import CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
 from syncd.room.frames import FramePlan
 from syncd.room.peer import Peer
-from syncd.updates import merge
+from syncd.updates import EMPTY_UPDATE, merge
 
 log = logging.getLogger(__name__)
 
-EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE_VECTOR = b"\x00"
 #: origin of updates that did not come from a local peer (REST edits, other instances)
 SERVER = None
@@ -317,7 +317,7 @@ class Room:
                 log.info("room %s: note deleted; %d updates dropped", self.doc_id, len(updates))
                 self.gone = True
                 for peer in list(self.peers):
-                    await peer.channel.close(4404, "note deleted")
+                    await peer.channel.close(CLOSE_NOT_FOUND, "note deleted")
                 return
             except Exception:
                 self.journal_failures += 1
@@ -364,7 +364,7 @@ class Room:
                         await self._send(peer, frames)
             except TimeoutError:
                 log.warning("room %s: closing a peer that stopped reading", self.doc_id)
-                self._drop(outbox[sent - 1][0], 1013, "too slow to keep up")
+                self._drop(outbox[sent - 1][0], CLOSE_TRY_AGAIN, "too slow to keep up")
 
     async def _send(self, peer: Peer, frames: list[bytes]) -> None:
         try:

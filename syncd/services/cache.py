@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from syncd import metrics
 from syncd.bus.keys import Keys
+from syncd.services.events import NoteEvent
 from syncd.storage import NoteAccess, NoteMetadata, NoteRecord, Permissions
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ T = TypeVar("T")
 _NOTE = "n"
 
 
-class CacheBackend(Protocol):
+class CacheStore(Protocol):
     async def get(self, note_id: str, field: str) -> tuple[str, str | None]:
         """(generation, cached value or None)."""
         ...
@@ -46,7 +47,7 @@ class CacheBackend(Protocol):
     async def invalidate(self, note_id: str) -> None: ...
 
 
-class MemoryBackend:
+class MemoryCache:
     """In-process, LRU-bounded; generations are a counter kept per recently written note."""
 
     def __init__(self, *, ttl: float = 60.0, max_entries: int = 10_000) -> None:
@@ -110,7 +111,7 @@ return 1
 """
 
 
-class RedisBackend:
+class RedisCache:
     """Shared by every instance; one round trip per read, one script per write."""
 
     def __init__(self, redis: Redis, *, prefix: str = "syncd", ttl: float = 60.0) -> None:
@@ -143,7 +144,7 @@ class RedisBackend:
 class NoteCache:
     """Read-through cache of `get_note` and `get_access` results (absent notes uncached)."""
 
-    def __init__(self, backend: CacheBackend | None) -> None:
+    def __init__(self, backend: CacheStore | None) -> None:
         #: None: caching off, every look-up goes to the loader
         self._backend = backend
 
@@ -158,6 +159,10 @@ class NoteCache:
         self, note_id: str, load: Callable[[], Awaitable[NoteRecord | None]]
     ) -> NoteRecord | None:
         return await self._through("note", note_id, _NOTE, load, _dump_note, _load_note)
+
+    async def forget(self, event: NoteEvent) -> None:
+        """Subscriber (`syncd.wiring`) to the events that change a note's row or existence."""
+        await self.invalidate(event.note_id)
 
     async def invalidate(self, note_id: str) -> None:
         """Call after every committed write to the note's row, rights or existence."""
@@ -207,8 +212,8 @@ def open_cache(ttl: float, redis: Redis | None, *, prefix: str = "syncd") -> Not
     if ttl <= 0:
         return NoteCache(None)
     if redis is None:
-        return NoteCache(MemoryBackend(ttl=ttl))
-    return NoteCache(RedisBackend(redis, prefix=prefix, ttl=ttl))
+        return NoteCache(MemoryCache(ttl=ttl))
+    return NoteCache(RedisCache(redis, prefix=prefix, ttl=ttl))
 
 
 def _dump_access(access: NoteAccess) -> str:

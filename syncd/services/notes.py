@@ -2,7 +2,9 @@
 
 This is where storage (metadata, rights), rooms (live docs) and content (ProseMirror JSON,
 plain text) meet, so that the transport and API modules stay thin: they authenticate,
-call one method here, and map its exceptions to status or close codes.
+call one method here, and map its exceptions to status or close codes. What happens to a
+note is published on the events bus (`syncd.services.events`); the features beside this
+one (versions, notifications, presence, Socket.IO, the cache) subscribe in `syncd.wiring`.
 """
 
 from __future__ import annotations
@@ -13,39 +15,40 @@ import logging
 import time
 from dataclasses import dataclass
 
-from syncd import metrics
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
-from syncd.bus import LocalEvents
-from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
+from syncd.content import doc_to_json, doc_to_text, write_json
 from syncd.ids import is_note_id
-from syncd.note_events import NoteListener
-from syncd.room import Peer, Room, RoomRegistry
+from syncd.protocol.close_codes import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND
+from syncd.room import Room, RoomRegistry
 from syncd.services.cache import NoteCache
-from syncd.services.versions import VersionService
+from syncd.services.events import (
+    ContentChanged,
+    ContentEdited,
+    EventBus,
+    NoteCreated,
+    NoteDeleted,
+    NoteShared,
+    NoteUpdated,
+    PermissionsChanged,
+)
 from syncd.storage import (
     UNSET,
+    NoteAccess,
     NoteExists,
     NoteMetadata,
+    NoteNotFound,
     NoteRecord,
     Permissions,
     Store,
     UserRecord,
 )
+from syncd.updates import EMPTY_UPDATE
 
 log = logging.getLogger(__name__)
 
 #: a user record this process stored is not stored again for this long unless it changed
 USER_RECORD_TTL = 600.0
 USER_RECORD_MAX = 10_000
-
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-EVENT_ACCESS = "access"
-EVENT_DELETED = "deleted"
-
-
-class NoteNotFound(LookupError):
-    """No such note (HTTP 404, close 4404)."""
 
 
 class Forbidden(PermissionError):
@@ -69,28 +72,21 @@ class NoteService:
         store: Store,
         rooms: RoomRegistry,
         verifier: TokenVerifier,
-        events: LocalEvents,
+        events: EventBus,
         *,
         field: str = "prosemirror",
         auto_create: bool = False,
         cache: NoteCache | None = None,
-        versions: VersionService | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
         self._verifier = verifier
-        #: rights changes and deletions reach every instance through these events
         self._events = events
-        events.handler = self.handle_event
         self._field = field
         self._auto_create = auto_create
         self._cache = cache or NoteCache(None)
-        #: version history: told who edits and when a room's last peer leaves
-        self.versions = versions
         self._background: set[asyncio.Task[None]] = set()
         self._recorded_users: dict[str, tuple[UserRecord, float]] = {}
-        #: presence, sessions, notifications: told about peers, shares and stored docs
-        self.listeners: list[NoteListener] = []
 
     # -- identity and rights -------------------------------------------------------------
 
@@ -154,28 +150,6 @@ class NoteService:
             if not task.cancelled():
                 log.warning("recording a user failed: %s", task.exception())
 
-    # -- peers (hooks for presence and sessions) -----------------------------------------
-
-    def peer_joined(self, room: Room, peer: Peer) -> None:
-        log.debug("user %s joined note %s", peer.user_id, room.doc_id)
-        for listener in self.listeners:
-            try:
-                listener.peer_joined(room, peer)
-            except Exception:
-                log.exception("a listener failed on a peer joining note %s", room.doc_id)
-                metrics.ERRORS.labels("note_listener").inc()
-
-    def peer_left(self, room: Room, peer: Peer) -> None:
-        log.debug("user %s left note %s", peer.user_id, room.doc_id)
-        for listener in self.listeners:
-            try:
-                listener.peer_left(room, peer)
-            except Exception:
-                log.exception("a listener failed on a peer leaving note %s", room.doc_id)
-                metrics.ERRORS.labels("note_listener").inc()
-        if self.versions is not None:
-            self.versions.peer_left(room, peer)
-
     # -- notes ---------------------------------------------------------------------------
 
     async def create(
@@ -197,10 +171,9 @@ class NoteService:
             permissions=permissions,
             metadata=metadata,
         )
+        await self._events.publish(NoteCreated(record.id, record, principal))
         await self._shared(record, _granted(permissions) - {principal.user_id}, principal)
-        if content_json is not None:
-            await self._write_content(record.id, content_json, principal.user_id)
-        return await self.view(record.id)
+        return await self._with_content(record, content_json, principal.user_id)
 
     async def record(self, note_id: str) -> NoteRecord | None:
         """The note's metadata (cached; every write below invalidates it)."""
@@ -227,7 +200,22 @@ class NoteService:
         metadata: object = UNSET,
         content_json: dict[str, object] | None = None,
     ) -> NoteView:
-        """Change metadata and/or content; rights changes reach open connections at once."""
+        """Change metadata and/or content, as `principal` (edit right needed; only the
+        owner or an admin changes permissions); rights changes reach open connections at
+        once. The note is read once (uncached: a write decides on the row itself), and its
+        room borrowed once for the content written and shown."""
+        before = await self._store.get_note(note_id)
+        if before is None:
+            raise NoteNotFound(note_id)
+        access, _ = resolve_access(principal, _grant(before, principal.user_id))
+        if access < Access.EDIT:
+            raise Forbidden("edit permission required")
+        if (
+            permissions is not UNSET
+            and before.created_by != principal.user_id
+            and not principal.privileged
+        ):
+            raise Forbidden("only the owner or an admin may change permissions")
         changes = {
             key: value
             for key, value in {
@@ -238,105 +226,100 @@ class NoteService:
             }.items()
             if value is not UNSET
         }
-        before = await self._store.get_note(note_id) if "permissions" in changes else None
         record = await self._store.update_note(note_id, updated_by=principal.user_id, **changes)
         if record is None:
             raise NoteNotFound(note_id)
-        if before is not None:
+        await self._events.publish(NoteUpdated(note_id, record))
+        if "permissions" in changes:
             added = _granted(record.permissions) - _granted(before.permissions)
             await self._shared(record, added - {record.created_by, principal.user_id}, principal)
-        await self._cache.invalidate(note_id)
-        if "permissions" in changes:
-            await self._events.publish(EVENT_ACCESS, note_id)
-        if content_json is not None:
-            await self._write_content(note_id, content_json, principal.user_id)
-        return await self.view(note_id)
+            await self._events.publish(PermissionsChanged(note_id))
+        return await self._with_content(record, content_json, principal.user_id)
 
     async def delete(self, note_id: str) -> None:
         if not await self._store.delete_note(note_id):
             raise NoteNotFound(note_id)
-        await self._cache.invalidate(note_id)
-        await self._events.publish(EVENT_DELETED, note_id)
-
-    async def handle_event(self, kind: str, note_id: str) -> None:
-        """A note event from this or another instance: act on the local connections."""
-        if kind == EVENT_ACCESS:
-            await self.reauthorize(note_id)
-        elif kind == EVENT_DELETED:
-            room = self._rooms.get(note_id)
-            if room is not None:
-                room.gone = True
-                await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
-        else:
-            log.warning("ignoring unknown note event %r", kind)
-            return
-        for listener in self.listeners:
-            try:
-                if kind == EVENT_ACCESS:
-                    await listener.rights_changed(note_id)
-                else:
-                    await listener.note_deleted(note_id)
-            except Exception:
-                log.exception("a listener failed on the %s event of note %s", kind, note_id)
-                metrics.ERRORS.labels("note_listener").inc()
+        await self._events.publish(NoteDeleted(note_id))
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
         """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""
         async with self._rooms.borrow(note_id) as room:
             room.apply(update, editor=editor)
             await room.wait_durable()
-        if self.versions is not None:
-            self.versions.edited(note_id, editor)
+        await self._events.publish(ContentEdited(note_id, editor))
 
-    async def _write_content(self, note_id: str, content: dict[str, object], editor: str) -> None:
-        async with self._rooms.borrow(note_id) as room:
-            update = write_json(room.doc, content, self._field)
-            if update != EMPTY_UPDATE:
-                room.record_local(update, editor=editor)
-                await room.wait_durable()
-                if self.versions is not None:
-                    self.versions.edited(note_id, editor)
+    async def _with_content(
+        self, record: NoteRecord, content: dict[str, object] | None, editor: str
+    ) -> NoteView:
+        """Write `content` (if any) into the note's live doc, durably, and show the note."""
+        edited = False
+        async with self._rooms.borrow(record.id) as room:
+            if content is not None:
+                update = write_json(room.doc, content, self._field)
+                if update != EMPTY_UPDATE:
+                    room.record_local(update, editor=editor)
+                    await room.wait_durable()
+                    edited = True
+            view = NoteView(
+                record=record,
+                text=doc_to_text(room.doc, self._field),
+                json=doc_to_json(room.doc, self._field),
+            )
+        if edited:
+            await self._events.publish(ContentEdited(record.id, editor))
+        return view
 
-    async def reauthorize(self, note_id: str) -> None:
-        """Re-check every open connection to `note_id` after its rights changed."""
-        room = self._rooms.get(note_id)
+    # -- subscribers (registered in syncd.wiring) -----------------------------------------
+
+    async def reauthorize(self, event: PermissionsChanged) -> None:
+        """Re-check every open connection to the note after its rights changed (here or on
+        another instance)."""
+        room = self._rooms.get(event.note_id)
         if room is None:
             return
         for peer in list(room.peers):
             if peer.privileged:
                 continue
-            level, _ = grant_access(await self._store.get_access(note_id, peer.user_id))
+            level, _ = grant_access(await self._store.get_access(event.note_id, peer.user_id))
             if level < Access.VIEW:
                 await peer.channel.close(CLOSE_FORBIDDEN, "view permission revoked")
             else:
                 peer.can_write = level >= Access.EDIT
                 peer.denied_sent = False
 
-    async def on_checkpoint(self, room: Room) -> None:
-        """A room's state was stored: move the note's version, lastModified and text."""
+    async def close_deleted(self, event: NoteDeleted) -> None:
+        """The note was deleted (here or on another instance): its connections close 4404."""
+        room = self._rooms.get(event.note_id)
+        if room is not None:
+            room.gone = True
+            await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
+
+    async def _shared(self, record: NoteRecord, users: set[str], by: Principal) -> None:
+        if users:
+            await self._events.publish(NoteShared(record.id, record, tuple(sorted(users)), by))
+
+
+class ContentRecorder:
+    """The registry's checkpoint hook: a stored doc moves the note's version, lastModified
+    and text, then `ContentChanged` is published. A failure here fails the checkpoint (it
+    is retried); a failing subscriber does not."""
+
+    def __init__(
+        self, store: Store, cache: NoteCache, events: EventBus, *, field: str = "prosemirror"
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._events = events
+        self._field = field
+
+    async def __call__(self, room: Room) -> None:
         await self._store.record_doc_change(
             room.doc_id,
             updated_by=room.last_editor,
             content_text=doc_to_text(room.doc, self._field),
         )
         await self._cache.invalidate(room.doc_id)
-        for listener in self.listeners:
-            try:
-                await listener.doc_stored(room)
-            except Exception:
-                log.exception("a listener failed on the stored doc of note %s", room.doc_id)
-                metrics.ERRORS.labels("note_listener").inc()
-
-    async def _shared(self, record: NoteRecord, users: set[str], by: Principal) -> None:
-        """Tell listeners (notifications) who gained access; never fails the caller."""
-        if not users:
-            return
-        for listener in self.listeners:
-            try:
-                await listener.note_shared(record, sorted(users), by)
-            except Exception:
-                log.exception("a listener failed on note %s being shared", record.id)
-                metrics.ERRORS.labels("note_listener").inc()
+        await self._events.publish(ContentChanged(room.doc_id, room))
 
 
 def _granted(permissions: Permissions) -> set[str]:
@@ -344,4 +327,15 @@ def _granted(permissions: Permissions) -> set[str]:
     return set(permissions.can_view) | set(permissions.can_edit)
 
 
-__all__ = ["AuthError", "Forbidden", "NoteNotFound", "NoteService", "NoteView"]
+def _grant(record: NoteRecord, user_id: str) -> NoteAccess:
+    """`user_id`'s rights from the note's own row (what `Store.get_access` reads apart)."""
+    rights = record.permissions
+    return NoteAccess(
+        owner=record.created_by == user_id,
+        can_view=user_id in rights.can_view,
+        can_edit=user_id in rights.can_edit,
+        can_delete=user_id in rights.can_delete,
+    )
+
+
+__all__ = ["AuthError", "ContentRecorder", "Forbidden", "NoteNotFound", "NoteService", "NoteView"]

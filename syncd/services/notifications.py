@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,9 +19,8 @@ from syncd import metrics
 from syncd.auth import Principal
 from syncd.content import doc_to_json, extract_mentions
 from syncd.jobs.worker import Jobs
-from syncd.note_events import NoteListener
-from syncd.room import Room
-from syncd.storage import NewNotification, NoteRecord, NotificationRecord, NotificationStore, Store
+from syncd.services.events import ContentChanged, EventBus, Mention, NoteShared
+from syncd.storage import NewNotification, NotificationRecord, NotificationStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +56,20 @@ def _who(principal: Principal) -> str:
     return principal.name or principal.user_id
 
 
-class NotificationService(NoteListener):
+class NotificationService:
     def __init__(
-        self, store: NotificationStore, notes: Store, jobs: Jobs, *, field: str = "prosemirror"
+        self,
+        store: NotificationStore,
+        notes: Store,
+        jobs: Jobs,
+        events: EventBus,
+        *,
+        field: str = "prosemirror",
     ) -> None:
         self.store = store
         self._notes = notes
         self._jobs = jobs
+        self._events = events
         self._field = field
         #: per note, users already known to be notified: spares a transaction per checkpoint
         self._notified: OrderedDict[str, set[str]] = OrderedDict()
@@ -86,9 +92,10 @@ class NotificationService(NoteListener):
             log.exception("queueing delivery of notification %s failed", record.id)
             metrics.ERRORS.labels("notifications").inc()
 
-    # -- NoteListener ----------------------------------------------------------------------
+    # -- subscribers (registered in syncd.wiring) -------------------------------------------
 
-    async def note_shared(self, record: NoteRecord, user_ids: Sequence[str], by: Principal) -> None:
+    async def note_shared(self, event: NoteShared) -> None:
+        record, by = event.record, event.by
         new = NewNotification(
             type="note_shared",
             category="share",
@@ -98,9 +105,11 @@ class NotificationService(NoteListener):
             note_id=record.id,
             actor_id=by.user_id,
         )
-        await self.notify(user_ids, new)
+        await self.notify(event.user_ids, new)
 
-    async def doc_stored(self, room: Room) -> None:
+    async def content_changed(self, event: ContentChanged) -> None:
+        """Notify users newly @mentioned in the stored content (once per user and note)."""
+        room = event.room
         note_id = room.doc_id
         mentioned = extract_mentions(doc_to_json(room.doc, self._field))
         known = self._notified.get(note_id, set())
@@ -124,6 +133,9 @@ class NotificationService(NoteListener):
         created = await self.store.notify_mentions(note_id, sorted(mentioned), new, skip=editor)
         for record in created:
             await self.deliver(record)
+        if created:
+            users = tuple(sorted({record.user_id for record in created}))
+            await self._events.publish(Mention(note_id, users, editor))
         self._remember(note_id, await self.store.mentioned_users(note_id))
 
     def _remember(self, note_id: str, users: set[str]) -> None:

@@ -2,13 +2,14 @@
 
 The realtime hub opens (or joins) the note's session when connections arrive, adds their
 statistics while they stay, and ends it when the last connection anywhere leaves, in
-batches (`record`, `end_many`). REST can start and end one explicitly. Whoever needs to
-act when a session ends registers on `on_ended`.
+batches (`record`, `end_many`). REST can start and end one explicitly. Starts and ends
+are published on the events bus (`SessionStarted`, `SessionEnded`).
 
 A session can also outlive its connections: its instance was killed, or stopped before
 its bookkeeping was done. Such a session is stale once no live connection backs it; it
-is then ended as of its last activity (`end_stale`), and `settle` takes the version the
-normal path would have taken when its last connection left (`take_version`). Who finds
+is then ended as of its last activity (`end_stale`), and `settle` publishes its end as
+stale, so that the versions service takes the version the normal path would have taken
+when its last connection left. Who finds
 them: an embedded instance at start (it is the only instance, and nothing is connected
 yet, so every active session is stale), and in scaled mode any instance, for sessions
 that missed three presence refreshes (live ones are touched every refresh): at start,
@@ -18,32 +19,25 @@ one refresh-TTL later, and in the periodic cleanup job.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from syncd import metrics
-from syncd.storage import (
-    NoteNotFound,
-    SessionActivity,
-    SessionRecord,
-    SessionStore,
-)
+from syncd.services.events import EventBus, SessionEnded, SessionStarted
+from syncd.storage import SessionActivity, SessionRecord, SessionStore
 
 log = logging.getLogger(__name__)
 
-SessionEnded = Callable[[SessionRecord], Awaitable[None]]
-TakeVersion = Callable[[str], Awaitable[object]]
+#: session ids this process announced as started (bounded: an old one is long ended)
+_ANNOUNCED_MAX = 10_000
 
 
 class SessionService:
-    def __init__(self, store: SessionStore, *, take_version: TakeVersion | None = None) -> None:
+    def __init__(self, store: SessionStore, events: EventBus) -> None:
         self._store = store
-        #: stores an automatic version of a note (None where no rooms are loaded: `syncd
-        #: worker`; stale sessions it ends then get no version)
-        self._take_version = take_version
-        #: told after a session ended (by the last connection leaving, REST or cleanup)
-        self.on_ended: list[SessionEnded] = []
+        self._events = events
+        self._announced: OrderedDict[str, None] = OrderedDict()
 
     async def start(
         self, note_id: str, user_ids: tuple[str, ...] = (), *, updates: int = 0, size: int = 0
@@ -51,12 +45,17 @@ class SessionService:
         """Open the note's session if none is active, join `user_ids`, add statistics.
 
         Raises `NoteNotFound` if the note is gone."""
-        return await self._store.open(note_id, user_ids, updates=updates, size=size)
+        record = await self._store.open(note_id, user_ids, updates=updates, size=size)
+        await self._started(note_id, record.id)
+        return record
 
     async def record(self, items: Sequence[SessionActivity]) -> dict[str, str]:
         """Open, join and keep alive many notes' sessions in one transaction (notes gone
         meanwhile are left out); returns note id -> session id."""
-        return await self._store.record(items)
+        sessions = await self._store.record(items)
+        for note_id, session_id in sessions.items():
+            await self._started(note_id, session_id)
+        return sessions
 
     async def end(self, note_id: str) -> SessionRecord | None:
         ended = await self._store.end(note_id)
@@ -65,7 +64,7 @@ class SessionService:
         return ended
 
     async def end_many(self, note_ids: Sequence[str]) -> list[SessionRecord]:
-        """End these notes' active sessions in one transaction, then tell `on_ended`."""
+        """End these notes' active sessions in one transaction, then publish their ends."""
         ended = await self._store.close_many(note_ids)
         for record in ended:
             await self._ended(record)
@@ -87,19 +86,10 @@ class SessionService:
         return ended
 
     async def settle(self, ended: Sequence[SessionRecord]) -> None:
-        """What ending these stale sessions owes: `on_ended`, and the version at their end
-        (automatic: skipped if the note did not change since its newest version)."""
+        """What ending these stale sessions owes: their ends published as stale (the
+        versions service, where rooms are loaded, takes the version at their end)."""
         for record in ended:
-            await self._ended(record)
-            if self._take_version is None:
-                continue
-            try:
-                await self._take_version(record.note_id)
-            except NoteNotFound:
-                log.info("note %s was deleted: no version of its stale session", record.note_id)
-            except Exception:
-                log.exception("versioning the stale session of note %s failed", record.note_id)
-                metrics.ERRORS.labels("sessions").inc()
+            await self._ended(record, stale=True)
 
     async def end_idle(self, idle_for: float) -> int:
         """The cleanup job's step: end and settle sessions idle for `idle_for` seconds."""
@@ -107,13 +97,19 @@ class SessionService:
         await self.settle(ended)
         return len(ended)
 
-    async def _ended(self, record: SessionRecord) -> None:
-        for hook in self.on_ended:
-            try:
-                await hook(record)
-            except Exception:
-                log.exception("a session-ended hook failed for note %s", record.note_id)
-                metrics.ERRORS.labels("sessions").inc()
+    async def _started(self, note_id: str, session_id: str) -> None:
+        """Publish `SessionStarted` the first time this process sees the session (another
+        instance that joins it may announce it too: at least once per session)."""
+        if session_id in self._announced:
+            return
+        self._announced[session_id] = None
+        while len(self._announced) > _ANNOUNCED_MAX:
+            self._announced.popitem(last=False)
+        await self._events.publish(SessionStarted(note_id, session_id))
+
+    async def _ended(self, record: SessionRecord, *, stale: bool = False) -> None:
+        self._announced.pop(record.id, None)
+        await self._events.publish(SessionEnded(record.note_id, record, stale=stale))
 
 
 def _timestamp(value: datetime | None) -> str | None:

@@ -15,15 +15,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 import socketio
+from redis.asyncio import Redis
 
 from syncd import metrics
 from syncd.auth import Access, AuthError, Principal
+from syncd.auth.bearer import query_or_bearer
 from syncd.bus.keys import Keys
 from syncd.ids import is_note_id
-from syncd.note_events import NoteListener
+from syncd.services.events import NoteDeleted, PermissionsChanged, UserJoined, UserLeft
 from syncd.services.notes import NoteNotFound, NoteService
 from syncd.services.presence.hub import CollaborationHub
 from syncd.services.presence.presence import Connection, merge_by_user
@@ -59,14 +60,10 @@ def _token(environ: dict[str, Any], auth: Any) -> str | None:
     """`auth.token` (what socket.io-client sends), else `?token=` or a Bearer header."""
     if isinstance(auth, dict) and isinstance(auth.get("token"), str):
         return auth["token"]
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    if query.get("token"):
-        return query["token"][0]
-    scheme, _, credentials = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return credentials.strip() or None if scheme.lower() == "bearer" else None
+    return query_or_bearer(environ.get("QUERY_STRING", ""), environ.get("HTTP_AUTHORIZATION"))
 
 
-class SocketGateway(NoteListener):
+class SocketGateway:
     """One per process; an async context manager around the Socket.IO server."""
 
     def __init__(
@@ -105,9 +102,6 @@ class SocketGateway(NoteListener):
         self.sio.on("note:join", self._join)
         self.sio.on("note:leave", self._leave)
         self.sio.on("note:cursor", self._cursor)
-        hub.emitter = self
-        hub.instance_stats = self.local_stats
-        hub.socket_users = self.socket_users
 
     async def __aenter__(self) -> SocketGateway:
         manager = self._redis_manager
@@ -152,22 +146,20 @@ class SocketGateway(NoteListener):
 
     # -- stats ---------------------------------------------------------------------------
 
-    def socket_users(self) -> dict[str, int]:
-        users: dict[str, int] = {}
-        for state in self._sockets.values():
-            users[state.principal.user_id] = users.get(state.principal.user_id, 0) + 1
-        return users
-
     def local_stats(self) -> dict[str, Any]:
-        rooms = self.sio.manager.rooms.get("/", {})
-        named = [r for r in rooms if isinstance(r, str) and r.startswith(("note:", "user:"))]
-        return {
-            "connections": len(self._sockets),
-            "namespaces": {"/": len(self._sockets)},
-            "rooms": len(named),
-            "noteRooms": sum(r.startswith("note:") for r in named),
-            "users": len(self.socket_users()),
-        }
+        return self._hub.sockets.stats()
+
+    # -- subscribers (registered in syncd.wiring) ---------------------------------------
+
+    async def user_joined(self, event: UserJoined) -> None:
+        await self.emit_to_note(
+            event.note_id, "note:user-joined", presence_payload(event), skip_sid=event.sid
+        )
+
+    async def user_left(self, event: UserLeft) -> None:
+        await self.emit_to_note(
+            event.note_id, "note:user-left", presence_payload(event), skip_sid=event.sid
+        )
 
     # -- handlers ------------------------------------------------------------------------
 
@@ -180,6 +172,7 @@ class SocketGateway(NoteListener):
             ) from None
         state = _Socket(principal)
         self._sockets[sid] = state
+        self._hub.sockets.connected(sid, principal.user_id)
         loop = asyncio.get_running_loop()
         state.expiry = loop.call_later(
             max(0.0, principal.expires_at - time.time()),
@@ -190,7 +183,7 @@ class SocketGateway(NoteListener):
         try:
             await self._users.upsert_user(user)
             if self._online is not None:
-                count = self.socket_users().get(principal.user_id, 0)
+                count = self._hub.sockets.users().get(principal.user_id, 0)
                 await self._online.put(
                     principal.user_id, self._instance_id, count, self._hub.board.ttl
                 )
@@ -202,6 +195,7 @@ class SocketGateway(NoteListener):
         state = self._sockets.pop(sid, None)
         if state is None:
             return
+        self._hub.sockets.disconnected(sid)
         if state.expiry is not None:
             state.expiry.cancel()
         for conn in list(state.notes.values()):
@@ -243,6 +237,7 @@ class SocketGateway(NoteListener):
                 sid=sid,
             )
             state.notes[note_id] = conn
+            self._hub.sockets.joined(sid, note_id)
             await self.sio.enter_room(sid, f"note:{note_id}")
             await self._hub.join(conn)
         users = merge_by_user(await self._hub.presence(note_id))
@@ -255,13 +250,15 @@ class SocketGateway(NoteListener):
             return _error("invalid", BAD_NOTE_ID)
         conn = state.notes.pop(note_id, None)
         if conn is not None:
+            self._hub.sockets.left(sid, note_id)
             await self.sio.leave_room(sid, f"note:{note_id}")
             await self._hub.leave(conn.conn_id)
         return {"ok": True, "noteId": note_id}
 
-    async def rights_changed(self, note_id: str) -> None:
+    async def rights_changed(self, event: PermissionsChanged) -> None:
         """Sockets that lost view permission leave the note (as `note:leave` would); those
         that keep it have their edit right updated."""
+        note_id = event.note_id
         for sid, state in list(self._sockets.items()):
             conn = state.notes.get(note_id)
             if conn is None:
@@ -275,10 +272,10 @@ class SocketGateway(NoteListener):
             else:
                 conn.can_edit = access >= Access.EDIT
 
-    async def note_deleted(self, note_id: str) -> None:
+    async def note_deleted(self, event: NoteDeleted) -> None:
         for sid, state in list(self._sockets.items()):
-            if note_id in state.notes:
-                await self._leave(sid, {"noteId": note_id})
+            if event.note_id in state.notes:
+                await self._leave(sid, {"noteId": event.note_id})
 
     async def _cursor(self, sid: str, data: Any = None) -> dict[str, Any]:
         state = self._sockets.get(sid)
@@ -301,3 +298,36 @@ class SocketGateway(NoteListener):
         }
         await self.emit_to_note(note_id, "note:cursor-update", update, skip_sid=sid)
         return {"ok": True}
+
+
+def presence_payload(event: UserJoined | UserLeft) -> dict[str, Any]:
+    """The body of `note:user-joined` / `note:user-left`."""
+    return {
+        "noteId": event.note_id,
+        "userId": event.user_id,
+        "user": {"id": event.user_id, "name": event.name},
+        "source": event.source,
+    }
+
+
+class RedisDeliverer:
+    """`Deliverer` for a process without a Socket.IO server (`syncd worker`): emits through
+    the Redis manager's channel (every instance relays to its sockets) and reads the online
+    markers."""
+
+    def __init__(self, redis: Redis, redis_url: str, prefix: str) -> None:
+        self._manager = socketio.AsyncRedisManager(
+            redis_url, channel=Keys(prefix).socketio_channel, write_only=True
+        )
+        self._online = RedisOnline(redis, prefix)
+
+    async def emit_to_user(self, user_id: str, event: str, data: dict[str, Any]) -> None:
+        await self._manager.emit(event, data, room=f"user:{user_id}", namespace="/")
+
+    async def is_online(self, user_id: str) -> bool:
+        return await self._online.online(user_id)
+
+    async def close(self) -> None:
+        redis = getattr(self._manager, "redis", None)
+        if redis is not None:
+            await redis.aclose()

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from syncd.room import Peer, Room
+from syncd.services.events import EventBus, PeerJoined, PeerLeft, SessionEnded
 from syncd.services.presence.backlog import Backlog
 from syncd.services.presence.hub import CollaborationHub
 from syncd.services.presence.presence import Connection, PresenceBoard
@@ -41,18 +42,18 @@ def passes() -> float:
 
 
 async def test_a_thousand_visits_cost_a_few_passes_and_leave_nothing_behind(store: Store) -> None:
-    sessions = SessionService(SessionStore(store.engine))
+    events = EventBus()
+    sessions = SessionService(SessionStore(store.engine), events)
     board = PresenceBoard("i1")
-    recorder = Recorder()
+    recorder = Recorder(events)
     rooms = [Room(f"n{n}", NullLog()) for n in range(50)]  # type: ignore[arg-type]
-    async with CollaborationHub(board, sessions, refresh_interval=60) as hub:
-        hub.emitter = recorder
+    async with CollaborationHub(board, sessions, events, refresh_interval=60) as hub:
         before = passes()
         for visit in range(1000):  # within one turn of the loop: no pass in between
             room, peer = rooms[visit % 50], Peer(Silent(), f"u{visit % 7}", can_write=True)
             peer.updates_in, peer.bytes_in = 1, 10
-            hub.peer_joined(room, peer)
-            hub.peer_left(room, peer)
+            hub.peer_joined(PeerJoined(room.doc_id, room, peer))
+            hub.peer_left(PeerLeft(room.doc_id, room, peer))
         assert hub.backlog == 50  # one entry per note, not one per event
         await hub.drained()
         assert passes() - before == 1
@@ -65,21 +66,22 @@ async def test_a_thousand_visits_cost_a_few_passes_and_leave_nothing_behind(stor
 
 
 async def test_a_leave_is_announced_after_its_join_and_only_then(store: Store) -> None:
-    sessions = SessionService(SessionStore(store.engine))
-    recorder = Recorder()
+    events = EventBus()
+    sessions = SessionService(SessionStore(store.engine), events)
+    recorder = Recorder(events)
     room = Room("n1", NullLog())  # type: ignore[arg-type]
-    async with CollaborationHub(PresenceBoard("i1"), sessions, refresh_interval=60) as hub:
-        hub.emitter = recorder
+    async with CollaborationHub(PresenceBoard("i1"), sessions, events, refresh_interval=60) as hub:
         tab1, tab2 = (Peer(Silent(), "ann", can_write=True, name="Ann") for _ in range(2))
-        hub.peer_joined(room, tab1)
+        hub.peer_joined(PeerJoined(room.doc_id, room, tab1))
         await hub.drained()
-        hub.peer_left(room, tab1)
-        hub.peer_joined(room, tab2)  # a reload: back before the pass, so never gone
+        hub.peer_left(PeerLeft(room.doc_id, room, tab1))
+        # a reload: back before the pass, so never gone
+        hub.peer_joined(PeerJoined(room.doc_id, room, tab2))
         await hub.drained()
         sio = Connection("sio:s1:n1", "n1", "bob", "Bob", "socket.io", False, sid="s1")
         await hub.join(sio)
         await hub.leave(sio.conn_id)
-        hub.peer_left(room, tab2)
+        hub.peer_left(PeerLeft(room.doc_id, room, tab2))
         await hub.drained()
     assert [(e, d["userId"], d["source"]) for e, _, d in recorder.events] == [
         ("note:user-joined", "ann", "websocket"),
@@ -94,8 +96,8 @@ async def test_a_leave_is_announced_after_its_join_and_only_then(store: Store) -
 class Flaky(SessionService):
     """Sessions whose storage is unavailable for the first `failures` batches."""
 
-    def __init__(self, store: SessionStore, failures: int) -> None:
-        super().__init__(store)
+    def __init__(self, store: SessionStore, events: EventBus, failures: int) -> None:
+        super().__init__(store, events)
         self.failures = failures
 
     async def record(self, items: Sequence[SessionActivity]) -> dict[str, str]:
@@ -106,13 +108,14 @@ class Flaky(SessionService):
 
 
 async def test_a_failed_transaction_is_retried_with_what_came_since(store: Store) -> None:
-    sessions = Flaky(SessionStore(store.engine), failures=2)
+    events = EventBus()
+    sessions = Flaky(SessionStore(store.engine), events, failures=2)
     room = Room("n1", NullLog())  # type: ignore[arg-type]
-    async with CollaborationHub(PresenceBoard("i1"), sessions, refresh_interval=60) as hub:
+    async with CollaborationHub(PresenceBoard("i1"), sessions, events, refresh_interval=60) as hub:
         ann = Peer(Silent(), "ann", can_write=True)
         ann.updates_in, ann.bytes_in = 2, 20
-        hub.peer_joined(room, ann)
-        hub.peer_left(room, ann)
+        hub.peer_joined(PeerJoined(room.doc_id, room, ann))
+        hub.peer_left(PeerLeft(room.doc_id, room, ann))
         await hub.drained()
     assert sessions.failures == 0
     [record] = await sessions.history("n1")
@@ -121,15 +124,16 @@ async def test_a_failed_transaction_is_retried_with_what_came_since(store: Store
 
 
 async def test_shutdown_finishes_the_backlog(store: Store) -> None:
-    sessions = SessionService(SessionStore(store.engine))
+    events = EventBus()
+    sessions = SessionService(SessionStore(store.engine), events)
     room = Room("n1", NullLog())  # type: ignore[arg-type]
     peers = [Peer(Silent(), f"u{i}", can_write=True) for i in range(5)]
-    async with CollaborationHub(PresenceBoard("i1"), sessions, refresh_interval=60) as hub:
+    async with CollaborationHub(PresenceBoard("i1"), sessions, events, refresh_interval=60) as hub:
         for peer in peers:
-            hub.peer_joined(room, peer)
+            hub.peer_joined(PeerJoined(room.doc_id, room, peer))
         await hub.drained()
         for peer in peers:  # what closing the connections at shutdown does
-            hub.peer_left(room, peer)
+            hub.peer_left(PeerLeft(room.doc_id, room, peer))
         assert hub.backlog == 1
     [record] = await sessions.history("n1")
     assert not record.active and sorted(record.participants) == [f"u{i}" for i in range(5)]
@@ -139,20 +143,21 @@ async def test_an_embedded_start_ends_and_versions_every_active_session(store: S
     versioned: list[str] = []
     all_versioned = asyncio.Event()
 
-    async def take_version(note_id: str) -> None:
-        versioned.append(note_id)
+    ended: list[SessionRecord] = []
+
+    async def on_ended(event: SessionEnded) -> None:
+        # what the versions service subscribes to: a stale end takes the version
+        ended.append(event.session)
+        if event.stale:
+            versioned.append(event.note_id)
         if len(versioned) == 3:
             all_versioned.set()
 
-    sessions = SessionService(SessionStore(store.engine), take_version=take_version)
-    ended: list[SessionRecord] = []
-
-    async def on_ended(record: SessionRecord) -> None:
-        ended.append(record)
-
-    sessions.on_ended.append(on_ended)
+    events = EventBus()
+    events.subscribe(SessionEnded, on_ended)
+    sessions = SessionService(SessionStore(store.engine), events)
     left_open = [await sessions.start(f"n{n}", ("ann",)) for n in range(3)]  # then a crash
-    async with CollaborationHub(PresenceBoard("i1"), sessions, refresh_interval=60):
+    async with CollaborationHub(PresenceBoard("i1"), sessions, events, refresh_interval=60):
         assert [await sessions.active(f"n{n}") for n in range(3)] == [None, None, None]
         await asyncio.wait_for(all_versioned.wait(), 10)  # in the background, after start
     assert sorted(versioned) == ["n0", "n1", "n2"]

@@ -14,10 +14,12 @@ import pytest
 from syncd.protocol import Awareness as AwarenessMessage
 from syncd.protocol import AwarenessEntry, encode_awareness_update
 from syncd.room import Peer, Room
+from syncd.services.events import EventBus, PeerJoined, PeerLeft, SessionEnded, UserJoined, UserLeft
 from syncd.services.presence.hub import CollaborationHub
 from syncd.services.presence.presence import Connection, PresenceBoard, merge_by_user
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionStore, Store, open_store
+from syncd.transport.socketio import presence_payload
 
 
 class NullLog:
@@ -51,13 +53,18 @@ class Silent:
 
 
 class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
+    """What the Socket.IO gateway would send for the presence events published on `bus`."""
 
-    async def emit_to_note(
-        self, note_id: str, event: str, data: dict[str, Any], *, skip_sid: str | None = None
-    ) -> None:
-        self.events.append((event, note_id, data))
+    def __init__(self, bus: EventBus) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        bus.subscribe(UserJoined, self.joined)
+        bus.subscribe(UserLeft, self.left)
+
+    async def joined(self, event: UserJoined) -> None:
+        self.events.append(("note:user-joined", event.note_id, presence_payload(event)))
+
+    async def left(self, event: UserLeft) -> None:
+        self.events.append(("note:user-left", event.note_id, presence_payload(event)))
 
 
 def say(room: Room, peer: Peer, client_id: int, clock: int, state: dict[str, Any]) -> None:
@@ -114,28 +121,29 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def test_the_hub_announces_first_joins_and_last_leaves_and_keeps_the_session(
     store: Store,
 ) -> None:
-    sessions = SessionService(SessionStore(store.engine))
+    events = EventBus()
+    sessions = SessionService(SessionStore(store.engine), events)
     ended: list[str] = []
 
-    async def on_ended(record: Any) -> None:
-        ended.append(record.id)
+    async def on_ended(event: SessionEnded) -> None:
+        ended.append(event.session.id)
 
-    sessions.on_ended.append(on_ended)
+    events.subscribe(SessionEnded, on_ended)
     board = PresenceBoard("i1")
-    recorder = Recorder()
+    recorder = Recorder(events)
     room = Room("n1", NullLog())  # type: ignore[arg-type]
     tab1, tab2 = (Peer(Silent(), "ann", can_write=True, name="Ann") for _ in range(2))
-    async with CollaborationHub(board, sessions, refresh_interval=60) as hub:
-        hub.emitter = recorder
-        hub.peer_joined(room, tab1)
-        hub.peer_joined(room, tab2)  # a second tab of the same user: no second "joined"
+    async with CollaborationHub(board, sessions, events, refresh_interval=60) as hub:
+        hub.peer_joined(PeerJoined(room.doc_id, room, tab1))
+        # a second tab of the same user: no second "joined"
+        hub.peer_joined(PeerJoined(room.doc_id, room, tab2))
         tab1.updates_in, tab1.bytes_in = 3, 120
-        hub.peer_left(room, tab1)
+        hub.peer_left(PeerLeft(room.doc_id, room, tab1))
         await hub.refresh()  # a heartbeat in between must not count anything twice
         sio = Connection("sio:x:n1", "n1", "bob", "Bob", "socket.io", False, sid="x")
         await hub.join(sio)
         assert sorted(e["userId"] for e in await hub.presence("n1")) == ["ann", "bob"]
-        hub.peer_left(room, tab2)
+        hub.peer_left(PeerLeft(room.doc_id, room, tab2))
         await hub.leave(sio.conn_id)
         assert await hub.presence("n1") == []
     kinds = [(event, data["userId"]) for event, _, data in recorder.events]

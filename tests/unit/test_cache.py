@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from syncd import metrics
-from syncd.services.cache import MemoryBackend, NoteCache, RedisBackend
+from syncd.services.cache import MemoryCache, NoteCache, RedisCache
 from syncd.storage import NoteAccess, NoteMetadata, NoteRecord, Permissions
 
 GRANT = NoteAccess(owner=False, can_view=True, can_edit=True, can_delete=False)
@@ -29,13 +29,13 @@ def kind(request: pytest.FixtureRequest) -> tuple[str, str, str]:
 async def cache(kind: tuple[str, str, str]) -> AsyncIterator[NoteCache]:
     name, url, prefix = kind
     if name == "memory":
-        yield NoteCache(MemoryBackend(ttl=60))
+        yield NoteCache(MemoryCache(ttl=60))
         return
     import redis.asyncio as redis
 
     client = redis.Redis.from_url(url)
     try:
-        yield NoteCache(RedisBackend(client, prefix=prefix, ttl=60))
+        yield NoteCache(RedisCache(client, prefix=prefix, ttl=60))
     finally:
         await client.aclose()
 
@@ -131,7 +131,7 @@ async def test_caching_off_always_loads() -> None:
 
 
 async def test_the_memory_backend_stays_bounded_and_safe() -> None:
-    backend = MemoryBackend(ttl=60, max_entries=3)
+    backend = MemoryCache(ttl=60, max_entries=3)
     cache = NoteCache(backend)
     for i in range(10):
         await cache.access(f"n{i}", "ann", Loader(GRANT))

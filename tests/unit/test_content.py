@@ -35,7 +35,6 @@ from hypothesis import strategies as st
 
 from syncd.content import (
     DEFAULT_FIELD,
-    EMPTY_UPDATE,
     ContentError,
     doc_to_json,
     doc_to_text,
@@ -47,6 +46,7 @@ from syncd.content import (
     validate_pm_json,
     write_json,
 )
+from syncd.updates import EMPTY_UPDATE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "content"
 YPM = json.loads((FIXTURES / "y_prosemirror_docs.json").read_text())

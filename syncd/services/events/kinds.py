@@ -30,6 +30,13 @@ class NoteCreated(NoteEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class NoteUpdated(NoteEvent):
+    """The note's row changed (title, lead, metadata, permissions) by a REST call."""
+
+    record: NoteRecord
+
+
+@dataclass(frozen=True, slots=True)
 class NoteShared(NoteEvent):
     """Users gained view or edit rights (created with them, or added by an update)."""
 
@@ -109,7 +116,11 @@ class SessionStarted(NoteEvent):
 
 @dataclass(frozen=True, slots=True)
 class SessionEnded(NoteEvent):
+    """`stale`: ended for lack of live connections (its instance died or stopped before
+    its bookkeeping was done), so nothing took the version its end calls for yet."""
+
     session: SessionRecord
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)

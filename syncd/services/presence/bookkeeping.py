@@ -1,9 +1,10 @@
 """One pass of presence and session bookkeeping over the changes of many notes.
 
 A pass mirrors each note's entries to Redis and reads who is on it elsewhere (scaled
-mode), announces arrivals (`note:user-joined`), records every note's session activity in
-one transaction, ends the sessions of notes nobody is connected to any more in a second
-one, and announces departures (`note:user-left`). Announcements follow state, not
+mode), announces arrivals (`UserJoined` on the events bus; Socket.IO sends
+`note:user-joined`), records every note's session activity in one transaction, ends the
+sessions of notes nobody is connected to any more in a second one, and announces
+departures (`UserLeft`). Announcements follow state, not
 events: a user is announced when present here and not yet announced, and their leave
 only once they were announced, so `note:user-joined` always comes before
 `note:user-left` for the same user and note, and a visit shorter than a pass is never
@@ -13,9 +14,9 @@ announced at all. Users connected on another instance are announced by that one.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
 
 from syncd import metrics
+from syncd.services.events import EventBus, UserJoined, UserLeft
 from syncd.services.presence.backlog import NoteChanges
 from syncd.services.presence.presence import PresenceBoard
 from syncd.services.sessions import SessionService
@@ -24,19 +25,13 @@ from syncd.storage import SessionActivity, StorageError
 log = logging.getLogger(__name__)
 
 
-class NoteEmitter(Protocol):
-    async def emit_to_note(
-        self, note_id: str, event: str, data: dict[str, Any], *, skip_sid: str | None = None
-    ) -> None: ...
-
-
 class Bookkeeper:
     """Runs passes (`run`); keeps which users were announced on which notes."""
 
-    def __init__(self, board: PresenceBoard, sessions: SessionService) -> None:
+    def __init__(self, board: PresenceBoard, sessions: SessionService, events: EventBus) -> None:
         self.board = board
         self.sessions = sessions
-        self.emitter: NoteEmitter | None = None
+        self._events = events
         #: (note, user) announced as joined here and not yet as left
         self._announced: set[tuple[str, str]] = set()
 
@@ -118,8 +113,8 @@ class Bookkeeper:
                     continue
                 self._announced.add((note_id, user_id))
                 if user_id not in (others[note_id] or ()):
-                    await self._emit(
-                        "note:user-joined", note_id, user_id, conn.name, conn.source, conn.sid
+                    await self._events.publish(
+                        UserJoined(note_id, user_id, conn.name, conn.source, conn.sid)
                     )
 
     async def _departures(
@@ -135,37 +130,9 @@ class Bookkeeper:
                     continue  # never announced (a visit shorter than a pass): nothing to undo
                 self._announced.discard((note_id, user_id))
                 if user_id not in (others[note_id] or ()):
-                    await self._emit(
-                        "note:user-left",
-                        note_id,
-                        user_id,
-                        farewell.name,
-                        farewell.source,
-                        farewell.sid,
+                    await self._events.publish(
+                        UserLeft(note_id, user_id, farewell.name, farewell.source, farewell.sid)
                     )
-
-    async def _emit(
-        self,
-        event: str,
-        note_id: str,
-        user_id: str,
-        name: str | None,
-        source: str,
-        sid: str | None,
-    ) -> None:
-        if self.emitter is None:
-            return
-        data = {
-            "noteId": note_id,
-            "userId": user_id,
-            "user": {"id": user_id, "name": name},
-            "source": source,
-        }
-        try:
-            await self.emitter.emit_to_note(note_id, event, data, skip_sid=sid)
-        except Exception:
-            log.exception("emitting %s for note %s failed", event, note_id)
-            metrics.ERRORS.labels("presence").inc()
 
     def forget(self) -> None:
         """At shutdown: nothing is announced any more (the sockets are gone)."""

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 from syncd import metrics
 from syncd.services.presence.backlog import Backlog
 from syncd.services.presence.presence import PresenceBoard
 from syncd.services.presence.redis_state import RedisInstances, RedisOnline
+from syncd.services.presence.sockets import SocketDirectory
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionActivity, StorageError
 
@@ -33,16 +32,14 @@ class Heartbeat:
         *,
         online: RedisOnline | None,
         instances: RedisInstances | None,
-        instance_stats: Callable[[], dict[str, Any]],
-        socket_users: Callable[[], dict[str, int]],
+        sockets: SocketDirectory,
     ) -> None:
         self._board = board
         self._sessions = sessions
         self._backlog = backlog
         self._online = online
         self._instances = instances
-        self._instance_stats = instance_stats
-        self._socket_users = socket_users
+        self._sockets = sockets
 
     async def beat(self) -> bool:
         """One refresh; False if the sessions could not be touched (their statistics
@@ -79,7 +76,7 @@ class Heartbeat:
     async def _mark_online(self) -> None:
         board, ttl = self._board, self._board.ttl
         if self._online is not None:
-            counts = Counter(self._socket_users())
+            counts = Counter(self._sockets.users())
             counts.update(conn.user_id for note in board.notes() for conn in board.local(note))
             for user_id, count in counts.items():
                 await self._online.put(user_id, board.instance_id, count, ttl)
@@ -87,7 +84,7 @@ class Heartbeat:
             sockets = sum(
                 conn.source == "websocket" for note in board.notes() for conn in board.local(note)
             )
-            stats = {**self._instance_stats(), "websocket": {"connections": sockets}}
+            stats = {**self._sockets.stats(), "websocket": {"connections": sockets}}
             await self._instances.put(board.instance_id, stats, ttl)
 
     async def retract_all(self) -> None:

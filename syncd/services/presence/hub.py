@@ -1,11 +1,12 @@
 """Presence and sessions for every connection to a note, whatever its transport.
 
-y-websocket peers arrive through `NoteListener` hooks (synchronous, on the connection's
-path), Socket.IO sockets through `join`/`leave`. Both update the presence board at once
-and note the change in a backlog coalesced per note (`backlog.py`); one worker task works
-it off in passes (`bookkeeping.py`): however many connections came and went, a pass
-costs a few Redis round trips per note and two transactions in all. The worker also runs
-the periodic refresh (Redis mirror, online markers, sessions kept alive).
+y-websocket peers arrive as `PeerJoined`/`PeerLeft` events (inline subscribers:
+synchronous, on the connection's path), Socket.IO sockets through `join`/`leave`. Both
+update the presence board at once and note the change in a backlog coalesced per note
+(`backlog.py`); one worker task works it off in passes (`bookkeeping.py`): however many
+connections came and went, a pass costs a few Redis round trips per note and two
+transactions in all. The worker also runs the periodic refresh (Redis mirror, online
+markers, sessions kept alive).
 
 Nothing is lost by a restart: at shutdown the worker finishes the backlog before the
 process exits; at start, sessions that no live connection backs are ended and versioned
@@ -21,33 +22,35 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from syncd import metrics
-from syncd.note_events import NoteListener
-from syncd.room import Peer, Room
+from syncd.room import Peer
+from syncd.services.events import EventBus, PeerJoined, PeerLeft
 from syncd.services.presence.backlog import Backlog, NoteChanges
-from syncd.services.presence.bookkeeping import Bookkeeper, NoteEmitter
+from syncd.services.presence.bookkeeping import Bookkeeper
 from syncd.services.presence.heartbeat import Heartbeat
 from syncd.services.presence.presence import Connection, PresenceBoard
 from syncd.services.presence.redis_state import RedisInstances, RedisOnline
+from syncd.services.presence.sockets import SocketDirectory
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionRecord, StorageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CollaborationHub", "NoteEmitter"]
+__all__ = ["CollaborationHub"]
 
 
-class CollaborationHub(NoteListener):
+class CollaborationHub:
     """One per process; an async context manager (reconciles, then runs the worker)."""
 
     def __init__(
         self,
         board: PresenceBoard,
         sessions: SessionService,
+        events: EventBus,
         *,
+        sockets: SocketDirectory | None = None,
         online: RedisOnline | None = None,
         instances: RedisInstances | None = None,
         refresh_interval: float = 10.0,
@@ -56,11 +59,9 @@ class CollaborationHub(NoteListener):
     ) -> None:
         self.board = board
         self.sessions = sessions
-        #: this instance's counts for `/socket-stats` (set by the Socket.IO gateway)
-        self.instance_stats: Callable[[], dict[str, Any]] = dict
-        #: users with a Socket.IO socket here, with how many (set by the gateway)
-        self.socket_users: Callable[[], dict[str, int]] = dict
-        self._keeper = Bookkeeper(board, sessions)
+        #: this instance's Socket.IO sockets (recorded by the gateway)
+        self.sockets = sockets or SocketDirectory()
+        self._keeper = Bookkeeper(board, sessions, events)
         self._online = online
         self._refresh = refresh_interval
         self._drain_timeout = drain_timeout
@@ -71,8 +72,7 @@ class CollaborationHub(NoteListener):
             self._backlog,
             online=online,
             instances=instances,
-            instance_stats=lambda: self.instance_stats(),
-            socket_users=lambda: self.socket_users(),
+            sockets=self.sockets,
         )
         self._in_flight = 0
         self._by_peer: dict[Peer, Connection] = {}
@@ -87,14 +87,6 @@ class CollaborationHub(NoteListener):
         self._upcoming: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._reconciler: asyncio.Task[None] | None = None
-
-    @property
-    def emitter(self) -> NoteEmitter | None:
-        return self._keeper.emitter
-
-    @emitter.setter
-    def emitter(self, emitter: NoteEmitter | None) -> None:
-        self._keeper.emitter = emitter
 
     async def __aenter__(self) -> CollaborationHub:
         # Before the server listens: embedded, nothing can be connected yet.
@@ -124,9 +116,10 @@ class CollaborationHub(NoteListener):
         self._keeper.forget()
         await self._heartbeat.retract_all()
 
-    # -- y-websocket peers (NoteListener): synchronous and cheap --------------------------
+    # -- y-websocket peers (inline subscribers): synchronous and cheap ---------------------
 
-    def peer_joined(self, room: Room, peer: Peer) -> None:
+    def peer_joined(self, event: PeerJoined) -> None:
+        room, peer = event.room, event.peer
         conn = Connection(
             conn_id=f"ws:{uuid.uuid4().hex}",
             note_id=room.doc_id,
@@ -142,8 +135,8 @@ class CollaborationHub(NoteListener):
         self._backlog.joined(conn)
         self._changed()
 
-    def peer_left(self, room: Room, peer: Peer) -> None:
-        conn = self._by_peer.pop(peer, None)
+    def peer_left(self, event: PeerLeft) -> None:
+        conn = self._by_peer.pop(event.peer, None)
         if conn is not None and self.board.remove(conn.conn_id) is not None:
             self._backlog.left(conn, *conn.unreported())
             self._changed()
@@ -178,7 +171,7 @@ class CollaborationHub(NoteListener):
         return await self.board.entries(note_id)
 
     async def is_online_here(self, user_id: str) -> bool:
-        return user_id in self.board.users() or user_id in self.socket_users()
+        return user_id in self.board.users() or user_id in self.sockets.users()
 
     async def is_online(self, user_id: str) -> bool:
         """Connected here or, scaled, on any instance."""

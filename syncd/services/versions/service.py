@@ -1,10 +1,11 @@
 """Version history use cases: take, list, read, diff and restore versions of a note.
 
 A version is the doc's full state at one moment. One is taken when asked for (REST), when a
-collaborative session ends (the last connection leaves; issue 4's sessions may also call
-`take_version(..., automatic=True)`), and while a note keeps changing for longer than the
+collaborative session ends (the last connection here leaves: `peer_left`; or a stale
+session is ended: `session_ended`), and while a note keeps changing for longer than the
 configured interval. Automatic versions are skipped when nothing changed since the newest
-version, and thinned by the retention policy after each one is stored.
+version, and thinned by the retention policy after each one is stored; every version
+stored is published (`VersionTaken`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from datetime import UTC, datetime
 from pycrdt import Doc
 
 from syncd import metrics
-from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
+from syncd.content import doc_to_json, doc_to_text, write_json
 from syncd.room import Peer, Room, RoomRegistry
+from syncd.services.events import ContentEdited, EventBus, PeerLeft, SessionEnded, VersionTaken
 from syncd.services.versions.diff import text_diff
 from syncd.services.versions.records import VersionContent, VersionDiff, VersionNotFound
 from syncd.services.versions.retention import versions_to_drop
 from syncd.settings import VersionSettings
 from syncd.storage import NoteNotFound, VersionRecord, VersionStore
 from syncd.storage.versions import same_state
+from syncd.updates import EMPTY_UPDATE
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +49,14 @@ class VersionService:
         self,
         store: VersionStore,
         rooms: RoomRegistry,
+        events: EventBus,
         *,
         field: str = "prosemirror",
         policy: VersionSettings | None = None,
     ) -> None:
         self._store = store
         self._rooms = rooms
+        self._events = events
         self._field = field
         self.policy = policy or VersionSettings()
         #: per note: a lock and how many hold or wait for it (dropped at zero)
@@ -81,19 +86,33 @@ class VersionService:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
 
-    # -- hooks -----------------------------------------------------------------------------
+    # -- subscribers (registered in syncd.wiring) -------------------------------------------
 
-    def edited(self, note_id: str, user_id: str | None) -> None:
-        """A server-side edit (REST) by `user_id`: credit them in the next version."""
+    def edited(self, event: ContentEdited) -> None:
+        """A server-side edit: credit its editor in the next version."""
+        self._credit(event.note_id, event.editor)
+
+    def _credit(self, note_id: str, user_id: str | None) -> None:
         if user_id is not None:
             self._authors.setdefault(note_id, set()).add(user_id)
 
-    def peer_left(self, room: Room, peer: Peer) -> None:
+    def peer_left(self, event: PeerLeft) -> None:
         """Credit a leaving writer; when the room is empty, the session ended: version it."""
+        room, peer = event.room, event.peer
         if peer.updates_in > self._credited.pop(peer, 0):
             self._authors.setdefault(room.doc_id, set()).add(peer.user_id)
         if not room.peers and not room.gone:
             self._spawn_automatic(room)
+
+    async def session_ended(self, event: SessionEnded) -> None:
+        """A stale session was ended (no live connection backs it): the version its last
+        connection leaving would have taken (skipped if nothing changed)."""
+        if not event.stale:
+            return  # a live end: `peer_left` versioned it where its last peer left
+        try:
+            await self.take_version(event.note_id, automatic=True)
+        except NoteNotFound:
+            log.info("note %s was deleted: no version of its stale session", event.note_id)
 
     # -- taking versions -------------------------------------------------------------------
 
@@ -156,7 +175,8 @@ class VersionService:
             metrics.VERSIONS.labels(kind).inc()
             if automatic:
                 await self._thin(note_id)
-            return record
+        await self._events.publish(VersionTaken(note_id, record))
+        return record
 
     def _capture(self, room: Room) -> _Capture:
         authors = set(self._authors.get(room.doc_id, ()))
@@ -278,7 +298,7 @@ class VersionService:
             update = write_json(room.doc, target, self._field)
             if update != EMPTY_UPDATE:
                 room.record_local(update, editor=editor)
-                self.edited(note_id, editor)
+                self._credit(note_id, editor)
             record = await self._version_room(
                 room, label=label, created_by=editor, restored_from=number
             )
