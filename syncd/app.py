@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from starlette.applications import Starlette
 from starlette.datastructures import State
@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 
 from syncd import metrics
 from syncd.api import auth, health, monitoring, notes, openapi, sessions
@@ -44,14 +45,14 @@ log = logging.getLogger(__name__)
 class _SocketIODispatch:
     """Routes `/socket.io/` to the Socket.IO server built at lifespan."""
 
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope["app"].state.services.collab.gateway.app(scope, receive, send)
 
 
 class _SyncDispatch:
     """Routes the WebSocket to the endpoint built at lifespan (an ASGI app, not a view)."""
 
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope["app"].state.services.sync(scope, receive, send)
 
 
@@ -73,7 +74,7 @@ class FrontDoor:
         """The Starlette app's state (services), for whoever holds the entry point."""
         return self.app.state
 
-    def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Returns the chosen app's coroutine rather than awaiting it: no frame of its own
         # stays on every connection's stack.
         if scope["type"] == "websocket" and scope["path"].startswith(PATH_PREFIX):

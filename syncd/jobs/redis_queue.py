@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from saq import Job, Status
 from saq.queue.redis import RedisQueue
@@ -75,7 +75,9 @@ class SaqBackend:
         self.keys = JobKeys(prefix)
         self.ttl = ttl
         self.queues: dict[str, JobQueue] = {
-            name: JobQueue.from_url(redis_url, name=self.keys.queue(name)) for name in QUEUES
+            # `from_url` is typed on SAQ's base class; it builds the subclass it is called on
+            name: cast(JobQueue, JobQueue.from_url(redis_url, name=self.keys.queue(name)))
+            for name in QUEUES
         }
 
     def runner(self, registry: JobRegistry, options: RunnerOptions) -> SaqRunner:

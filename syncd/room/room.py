@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pycrdt import Doc
 
@@ -73,7 +74,7 @@ class Room:
 
     def __init__(self, doc_id: str, backend: DocBackend, limits: RoomLimits | None = None) -> None:
         self.doc_id = doc_id
-        self.doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.peers: set[Peer] = set()
         self.awareness = AwarenessTable()
         #: connections and API calls currently using the room; unload waits for zero

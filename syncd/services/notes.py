@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
 from syncd.content import doc_to_json, doc_to_text, write_json
@@ -216,7 +217,7 @@ class NoteService:
             and not principal.privileged
         ):
             raise Forbidden("only the owner or an admin may change permissions")
-        changes = {
+        changes: dict[str, Any] = {
             key: value
             for key, value in {
                 "title": title,

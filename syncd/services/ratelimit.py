@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
@@ -27,7 +28,7 @@ from syncd.settings import RateLimits
 log = logging.getLogger(__name__)
 
 
-def client_ip(scope: dict[str, Any]) -> str:
+def client_ip(scope: Mapping[str, Any]) -> str:
     """The address limits per IP count against (after uvicorn's proxy-header handling)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
@@ -95,12 +96,13 @@ class RateLimiter:
         self._connects = parse_limit(settings.ws_connects_per_ip)
         self._ws_messages = parse_limit(settings.ws_messages)
         self._ws_bytes = parse_limit(settings.ws_bytes)
+        # an "async+" URL gives an asyncio storage; the factory's type covers both kinds
         if redis_url is None:
-            storage: Storage = storage_from_string("async+memory://")
+            storage = cast(Storage, storage_from_string("async+memory://"))
         else:
-            storage = storage_from_string(
+            storage = cast(Storage, storage_from_string(
                 f"async+{redis_url}", implementation="redispy", key_prefix=Keys(prefix).rate_limits
-            )
+            ))
         self._storage = storage
         self._shared = FixedWindowRateLimiter(storage)
 

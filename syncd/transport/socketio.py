@@ -125,7 +125,7 @@ class SocketGateway:
             metrics.ERRORS.labels("socketio").inc()
         manager = self._redis_manager
         thread = getattr(manager, "thread", None)
-        if thread is not None:
+        if manager is not None and thread is not None:
             thread.cancel()
             await asyncio.wait([thread], timeout=2.0)
             with contextlib.suppress(Exception):

@@ -21,6 +21,7 @@ import itertools
 import logging
 import time
 import weakref
+from collections.abc import MutableMapping
 from typing import Any
 
 from syncd import metrics
@@ -46,7 +47,7 @@ from syncd.storage import StorageError
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 Receive = Any
 Send = Any
 

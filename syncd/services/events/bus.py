@@ -78,7 +78,7 @@ class EventBus:
             raise TypeError("a queued subscriber must be an async function")
         if kind.hot and is_async and not queued:
             raise TypeError(f"{kind.__name__} is published on the hot path: inline or queued")
-        label = name or getattr(handler, "__qualname__", repr(handler))
+        label = str(name or getattr(handler, "__qualname__", repr(handler)))
         if queued:
             sub = self._queued.get(handler)
             if sub is None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pycrdt import Doc
 
@@ -305,11 +306,11 @@ class VersionService:
         assert record is not None  # only automatic versions are ever skipped
         return record
 
-    async def _load(self, note_id: str, number: int) -> tuple[VersionRecord, Doc]:
+    async def _load(self, note_id: str, number: int) -> tuple[VersionRecord, Doc[Any]]:
         found = await self._store.get(note_id, number)
         if found is None:
             raise VersionNotFound(f"note {note_id} has no version {number}")
         record, state = found
-        doc = Doc()
+        doc: Doc[Any] = Doc()
         doc.apply_update(state)
         return record, doc
