@@ -2,7 +2,7 @@
 public API (`Queue.enqueue`, `Queue.job`, `Queue.info`, `Queue.count`).
 
 SAQ keeps the jobs, their state and their retry schedule; its `Worker` (one per queue, see
-`saq_runner`) runs them. Key names come from `keys.JobKeys` (one hash tag for all).
+`saq_runner`) runs them. Key names come from `syncd.bus.keys.JobKeys` (one hash tag for all).
 Finished jobs keep their status for `ttl` seconds.
 """
 
@@ -18,8 +18,8 @@ from saq import Job, Status
 from saq.queue.redis import RedisQueue
 
 from syncd import metrics
+from syncd.bus.keys import JobKeys
 from syncd.jobs.backend import JobInfo, JobStatus, NewJob, QueueStats, RunnerOptions, error_line
-from syncd.jobs.keys import JobKeys
 from syncd.jobs.policy import QUEUES, JobRegistry, queue_of
 from syncd.jobs.saq_runner import SaqRunner, whole_seconds
 
