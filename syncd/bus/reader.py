@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from syncd import metrics
+from syncd.backoff import Backoff
 from syncd.bus.keys import Keys
 from syncd.room.backend import RemoteListener
 
@@ -112,7 +113,7 @@ class StreamReader:
         return conn
 
     async def _run(self) -> None:
-        backoff = 0.05
+        backoff = Backoff(0.05, MAX_BACKOFF)
         while True:
             try:
                 if self._conn is None:
@@ -121,20 +122,20 @@ class StreamReader:
                         await self.on_reconnect()
                 self.connected = True
                 await self._read_once()
-                backoff = 0.05
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 self.errors += 1
                 metrics.ERRORS.labels("bus_reader").inc()
                 self.connected = False
-                log.warning("stream reader: %s; retrying in %.2fs", exc, backoff)
+                delay = backoff.next()
+                log.warning("stream reader: %s; retrying in %.2fs", exc, delay)
                 if self._conn is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await self._conn.aclose()
                     self._conn = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                await asyncio.sleep(delay)
 
     async def _read_once(self) -> None:
         # Stream name -> doc id, built from the names this read asks for: a reply's stream

@@ -22,6 +22,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from syncd import metrics
+from syncd.backoff import Backoff
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.keys import Keys, id_order, key_part
@@ -221,18 +222,18 @@ class RedisBus:
     async def _listen(self) -> None:
         """Awareness of loaded docs and note events, from one pub/sub connection."""
         assert self._pubsub is not None
-        backoff = 0.05
+        backoff = Backoff(0.05, 5.0)
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
-                backoff = 0.05
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 metrics.ERRORS.labels("bus_pubsub").inc()
-                log.warning("pub/sub listener: %s; retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                delay = backoff.next()
+                log.warning("pub/sub listener: %s; retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
                 continue
             if message is None or message.get("type") != "message":
                 continue

@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from syncd import metrics
+from syncd.backoff import Backoff
 from syncd.room import Peer
 from syncd.services.events import EventBus, PeerJoined, PeerLeft
 from syncd.services.presence.backlog import Backlog, NoteChanges
@@ -214,16 +215,21 @@ class CollaborationHub:
 
     async def _work(self) -> None:
         next_refresh = time.monotonic() + self._refresh
-        backoff = 0.0
+        backoff = Backoff(0.1, 5.0)
+        delay = 0.0
         while not (self._stop.is_set() and not self._backlog):
-            if backoff:
-                await asyncio.sleep(backoff)  # a failed pass: let storage recover
+            if delay:
+                await asyncio.sleep(delay)  # a failed pass: let storage recover
             elif not self._backlog:
                 await self._nap(min(1.0, self._refresh, next_refresh - time.monotonic()))
             try:
                 if self._backlog:
                     retried = await self._pass()
-                    backoff = min(max(backoff * 2, 0.1), 5.0) if retried else 0.0
+                    if retried:
+                        delay = backoff.next()
+                    else:
+                        backoff.reset()
+                        delay = 0.0
                 if self._stop.is_set():
                     continue
                 if time.monotonic() >= next_refresh:
