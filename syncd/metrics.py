@@ -68,11 +68,6 @@ SNAPSHOT_SECONDS = Histogram(
     "Durations of compactions into the stored snapshot",
     buckets=_LATENCY,
 )
-STREAM_ENTRIES = Gauge(
-    "syncd_stream_entries",
-    "Entries in the update streams of loaded docs, last seen",
-    multiprocess_mode="livesum",
-)
 VERSIONS = Counter("syncd_versions_total", "Note versions stored, by kind", ["kind"])
 
 # -- presence and sessions -------------------------------------------------------------

@@ -103,11 +103,6 @@ class NoteService:
             raise NoteNotFound(note_id)
         return resolve_access(principal, grant)
 
-    async def require(self, principal: Principal, note_id: str, level: Access) -> None:
-        access, _ = await self.access(principal, note_id)
-        if access < level:
-            raise Forbidden(f"{level.name.lower()} permission required")
-
     async def connect_access(self, principal: Principal, note_id: str) -> Access:
         """Rights for a WebSocket connection; creates the note when auto-create is on."""
         self._remember_user(principal)

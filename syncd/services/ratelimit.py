@@ -103,7 +103,6 @@ class RateLimiter:
             storage = cast(Storage, storage_from_string(
                 f"async+{redis_url}", implementation="redispy", key_prefix=Keys(prefix).rate_limits
             ))
-        self._storage = storage
         self._shared = FixedWindowRateLimiter(storage)
 
     async def check_rest(self, user_id: str | None, ip: str) -> float | None:
