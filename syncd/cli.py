@@ -95,7 +95,7 @@ def _migrate(settings: Settings) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from syncd.auth import mint_token
-    from syncd.wiring import jwt_secret
+    from syncd.auth.configured import jwt_secret
 
     token = mint_token(
         jwt_secret(settings),

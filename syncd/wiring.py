@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from syncd import metrics
-from syncd.auth import TokenVerifier, load_or_create_secret
-from syncd.auth.refresh import RefreshRecords, RefreshService, derive_secret
-from syncd.auth.refresh_redis import RedisRefreshRecords
+from syncd.auth import TokenVerifier
+from syncd.auth.configured import jwt_secret, refresh_service
+from syncd.auth.refresh import RefreshService
 from syncd.bus import LocalBus, RedisBus
 from syncd.bus.events import RedisEvents
 from syncd.bus.instrumented import InstrumentedBackend
@@ -34,11 +34,10 @@ from syncd.jobs.worker import JobRegistry, Jobs, Worker
 from syncd.room import RoomLimits, RoomRegistry
 from syncd.services.cache import NoteCache, open_cache
 from syncd.services.events import (
+    ALL_KINDS,
     ContentChanged,
     ContentEdited,
     EventBus,
-    Mention,
-    NoteCreated,
     NoteDeleted,
     NoteEvent,
     NoteShared,
@@ -47,10 +46,8 @@ from syncd.services.events import (
     PeerLeft,
     PermissionsChanged,
     SessionEnded,
-    SessionStarted,
     UserJoined,
     UserLeft,
-    VersionTaken,
 )
 from syncd.services.job_catalog import Cleanup, Deliverer, register_jobs, standard_cleanup
 from syncd.services.mailer import Mailer
@@ -66,7 +63,6 @@ from syncd.settings import Settings, SettingsError
 from syncd.storage import (
     NotificationStore,
     SessionStore,
-    SqlRefreshRecords,
     Store,
     VersionStore,
     open_store,
@@ -81,24 +77,6 @@ _CLUSTER_EVENTS: dict[str, type[PermissionsChanged] | type[NoteDeleted]] = {
     "access": PermissionsChanged,
     "deleted": NoteDeleted,
 }
-#: every kind, for the metrics subscriber
-_ALL_KINDS: tuple[type[NoteEvent], ...] = (
-    NoteCreated,
-    NoteUpdated,
-    NoteShared,
-    PermissionsChanged,
-    NoteDeleted,
-    ContentEdited,
-    ContentChanged,
-    PeerJoined,
-    PeerLeft,
-    UserJoined,
-    UserLeft,
-    SessionStarted,
-    SessionEnded,
-    VersionTaken,
-    Mention,
-)
 
 
 @dataclass(slots=True)
@@ -136,45 +114,6 @@ class Services:
     tokens: RefreshService = field(kw_only=True)
     limiter: RateLimiter = field(kw_only=True)
     collab: Collaboration = field(kw_only=True)
-
-
-# -- secrets -----------------------------------------------------------------------------
-
-
-def jwt_secret(settings: Settings) -> str:
-    """The configured secret, or one generated in the data folder: never an open server."""
-    if settings.jwt_secret:
-        return settings.jwt_secret
-    return load_or_create_secret(settings.data_dir, "jwt-secret")
-
-
-def refresh_service(settings: Settings, store: Store, redis: Redis | None) -> RefreshService:
-    """Refresh tokens signed with `JWT_REFRESH_SECRET`, their records in Redis when scaled,
-    else in the database. Unset, the secret is derived from a configured `JWT_SECRET` (so
-    every instance agrees) or generated in the data folder like it."""
-    if settings.jwt_refresh_secret:
-        refresh_secret = settings.jwt_refresh_secret
-    elif settings.jwt_secret:
-        refresh_secret = derive_secret(settings.jwt_secret, "syncd refresh tokens")
-    else:
-        refresh_secret = load_or_create_secret(settings.data_dir, "jwt-refresh-secret")
-    records: RefreshRecords
-    if redis is None:
-        records = SqlRefreshRecords(store.engine)
-    else:
-        records = RedisRefreshRecords(
-            redis, prefix=settings.redis_prefix, max_ttl=settings.tokens.refresh_ttl
-        )
-    try:
-        return RefreshService(
-            records,
-            access_secret=jwt_secret(settings),
-            refresh_secret=refresh_secret,
-            access_ttl=settings.tokens.access_ttl,
-            refresh_ttl=settings.tokens.refresh_ttl,
-        )
-    except ValueError as exc:
-        raise SettingsError(f"JWT_REFRESH_SECRET: {exc}") from None
 
 
 # -- parts chosen by the mode ------------------------------------------------------------
@@ -394,7 +333,7 @@ def _subscribe(
     cluster: RedisEvents | None,
 ) -> None:
     """Who reacts to what. Per kind, subscribers run in the order registered here."""
-    for kind in _ALL_KINDS:
+    for kind in ALL_KINDS:
         events.subscribe(kind, _count, name="metrics")
     # a connection joins or leaves (inline: on the connection's path)
     events.subscribe(PeerJoined, hub.peer_joined)

@@ -8,8 +8,10 @@ import pytest
 
 from syncd import metrics
 from syncd.services.events import (
+    ALL_KINDS,
     EventBus,
     NoteDeleted,
+    NoteEvent,
     PeerJoined,
     PermissionsChanged,
 )
@@ -157,3 +159,15 @@ async def test_publish_nowait_runs_inline_subscribers_and_counts_their_failures(
     bus.publish_nowait(NoteDeleted("n1"))
     assert seen == ["n1"]
     assert _errors() == before + 1
+
+
+def test_every_kind_is_listed_once_in_all_kinds() -> None:
+    import syncd.services.events.kinds as kinds
+
+    defined = {
+        value
+        for value in vars(kinds).values()
+        if isinstance(value, type) and issubclass(value, NoteEvent) and value is not NoteEvent
+    }
+    assert len(ALL_KINDS) == len(set(ALL_KINDS))
+    assert set(ALL_KINDS) == defined

@@ -3,6 +3,7 @@ it from the services that publish to the subscribers registered in `syncd.wiring
 
 from syncd.services.events.bus import EventBus
 from syncd.services.events.kinds import (
+    ALL_KINDS,
     ContentChanged,
     ContentEdited,
     Mention,
@@ -22,6 +23,7 @@ from syncd.services.events.kinds import (
 )
 
 __all__ = [
+    "ALL_KINDS",
     "ContentChanged",
     "ContentEdited",
     "EventBus",

@@ -134,3 +134,23 @@ class Mention(NoteEvent):
 
     user_ids: tuple[str, ...]
     by: str | None
+
+
+#: every kind (for subscribers that take them all, like metrics); a new kind goes here too
+ALL_KINDS: tuple[type[NoteEvent], ...] = (
+    NoteCreated,
+    NoteUpdated,
+    NoteShared,
+    PermissionsChanged,
+    NoteDeleted,
+    ContentEdited,
+    ContentChanged,
+    PeerJoined,
+    PeerLeft,
+    UserJoined,
+    UserLeft,
+    SessionStarted,
+    SessionEnded,
+    VersionTaken,
+    Mention,
+)
