@@ -128,12 +128,17 @@ async def read_body(request: Request, schema: Schema, *, optional: bool = False)
     return body
 
 
+def require_note_id(note_id: str) -> None:
+    """422 for an id no note can have."""
+    if not is_note_id(note_id):
+        raise ApiError(422, f"note id must match {NOTE_ID_PATTERN}")
+
+
 async def require_access(request: Request, note_id: str, level: Access) -> tuple[Access, bool]:
     """The caller's (level, may delete) on the note; 422 for an id no note can have (every
     route that names a note comes through here, and `/openapi.json` declares the pattern of
     each `{note_id}`), 404 without view (so note ids do not leak), 403 below `level`."""
-    if not is_note_id(note_id):
-        raise ApiError(422, f"note id must match {NOTE_ID_PATTERN}")
+    require_note_id(note_id)
     principal = authenticate(request)
     try:
         access, may_delete = await request.app.state.services.notes.access(principal, note_id)
