@@ -26,7 +26,7 @@ from syncd.storage import (
     Store,
     open_store,
 )
-from tests.presence.test_presence import NullLog, Recorder, Silent
+from tests.services.presence.test_presence import NullLog, Recorder, Silent
 
 
 @pytest.fixture
