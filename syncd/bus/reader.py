@@ -42,7 +42,13 @@ class StreamReader:
     """Delivers other instances' updates to loaded rooms."""
 
     def __init__(
-        self, redis_url: str, instance_id: bytes, keys: Keys, *, block_ms: int = 5000
+        self,
+        redis_url: str,
+        instance_id: bytes,
+        keys: Keys,
+        *,
+        block_ms: int = 5000,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._url = redis_url
         self._keys = keys
@@ -58,7 +64,7 @@ class StreamReader:
         self.connected = False
         self.errors = 0
         #: called after the reader reconnected, before it reads again (gap checks)
-        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self._on_reconnect = on_reconnect
 
     async def __aenter__(self) -> StreamReader:
         self._control = Redis.from_url(self._url)
@@ -118,8 +124,8 @@ class StreamReader:
             try:
                 if self._conn is None:
                     self._conn = await self._connect()
-                    if self.errors and self.on_reconnect is not None:
-                        await self.on_reconnect()
+                    if self.errors and self._on_reconnect is not None:
+                        await self._on_reconnect()
                 self.connected = True
                 await self._read_once()
                 backoff.reset()

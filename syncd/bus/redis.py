@@ -56,7 +56,9 @@ class RedisBus:
         self._store = store
         self.instance_id = instance_id
         self._origin = instance_id.encode()
-        self._reader = StreamReader(redis_url, self._origin, self._keys)
+        self._reader = StreamReader(
+            redis_url, self._origin, self._keys, on_reconnect=self._catch_up
+        )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
         #: rights changes and deletions to and from the other instances (`on_event`)
         self.events = RedisEvents(redis, instance_id, self._keys, on_event)
@@ -70,7 +72,6 @@ class RedisBus:
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> RedisBus:
-        self._reader.on_reconnect = self._catch_up
         await self._stack.enter_async_context(self._reader)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self._keys.events)
