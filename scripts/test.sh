@@ -10,4 +10,5 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet -e '.[test]'
 npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 .venv/bin/ruff check syncd tests bench
+.venv/bin/mypy syncd
 .venv/bin/python -m pytest "$@"

@@ -12,7 +12,7 @@ from types import FrameType
 
 import uvicorn
 
-from syncd import redaction
+from syncd.services import redaction
 from syncd.settings import Settings, SettingsError
 
 
@@ -75,7 +75,7 @@ class _GracefulServer(uvicorn.Server):
 
 
 def _worker(settings: Settings) -> int:
-    from syncd.collaboration import run_worker_process
+    from syncd.wiring import run_worker_process
 
     try:
         asyncio.run(run_worker_process(settings))
@@ -94,8 +94,8 @@ def _migrate(settings: Settings) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from syncd.app import jwt_secret
     from syncd.auth import mint_token
+    from syncd.auth.configured import jwt_secret
 
     token = mint_token(
         jwt_secret(settings),

@@ -68,11 +68,6 @@ SNAPSHOT_SECONDS = Histogram(
     "Durations of compactions into the stored snapshot",
     buckets=_LATENCY,
 )
-STREAM_ENTRIES = Gauge(
-    "syncd_stream_entries",
-    "Entries in the update streams of loaded docs, last seen",
-    multiprocess_mode="livesum",
-)
 VERSIONS = Counter("syncd_versions_total", "Note versions stored, by kind", ["kind"])
 
 # -- presence and sessions -------------------------------------------------------------
@@ -112,6 +107,12 @@ HTTP_SECONDS = Histogram(
     "HTTP request durations by method and route template",
     ["method", "route"],
     buckets=_LATENCY,
+)
+EVENTS = Counter("syncd_events_total", "Note events published, by kind", ["kind"])
+EVENTS_DROPPED = Counter(
+    "syncd_events_dropped_total",
+    "Note events a queued subscriber could not take (its queue full), by subscriber",
+    ["subscriber"],
 )
 ERRORS = Counter(
     "syncd_errors_total",

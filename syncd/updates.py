@@ -39,6 +39,8 @@ from collections.abc import Sequence
 
 from pycrdt import Doc, get_update, merge_updates
 
+#: a Yjs v1 update that changes nothing (no structs, empty delete set)
+EMPTY_UPDATE = b"\x00\x00"
 GROUP = 32
 #: an update this large (a snapshot) is applied on its own rather than merged into a group
 LARGE = 4096

@@ -92,7 +92,7 @@ async def _cluster(request: Request) -> dict[str, Any]:
     instances = {collab.instance_id: here}
     known = True
     if collab.redis is not None:
-        from syncd.realtime.redis_state import RedisInstances
+        from syncd.services.presence.redis_state import RedisInstances
 
         try:
             others = await RedisInstances(collab.redis, services.settings.redis_prefix).read()

@@ -12,11 +12,11 @@ from syncd.api.errors import ApiError
 from syncd.api.models.note_views import Applied, Note, NoteList, note_json, view_json
 from syncd.api.models.notes import CreateNote, ListQuery, NoteId, UpdateNote, YjsUpdate
 from syncd.api.operations import ERROR, operation, path_parameter
-from syncd.api.requests import authenticate, require_access
+from syncd.api.requests import authenticate, require_access, require_note_id
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
-from syncd.notes import Forbidden, NoteNotFound, NoteService
 from syncd.protocol import ProtocolError
+from syncd.services.notes import Forbidden, NoteNotFound, NoteService
 from syncd.storage import NoteExists, NoteMetadata, Permissions
 
 path_parameter("note_id", NoteId)
@@ -77,16 +77,8 @@ async def update_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
     principal = authenticate(request)
     body = await read_body(request, UpdateNote)
-    await require_access(request, principal, note_id, Access.EDIT)
+    require_note_id(note_id)  # rights are decided by the service on the row it reads
     changes = body.changes()
-    if "permissions" in changes:
-        record = await _notes(request).record(note_id)
-        if (
-            record is not None
-            and record.created_by != principal.user_id
-            and not (principal.privileged)
-        ):
-            raise ApiError(403, "only the owner or an admin may change permissions")
     try:
         view = await _notes(request).update(principal, note_id, content_json=body.doc, **changes)
     except NoteNotFound:

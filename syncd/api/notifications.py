@@ -20,7 +20,7 @@ from syncd.api.models.notifications import (
 from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate
 from syncd.api.validation import read_body, read_query
-from syncd.notifications import NotificationService, notification_json
+from syncd.services.notifications import NotificationService, notification_json
 from syncd.storage import NewNotification as StoredNotification
 
 TAGS = ["notifications"]

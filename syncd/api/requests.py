@@ -12,23 +12,20 @@ from starlette.requests import Request
 from syncd.api.errors import ApiError
 from syncd.api.inputs import InputError, decode_json
 from syncd.auth import Access, AuthError, Principal
+from syncd.auth.bearer import PRINCIPAL, bearer_token
 from syncd.ids import NOTE_ID_PATTERN, is_note_id
-from syncd.notes import NoteNotFound
-
-
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
+from syncd.services.notes import NoteNotFound
 
 
 def authenticate(request: Request) -> Principal:
-    """The verified principal of a REST call, or 401."""
+    """The verified principal of a REST call, or 401. The rate-limit middleware verified
+    the token already (`PRINCIPAL` in the request state): it is not verified twice."""
+    verified = request.scope.get("state", {}).get(PRINCIPAL)
+    if isinstance(verified, Principal):
+        return verified
     services = request.app.state.services
     try:
-        return services.notes.verify_token(bearer_token(request))
+        return services.notes.verify_token(bearer_token(request.headers.get("authorization")))
     except AuthError as exc:
         raise ApiError(401, str(exc)) from None
 
@@ -86,6 +83,12 @@ def _require_json_media_type(request: Request) -> None:
 _JSON_SUFFIX = re.compile(r"application/[a-z0-9.+-]+\+json")
 
 
+def require_note_id(note_id: str) -> None:
+    """422 for an id no note can have."""
+    if not is_note_id(note_id):
+        raise ApiError(422, f"note id must match {NOTE_ID_PATTERN}")
+
+
 async def require_access(
     request: Request, principal: Principal, note_id: str, level: Access
 ) -> tuple[Access, bool]:
@@ -93,8 +96,7 @@ async def require_access(
     (once); 422 for an id no note can have (every route that names a note comes through
     here, and `/openapi.json` declares the pattern of each `{note_id}`), 404 without view
     (so note ids do not leak), 403 below `level`."""
-    if not is_note_id(note_id):
-        raise ApiError(422, f"note id must match {NOTE_ID_PATTERN}")
+    require_note_id(note_id)
     try:
         access, may_delete = await request.app.state.services.notes.access(principal, note_id)
     except NoteNotFound:

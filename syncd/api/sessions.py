@@ -19,8 +19,8 @@ from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate, require_access
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
-from syncd.realtime.presence import merge_by_user
-from syncd.sessions import session_json
+from syncd.services.presence.presence import merge_by_user
+from syncd.services.sessions import session_json
 from syncd.storage import StorageError
 
 PREFIX = "/api/collaborative-notes"

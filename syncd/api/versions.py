@@ -22,8 +22,8 @@ from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate, require_access
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
+from syncd.services.versions import VersionNotFound, VersionService
 from syncd.storage import NoteNotFound
-from syncd.versions import VersionNotFound, VersionService
 
 TAGS = ["versions"]
 path_parameter("number", VersionNumber)

@@ -19,10 +19,14 @@ class Access(enum.IntEnum):
 class NoteGrant(Protocol):
     """What storage knows of one user's rights on one note."""
 
-    owner: bool
-    can_view: bool
-    can_edit: bool
-    can_delete: bool
+    @property
+    def owner(self) -> bool: ...
+    @property
+    def can_view(self) -> bool: ...
+    @property
+    def can_edit(self) -> bool: ...
+    @property
+    def can_delete(self) -> bool: ...
 
 
 def resolve_access(principal: Principal, grant: NoteGrant | None) -> tuple[Access, bool]:

@@ -4,8 +4,8 @@
 `RedisBus`: the scaled mode (one Redis stream per doc, Postgres snapshots).
 """
 
-from syncd.bus.events import EventHandler, LocalEvents, RedisEvents
+from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.local import LocalBus
 from syncd.bus.redis import RedisBus
 
-__all__ = ["EventHandler", "LocalBus", "LocalEvents", "RedisBus", "RedisEvents"]
+__all__ = ["EventHandler", "LocalBus", "RedisBus", "RedisEvents"]

@@ -67,8 +67,6 @@ class Compactor:
         self._store = store
         self._instance_id = instance_id
         self._keep_ms = keep_ms
-        self.compactions = 0
-        self.refused = 0
 
     async def compact(self, doc_id: str, *, keep_ms: int | None = None) -> int | None:
         """Fold the stream into the snapshot and trim what the snapshot holds, sparing
@@ -103,11 +101,10 @@ class Compactor:
                 await self._redis.zrem(self._keys.doc_index, key_part(doc_id))
                 raise DocGone(doc_id) from None
             if not stored:
-                self.refused += 1
                 log.error("doc %s: snapshot refused (would hold less); stream kept", doc_id)
+                metrics.ERRORS.labels("compaction").inc()
                 return 0
             position = last_id
-            self.compactions += 1
         if position:
             await self._trim(stream, position, keep_ms)
         await self._unlist_if_empty(doc_id)

@@ -1,8 +1,9 @@
-"""Note events that every instance must act on: rights changed, note deleted.
+"""Note events every instance must act on (rights changed, note deleted), carried between
+instances on Redis pub/sub.
 
-Embedded, the handler runs in process; scaled, the event also goes out on Redis pub/sub and
-every other instance runs its handler (an instance handles its own events directly, so it
-does not depend on the round trip).
+This is only the wire: `syncd.wiring` publishes this instance's events here and hands
+what arrives from the other instances (never its own: each message names its origin) to
+the typed events bus, where the same subscribers handle local and remote events.
 """
 
 from __future__ import annotations
@@ -17,31 +18,23 @@ from syncd.bus.keys import Keys
 
 log = logging.getLogger(__name__)
 
+#: (kind, note id) of an event that another instance published
 EventHandler = Callable[[str, str], Awaitable[None]]
 
 
-class LocalEvents:
-    """One instance: publishing is calling the handler."""
+class RedisEvents:
+    """Publishes to and receives from the `events` channel of `keys`."""
 
-    def __init__(self) -> None:
-        self.handler: EventHandler | None = None
-
-    async def publish(self, kind: str, note_id: str) -> None:
-        if self.handler is not None:
-            await self.handler(kind, note_id)
-
-
-class RedisEvents(LocalEvents):
-    """Handle locally, then tell the other instances through `syncd:events`."""
-
-    def __init__(self, redis: Redis, instance_id: str, keys: Keys) -> None:
-        super().__init__()
+    def __init__(
+        self, redis: Redis, instance_id: str, keys: Keys, handler: EventHandler | None
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._instance_id = instance_id
+        self._handler = handler
 
     async def publish(self, kind: str, note_id: str) -> None:
-        await super().publish(kind, note_id)
+        """Tell the other instances (this one handled the event itself already)."""
         message = json.dumps({"origin": self._instance_id, "kind": kind, "note": note_id})
         await self._redis.publish(self._keys.events, message)
 
@@ -53,5 +46,5 @@ class RedisEvents(LocalEvents):
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed note event: %r", data[:200])
             return
-        if origin != self._instance_id and self.handler is not None:
-            await self.handler(kind, note_id)
+        if origin != self._instance_id and self._handler is not None:
+            await self._handler(kind, note_id)

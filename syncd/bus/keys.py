@@ -28,10 +28,10 @@ Shared:
   note deleted), JSON with the note id inside.
 - `<prefix>:{note:<id>}:presence`, `<prefix>:{user:<id>}:online`,
   `<prefix>:socketio:instances` (hashes, TTL), `<prefix>:socketio` (python-socketio's
-  channel): realtime state (`syncd.realtime.redis_state`).
+  channel): realtime state (`syncd.services.presence.redis_state`).
 - `<prefix>:{rt:<family>}:t:<jti>`, `<prefix>:{rt:<family>}:revoked`: refresh tokens.
 - `<prefix>:rl` then the `limits` library's own layout: rate-limit windows.
-- `{<prefix>:jobs}:...`: job queues (SAQ adds its own `saq:` prefix).
+- `{<prefix>:jobs}:...`: job queues (SAQ adds its own `saq:` prefix; see `JobKeys`).
 """
 
 from __future__ import annotations
@@ -135,3 +135,38 @@ def id_order(stream_id: bytes | str) -> tuple[int, int]:
     text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class JobKeys:
+    """The names syncd gives SAQ for its queues, jobs and periodic jobs (all of them here).
+
+    SAQ derives every Redis key from these: `saq:<queue>:queued|active|incomplete|schedule|
+    sweep|stats|worker_info:<id>`, `saq:job:<queue>:<job key>` and `saq:abort:<job key>`, and
+    a periodic job's key is `cron:<function name>`. Each of those names starts with the hash
+    tag `{<prefix>:jobs}`, so every job key lands in one Redis Cluster slot and SAQ's
+    multi-key scripts and transactions stay within it.
+    """
+
+    prefix: str = "syncd"
+
+    @property
+    def tag(self) -> str:
+        return Keys(self.prefix).jobs
+
+    def queue(self, name: str) -> str:
+        """The SAQ queue name of priority class `name`."""
+        return f"{self.tag}:{name}"
+
+    def job(self, job_id: str) -> str:
+        """The SAQ job key of syncd job `job_id` (it also names SAQ's abort marker)."""
+        return f"{self.tag}:{key_part(job_id)}"
+
+    def periodic(self, name: str) -> str:
+        """The function name under which SAQ's cron enqueues periodic job `name`."""
+        return f"{self.tag}:every:{name}"
+
+    def job_name(self, function: str) -> str:
+        """The registered job name behind a SAQ function name."""
+        prefix = f"{self.tag}:every:"
+        return function[len(prefix) :] if function.startswith(prefix) else function

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from syncd import metrics
+from syncd.backoff import Backoff
 from syncd.bus.keys import Keys
 from syncd.room.backend import RemoteListener
 
@@ -41,7 +42,13 @@ class StreamReader:
     """Delivers other instances' updates to loaded rooms."""
 
     def __init__(
-        self, redis_url: str, instance_id: bytes, keys: Keys, *, block_ms: int = 5000
+        self,
+        redis_url: str,
+        instance_id: bytes,
+        keys: Keys,
+        *,
+        block_ms: int = 5000,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._url = redis_url
         self._keys = keys
@@ -57,7 +64,7 @@ class StreamReader:
         self.connected = False
         self.errors = 0
         #: called after the reader reconnected, before it reads again (gap checks)
-        self.on_reconnect: Callable[[], Awaitable[None]] | None = None
+        self._on_reconnect = on_reconnect
 
     async def __aenter__(self) -> StreamReader:
         self._control = Redis.from_url(self._url)
@@ -112,29 +119,29 @@ class StreamReader:
         return conn
 
     async def _run(self) -> None:
-        backoff = 0.05
+        backoff = Backoff(0.05, MAX_BACKOFF)
         while True:
             try:
                 if self._conn is None:
                     self._conn = await self._connect()
-                    if self.errors and self.on_reconnect is not None:
-                        await self.on_reconnect()
+                    if self.errors and self._on_reconnect is not None:
+                        await self._on_reconnect()
                 self.connected = True
                 await self._read_once()
-                backoff = 0.05
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 self.errors += 1
                 metrics.ERRORS.labels("bus_reader").inc()
                 self.connected = False
-                log.warning("stream reader: %s; retrying in %.2fs", exc, backoff)
+                delay = backoff.next()
+                log.warning("stream reader: %s; retrying in %.2fs", exc, delay)
                 if self._conn is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await self._conn.aclose()
                     self._conn = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                await asyncio.sleep(delay)
 
     async def _read_once(self) -> None:
         # Stream name -> doc id, built from the names this read asks for: a reply's stream

@@ -22,8 +22,9 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from syncd import metrics
+from syncd.backoff import Backoff
 from syncd.bus.compaction import Compactor
-from syncd.bus.events import RedisEvents
+from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.keys import Keys, id_order, key_part
 from syncd.bus.reader import StreamReader
 from syncd.room.backend import RemoteListener
@@ -48,15 +49,19 @@ class RedisBus:
         *,
         orphan_interval: float = 30.0,
         keys: Keys | None = None,
+        on_event: EventHandler | None = None,
     ) -> None:
         self._keys = keys or Keys()
         self._redis = redis
         self._store = store
         self.instance_id = instance_id
         self._origin = instance_id.encode()
-        self._reader = StreamReader(redis_url, self._origin, self._keys)
+        self._reader = StreamReader(
+            redis_url, self._origin, self._keys, on_reconnect=self._catch_up
+        )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
-        self.events = RedisEvents(redis, instance_id, self._keys)
+        #: rights changes and deletions to and from the other instances (`on_event`)
+        self.events = RedisEvents(redis, instance_id, self._keys, on_event)
         self._orphan_interval = orphan_interval
         self._pending: list[_Pending] = []
         self._listeners: dict[str, RemoteListener] = {}
@@ -67,7 +72,6 @@ class RedisBus:
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> RedisBus:
-        self._reader.on_reconnect = self._catch_up
         await self._stack.enter_async_context(self._reader)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self._keys.events)
@@ -219,18 +223,18 @@ class RedisBus:
     async def _listen(self) -> None:
         """Awareness of loaded docs and note events, from one pub/sub connection."""
         assert self._pubsub is not None
-        backoff = 0.05
+        backoff = Backoff(0.05, 5.0)
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
-                backoff = 0.05
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 metrics.ERRORS.labels("bus_pubsub").inc()
-                log.warning("pub/sub listener: %s; retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                delay = backoff.next()
+                log.warning("pub/sub listener: %s; retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
                 continue
             if message is None or message.get("type") != "message":
                 continue

@@ -7,7 +7,7 @@ like any peer's edit.
 
 from ._mentions import extract_mentions
 from ._validate import MAX_TEXT, CheckedDoc, ContentError, check_doc, validate_pm_json
-from ._write import EMPTY_UPDATE, write_json
+from ._write import write_json
 from .prosemirror import (
     DEFAULT_FIELD,
     doc_to_json,
@@ -20,7 +20,6 @@ from .prosemirror import (
 
 __all__ = [
     "DEFAULT_FIELD",
-    "EMPTY_UPDATE",
     "MAX_TEXT",
     "CheckedDoc",
     "ContentError",

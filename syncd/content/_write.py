@@ -10,19 +10,19 @@ text by replacing only the span between the common prefix and suffix.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pycrdt
+
+from syncd.updates import EMPTY_UPDATE
 
 from ._marks import hashed_mark_key, is_hashed_key, mark_name, normalize_value
 from ._shape import Child, canon_attrs, equality, group, pcanon, same_element, ycanon
 from ._validate import check_doc
-from .prosemirror import DEFAULT_FIELD, PmNode, get_fragment
+from .prosemirror import DEFAULT_FIELD, PmNode, attributes_of, get_fragment
 
-__all__ = ["EMPTY_UPDATE", "write_json"]
+__all__ = ["write_json"]
 
-EMPTY_UPDATE = b"\x00\x00"
-"""A Yjs v1 update that changes nothing (no structs, empty delete set)."""
 
 _Parent = pycrdt.XmlFragment | pycrdt.XmlElement
 _Run = tuple[str, dict[str, Any]]  # text, Yjs formatting attributes
@@ -129,15 +129,15 @@ class _Writer:
             upd_left, upd_right = same_element(ly, lp), same_element(ry, rp)
             if upd_left and upd_right:
                 # edit the side whose children match better; the other may be a new node
-                if equality(ry, rp) > equality(ly, lp):
+                if equality(ry, cast(PmNode, rp)) > equality(ly, cast(PmNode, lp)):
                     upd_left = False
                 else:
                     upd_right = False
             if upd_left:
-                self._update_element(ly, lp)
+                self._update_element(ly, cast(PmNode, lp))
                 left += 1
             elif upd_right:
-                self._update_element(ry, rp)
+                self._update_element(ry, cast(PmNode, rp))
                 right += 1
             else:
                 del parent.children[left]
@@ -154,7 +154,7 @@ class _Writer:
             self._insert(parent, left + offset, p)
 
     def _update_element(self, element: pycrdt.XmlElement, node: PmNode) -> None:
-        have = dict(element.attributes)
+        have = attributes_of(element)
         want = node.get("attrs") or {}
         for key, value in want.items():
             if key == "ychange":  # y-prosemirror's change-tracking attr, never stored

@@ -10,7 +10,7 @@ attributes are the marks (see ``_marks``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pycrdt
 
@@ -115,7 +115,7 @@ def _children_to_json(parent: pycrdt.XmlFragment | pycrdt.XmlElement) -> list[Pm
 
 def _element_to_json(element: pycrdt.XmlElement) -> PmNode:
     node: PmNode = {"type": element.tag or ""}
-    attrs = normalize_value(dict(element.attributes))
+    attrs = normalize_value(attributes_of(element))
     if attrs:
         node["attrs"] = attrs
     if len(element.children):  # y-prosemirror: `content` iff the element has children,
@@ -177,3 +177,9 @@ def _inline_text(nodes: list[Any]) -> str:
         else:
             parts.append(_inline_text(node.get("content") or []))
     return "".join(parts)
+
+
+def attributes_of(element: pycrdt.XmlElement) -> dict[str, Any]:
+    """The element's attributes (pycrdt's view iterates (key, value) pairs; its type
+    does not say so)."""
+    return dict(cast(Any, element.attributes))

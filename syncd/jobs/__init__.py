@@ -4,7 +4,7 @@ API), in process when embedded.
 
 `policy` (what a job is, the registry), `backend` (the contract), `memory` /
 `memory_runner` (embedded), `redis_queue` / `saq_runner` / `keys` (SAQ), `worker` (`Jobs`
-and `Worker`, what the app uses), `catalog` (syncd's jobs), `mailer`.
+and `Worker`, what the app uses). Generic: syncd's own jobs are `syncd.services.job_catalog`.
 """
 
 from syncd.jobs.backend import JobInfo, JobStatus, QueueStats

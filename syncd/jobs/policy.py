@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from syncd.backoff import capped_delay
+
 #: priority classes; each queue has workers of its own, so a `critical` job never waits
 #: behind `default` or `bulk` work (a full `bulk` queue cannot delay a delivery)
 QUEUES: tuple[str, ...] = ("critical", "default", "bulk")
@@ -30,7 +32,7 @@ class RetryPolicy:
     max_delay: float = 300.0
 
     def delay(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
+        return capped_delay(self.base_delay, self.max_delay, attempt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 public API (`Queue.enqueue`, `Queue.job`, `Queue.info`, `Queue.count`).
 
 SAQ keeps the jobs, their state and their retry schedule; its `Worker` (one per queue, see
-`saq_runner`) runs them. Key names come from `keys.JobKeys` (one hash tag for all).
+`saq_runner`) runs them. Key names come from `syncd.bus.keys.JobKeys` (one hash tag for all).
 Finished jobs keep their status for `ttl` seconds.
 """
 
@@ -12,14 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from saq import Job, Status
 from saq.queue.redis import RedisQueue
 
 from syncd import metrics
+from syncd.bus.keys import JobKeys
 from syncd.jobs.backend import JobInfo, JobStatus, NewJob, QueueStats, RunnerOptions, error_line
-from syncd.jobs.keys import JobKeys
 from syncd.jobs.policy import QUEUES, JobRegistry, queue_of
 from syncd.jobs.saq_runner import SaqRunner, whole_seconds
 
@@ -75,7 +75,9 @@ class SaqBackend:
         self.keys = JobKeys(prefix)
         self.ttl = ttl
         self.queues: dict[str, JobQueue] = {
-            name: JobQueue.from_url(redis_url, name=self.keys.queue(name)) for name in QUEUES
+            # `from_url` is typed on SAQ's base class; it builds the subclass it is called on
+            name: cast(JobQueue, JobQueue.from_url(redis_url, name=self.keys.queue(name)))
+            for name in QUEUES
         }
 
     def runner(self, registry: JobRegistry, options: RunnerOptions) -> SaqRunner:

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from saq import CronJob, Status, Worker
 from saq.types import Context
@@ -69,7 +69,7 @@ def cron_every(interval: float) -> tuple[str, int]:
     return expression, period
 
 
-class QueueWorker(Worker):  # type: ignore[type-arg]
+class QueueWorker(Worker):
     """SAQ's worker, embedded in a process that owns its signals, with upkeep loops that
     stop as soon as the worker does.
 
@@ -79,7 +79,7 @@ class QueueWorker(Worker):  # type: ignore[type-arg]
     """
 
     #: uvicorn (`syncd serve`) or `run_worker_process` (`syncd worker`) handle SIGTERM/SIGINT
-    SIGNALS: ClassVar[list[Any]] = []
+    SIGNALS: list[Any] = []
 
     async def upkeep(self) -> list[asyncio.Task[None]]:
         timers = self.timers
@@ -101,7 +101,7 @@ class QueueWorker(Worker):  # type: ignore[type-arg]
 
 
 async def _every(
-    worker: Worker,  # type: ignore[type-arg]
+    worker: Worker,
     what: str,
     seconds: float,
     step: Callable[[], Awaitable[Any]],

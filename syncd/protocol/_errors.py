@@ -4,11 +4,7 @@ from __future__ import annotations
 
 __all__ = ["CLOSE_MALFORMED", "CLOSE_TOO_LARGE", "MessageTooLarge", "ProtocolError"]
 
-CLOSE_MALFORMED = 4400
-"""WebSocket close code for a malformed message (DESIGN: 4400)."""
-
-CLOSE_TOO_LARGE = 1009
-"""WebSocket close code for a frame over the size limit (RFC 6455 "message too big")."""
+from syncd.protocol.close_codes import CLOSE_MALFORMED, CLOSE_TOO_LARGE
 
 
 class ProtocolError(ValueError):

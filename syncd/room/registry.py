@@ -33,18 +33,20 @@ class RoomRegistry:
         *,
         limits: RoomLimits | None = None,
         checkpoint_interval: float = 30.0,
+        on_checkpoint: Checkpoint | None = None,
+        on_unloaded: Callable[[Room], None] | None = None,
     ) -> None:
         self._backend = backend
         self._limits = limits or RoomLimits()
-        #: told after each stored checkpoint (moves the note's version and text)
-        self.on_checkpoint: Checkpoint | None = None
+        #: told after each stored checkpoint (moves the note's version and text); if it
+        #: raises, the checkpoint counts as failed and is retried
+        self._on_checkpoint = on_checkpoint
+        self._on_unloaded = on_unloaded
         self._interval = checkpoint_interval
         self._rooms: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._ticker: asyncio.Task[None] | None = None
-        self.on_room_loaded: Callable[[Room], None] | None = None
-        self.on_room_unloaded: Callable[[Room], None] | None = None
 
     async def __aenter__(self) -> RoomRegistry:
         self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
@@ -130,8 +132,6 @@ class RoomRegistry:
             log.exception("loading doc %s failed", doc_id)
             raise RoomLoadError(f"doc {doc_id} could not be loaded") from exc
         self._rooms[doc_id] = room
-        if self.on_room_loaded is not None:
-            self.on_room_loaded(room)
         return room
 
     async def checkpoint(self, room: Room) -> bool:
@@ -144,8 +144,8 @@ class RoomRegistry:
             if not await self._backend.compact(room.doc_id):
                 room.dirty = True  # deferred (lease held elsewhere): retried next tick
                 return False
-            if self.on_checkpoint is not None:
-                await self.on_checkpoint(room)
+            if self._on_checkpoint is not None:
+                await self._on_checkpoint(room)
         except DocGone:
             room.gone = True  # the note was deleted: nothing left to store
         except Exception:
@@ -168,8 +168,8 @@ class RoomRegistry:
         if self._rooms.get(room.doc_id) is room:
             del self._rooms[room.doc_id]
             self._backend.unsubscribe(room.doc_id)
-            if self.on_room_unloaded is not None:
-                self.on_room_unloaded(room)
+            if self._on_unloaded is not None:
+                self._on_unloaded(room)
 
     async def store_all(self) -> None:
         """Checkpoint every room (graceful shutdown)."""

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pycrdt import Doc
 
@@ -35,15 +36,15 @@ from syncd.protocol import (
     encode_update,
     parse_awareness_update,
 )
+from syncd.protocol.close_codes import CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
 from syncd.room.frames import FramePlan
 from syncd.room.peer import Peer
-from syncd.updates import merge
+from syncd.updates import EMPTY_UPDATE, merge
 
 log = logging.getLogger(__name__)
 
-EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE_VECTOR = b"\x00"
 #: origin of updates that did not come from a local peer (REST edits, other instances)
 SERVER = None
@@ -73,7 +74,7 @@ class Room:
 
     def __init__(self, doc_id: str, backend: DocBackend, limits: RoomLimits | None = None) -> None:
         self.doc_id = doc_id
-        self.doc = Doc()
+        self.doc: Doc[Any] = Doc()
         self.peers: set[Peer] = set()
         self.awareness = AwarenessTable()
         #: connections and API calls currently using the room; unload waits for zero
@@ -317,7 +318,7 @@ class Room:
                 log.info("room %s: note deleted; %d updates dropped", self.doc_id, len(updates))
                 self.gone = True
                 for peer in list(self.peers):
-                    await peer.channel.close(4404, "note deleted")
+                    await peer.channel.close(CLOSE_NOT_FOUND, "note deleted")
                 return
             except Exception:
                 self.journal_failures += 1
@@ -364,7 +365,7 @@ class Room:
                         await self._send(peer, frames)
             except TimeoutError:
                 log.warning("room %s: closing a peer that stopped reading", self.doc_id)
-                self._drop(outbox[sent - 1][0], 1013, "too slow to keep up")
+                self._drop(outbox[sent - 1][0], CLOSE_TRY_AGAIN, "too slow to keep up")
 
     async def _send(self, peer: Peer, frames: list[bytes]) -> None:
         try:

@@ -158,14 +158,3 @@ async def compact(conn: AsyncConnection, doc_id: str) -> int:
         done = doc_updates.c.seq <= last_seq  # the write lock makes the range exact
     await conn.execute(sa.delete(doc_updates).where(doc_updates.c.doc_id == doc_id, done))
     return len(rows)
-
-
-async def pending(conn: AsyncConnection, limit: int) -> list[str]:
-    """Docs with log rows, oldest first, so no doc waits forever."""
-    result = await conn.execute(
-        sa.select(doc_updates.c.doc_id)
-        .group_by(doc_updates.c.doc_id)
-        .order_by(sa.func.min(doc_updates.c.seq))
-        .limit(limit)
-    )
-    return list(result.scalars())

@@ -33,7 +33,8 @@ class NoteExists(StorageError):
 
 
 class NoteNotFound(StorageError):
-    """Doc state was written for a note that does not exist (or was deleted)."""
+    """No such note (HTTP 404, close 4404): unknown, deleted, or doc state written for
+    a note that does not exist. The one not-found error of every layer."""
 
 
 # SQLSTATE classes that mean "the server, not the statement, is the problem":

@@ -287,10 +287,6 @@ class Store(EngineStore):
         async with self._write() as conn:
             return await _docs.compact(conn, doc_id)
 
-    async def docs_with_pending_updates(self, limit: int = 100) -> list[str]:
-        async with self._read() as conn:
-            return await _docs.pending(conn, limit)
-
 
 @asynccontextmanager
 async def open_store(

@@ -1,1 +1,2 @@
-"""Transports: the y-websocket endpoint (Socket.IO joins later)."""
+"""The edges that speak a wire protocol: the y-websocket endpoint (raw ASGI), the
+Socket.IO gateway and uvicorn's lean WebSocket protocol."""

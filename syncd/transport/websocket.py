@@ -21,33 +21,36 @@ import itertools
 import logging
 import time
 import weakref
+from collections.abc import MutableMapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from syncd import metrics
 from syncd.auth import AuthError, Principal
+from syncd.auth.bearer import query_or_bearer
 from syncd.auth.permissions import Access
 from syncd.ids import is_note_id
-from syncd.notes import NoteNotFound, NoteService
 from syncd.protocol import ProtocolError, parse_message
-from syncd.ratelimit import ConnectionBudget, RateLimiter, client_ip
+from syncd.protocol.close_codes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_MALFORMED,
+    CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+)
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+from syncd.services.events import EventBus, PeerJoined, PeerLeft
+from syncd.services.notes import NoteNotFound, NoteService
+from syncd.services.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.storage import StorageError
 
 log = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 Receive = Any
 Send = Any
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN = 1013
-CLOSE_BAD_MESSAGE = 4400
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_RATE_LIMITED = 4429
 #: the URL prefix of the endpoint: /ws/notes/{note_id}
 PATH_PREFIX = "/ws/notes/"
 
@@ -83,16 +86,8 @@ class AsgiChannel:
 
 def token_from_scope(scope: Scope) -> str | None:
     """`?token=` first (what browsers can send), else `Authorization: Bearer`."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    values = query.get("token")
-    if values and values[0]:
-        return values[0]
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
-    return None
+    header = next((v for k, v in scope.get("headers", []) if k == b"authorization"), None)
+    return query_or_bearer(scope.get("query_string", b""), header)
 
 
 class SyncEndpoint:
@@ -102,12 +97,15 @@ class SyncEndpoint:
         self,
         notes: NoteService,
         rooms: RoomRegistry,
+        events: EventBus,
         *,
         max_message_bytes: int,
         limiter: RateLimiter | None = None,
     ) -> None:
         self._notes = notes
         self._rooms = rooms
+        #: peers joining and leaving (presence, sessions, versions subscribe)
+        self._events = events
         self._max_bytes = max_message_bytes
         self._limiter = limiter
         self._shutting_down = False
@@ -183,7 +181,7 @@ class SyncEndpoint:
         )
         self._connections.add(channel)
         self._expiries.add(channel, principal.expires_at)
-        self._notes.peer_joined(room, peer)
+        self._events.publish_nowait(PeerJoined(room.doc_id, room, peer))
         try:
             for frame in room.join(peer):
                 await channel.send(frame)
@@ -195,7 +193,7 @@ class SyncEndpoint:
             self._expiries.discard()
             self._connections.discard(channel)
             room.leave(peer)
-            self._notes.peer_left(room, peer)
+            self._events.publish_nowait(PeerLeft(room.doc_id, room, peer))
 
     async def _pump(
         self,
@@ -220,7 +218,7 @@ class SyncEndpoint:
                 await channel.close(CLOSE_RATE_LIMITED, "rate limit")
                 return  # the client is gone as far as the room is concerned
             if data is None:
-                await channel.close(CLOSE_BAD_MESSAGE, "text frames are not part of the protocol")
+                await channel.close(CLOSE_MALFORMED, "text frames are not part of the protocol")
                 continue
             if channel.closed:
                 continue  # closed by the server (revoked, expired); wait for the disconnect

@@ -13,7 +13,7 @@ from syncd.api.operations import undocumented
 from syncd.api.validation import parse
 from syncd.app import create_app
 from syncd.content import CheckedDoc
-from syncd.redaction import redact
+from syncd.services.redaction import redact
 from syncd.settings import Settings
 
 

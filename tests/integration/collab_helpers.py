@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tests.support.server import SyncdProcess, make_token
@@ -18,21 +15,6 @@ FAST = {
     "SYNCD_JOB_POLL_INTERVAL": "0.05",
     "SYNCD_PRESENCE_REFRESH": "0.5",
 }
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T]], *, timeout: float = 15.0, what: str = "condition"
-) -> T:
-    """Poll `check` (a REST read) until it returns something truthy, within `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        last = await check()
-        if last:
-            return last  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r:.500})")
-        await asyncio.sleep(0.05)
 
 
 async def notifications_of(

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.collab_helpers import (
-    FAST,
-    NOTES,
-    eventually,
-    mention,
-    notifications_of,
-    notify,
-)
+from tests.integration.collab_helpers import FAST, NOTES, mention, notifications_of, notify
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs, NodeYjsError
 

@@ -14,7 +14,6 @@ import pytest
 from tests.integration.collab_helpers import (
     FAST,
     NOTES,
-    eventually,
     job_stats,
     mention,
     notifications_of,
@@ -22,6 +21,7 @@ from tests.integration.collab_helpers import (
     presence_of,
 )
 from tests.support.fixtures import StartServer, create_note, start_scaled  # noqa: F401
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 

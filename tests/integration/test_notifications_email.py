@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.collab_helpers import FAST, eventually, job_stats, notify
+from tests.integration.collab_helpers import FAST, job_stats, notify
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, free_port, make_token
 from tests.support.smtp import SmtpServer
 from tests.support.yjs_node import NodeYjs

@@ -14,8 +14,6 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from syncd.storage import SessionRecord, SessionStore, open_store
 from tests.support.churn import Churn, numbered
 from tests.support.fixtures import StartServer
+from tests.support.polling import eventually
 from tests.support.procstat import cpu_seconds, rss_bytes
 from tests.support.server import SyncdProcess, make_token
 
@@ -52,17 +51,6 @@ def churn_for(server: SyncdProcess) -> Churn:
     )
 
 
-async def wait_until(check: Callable[[], Awaitable[Any]], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
-
-
 async def backlog(server: SyncdProcess) -> float:
     """`syncd_presence_backlog` from /metrics."""
     async with server.client() as api:
@@ -81,7 +69,7 @@ async def settled(server: SyncdProcess) -> None:
     async def empty() -> bool:
         return await backlog(server) == 0
 
-    await wait_until(empty, timeout=30, what="the presence backlog emptying")
+    await eventually(empty, timeout=30, what="the presence backlog emptying")
 
 
 async def idle_cpu(pid: int, *, window: float = 0.5, below: float = 0.1) -> float:
@@ -117,7 +105,7 @@ async def restart_amid(
             running.result()  # the churn failed: say why
         return churn.done >= at
 
-    await wait_until(reached, timeout=60 + at / 2, what=f"{at} cycles")
+    await eventually(reached, timeout=60 + at / 2, what=f"{at} cycles")
     churn.gate.clear()  # no new cycles while it is down; those under way go on
     assert await server.stop() in (0, -15)  # uvicorn re-raises SIGTERM once it has stopped
     log = server.log_path.read_text(errors="replace")

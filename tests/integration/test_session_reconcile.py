@@ -9,8 +9,9 @@ import pytest
 from pycrdt import Doc, Text
 
 from syncd.protocol import SyncStep2, encode_sync_step1, encode_update
-from tests.integration.collab_helpers import FAST, NOTES, eventually
+from tests.integration.collab_helpers import FAST, NOTES
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.raw_ws import open_raw, recv_message
 from tests.support.server import SyncdProcess, make_token
 

@@ -3,12 +3,10 @@ automatic versions at session end and during long editing, retention."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 
@@ -20,20 +18,6 @@ def paragraphs(*texts: str) -> dict[str, Any]:
         "type": "doc",
         "content": [{"type": "paragraph", "content": [{"type": "text", "text": t}]} for t in texts],
     }
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, what: str = "condition"
-) -> Any:
-    """Poll `probe` (a REST read) until it returns something truthy, within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def versions_of(server: SyncdProcess, note_id: str, user: str = "owner") -> list[dict]:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd.jobs.catalog import Cleanup, standard_cleanup
-from syncd.sessions import SessionService
+from syncd.services.events import EventBus
+from syncd.services.job_catalog import Cleanup, standard_cleanup
+from syncd.services.sessions import SessionService
 from syncd.settings import Settings
 from syncd.storage import (
     NewNotification,
@@ -40,7 +41,7 @@ async def test_cleanup_steps(store: Store) -> None:
     await notifications.create(["ann"], NewNotification("t", "unread"))
     await notifications.mark_read("ann", old.id)
     await store.create_note(note_id="n1", title="t", created_by="ann")
-    sessions = SessionService(SessionStore(store.engine))
+    sessions = SessionService(SessionStore(store.engine), EventBus())
     await sessions.start("n1", ("ann",))
     tokens = SqlRefreshRecords(store.engine)
     await tokens.issue("j1", "f1", "ann", time.time() - 1)

@@ -12,7 +12,7 @@ import pytest
 from syncd.jobs.backend import JobBackend, JobInfo, JobStatus
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
-from tests.integration.collab_helpers import eventually
+from tests.support.polling import eventually
 
 
 def jobs_with(backend: JobBackend, *specs: JobSpec) -> Jobs:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from syncd.jobs.backend import JobStatus
-from syncd.jobs.mailer import Mailer, parse_smtp_url
 from syncd.jobs.memory import MemoryBackend
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
+from syncd.services.mailer import Mailer, parse_smtp_url
 from tests.support.server import free_port
 from tests.support.smtp import SmtpServer
 

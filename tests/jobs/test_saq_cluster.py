@@ -21,7 +21,7 @@ from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.redis_queue import SaqBackend
 from syncd.jobs.saq_runner import cron_every
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
-from tests.integration.collab_helpers import eventually
+from tests.support.polling import eventually
 from tests.support.services import ServiceUnavailable, start_redis
 
 MakeBackend = Callable[[], SaqBackend]

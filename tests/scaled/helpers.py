@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import random
 import re
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from syncd.bus.compaction import Compactor
 from syncd.bus.keys import Keys
 from syncd.storage import Store, open_store
 from syncd.storage.records import Snapshot
+from tests.support.polling import eventually
 from tests.support.server import make_token
 from tests.support.yjs_node import NodeYjs, YClient
 
@@ -42,21 +42,6 @@ def marker_counts(text: str) -> Counter[str]:
 def received(name: str, text: str) -> set[str]:
     """The markers in client `name`'s text that other clients typed: what it was sent."""
     return {m for m in markers(text) if not m.startswith(f"<{name}:")}
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T]], *, timeout: float, what: str, every: float = 0.05
-) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        last = await check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s (last seen: {last!r:.500})")
-        await asyncio.sleep(every)
 
 
 class Typist:

@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 from syncd.bus import RedisBus
 from syncd.bus.keys import Keys, id_of_part
 from syncd.storage import Store, open_store
-from tests.scaled.helpers import doc_text, eventually
+from tests.scaled.helpers import doc_text
+from tests.support.polling import eventually
 
 IDS = [
     "V",

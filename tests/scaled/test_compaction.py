@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.scaled.helpers import Backing, converged, eventually, open_backing
+from tests.scaled.helpers import Backing, converged, open_backing
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.services import start_redis
 from tests.support.yjs_node import NodeYjs, YClient

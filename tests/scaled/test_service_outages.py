@@ -25,7 +25,6 @@ from tests.scaled.helpers import (
     Typist,
     connect_many,
     converged,
-    eventually,
     marker_counts,
     markers,
     open_backing,
@@ -36,6 +35,7 @@ from tests.scaled.helpers import (
 )
 from tests.support.balancer import Balancer
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.server import make_token
 from tests.support.services import start_postgres, start_redis
 from tests.support.yjs_node import NodeYjs, YClient

@@ -35,7 +35,6 @@ from hypothesis import strategies as st
 
 from syncd.content import (
     DEFAULT_FIELD,
-    EMPTY_UPDATE,
     CheckedDoc,
     ContentError,
     check_doc,
@@ -49,6 +48,7 @@ from syncd.content import (
     validate_pm_json,
     write_json,
 )
+from syncd.updates import EMPTY_UPDATE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "content"
 YPM = json.loads((FIXTURES / "y_prosemirror_docs.json").read_text())

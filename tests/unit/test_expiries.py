@@ -6,7 +6,8 @@ import asyncio
 import gc
 import time
 
-from syncd.transport.websocket import CLOSE_UNAUTHORIZED, AsgiChannel, _Expiries
+from syncd.protocol.close_codes import CLOSE_UNAUTHORIZED
+from syncd.transport.websocket import AsgiChannel, _Expiries
 
 
 async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None:

@@ -269,9 +269,8 @@ async def test_a_failed_load_is_an_error_for_every_waiter_and_is_retried_next_ti
 
 async def test_a_room_unloads_once_released_and_stored() -> None:
     log = MemoryLog()
-    async with RoomRegistry(log) as registry:
-        unloaded = asyncio.Event()
-        registry.on_room_unloaded = lambda _: unloaded.set()
+    unloaded = asyncio.Event()
+    async with RoomRegistry(log, on_unloaded=lambda _: unloaded.set()) as registry:
         room = await registry.acquire("n")
         room.apply(typed("x", 1))
         registry.release(room)

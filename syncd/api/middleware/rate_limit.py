@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from syncd.api.errors import error_response
-from syncd.api.requests import bearer_token
 from syncd.auth import AuthError
-from syncd.ratelimit import client_ip
+from syncd.auth.bearer import PRINCIPAL, bearer_token
+from syncd.services.ratelimit import client_ip
 
 
 class RestRateLimitMiddleware:
@@ -27,13 +27,14 @@ class RestRateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         user_id: str | None = None
-        token = bearer_token(Request(scope))
+        token = bearer_token(Headers(scope=scope).get("authorization"))
         if token:
             try:
                 principal = services.notes.verify_token(token)
             except AuthError:
                 pass  # the route answers 401; the caller still counts against its IP
             else:
+                scope.setdefault("state", {})[PRINCIPAL] = principal  # verified once
                 if principal.privileged:
                     await self.app(scope, receive, send)
                     return

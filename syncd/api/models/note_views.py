@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from syncd.api.models._base import Out, Timestamp
-from syncd.notes import NoteView
+from syncd.services.notes import NoteView
 from syncd.storage import NoteRecord
 
 

@@ -1,0 +1,1 @@
+"""The use cases between the edges (api, transport) and the core (protocol, room, bus, storage)."""

@@ -1,0 +1,273 @@
+"""Caches of note metadata and permission look-ups, invalidated on every write.
+
+Embedded: in this process. Scaled: in Redis, one hash per note (`Keys.cache`: `{doc:<id>}`,
+sharing the doc's cluster slot) that every instance reads, so an invalidation is seen by
+every instance at once: there is no per-instance copy that could serve a stale grant.
+
+The race every such cache has (a reader loads the old row, a writer commits and
+invalidates, the reader then stores the old row) is closed with a generation: a reader
+remembers the note's generation before loading and stores only if it is unchanged;
+invalidation moves it. Every entry expires (`ttl`), so Redis may evict them
+(`volatile-lru`) and nothing lingers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from redis.asyncio import Redis
+
+from syncd import metrics
+from syncd.bus.keys import Keys
+from syncd.services.events import NoteEvent
+from syncd.storage import NoteAccess, NoteMetadata, NoteRecord, Permissions
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_NOTE = "n"
+
+
+class CacheStore(Protocol):
+    async def get(self, note_id: str, field: str) -> tuple[str, str | None]:
+        """(generation, cached value or None)."""
+        ...
+
+    async def put(self, note_id: str, field: str, generation: str, value: str) -> None:
+        """Store `value` unless the note was invalidated since `generation` was read."""
+        ...
+
+    async def invalidate(self, note_id: str) -> None: ...
+
+
+class MemoryCache:
+    """In-process, LRU-bounded; generations are a counter kept per recently written note."""
+
+    def __init__(self, *, ttl: float = 60.0, max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._entries: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._generations: OrderedDict[str, int] = OrderedDict()
+        self._clock = 0
+        #: the newest generation forgotten by the LRU bound: older reads can no longer prove
+        #: they are current, so they are not stored
+        self._floor = 0
+
+    def _generation(self, note_id: str) -> int:
+        return self._generations.get(note_id, self._floor)
+
+    async def get(self, note_id: str, field: str) -> tuple[str, str | None]:
+        generation = str(self._generation(note_id))
+        entry = self._entries.get((note_id, field))
+        if entry is None:
+            return generation, None
+        expires, value = entry
+        if expires < time.monotonic():
+            del self._entries[(note_id, field)]
+            return generation, None
+        self._entries.move_to_end((note_id, field))
+        return generation, value
+
+    async def put(self, note_id: str, field: str, generation: str, value: str) -> None:
+        if str(self._generation(note_id)) != generation:
+            return
+        self._entries[(note_id, field)] = (time.monotonic() + self._ttl, value)
+        self._entries.move_to_end((note_id, field))
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    async def invalidate(self, note_id: str) -> None:
+        self._clock += 1
+        self._generations[note_id] = self._clock
+        self._generations.move_to_end(note_id)
+        while len(self._generations) > self._max:
+            _, forgotten = self._generations.popitem(last=False)
+            self._floor = max(self._floor, forgotten)
+        for key in [k for k in self._entries if k[0] == note_id]:
+            del self._entries[key]
+
+
+# KEYS[1] the note's hash; ARGV generation read, field, value, ttl ms.
+_PUT = """
+local generation = redis.call('HGET', KEYS[1], 'gen') or ''
+if generation ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+# KEYS[1] the note's hash; ARGV new generation, ttl ms.
+_INVALIDATE = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'gen', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisCache:
+    """Shared by every instance; one round trip per read, one script per write."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "syncd", ttl: float = 60.0) -> None:
+        self._redis = redis
+        self._keys = Keys(prefix)
+        self._ttl_ms = max(1, int(ttl * 1000))
+        # An invalidation marker outlives entries by far: a reader that started before it
+        # could otherwise store an old row once the marker had expired.
+        self._marker_ms = max(self._ttl_ms, 600_000)
+        self._put = redis.register_script(_PUT)
+        self._invalidate = redis.register_script(_INVALIDATE)
+
+    def _key(self, note_id: str) -> str:
+        return self._keys.cache(note_id)
+
+    async def get(self, note_id: str, field: str) -> tuple[str, str | None]:
+        generation, value = await self._redis.hmget(self._key(note_id), ["gen", field])
+        return (
+            generation.decode() if generation is not None else "",
+            value.decode() if value is not None else None,
+        )
+
+    async def put(self, note_id: str, field: str, generation: str, value: str) -> None:
+        await self._put(keys=[self._key(note_id)], args=[generation, field, value, self._ttl_ms])
+
+    async def invalidate(self, note_id: str) -> None:
+        await self._invalidate(keys=[self._key(note_id)], args=[uuid.uuid4().hex, self._marker_ms])
+
+
+class NoteCache:
+    """Read-through cache of `get_note` and `get_access` results (absent notes uncached)."""
+
+    def __init__(self, backend: CacheStore | None) -> None:
+        #: None: caching off, every look-up goes to the loader
+        self._backend = backend
+
+    async def access(
+        self, note_id: str, user_id: str, load: Callable[[], Awaitable[NoteAccess | None]]
+    ) -> NoteAccess | None:
+        return await self._through(
+            "access", note_id, f"a:{user_id}", load, _dump_access, _load_access
+        )
+
+    async def note(
+        self, note_id: str, load: Callable[[], Awaitable[NoteRecord | None]]
+    ) -> NoteRecord | None:
+        return await self._through("note", note_id, _NOTE, load, _dump_note, _load_note)
+
+    async def forget(self, event: NoteEvent) -> None:
+        """Subscriber (`syncd.wiring`) to the events that change a note's row or existence."""
+        await self.invalidate(event.note_id)
+
+    async def invalidate(self, note_id: str) -> None:
+        """Call after every committed write to the note's row, rights or existence."""
+        if self._backend is None:
+            return
+        try:
+            await self._backend.invalidate(note_id)
+        except Exception:
+            # The write is committed; entries still expire after the ttl. Count it loudly.
+            metrics.ERRORS.labels("cache").inc()
+            log.exception("invalidating the cache of note %s failed", note_id)
+
+    async def _through(
+        self,
+        cache: str,
+        note_id: str,
+        field: str,
+        load: Callable[[], Awaitable[T | None]],
+        dump: Callable[[T], str],
+        parse: Callable[[str], T],
+    ) -> T | None:
+        backend = self._backend
+        if backend is None:
+            return await load()
+        try:
+            generation, raw = await backend.get(note_id, field)
+        except Exception:
+            metrics.ERRORS.labels("cache").inc()
+            log.exception("cache read failed; reading the database")
+            return await load()
+        if raw is not None:
+            metrics.CACHE_REQUESTS.labels(cache, "hit").inc()
+            return parse(raw)
+        metrics.CACHE_REQUESTS.labels(cache, "miss").inc()
+        value = await load()
+        if value is not None:
+            try:
+                await backend.put(note_id, field, generation, dump(value))
+            except Exception:
+                metrics.ERRORS.labels("cache").inc()
+                log.exception("cache write failed")
+        return value
+
+
+def open_cache(ttl: float, redis: Redis | None, *, prefix: str = "syncd") -> NoteCache:
+    """In Redis when scaled, in process when embedded; `ttl` 0 turns caching off."""
+    if ttl <= 0:
+        return NoteCache(None)
+    if redis is None:
+        return NoteCache(MemoryCache(ttl=ttl))
+    return NoteCache(RedisCache(redis, prefix=prefix, ttl=ttl))
+
+
+def _dump_access(access: NoteAccess) -> str:
+    return json.dumps([access.owner, access.can_view, access.can_edit, access.can_delete])
+
+
+def _load_access(raw: str) -> NoteAccess:
+    owner, view, edit, delete = json.loads(raw)
+    return NoteAccess(owner=owner, can_view=view, can_edit=edit, can_delete=delete)
+
+
+def _dump_note(record: NoteRecord) -> str:
+    shape: dict[str, Any] = {
+        "id": record.id,
+        "title": record.title,
+        "lead_id": record.lead_id,
+        "created_by": record.created_by,
+        "updated_by": record.updated_by,
+        "permissions": [
+            list(p)
+            for p in (
+                record.permissions.can_view,
+                record.permissions.can_edit,
+                record.permissions.can_delete,
+            )
+        ],
+        "metadata": [
+            list(record.metadata.tags),
+            record.metadata.category,
+            record.metadata.priority,
+            record.metadata.due_date,
+        ],
+        "content_text": record.content_text,
+        "version": record.version,
+        "created_at": record.created_at.isoformat(),
+        "last_modified": record.last_modified.isoformat(),
+    }
+    return json.dumps(shape)
+
+
+def _load_note(raw: str) -> NoteRecord:
+    shape = json.loads(raw)
+    view, edit, delete = shape["permissions"]
+    tags, category, priority, due_date = shape["metadata"]
+    return NoteRecord(
+        id=shape["id"],
+        title=shape["title"],
+        lead_id=shape["lead_id"],
+        created_by=shape["created_by"],
+        updated_by=shape["updated_by"],
+        permissions=Permissions(tuple(view), tuple(edit), tuple(delete)),
+        metadata=NoteMetadata(tuple(tags), category, priority, due_date),
+        content_text=shape["content_text"],
+        version=shape["version"],
+        created_at=datetime.fromisoformat(shape["created_at"]),
+        last_modified=datetime.fromisoformat(shape["last_modified"]),
+    )

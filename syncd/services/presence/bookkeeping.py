@@ -1,0 +1,139 @@
+"""One pass of presence and session bookkeeping over the changes of many notes.
+
+A pass mirrors each note's entries to Redis and reads who is on it elsewhere (scaled
+mode), announces arrivals (`UserJoined` on the events bus; Socket.IO sends
+`note:user-joined`), records every note's session activity in one transaction, ends the
+sessions of notes nobody is connected to any more in a second one, and announces
+departures (`UserLeft`). Announcements follow state, not
+events: a user is announced when present here and not yet announced, and their leave
+only once they were announced, so `note:user-joined` always comes before
+`note:user-left` for the same user and note, and a visit shorter than a pass is never
+announced at all. Users connected on another instance are announced by that one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from syncd import metrics
+from syncd.services.events import EventBus, UserJoined, UserLeft
+from syncd.services.presence.backlog import NoteChanges
+from syncd.services.presence.presence import PresenceBoard
+from syncd.services.sessions import SessionService
+from syncd.storage import SessionActivity, StorageError
+
+log = logging.getLogger(__name__)
+
+
+class Bookkeeper:
+    """Runs passes (`run`); keeps which users were announced on which notes."""
+
+    def __init__(self, board: PresenceBoard, sessions: SessionService, events: EventBus) -> None:
+        self.board = board
+        self.sessions = sessions
+        self._events = events
+        #: (note, user) announced as joined here and not yet as left
+        self._announced: set[tuple[str, str]] = set()
+
+    async def run(self, changes: dict[str, NoteChanges]) -> dict[str, NoteChanges]:
+        """One pass; returns what must be retried (a session transaction failed)."""
+        others = await self._mirror(changes)
+        await self._arrivals(changes, others)
+        retry: dict[str, NoteChanges] = {}
+        activity = [
+            SessionActivity(note_id, tuple(sorted(c.joined)), c.updates, c.size)
+            for note_id, c in changes.items()
+            if c.joined or c.updates or c.size
+        ]
+        if activity:
+            try:
+                await self.sessions.record(activity)
+            except StorageError as exc:
+                log.warning("recording %d notes' sessions failed (retried): %s", len(activity), exc)
+                metrics.ERRORS.labels("sessions").inc()
+                retry = {item.note_id: changes[item.note_id] for item in activity}
+        # Decided after the first transaction: whoever connected meanwhile keeps a session.
+        ends = [
+            note_id
+            for note_id, change in changes.items()
+            if change.left
+            and note_id not in retry
+            and not self.board.local(note_id)
+            and others[note_id] == set()
+        ]
+        unknown = [
+            n
+            for n, c in changes.items()
+            if c.left and others[n] is None and not self.board.local(n)
+        ]
+        if ends:
+            try:
+                await self.sessions.end_many(ends)
+            except StorageError as exc:
+                log.warning("ending %d notes' sessions failed (retried): %s", len(ends), exc)
+                metrics.ERRORS.labels("sessions").inc()
+                unknown += ends
+        for note_id in unknown:  # look again next pass (recorded already: nothing to add)
+            retry.setdefault(note_id, NoteChanges(left=True))
+        await self._departures(changes, others)
+        return retry
+
+    async def _mirror(self, changes: dict[str, NoteChanges]) -> dict[str, set[str] | None]:
+        """Retract who left, publish who is here; the users on other instances per note
+        (None where Redis could not tell)."""
+        if self.board.remote is None:
+            return {note_id: set() for note_id in changes}
+        others: dict[str, set[str] | None] = {}
+        failed, last = 0, None
+        for note_id, change in changes.items():
+            try:
+                await self.board.retract(note_id, change.gone)
+                if self.board.local(note_id):
+                    await self.board.publish(note_id)
+                others[note_id] = await self.board.others(note_id)
+            except Exception as exc:  # Redis down: presence expires on its own
+                failed, last = failed + 1, exc
+                others[note_id] = None
+        if failed:
+            log.warning("mirroring presence of %d notes failed: %s", failed, last)
+            metrics.ERRORS.labels("presence").inc(failed)
+        return others
+
+    async def _arrivals(
+        self, changes: dict[str, NoteChanges], others: dict[str, set[str] | None]
+    ) -> None:
+        for note_id, change in changes.items():
+            latest = {
+                conn.user_id: conn
+                for conn in sorted(self.board.local(note_id), key=lambda c: c.joined_at)
+            }
+            for user_id in change.users:
+                conn = latest.get(user_id)
+                if conn is None or (note_id, user_id) in self._announced:
+                    continue
+                self._announced.add((note_id, user_id))
+                if user_id not in (others[note_id] or ()):
+                    await self._events.publish(
+                        UserJoined(note_id, user_id, conn.name, conn.source, conn.sid)
+                    )
+
+    async def _departures(
+        self, changes: dict[str, NoteChanges], others: dict[str, set[str] | None]
+    ) -> None:
+        for note_id, change in changes.items():
+            here = {conn.user_id for conn in self.board.local(note_id)}
+            for user_id in change.users:
+                farewell = change.farewells.get(user_id)
+                if farewell is None or user_id in here:
+                    continue
+                if (note_id, user_id) not in self._announced:
+                    continue  # never announced (a visit shorter than a pass): nothing to undo
+                self._announced.discard((note_id, user_id))
+                if user_id not in (others[note_id] or ()):
+                    await self._events.publish(
+                        UserLeft(note_id, user_id, farewell.name, farewell.source, farewell.sid)
+                    )
+
+    def forget(self) -> None:
+        """At shutdown: nothing is announced any more (the sockets are gone)."""
+        self._announced.clear()
