@@ -1,6 +1,8 @@
 """The y-websocket wire format as pure functions: bytes in, typed messages out, and back.
 
-No I/O and no other syncd imports. Everything malformed raises ``ProtocolError``,
+No I/O and no other syncd imports. ``check_state_vector`` and ``check_update`` walk the
+Yjs payloads inside sync frames before pycrdt is given them. Everything malformed raises
+``ProtocolError``,
 whose ``close_code`` (4400, or 1009 for an oversize frame) tells the transport how
 to close the one offending connection.
 """
@@ -28,6 +30,8 @@ from ._messages import (
     is_write,
     parse_message,
 )
+from ._ylimits import YLimits
+from ._ystructs import check_state_vector, check_update
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -41,6 +45,9 @@ __all__ = [
     "SyncStep1",
     "SyncStep2",
     "SyncUpdate",
+    "YLimits",
+    "check_state_vector",
+    "check_update",
     "encode",
     "encode_awareness",
     "encode_awareness_update",
