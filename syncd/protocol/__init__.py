@@ -10,6 +10,7 @@ to close the one offending connection.
 from __future__ import annotations
 
 from ._awareness import AwarenessEntry, encode_awareness_update, parse_awareness_update
+from ._codec import MAX_SAFE_INTEGER
 from ._errors import MessageTooLarge, ProtocolError
 from ._messages import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -31,10 +32,17 @@ from ._messages import (
     parse_message,
 )
 from ._ylimits import YLimits
-from ._ystructs import check_state_vector, check_update
+from ._ystructs import (
+    UpdateShape,
+    check_dependencies,
+    check_state_vector,
+    check_update,
+    read_state_vector,
+)
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_SAFE_INTEGER",
     "Auth",
     "Awareness",
     "AwarenessEntry",
@@ -45,7 +53,9 @@ __all__ = [
     "SyncStep1",
     "SyncStep2",
     "SyncUpdate",
+    "UpdateShape",
     "YLimits",
+    "check_dependencies",
     "check_state_vector",
     "check_update",
     "encode",
@@ -59,4 +69,5 @@ __all__ = [
     "is_write",
     "parse_awareness_update",
     "parse_message",
+    "read_state_vector",
 ]

@@ -19,6 +19,7 @@ from pycrdt import Doc
 
 from syncd import metrics
 from syncd.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     Auth,
     Awareness,
     Message,
@@ -27,6 +28,10 @@ from syncd.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    YLimits,
+    check_dependencies,
+    check_state_vector,
+    check_update,
     encode_awareness,
     encode_awareness_update,
     encode_permission_denied,
@@ -34,6 +39,7 @@ from syncd.protocol import (
     encode_sync_step2,
     encode_update,
     parse_awareness_update,
+    read_state_vector,
 )
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
@@ -54,7 +60,7 @@ _APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
 class RoomLimits:
     """Per-room bounds, taken from the settings by whoever builds rooms."""
 
-    __slots__ = ("max_awareness_bytes", "max_awareness_ids", "send_timeout")
+    __slots__ = ("max_awareness_bytes", "max_awareness_ids", "send_timeout", "yjs")
 
     def __init__(
         self,
@@ -62,10 +68,27 @@ class RoomLimits:
         max_awareness_bytes: int = 64 * 1024,
         max_awareness_ids: int = 8,
         send_timeout: float = 5.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.max_awareness_bytes = max_awareness_bytes
         self.max_awareness_ids = max_awareness_ids
         self.send_timeout = send_timeout
+        #: caps of the walk every state vector and update from a peer takes first
+        self.yjs = YLimits.for_message_bytes(max_message_bytes)
+
+
+def _refused(exc: BaseException, what: str) -> ProtocolError:
+    """What pycrdt raised on a peer's data, as the error that closes that peer alone.
+
+    pycrdt raises ValueError for data it cannot decode, and a Rust panic surfaces as
+    pyo3's PanicException, a BaseException: both are the peer's fault once the walker
+    let the frame through, so neither may reach the event loop as a traceback.
+    """
+    return ProtocolError(f"{what} rejected by pycrdt: {type(exc).__name__}: {exc}", kind="rejected")
+
+
+def _is_pycrdt_failure(exc: BaseException) -> bool:
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 class Room:
@@ -140,7 +163,13 @@ class Room:
         if isinstance(message, SyncUpdate | SyncStep2):
             return self._handle_write(peer, message.update)
         if isinstance(message, SyncStep1):
-            return [self._sync_step2(message.state_vector)]
+            check_state_vector(message.state_vector, self._limits.yjs)
+            try:
+                return [self._sync_step2(message.state_vector)]
+            except BaseException as exc:
+                if not _is_pycrdt_failure(exc):
+                    raise
+                raise _refused(exc, "state vector") from None
         if isinstance(message, Awareness):
             self._handle_awareness(peer, message.payload)
             return []
@@ -173,6 +202,8 @@ class Room:
             return [encode_permission_denied("permission denied")]
         if update == EMPTY_UPDATE:
             return []
+        shape = check_update(update, self._limits.yjs)
+        check_dependencies(shape, read_state_vector(self.doc.get_state()))
         self.apply(update, origin=peer)
         peer.updates_in += 1
         peer.bytes_in += len(update)
@@ -204,8 +235,10 @@ class Room:
         durable log and for every other peer."""
         try:
             self.doc.apply_update(update)
-        except ValueError as exc:
-            raise ProtocolError(f"update rejected: {exc}") from None
+        except BaseException as exc:
+            if not _is_pycrdt_failure(exc):
+                raise
+            raise _refused(exc, "update") from None
         self.record_local(update, origin=origin, editor=editor)
 
     def record_local(
@@ -371,7 +404,9 @@ class Room:
             for frame in frames:
                 await peer.channel.send(frame)
         except (ConnectionError, RuntimeError, OSError):
-            self._drop(peer, 1006, "send failed")
+            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
+            # and may not be sent (RFC 6455 7.4.1)
+            self._drop(peer, 1011, "send failed")
 
     def _drop(self, peer: Peer, code: int, reason: str) -> None:
         self.peers.discard(peer)

@@ -342,3 +342,60 @@ async def test_a_deferred_compaction_keeps_the_room_dirty_and_loaded_until_it_ru
         log.defer_compaction = False
         assert await registry.checkpoint(room) is True
         assert not room.dirty and log.compacted == ["n"]
+
+
+async def test_what_pycrdt_refuses_after_the_walk_is_a_protocol_error_of_kind_rejected() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    room.load([typed("a", 1)])
+    a, _ = peer()
+    room.join(a)
+    # a value whose parent is the item holding "a" (a string, not a shared type)
+    with pytest.raises(ProtocolError) as caught:
+        room.handle(a, SyncUpdate(bytes.fromhex("0101010108000100017d0100")))
+    assert (caught.value.kind, caught.value.close_code) == ("rejected", 4400)
+    assert room.idle
+
+
+async def test_an_update_that_would_wait_for_missing_structs_is_refused() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    doc = Doc(client_id=5)
+    text = doc.get("t", type=Text)
+    text += "first"
+    before = doc.get_state()
+    text += " second"
+    with pytest.raises(ProtocolError) as caught:  # starts at clock 5; the room has none
+        room.handle(a, SyncUpdate(doc.get_update(before)))
+    assert caught.value.kind == "missing"
+    room.handle(a, SyncUpdate(doc.get_update()))  # the whole history is fine
+    await room.drain()
+    assert str(room.doc.get("t", type=Text)) == "first second"
+
+
+async def test_a_state_vector_is_walked_before_pycrdt_reads_it() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    with pytest.raises(ProtocolError) as caught:
+        room.handle(a, SyncStep1(bytes.fromhex("80c6868f0100000000")))
+    assert caught.value.kind == "limit"
+
+
+async def test_leaving_at_the_highest_awareness_clock_stays_encodable() -> None:
+    room = Room("n", MemoryLog())
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    room.handle(a, awareness(7, 2**53 - 1, '{"user":"a"}'))
+    await room.drain()
+    room.leave(a)
+    await room.drain()
+    last = [m for m in cb.messages() if isinstance(m, AwarenessMessage)][-1]
+    assert parse_awareness_update(last.payload) == (AwarenessEntry(7, 2**53 - 1, "null"),)

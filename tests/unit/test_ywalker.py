@@ -200,3 +200,26 @@ def test_a_mutated_update_raises_nothing_but_protocol_error(data: st.DataObject)
         update[data.draw(st.integers(0, len(update) - 1))] = data.draw(st.integers(0, 255))
     with contextlib.suppress(ProtocolError):
         check_update(bytes(update), LIMITS)
+
+
+def test_dependencies_are_what_the_doc_and_the_update_hold() -> None:
+    from syncd.protocol import check_dependencies, read_state_vector
+
+    doc = Doc(client_id=9)
+    text = doc.get("t", type=Text)
+    text += "abc"
+    before = doc.get_state()
+    known = read_state_vector(before)
+    assert known == {9: 3}
+    text.insert(1, "X")  # origin (9, 0), right origin (9, 1): both known
+    shape = check_update(doc.get_update(), LIMITS)
+    check_dependencies(shape, {})  # the whole history points only into itself
+    incremental = check_update(doc.get_update(before), LIMITS)
+    check_dependencies(incremental, known)
+    with pytest.raises(ProtocolError, match="starts past") as caught:
+        check_dependencies(check_update(b"\x01\x01\x09\x05\x04\x01\x01t\x01a\x00", LIMITS), known)
+    assert caught.value.kind == "missing"
+    # an item at clock 3 whose origin is (9, 7): beyond the doc and the update
+    pointing_ahead = b"\x01\x01\x09\x03\x84\x09\x07\x01a\x00"
+    with pytest.raises(ProtocolError, match="points at"):
+        check_dependencies(check_update(pointing_ahead, LIMITS), known)
