@@ -4,7 +4,9 @@ awareness ownership, durability before fan-out, single-flight loading."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from pycrdt import Doc, Text
@@ -399,3 +401,29 @@ async def test_leaving_at_the_highest_awareness_clock_stays_encodable() -> None:
     await room.drain()
     last = [m for m in cb.messages() if isinstance(m, AwarenessMessage)][-1]
     assert parse_awareness_update(last.payload) == (AwarenessEntry(7, 2**53 - 1, "null"),)
+
+
+async def test_the_updates_that_segfault_pycrdt_are_refused_before_it_sees_them() -> None:
+    """Found by fuzzing: pycrdt 0.14.13 crashes the process (SIGSEGV) when these four
+    updates, each well formed, are applied in order to a doc holding `pool`. The third
+    starts past the clock the doc has for its client and the fourth points at clients
+    the doc never saw: pycrdt would keep both pending."""
+    from syncd.protocol import ProtocolError
+
+    found = json.loads(
+        (Path(__file__).parent / "fixtures/pycrdt_pending_segfault.json").read_text()
+    )
+    room = Room("n", MemoryLog())
+    room.load([bytes.fromhex(u) for u in found["pool"]])
+    a, _ = peer()
+    room.join(a)
+    kinds = []
+    for update in found["updates"]:
+        try:
+            room.handle(a, SyncUpdate(bytes.fromhex(update)))
+            kinds.append("applied")
+        except ProtocolError as exc:
+            kinds.append(exc.kind)
+    assert kinds == ["applied", "applied", "missing", "missing"]
+    assert room.doc.get_update()  # the doc is intact
+    await room.drain()
