@@ -13,7 +13,7 @@ traceback in the server log; resident memory after within +50 MB of before; the 
 clients are never disconnected and converge, in both rooms.
 
 `SYNCD_FUZZ_FRAMES` sets the number of frames (default 20,000, under a minute; the long
-mode is 1,000,000, about 40 minutes on two cores) and `SYNCD_FUZZ_SEED` the mutations
+mode is 1,000,000, about 40 minutes on two cores) and `SYNCD_FUZZ_FRAMES_SEED` the mutations
 (default 10).
 """
 
@@ -51,7 +51,7 @@ from tests.support.yjs_node import NodeYjs, YClient
 from tests.support.ytraffic import yjs_traffic
 
 FRAMES = int(os.environ.get("SYNCD_FUZZ_FRAMES", "20000"))
-SEED = int(os.environ.get("SYNCD_FUZZ_SEED", "10"))
+SEED = int(os.environ.get("SYNCD_FUZZ_FRAMES_SEED", "10"))
 WORKERS = 16
 SOURCES = [f"127.0.0.{n}" for n in range(2, 10)]
 PROBE = encode_sync_step1(b"\x00")
