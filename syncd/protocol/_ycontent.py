@@ -55,13 +55,21 @@ class Cursor:
         return self.end - self.pos
 
     def uint(self) -> int:
-        pos = self.pos
-        if pos < self.end:
-            byte = self.buf[pos]
+        # The common one-to-five-byte cases inline (client ids take five): this runs
+        # several times per struct. Anything unusual goes through the strict reader.
+        buf, pos, end = self.buf, self.pos, self.end
+        value = shift = 0
+        while pos < end and shift < 35:
+            byte = buf[pos]
+            pos += 1
             if byte < 0x80:
-                self.pos = pos + 1
-                return byte
-        value, self.pos = read_var_uint(self.buf, pos)
+                if byte == 0 and shift:
+                    break  # non-canonical: let read_var_uint say so
+                self.pos = pos
+                return value | (byte << shift)
+            value |= (byte & 0x7F) << shift
+            shift += 7
+        value, self.pos = read_var_uint(buf, self.pos)
         return value
 
     def byte(self) -> int:
@@ -205,10 +213,14 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every call: json.loads with an argument builds a new one each time.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _check_json(text: str, limits: YLimits) -> None:
     """JSON as JSON.parse takes it (no NaN/Infinity), nested at most `max_any_depth`."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _JSON.decode(text)
     except RecursionError:
         raise limit("JSON nested too deeply") from None
     except ValueError as exc:

@@ -167,6 +167,8 @@ def test_the_hand_made_updates_below_are_valid_but_for_their_one_flaw() -> None:
     ("update", "reason"),
     [
         (HEADER + b"\x0b\x01\x01t\x00", "unknown content type 11"),
+        (b"\x01\x81\x00\x01\x00" + ONE_STRUCT + b"\x00", "non-canonical var-uint"),
+        (b"\x01\x01" + bytes.fromhex("ffffffffffffffff7f") + b"\x00", "longer than 8 bytes"),
         (HEADER + b"\x07\x01\x01t\x09\x00", "unknown shared type 9"),
         (HEADER + b"\x04\x02", "parent info 2"),
         (HEADER + b"\x08\x01\x01m\x01\x70\x00", "unknown Any value tag 112"),
