@@ -11,6 +11,7 @@ skips before it allocates.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from ._codec import MAX_SAFE_INTEGER, read_var_uint
 from ._errors import ProtocolError
@@ -234,6 +235,7 @@ def _json_depth(value: object) -> int:
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[object]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):
