@@ -427,3 +427,23 @@ async def test_the_updates_that_segfault_pycrdt_are_refused_before_it_sees_them(
     assert kinds == ["applied", "applied", "missing", "missing"]
     assert room.doc.get_update()  # the doc is intact
     await room.drain()
+
+
+async def test_the_clocks_kept_for_the_dependency_check_follow_every_kind_of_change() -> None:
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    doc = Doc(client_id=5)
+    text = doc.get("t", type=Text)
+    for word in ("one", " two", " three"):  # each update depends on the one before
+        before = doc.get_state()
+        text += word
+        room.handle(a, SyncUpdate(doc.get_update(before)))
+    room.apply_remote([typed("remote", 6)])
+    other = Doc(client_id=6)
+    other.apply_update(room.doc.get_update())
+    before = other.get_state()
+    other.get("t", type=Text).insert(0, ">")  # client 6 continues after the remote update
+    room.handle(a, SyncUpdate(other.get_update(before)))
+    await room.drain()
+    assert str(room.doc.get("t", type=Text)).count("one two three") == 1
