@@ -43,6 +43,13 @@ WS_BYTES = Counter(
     ["direction", "type"],
 )
 WS_CLOSES = Counter("syncd_ws_closes_total", "Connections closed by the server, by code", ["code"])
+PROTOCOL_ERRORS = Counter(
+    "syncd_protocol_errors_total",
+    "y-websocket frames refused (connection closed), by message type and kind: malformed "
+    "(not the wire format), limit (over a cap of the frame walker), too_large (frame size), "
+    "rejected (pycrdt refused what the walker let through)",
+    ["type", "kind"],
+)
 
 # -- docs ------------------------------------------------------------------------------
 UPDATES_APPLIED = Counter(

@@ -224,6 +224,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     max_awareness_bytes=settings.limits.max_awareness_bytes,
                     max_awareness_ids=settings.limits.max_awareness_clients_per_connection,
                     send_timeout=settings.limits.send_timeout,
+                    max_message_bytes=settings.limits.max_message_bytes,
                 ),
                 checkpoint_interval=settings.compact_interval,
                 on_checkpoint=ContentRecorder(

@@ -1,6 +1,8 @@
 """The y-websocket wire format as pure functions: bytes in, typed messages out, and back.
 
-No I/O and no other syncd imports. Everything malformed raises ``ProtocolError``,
+No I/O and no other syncd imports. ``check_state_vector`` and ``check_update`` walk the
+Yjs payloads inside sync frames before pycrdt is given them. Everything malformed raises
+``ProtocolError``,
 whose ``close_code`` (4400, or 1009 for an oversize frame) tells the transport how
 to close the one offending connection.
 """
@@ -8,6 +10,7 @@ to close the one offending connection.
 from __future__ import annotations
 
 from ._awareness import AwarenessEntry, encode_awareness_update, parse_awareness_update
+from ._codec import MAX_SAFE_INTEGER
 from ._errors import MessageTooLarge, ProtocolError
 from ._messages import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -28,9 +31,18 @@ from ._messages import (
     is_write,
     parse_message,
 )
+from ._ylimits import YLimits
+from ._ystructs import (
+    UpdateShape,
+    check_dependencies,
+    check_state_vector,
+    check_update,
+    read_state_vector,
+)
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_SAFE_INTEGER",
     "Auth",
     "Awareness",
     "AwarenessEntry",
@@ -41,6 +53,11 @@ __all__ = [
     "SyncStep1",
     "SyncStep2",
     "SyncUpdate",
+    "UpdateShape",
+    "YLimits",
+    "check_dependencies",
+    "check_state_vector",
+    "check_update",
     "encode",
     "encode_awareness",
     "encode_awareness_update",
@@ -52,4 +69,5 @@ __all__ = [
     "is_write",
     "parse_awareness_update",
     "parse_message",
+    "read_state_vector",
 ]

@@ -15,22 +15,32 @@ class ProtocolError(ValueError):
     """
 
     close_code: int
+    #: what went wrong, for metrics: "malformed" (not the wire format), "limit" (over a
+    #: cap of the frame walker), "too_large" (frame size), "rejected" (pycrdt refused it)
+    kind: str
 
-    def __init__(self, message: str, *, close_code: int = CLOSE_MALFORMED) -> None:
+    def __init__(
+        self, message: str, *, close_code: int = CLOSE_MALFORMED, kind: str = "malformed"
+    ) -> None:
         super().__init__(message)
         self.close_code = close_code
+        self.kind = kind
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Keep close_code across pickling (e.g. errors sent between processes).
-        return (_rebuild, (type(self), str(self), self.close_code))
+        # Keep close_code and kind across pickling (e.g. errors sent between processes).
+        return (_rebuild, (type(self), str(self), self.close_code, self.kind))
 
 
 class MessageTooLarge(ProtocolError):
     """A frame over the configured size limit; closes with 1009."""
 
-    def __init__(self, message: str, *, close_code: int = CLOSE_TOO_LARGE) -> None:
-        super().__init__(message, close_code=close_code)
+    def __init__(
+        self, message: str, *, close_code: int = CLOSE_TOO_LARGE, kind: str = "too_large"
+    ) -> None:
+        super().__init__(message, close_code=close_code, kind=kind)
 
 
-def _rebuild(cls: type[ProtocolError], message: str, close_code: int) -> ProtocolError:
-    return cls(message, close_code=close_code)
+def _rebuild(
+    cls: type[ProtocolError], message: str, close_code: int, kind: str = "malformed"
+) -> ProtocolError:
+    return cls(message, close_code=close_code, kind=kind)

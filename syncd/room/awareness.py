@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from syncd.protocol import AwarenessEntry
+from syncd.protocol import MAX_SAFE_INTEGER, AwarenessEntry
 from syncd.room.peer import Peer
 
 NULL_STATE = "null"
@@ -100,7 +100,10 @@ class AwarenessTable:
         for client_id in sorted(peer.awareness_ids):
             current = self._states.pop(client_id, None)
             if current is not None:
-                removals.append(AwarenessEntry(client_id, current.clock + 1, NULL_STATE))
+                # a removal at the same clock also wins, so the clock never has to pass
+                # what lib0 can encode (a peer may have sent 2**53 - 1 itself)
+                clock = min(current.clock + 1, MAX_SAFE_INTEGER)
+                removals.append(AwarenessEntry(client_id, clock, NULL_STATE))
         peer.awareness_ids.clear()
         return removals
 

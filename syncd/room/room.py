@@ -20,6 +20,7 @@ from pycrdt import Doc
 
 from syncd import metrics
 from syncd.protocol import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     Auth,
     Awareness,
     Message,
@@ -28,6 +29,10 @@ from syncd.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    YLimits,
+    check_dependencies,
+    check_state_vector,
+    check_update,
     encode_awareness,
     encode_awareness_update,
     encode_permission_denied,
@@ -35,6 +40,7 @@ from syncd.protocol import (
     encode_sync_step2,
     encode_update,
     parse_awareness_update,
+    read_state_vector,
 )
 from syncd.protocol.close_codes import CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
@@ -55,7 +61,7 @@ _APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
 class RoomLimits:
     """Per-room bounds, taken from the settings by whoever builds rooms."""
 
-    __slots__ = ("max_awareness_bytes", "max_awareness_ids", "send_timeout")
+    __slots__ = ("max_awareness_bytes", "max_awareness_ids", "send_timeout", "yjs")
 
     def __init__(
         self,
@@ -63,10 +69,27 @@ class RoomLimits:
         max_awareness_bytes: int = 64 * 1024,
         max_awareness_ids: int = 8,
         send_timeout: float = 5.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.max_awareness_bytes = max_awareness_bytes
         self.max_awareness_ids = max_awareness_ids
         self.send_timeout = send_timeout
+        #: caps of the walk every state vector and update from a peer takes first
+        self.yjs = YLimits.for_message_bytes(max_message_bytes)
+
+
+def _refused(exc: BaseException, what: str) -> ProtocolError:
+    """What pycrdt raised on a peer's data, as the error that closes that peer alone.
+
+    pycrdt raises ValueError for data it cannot decode, and a Rust panic surfaces as
+    pyo3's PanicException, a BaseException: both are the peer's fault once the walker
+    let the frame through, so neither may reach the event loop as a traceback.
+    """
+    return ProtocolError(f"{what} rejected by pycrdt: {type(exc).__name__}: {exc}", kind="rejected")
+
+
+def _is_pycrdt_failure(exc: BaseException) -> bool:
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 class Room:
@@ -97,11 +120,17 @@ class Room:
         #: the note was deleted: nothing more is stored or relayed
         self.gone = False
         self._closing: set[asyncio.Task[None]] = set()
+        #: the doc's state vector as a dict, for the dependency check of peers' updates;
+        #: kept up to date from their checked blocks (decoding the doc's state for every
+        #: keystroke cost a third of the throughput of a 50-writer room), dropped when
+        #: anything else changes the doc
+        self._clocks: dict[int, int] | None = None
 
     # -- loading -------------------------------------------------------------------------
 
     def load(self, updates: Sequence[bytes]) -> None:
         """Apply stored updates (snapshot, then the log's tail) before anyone joins."""
+        self._clocks = None
         with self.doc.transaction(origin="load"):
             for update in updates:
                 if update and update != EMPTY_UPDATE:
@@ -141,7 +170,13 @@ class Room:
         if isinstance(message, SyncUpdate | SyncStep2):
             return self._handle_write(peer, message.update)
         if isinstance(message, SyncStep1):
-            return [self._sync_step2(message.state_vector)]
+            check_state_vector(message.state_vector, self._limits.yjs)
+            try:
+                return [self._sync_step2(message.state_vector)]
+            except BaseException as exc:
+                if not _is_pycrdt_failure(exc):
+                    raise
+                raise _refused(exc, "state vector") from None
         if isinstance(message, Awareness):
             self._handle_awareness(peer, message.payload)
             return []
@@ -174,7 +209,18 @@ class Room:
             return [encode_permission_denied("permission denied")]
         if update == EMPTY_UPDATE:
             return []
-        self.apply(update, origin=peer)
+        shape = check_update(update, self._limits.yjs)
+        clocks = self._clocks
+        if clocks is None:
+            clocks = read_state_vector(self.doc.get_state())
+        check_dependencies(shape, clocks)
+        self.apply(update, origin=peer)  # drops the clocks: pycrdt may have failed halfway
+        # Nothing was left pending (that is what the check ensured), so every block of
+        # the update is now in the doc.
+        for client, (_, end) in shape.blocks.items():
+            if clocks.get(client, 0) < end:
+                clocks[client] = end
+        self._clocks = clocks
         peer.updates_in += 1
         peer.bytes_in += len(update)
         self.last_editor = peer.user_id
@@ -203,10 +249,13 @@ class Room:
     ) -> None:
         """Apply an update made here (a peer's, or a server-side edit) and queue it for the
         durable log and for every other peer."""
+        self._clocks = None
         try:
             self.doc.apply_update(update)
-        except ValueError as exc:
-            raise ProtocolError(f"update rejected: {exc}") from None
+        except BaseException as exc:
+            if not _is_pycrdt_failure(exc):
+                raise
+            raise _refused(exc, "update") from None
         self.record_local(update, origin=origin, editor=editor)
 
     def record_local(
@@ -214,6 +263,7 @@ class Room:
     ) -> None:
         """Queue an update already applied to `self.doc` (e.g. by a server-side edit made
         in a transaction) for the durable log and every peer but its origin."""
+        self._clocks = None
         if not self._pending:
             self._batch_started = time.perf_counter()
         self._pending.append((origin, update))
@@ -225,6 +275,7 @@ class Room:
 
     def apply_remote(self, updates: Sequence[bytes]) -> None:
         """Updates another instance made durable: apply and relay, never re-append."""
+        self._clocks = None
         frames: list[bytes] = []
         for update in updates:
             try:
@@ -372,7 +423,9 @@ class Room:
             for frame in frames:
                 await peer.channel.send(frame)
         except (ConnectionError, RuntimeError, OSError):
-            self._drop(peer, 1006, "send failed")
+            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
+            # and may not be sent (RFC 6455 7.4.1)
+            self._drop(peer, 1011, "send failed")
 
     def _drop(self, peer: Peer, code: int, reason: str) -> None:
         self.peers.discard(peer)

@@ -225,8 +225,17 @@ class SyncEndpoint:
             try:
                 replies = room.handle(peer, parse_message(data, max_bytes=self._max_bytes))
             except ProtocolError as exc:
-                log.info("closing connection to note %s: %s", room.doc_id, exc)
-                await channel.close(exc.close_code, str(exc))
+                # One line, no traceback: a hostile client must not be able to fill the log.
+                kind = metrics.frame_type(data)
+                metrics.PROTOCOL_ERRORS.labels(kind, exc.kind).inc()
+                log.info(
+                    "closing connection to note %s: %s frame refused (%s): %s",
+                    room.doc_id,
+                    kind,
+                    exc.kind,
+                    _clip(str(exc)),
+                )
+                await channel.close(exc.close_code, _clip(str(exc), 120))
                 continue
             if replies:
                 await room.wait_durable()
@@ -288,6 +297,14 @@ class _Expiries:
                 task.add_done_callback(self._closing.discard)
         if self._heap:
             self._arm()
+
+
+def _clip(text: str, size: int = 200) -> str:
+    """Bound what a client's frame can put into a log line or a close reason (the
+    reason must stay within the 123 bytes a close frame holds)."""
+    if len(text) <= size:
+        return text
+    return text[: size - 3] + "..."
 
 
 async def _refuse(send: Send, code: int, reason: str) -> None:

@@ -4,7 +4,9 @@ awareness ownership, durability before fan-out, single-flight loading."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from pycrdt import Doc, Text
@@ -341,3 +343,106 @@ async def test_a_deferred_compaction_keeps_the_room_dirty_and_loaded_until_it_ru
         log.defer_compaction = False
         assert await registry.checkpoint(room) is True
         assert not room.dirty and log.compacted == ["n"]
+
+
+async def test_what_pycrdt_refuses_after_the_walk_is_a_protocol_error_of_kind_rejected() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    room.load([typed("a", 1)])
+    a, _ = peer()
+    room.join(a)
+    # a value whose parent is the item holding "a" (a string, not a shared type)
+    with pytest.raises(ProtocolError) as caught:
+        room.handle(a, SyncUpdate(bytes.fromhex("0101010108000100017d0100")))
+    assert (caught.value.kind, caught.value.close_code) == ("rejected", 4400)
+    assert room.idle
+
+
+async def test_an_update_that_would_wait_for_missing_structs_is_refused() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    doc = Doc(client_id=5)
+    text = doc.get("t", type=Text)
+    text += "first"
+    before = doc.get_state()
+    text += " second"
+    with pytest.raises(ProtocolError) as caught:  # starts at clock 5; the room has none
+        room.handle(a, SyncUpdate(doc.get_update(before)))
+    assert caught.value.kind == "missing"
+    room.handle(a, SyncUpdate(doc.get_update()))  # the whole history is fine
+    await room.drain()
+    assert str(room.doc.get("t", type=Text)) == "first second"
+
+
+async def test_a_state_vector_is_walked_before_pycrdt_reads_it() -> None:
+    from syncd.protocol import ProtocolError
+
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    with pytest.raises(ProtocolError) as caught:
+        room.handle(a, SyncStep1(bytes.fromhex("80c6868f0100000000")))
+    assert caught.value.kind == "limit"
+
+
+async def test_leaving_at_the_highest_awareness_clock_stays_encodable() -> None:
+    room = Room("n", MemoryLog())
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    room.handle(a, awareness(7, 2**53 - 1, '{"user":"a"}'))
+    await room.drain()
+    room.leave(a)
+    await room.drain()
+    last = [m for m in cb.messages() if isinstance(m, AwarenessMessage)][-1]
+    assert parse_awareness_update(last.payload) == (AwarenessEntry(7, 2**53 - 1, "null"),)
+
+
+async def test_the_updates_that_segfault_pycrdt_are_refused_before_it_sees_them() -> None:
+    """Found by fuzzing: pycrdt 0.14.13 crashes the process (SIGSEGV) when these four
+    updates, each well formed, are applied in order to a doc holding `pool`. The third
+    starts past the clock the doc has for its client and the fourth points at clients
+    the doc never saw: pycrdt would keep both pending."""
+    from syncd.protocol import ProtocolError
+
+    found = json.loads(
+        (Path(__file__).parent / "fixtures/pycrdt_pending_segfault.json").read_text()
+    )
+    room = Room("n", MemoryLog())
+    room.load([bytes.fromhex(u) for u in found["pool"]])
+    a, _ = peer()
+    room.join(a)
+    kinds = []
+    for update in found["updates"]:
+        try:
+            room.handle(a, SyncUpdate(bytes.fromhex(update)))
+            kinds.append("applied")
+        except ProtocolError as exc:
+            kinds.append(exc.kind)
+    assert kinds == ["applied", "applied", "missing", "missing"]
+    assert room.doc.get_update()  # the doc is intact
+    await room.drain()
+
+
+async def test_the_clocks_kept_for_the_dependency_check_follow_every_kind_of_change() -> None:
+    room = Room("n", MemoryLog())
+    a, _ = peer()
+    room.join(a)
+    doc = Doc(client_id=5)
+    text = doc.get("t", type=Text)
+    for word in ("one", " two", " three"):  # each update depends on the one before
+        before = doc.get_state()
+        text += word
+        room.handle(a, SyncUpdate(doc.get_update(before)))
+    room.apply_remote([typed("remote", 6)])
+    other = Doc(client_id=6)
+    other.apply_update(room.doc.get_update())
+    before = other.get_state()
+    other.get("t", type=Text).insert(0, ">")  # client 6 continues after the remote update
+    room.handle(a, SyncUpdate(other.get_update(before)))
+    await room.drain()
+    assert str(room.doc.get("t", type=Text)).count("one two three") == 1

@@ -1,0 +1,215 @@
+"""A strict walk over Yjs state vectors and v1 updates, before pycrdt sees them.
+
+pycrdt (yrs) sizes its tables from the counts declared inside a state vector or an
+update before checking them against the data: a 12-byte sync step 1 declaring 300
+million clients costs it half a gigabyte. These walkers read the same layout (yjs
+`src/utils/encoding.js` `writeStructs`/`readClientsStructRefs`, `DeleteSet.js`,
+`Item.js`) without building anything, and refuse a frame when any declared count or
+length cannot fit in the bytes left, when it passes a cap of `YLimits`, when a clock
+would pass what yrs can hold, or when anything a stock Yjs client never writes
+appears (unknown content, zero lengths, a client twice, trailing bytes).
+
+Layout of an update: structs, then a delete set.
+
+- structs: ``n_clients``, then per client ``n_structs client clock`` and the structs;
+  a struct is an info byte whose low five bits pick GC (0, a length), skip (10, a
+  length) or an item: left origin ID if bit 7, right origin ID if bit 6, else the parent
+  (``1`` + type name, or ``0`` + item ID) and, if bit 5, the key in a map; then content.
+- delete set: ``n_clients``, then per client ``client n_ranges`` and ``clock length``
+  pairs.
+- state vector: ``n_clients``, then ``client clock`` pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._errors import ProtocolError
+from ._ycontent import TYPE_CONTENT, Cursor, limit, malformed, skip_content
+from ._ylimits import MAX_CLOCK, YLimits
+
+__all__ = [
+    "UpdateShape",
+    "check_dependencies",
+    "check_state_vector",
+    "check_update",
+    "read_state_vector",
+]
+
+_GC = 0
+_SKIP = 10
+_HAS_ORIGIN = 0x80
+_HAS_RIGHT_ORIGIN = 0x40
+_HAS_PARENT_SUB = 0x20
+_CONTENT = 0x1F
+# smallest encodings: a struct (info + one byte), a client header (three var-uints),
+# a state-vector entry or a delete range (two var-uints)
+_MIN_STRUCT = 2
+_MIN_CLIENT = 3
+_MIN_PAIR = 2
+
+
+@dataclass(slots=True)
+class UpdateShape:
+    """What an update covers and what it points at, for `check_dependencies`."""
+
+    #: per client: the clock its structs start at and the clock after them
+    blocks: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: per client: the highest clock an origin or parent in the update points at
+    refs: dict[int, int] = field(default_factory=dict)
+
+    def point_at(self, client: int, clock: int) -> None:
+        if self.refs.get(client, -1) < clock:
+            self.refs[client] = clock
+
+
+def check_dependencies(shape: UpdateShape, state: dict[int, int]) -> None:
+    """Refuse an update that needs structs the doc does not have (given its state vector
+    as a dict): a client's structs starting past the doc's clock for it, or an origin or
+    parent past what the doc and the update hold.
+
+    pycrdt keeps such an update pending until the gap is filled, and its integration of
+    pending structs is where fuzzed updates crash the process (segfaults in pycrdt 0.14),
+    so a frame that would leave anything pending is refused instead. A stock client only
+    sends one in a narrow race (an edit depending on offline changes before its sync
+    step 2); the 4400 makes it reconnect and sync in full.
+    """
+    for client, (start, _end) in shape.blocks.items():
+        if start > state.get(client, 0):
+            raise ProtocolError(
+                "update starts past the clock the server has for its client", kind="missing"
+            )
+    for client, clock in shape.refs.items():
+        known = state.get(client, 0)
+        block = shape.blocks.get(client)
+        if block is not None:
+            known = max(known, block[1])
+        if clock >= known:
+            raise ProtocolError("update points at structs the server does not have", kind="missing")
+
+
+def read_state_vector(data: bytes) -> dict[int, int]:
+    """A state vector as a dict (no bounds beyond the cursor's: for trusted input)."""
+    cur = Cursor(data)
+    return {cur.uint(): cur.uint() for _ in range(cur.uint())}
+
+
+def check_state_vector(data: bytes, limits: YLimits) -> None:
+    """Raise `ProtocolError` unless `data` is a state vector within `limits`."""
+    cur = Cursor(data)
+    clients = cur.count("clients", limits.max_clients, _MIN_PAIR)
+    seen: set[int] = set()
+    for _ in range(clients):
+        client = cur.uint()
+        if cur.uint() > MAX_CLOCK:
+            raise malformed("a clock beyond 2**32 - 1 in a state vector")
+        if client in seen:
+            raise malformed("a client twice in a state vector")
+        seen.add(client)
+    if cur.left:
+        raise malformed(f"{cur.left} trailing bytes after a state vector")
+
+
+def check_update(data: bytes, limits: YLimits) -> UpdateShape:
+    """Raise `ProtocolError` unless `data` is a v1 update within `limits`; return what
+    it covers and points at (see `check_dependencies`)."""
+    cur = Cursor(data)
+    shape = UpdateShape()
+    _walk_structs(cur, limits, shape)
+    _walk_delete_set(cur, limits)
+    if cur.left:
+        raise malformed(f"{cur.left} trailing bytes after an update")
+    return shape
+
+
+def _walk_structs(cur: Cursor, limits: YLimits, shape: UpdateShape) -> None:
+    clients = cur.count("clients", limits.max_clients, _MIN_CLIENT)
+    budget = limits.max_structs
+    seen: set[int] = set()
+    # How deep each type made in this update sits, keyed by its item's ID, and the depth
+    # of the parent of every item (by its first and last ID, which is what right and left
+    # origins point at); items whose parent is outside the update count from zero.
+    type_depth: dict[tuple[int, int], int] = {}
+    parent_depth: dict[tuple[int, int], int] = {}
+    for _ in range(clients):
+        structs = cur.count("structs", budget, _MIN_STRUCT)
+        budget -= structs
+        client = cur.uint()
+        clock = start = cur.uint()
+        if client in seen:
+            raise malformed("a client twice in an update")
+        seen.add(client)
+        for _ in range(structs):
+            info = cur.byte()
+            ref = info & _CONTENT
+            if ref in (_GC, _SKIP):
+                length = cur.uint()
+                if length == 0:
+                    raise malformed("a zero-length struct")
+            else:
+                depth = _walk_item_header(cur, info, limits, type_depth, parent_depth, shape)
+                length = skip_content(cur, ref, limits)
+                parent_depth[(client, clock)] = depth
+                parent_depth[(client, clock + length - 1)] = depth
+                if ref == TYPE_CONTENT:
+                    if depth >= limits.max_type_depth:
+                        raise limit(f"shared types nested deeper than {limits.max_type_depth}")
+                    type_depth[(client, clock)] = depth + 1
+            clock += length
+            if clock > MAX_CLOCK + 1:
+                raise malformed("a clock beyond 2**32 - 1 in an update")
+        shape.blocks[client] = (start, clock)
+
+
+def _walk_item_header(
+    cur: Cursor,
+    info: int,
+    limits: YLimits,
+    type_depth: dict[tuple[int, int], int],
+    parent_depth: dict[tuple[int, int], int],
+    shape: UpdateShape,
+) -> int:
+    """Read origins, parent and key; return the nesting depth of the item's parent."""
+    depth = 0
+    if info & _HAS_ORIGIN:
+        origin = (cur.uint(), _clock(cur))
+        shape.point_at(*origin)
+        depth = parent_depth.get(origin, 0)
+    if info & _HAS_RIGHT_ORIGIN:
+        origin = (cur.uint(), _clock(cur))
+        shape.point_at(*origin)
+        depth = max(depth, parent_depth.get(origin, 0))
+    if info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
+        return depth  # the parent is the origin's; the key bit carries nothing here
+    parent_is_named = cur.uint()
+    if parent_is_named == 1:
+        cur.string(limits.max_key_bytes)  # a root type
+    elif parent_is_named == 0:
+        parent = (cur.uint(), _clock(cur))
+        shape.point_at(*parent)
+        depth = type_depth.get(parent, 0)
+    else:
+        raise malformed(f"parent info {parent_is_named} is neither 0 nor 1")
+    if info & _HAS_PARENT_SUB:
+        cur.string(limits.max_key_bytes)
+    return depth
+
+
+def _clock(cur: Cursor) -> int:
+    clock = cur.uint()
+    if clock > MAX_CLOCK:
+        raise malformed("a clock beyond 2**32 - 1 in an ID")
+    return clock
+
+
+def _walk_delete_set(cur: Cursor, limits: YLimits) -> None:
+    clients = cur.count("delete-set clients", limits.max_clients, _MIN_PAIR)
+    budget = limits.max_delete_ranges
+    for _ in range(clients):
+        cur.uint()
+        ranges = cur.count("delete ranges", budget, _MIN_PAIR)
+        budget -= ranges
+        for _ in range(ranges):
+            clock = cur.uint()
+            if clock + cur.uint() > MAX_CLOCK + 1:
+                raise malformed("a delete range beyond clock 2**32 - 1")
