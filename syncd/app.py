@@ -55,6 +55,8 @@ from syncd.storage import (
     VersionStore,
     open_store,
 )
+from syncd.transport.hocuspocus import PATH as HOCUSPOCUS_PATH
+from syncd.transport.hocuspocus import HocuspocusEndpoint
 from syncd.transport.websocket import PATH_PREFIX, SyncEndpoint
 from syncd.versions import VersionService
 
@@ -80,6 +82,8 @@ class Services:
     limiter: RateLimiter = field(kw_only=True)
     #: Socket.IO, presence, sessions, notifications, jobs
     collab: Collaboration = field(kw_only=True)
+    #: Tiptap's `@hocuspocus/provider` on the same rooms
+    hocuspocus: HocuspocusEndpoint = field(kw_only=True)
 
 
 def jwt_secret(settings: Settings) -> str:
@@ -191,6 +195,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_message_bytes=settings.limits.max_message_bytes,
             limiter=limiter,
         )
+        hocuspocus = HocuspocusEndpoint(
+            note_service, rooms, limits=settings.limits, limiter=limiter
+        )
         collab = await stack.enter_async_context(
             open_collaboration(
                 settings,
@@ -203,6 +210,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         # Registered last so it runs first on exit: close connections (1001), then store rooms.
         stack.push_async_callback(sync.shutdown)
+        stack.push_async_callback(hocuspocus.shutdown)
         yield Services(
             settings,
             store,
@@ -215,6 +223,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             versions=versions,
             tokens=refresh_service(settings, store, redis),
             collab=collab,
+            hocuspocus=hocuspocus,
             limiter=limiter,
         )
 
@@ -231,6 +240,11 @@ class _SyncDispatch:
 
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
         await scope["app"].state.services.sync(scope, receive, send)
+
+
+class _HocuspocusDispatch:
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        await scope["app"].state.services.hocuspocus(scope, receive, send)
 
 
 class FrontDoor:
@@ -258,6 +272,10 @@ class FrontDoor:
             services: Services | None = getattr(self.app.state, "services", None)
             if services is not None:
                 return services.sync(scope, receive, send)
+        if scope["type"] == "websocket" and scope["path"] == HOCUSPOCUS_PATH:
+            services = getattr(self.app.state, "services", None)
+            if services is not None:
+                return services.hocuspocus(scope, receive, send)
         return self.app(scope, receive, send)
 
 
@@ -278,6 +296,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws/notes/{note_id:path}", _SyncDispatch()),
+        WebSocketRoute(HOCUSPOCUS_PATH, _HocuspocusDispatch()),
         Mount("/socket.io", app=_SocketIODispatch()),
         *sessions.routes(),
         *notifications_api.routes(),
