@@ -204,3 +204,38 @@ async def test_stateless_messages_are_relayed_within_a_size_limit(
     state = await a.wait("s.closes.length > 0")
     assert state["closes"][0].startswith("4400")
     assert all(len(p) < 2000 for p in (await b.state())["stateless"])
+
+
+async def test_acked_edits_survive_kill_9_and_unacked_ones_are_resent(
+    start_syncd: object, hp: NodeYjs, node: NodeYjs
+) -> None:
+    server = await start_syncd()  # type: ignore[operator]
+    note = await create_note(server)
+    token = make_token("owner")
+    await open_socket(hp, "s", hp_url(server))
+    writer = await open_doc(hp, "w", socket="s", doc=note["id"], token=token)
+    await writer.wait("s.synced")
+    typed = "".join(f"{i % 10}" for i in range(300))
+    await writer.type(typed)  # one update (and one ack) per character
+    await writer.wait("s.unsynced === 0")
+    # Acked means durable: nothing the provider could still re-send is needed.
+    await server.kill()
+    await writer.destroy()
+    await server.start()
+    check = await node.connect(
+        "check", url=server.ws_url, room=note["id"], token=token, reconnect=False
+    )
+    await check.wait_text(equals=typed)
+    await check.destroy()
+
+    # Edits made while the server is down are never acked; the provider re-sends them.
+    again = await open_doc(hp, "again", socket="s", doc=note["id"], token=token)
+    await again.wait(f"s.synced && s.text.length === {len(typed)}")
+    await server.kill()
+    await again.insert("|while down")
+    await server.start()
+    await again.wait("s.synced && s.unsynced === 0", timeout=20)
+    late = await node.connect(
+        "late", url=server.ws_url, room=note["id"], token=token, reconnect=False
+    )
+    await late.wait_text(equals=typed + "|while down")
