@@ -6,7 +6,8 @@ import asyncio
 import gc
 import time
 
-from syncd.transport.websocket import CLOSE_UNAUTHORIZED, AsgiChannel, _Expiries
+from syncd.transport.expiries import Expiries
+from syncd.transport.websocket import CLOSE_UNAUTHORIZED, AsgiChannel
 
 
 async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None:
@@ -21,7 +22,7 @@ async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None
         return AsgiChannel(send, principal=None)  # type: ignore[arg-type]
 
     soon, later = channel("soon"), channel("later")
-    clock = _Expiries()
+    clock = Expiries(CLOSE_UNAUTHORIZED)
     clock.add(later, time.time() + 60)
     clock.add(soon, time.time() + 0.05)
     async with asyncio.timeout(5):
@@ -33,7 +34,7 @@ async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None
 
 
 async def test_ended_connections_do_not_stay_alive_in_the_clock() -> None:
-    clock = _Expiries()
+    clock = Expiries(CLOSE_UNAUTHORIZED)
     channels = [AsgiChannel(None, None) for _ in range(500)]  # type: ignore[arg-type]
     for item in channels:
         clock.add(item, time.time() + 3600)
