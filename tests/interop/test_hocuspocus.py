@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.integration.collab_helpers import FAST, NOTES, eventually, presence_of
 from tests.support.fixtures import create_note
 from tests.support.hocuspocus_node import hocuspocus_node, open_doc, open_socket
 from tests.support.server import SyncdProcess, make_token
@@ -239,3 +242,44 @@ async def test_acked_edits_survive_kill_9_and_unacked_ones_are_resent(
         "late", url=server.ws_url, room=note["id"], token=token, reconnect=False
     )
     await late.wait_text(equals=typed + "|while down")
+
+
+async def test_a_hocuspocus_user_shows_in_presence_sessions_socket_io_and_metrics(
+    start_syncd: object, hp: NodeYjs, node: NodeYjs
+) -> None:
+    server = await start_syncd(env=FAST)  # type: ignore[operator]
+    note = await create_note(server, permissions={"canEdit": ["ed"]})
+    watcher = await node.sio_connect("watcher", server.http_url, token=make_token("owner"))
+    await watcher.sio_emit("note:join", {"noteId": note["id"]}, ack=True)
+    await open_socket(hp, "s", hp_url(server))
+    ed = await open_doc(
+        hp, "ed", socket="s", doc=note["id"], token=make_token("ed", name="Ed"), tiptap=True
+    )
+    await ed.wait("s.synced")
+    [joined] = await watcher.wait_sio_event("note:user-joined")
+    assert joined["user"] == {"id": "ed", "name": "Ed"} and joined["source"] == "websocket"
+    await ed.tiptap_type("typed in Tiptap")
+    await ed.wait("s.unsynced === 0")
+    assert "ed" in [u["userId"] for u in await presence_of(server, note["id"])]
+
+    async def session_with_ed() -> dict | None:
+        async with server.client(make_token("owner")) as api:
+            response = await api.get(f"{NOTES}/{note['id']}/sessions")
+        found = response.json()["sessions"]
+        return found[0] if found and "ed" in found[0]["participants"] else None
+
+    await eventually(session_with_ed, what="a session with the Hocuspocus user")
+
+    async def one_connection_counted() -> bool:
+        async with server.client() as api:
+            text = (await api.get("/metrics")).text
+        return re.search(r"^syncd_ws_connections_open(\{[^}]*\})? 1\.0$", text, re.M) is not None
+
+    await eventually(one_connection_counted, what="the open document in the gauge")
+    async with server.client() as api:
+        stats = (await api.get("/socket-stats")).json()
+    assert '"hocuspocus": {"sockets": 1}' in json.dumps(stats)
+    await ed.destroy()
+    [left] = await watcher.wait_sio_event("note:user-left")
+    assert left["userId"] == "ed"
+    assert [u["userId"] for u in await presence_of(server, note["id"])] == ["owner"]
