@@ -76,3 +76,26 @@ async def test_a_socket_that_never_authenticates_is_closed(start_syncd: object) 
     server = await start_syncd(env={"SYNCD_HOCUSPOCUS_AUTH_TIMEOUT": "0.5"})  # type: ignore[operator]
     ws = await open_raw(f"ws://127.0.0.1:{server.port}/hocuspocus")
     assert (await expect_close(ws))[0] == 4401
+
+
+async def test_documents_beyond_the_bounds_are_refused_not_the_socket(
+    start_syncd: object,
+) -> None:
+    server = await start_syncd(  # type: ignore[operator]
+        env={"SYNCD_MAX_MESSAGE_BYTES": "4096", "SYNCD_HOCUSPOCUS_MAX_DOCUMENTS": "2"}
+    )
+    one, two, three = [await create_note(server) for _ in range(3)]
+    ws = await open_raw(f"ws://127.0.0.1:{server.port}/hocuspocus")
+    await open_document(ws, one["id"])
+    # Sent before any token: queued up to the bound, then that document is refused.
+    update = encode_client_frame(Envelope(two["id"], SyncUpdate(b"\x00" * 1000)))
+    for _ in range(5):
+        await ws.send(update)
+    denied = await until(ws, two["id"], 2)
+    assert denied[0] == 1 and b"4429 rate-limited" in denied
+    await ws.send(encode_client_frame(Envelope(three["id"], Token(make_token("owner")))))
+    denied = await until(ws, three["id"], 2)  # two documents already: one open, one refused
+    assert denied[0] == 1 and b"too many documents" in denied
+    await ws.send(encode_client_frame(Envelope(one["id"], SyncUpdate(b"\x00\x00"))))
+    assert await until(ws, one["id"], 8) == b"\x01"  # the socket and its document go on
+    await ws.close()

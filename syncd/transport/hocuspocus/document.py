@@ -153,7 +153,8 @@ class DocSession:
         elif self.state is State.OPEN:
             await self._dispatch(message)
         elif self.state is State.PENDING:
-            self.socket.queue(self, message, size)
+            if not self.socket.queue(self, message, size):
+                await self._refuse(4429, "too much sent before authentication")
         else:
             metrics.ERRORS.labels("hocuspocus_dropped").inc()
 
@@ -204,17 +205,19 @@ class DocSession:
         try:
             grant = await authorize(context.notes, context.rooms, token, self.note_id)
         except Refusal as refusal:
-            self.state = State.DENIED
-            self.socket.drop_queue(self)
-            log.info("document %s refused: %s", self.key, refusal.reason)
-            await self.socket.send(
-                encode_permission_denied(self.prefix, reason_text(refusal.code, refusal.reason))
-            )
+            await self._refuse(refusal.code, refusal.reason)
             return
         if self.socket.closed:
             context.rooms.release(grant.room)
             return
         await self._open(grant, resume=resume)
+
+    async def _refuse(self, code: int, reason: str) -> None:
+        self.state = State.DENIED
+        self.resume = False
+        self.socket.drop_queue(self)
+        log.info("document %s refused: %s", self.key, reason)
+        await self.socket.send(encode_permission_denied(self.prefix, reason_text(code, reason)))
 
     async def _open(self, grant: Grant, *, resume: bool) -> None:
         context = self.socket.context

@@ -2,7 +2,8 @@
 
 The socket reads frames in order and hands each to its document. What it bounds: the
 number of documents (`SYNCD_HOCUSPOCUS_MAX_DOCUMENTS`), the bytes queued for documents
-not yet authorised (`SYNCD_MAX_MESSAGE_BYTES` for all of them together), the time to the
+not yet authorised (`SYNCD_MAX_MESSAGE_BYTES` for all of them together; the document
+that would go over is refused), the time to the
 first authorised document (`SYNCD_HOCUSPOCUS_AUTH_TIMEOUT`), and frames and bytes per
 second (the same budget as a y-websocket connection). It pings every `PING_INTERVAL`
 seconds: the provider reconnects after 30 s without hearing anything.
@@ -89,12 +90,14 @@ class HocuspocusSocket:
         self.drop_queue(doc)
         self.docs.pop(doc.key, None)
 
-    def queue(self, doc: DocSession, message: DocMessage, size: int) -> None:
-        """Keep a message of a document that is not authorised yet, within the bound."""
+    def queue(self, doc: DocSession, message: DocMessage, size: int) -> bool:
+        """Keep a message of a document that is not authorised yet; False when that would
+        take the socket's queued bytes over the bound (the document is then refused)."""
+        if self._queued_bytes + size > self.context.limits.max_message_bytes:
+            return False
         self._queued_bytes += size
         doc.queued.append((message, size))
-        if self._queued_bytes > self.context.limits.max_message_bytes:
-            raise ProtocolError("too much sent before authentication", close_code=4429)
+        return True
 
     def unqueue(self, size: int) -> None:
         self._queued_bytes -= size
