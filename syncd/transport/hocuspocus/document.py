@@ -7,13 +7,12 @@ Token expiry closes it and asks the provider for a fresh token: it is `pending` 
 opening it then "resumes" (the server sends the whole doc, since the provider does not
 start a new sync on its own).
 
-The room sees a `DocChannel` per opening, so a stale close (of an earlier opening) can
-never close a later one.
+The room sees a `DocChannel` (`channel.py`) per opening, so a stale close (of an earlier
+opening) can never close a later one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from typing import TYPE_CHECKING
@@ -36,8 +35,9 @@ from syncd.protocol.hocuspocus import (
     encode_sync_status,
     encode_token_request,
 )
-from syncd.room import Peer, Room
+from syncd.room import Peer
 from syncd.transport.hocuspocus.auth import Grant, Refusal, authorize, reason_text
+from syncd.transport.hocuspocus.channel import DocChannel
 from syncd.transport.hocuspocus.stateless import relay_stateless
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE_VECTOR = b"\x00"
-_AUTH_FRAME = 2  # a y-websocket auth frame from the room ("permission denied")
 #: closes that concern the whole socket, not one document: it is too slow or gone
 SOCKET_CODES = frozenset({1001, 1006, 1013, 4429})
 
@@ -56,74 +55,6 @@ class State(enum.Enum):
     PENDING = "pending"
     OPEN = "open"
     DENIED = "denied"
-
-
-class DocChannel:
-    """The room's `Channel` for one opening of a document: room frames get the document
-    name put in front; a close by the room closes the document, not the socket."""
-
-    __slots__ = ("__weakref__", "_acks", "_closed", "_owed", "doc", "room")
-
-    def __init__(self, doc: DocSession, room: Room) -> None:
-        self.doc = doc
-        self.room = room
-        self._closed = False
-        self._owed = 0
-        self._acks: asyncio.Task[None] | None = None
-
-    @property
-    def prefix(self) -> bytes:
-        return self.doc.prefix
-
-    @property
-    def closed(self) -> bool:
-        return self._closed or self.doc.socket.closed
-
-    async def send(self, frame: bytes) -> None:
-        if self.closed or frame[0] == _AUTH_FRAME:
-            # A provider learns that it is read-only from its `authenticated` scope; the
-            # y-websocket "permission denied" frame would read as "send your token".
-            return
-        metrics.count_frame("out", metrics.frame_type(frame), len(frame))
-        await self.doc.socket.send(self.doc.prefix + frame)
-
-    async def send_raw(self, frame: bytes) -> None:
-        """Send a frame that already has the document name."""
-        if not self.closed:
-            await self.doc.socket.send(frame)
-
-    async def close(self, code: int, reason: str = "") -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self.doc.closed_by_server(self, code, reason)
-
-    def retire(self) -> None:
-        """This opening ended; acks already owed are still sent once durable."""
-        self._closed = True
-
-    def owe_ack(self) -> None:
-        """Ack an applied update once the room has made it durable (the `SyncStatus`
-        that lets the provider's `unsyncedChanges` reach 0)."""
-        self._owed += 1
-        if self._acks is None:
-            self._acks = asyncio.get_running_loop().create_task(self._send_acks())
-
-    async def _send_acks(self) -> None:
-        socket = self.doc.socket
-        frame = encode_sync_status(self.doc.prefix, True)
-        try:
-            while self._owed and not socket.closed:
-                owed, self._owed = self._owed, 0
-                await self.room.wait_durable()
-                if self.room.gone:
-                    return  # the note was deleted: its updates were dropped, never acked
-                for _ in range(owed):
-                    await socket.send(frame)
-        except (ConnectionError, OSError, RuntimeError) as exc:
-            log.info("acks for %s not sent: %s", self.doc.key, exc)
-        finally:
-            self._acks = None
 
 
 class DocSession:

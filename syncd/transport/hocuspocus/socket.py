@@ -152,6 +152,13 @@ class HocuspocusSocket:
             except ProtocolError as exc:
                 log.info("closing a Hocuspocus socket: %s", exc)
                 await self.close(exc.close_code, str(exc))
+            except (ConnectionError, OSError):
+                raise
+            except Exception:
+                # A bug of ours must not leave the socket half-served: log it, close it.
+                log.exception("closing a Hocuspocus socket after an unexpected error")
+                metrics.ERRORS.labels("hocuspocus").inc()
+                await self.close(1011, "internal error")
 
     async def _deliver(self, frame: Envelope, size: int) -> None:
         doc = self.docs.get(frame.document)

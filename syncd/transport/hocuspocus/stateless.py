@@ -7,19 +7,13 @@ on the bus).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from syncd.protocol.hocuspocus import encode_stateless
 from syncd.room import Room
-
-if TYPE_CHECKING:
-    from syncd.transport.hocuspocus.document import DocChannel
+from syncd.transport.hocuspocus.channel import DocChannel
 
 
 async def relay_stateless(room: Room, sender: DocChannel, payload: str) -> int:
     """Send `payload` to every other Hocuspocus connection of `room`; returns how many."""
-    from syncd.transport.hocuspocus.document import DocChannel
-
     sent = 0
     for peer in list(room.peers):
         channel = peer.channel
