@@ -58,6 +58,8 @@ class Context:
 
 
 class HocuspocusSocket:
+    """One accepted socket and its documents, keyed by the name the provider routes by."""
+
     def __init__(self, context: Context, send: Send) -> None:
         self.context = context
         self._send = send
@@ -65,6 +67,7 @@ class HocuspocusSocket:
         self.docs: dict[str, DocSession] = {}
         self._queued_bytes = 0
         self._ever_opened = False
+        self._closing: asyncio.Task[None] | None = None
 
     # -- output --------------------------------------------------------------------------
 
@@ -190,10 +193,9 @@ class HocuspocusSocket:
 
     def _auth_deadline(self) -> None:
         if not self._ever_opened and not self.closed:
-            task = asyncio.get_running_loop().create_task(
+            self._closing = asyncio.get_running_loop().create_task(
                 self.close(4401, "no document authenticated in time")
             )
-            self._closing = task  # keep a reference until it is done
 
     async def _ping(self) -> None:
         with contextlib.suppress(ConnectionError, OSError, RuntimeError):
