@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE_VECTOR = b"\x00"
 #: closes that concern the whole socket, not one document: it is too slow or gone
-SOCKET_CODES = frozenset({1001, 1006, 1013, 4429})
+SOCKET_CODES = frozenset({1001, 1006, 1011, 1013, 4429})
 
 
 class State(enum.Enum):
