@@ -196,8 +196,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             limiter=limiter,
         )
         hocuspocus = HocuspocusEndpoint(
-            note_service, rooms, limits=settings.limits, limiter=limiter
+            note_service, rooms, limits=settings.limits, limiter=limiter, bus=backend
         )
+        if isinstance(backend, RedisBus):
+            backend.on_stateless = hocuspocus.receive_remote_stateless
         collab = await stack.enter_async_context(
             open_collaboration(
                 settings,

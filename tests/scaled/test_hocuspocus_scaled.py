@@ -45,3 +45,23 @@ async def test_a_provider_on_a_and_y_websocket_on_b_converge_and_acks_mean_durab
     check = await node.connect("check", url=b.ws_url, room=note["id"], token=token, reconnect=False)
     await check.wait_text(equals="acked")
     await check.wait_pm_text(contains="over Redis and back")
+
+
+async def test_stateless_messages_reach_providers_on_another_instance(
+    start_scaled: StartServer, hp: NodeYjs
+) -> None:
+    a = await start_scaled(name="a")
+    b = await start_scaled(name="b")
+    note = await create_note(a)
+    token = make_token("owner")
+    await open_socket(hp, "sa", f"ws://127.0.0.1:{a.port}/hocuspocus")
+    await open_socket(hp, "sb", f"ws://127.0.0.1:{b.port}/hocuspocus")
+    on_a = await open_doc(hp, "on_a", socket="sa", doc=note["id"], token=token)
+    on_b = await open_doc(hp, "on_b", socket="sb", doc=note["id"], token=token)
+    await on_a.wait("s.synced")
+    await on_b.wait("s.synced")
+    await on_a.stateless("from A")
+    await on_b.wait("s.stateless.includes('from A')")
+    await on_b.stateless("from B")
+    await on_a.wait("s.stateless.includes('from B')")
+    assert (await on_a.state())["stateless"] == ["from B"]  # nothing echoed or doubled

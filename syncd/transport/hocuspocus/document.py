@@ -126,6 +126,9 @@ class DocSession:
         if len(payload.encode()) > limit:
             raise ProtocolError(f"stateless message over {limit} bytes")
         await relay_stateless(channel.room, channel, payload)
+        bus = self.socket.context.bus
+        if bus is not None:
+            bus.publish_stateless(self.note_id, payload)
 
     # -- auth ----------------------------------------------------------------------------
 

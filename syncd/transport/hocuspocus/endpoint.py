@@ -7,6 +7,7 @@ each document's auth message, so authentication and rights are per document
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from syncd import metrics
@@ -15,7 +16,8 @@ from syncd.ratelimit import RateLimiter, client_ip
 from syncd.room import RoomRegistry
 from syncd.settings import Limits
 from syncd.transport.expiries import Expiries
-from syncd.transport.hocuspocus.socket import Context, HocuspocusSocket
+from syncd.transport.hocuspocus.socket import Context, HocuspocusSocket, StatelessBus
+from syncd.transport.hocuspocus.stateless import relay_stateless
 
 Scope = dict[str, Any]
 Receive = Any
@@ -35,8 +37,10 @@ class HocuspocusEndpoint:
         *,
         limits: Limits,
         limiter: RateLimiter | None = None,
+        bus: StatelessBus | None = None,
     ) -> None:
-        self._context = Context(notes, rooms, limits, Expiries(4401))
+        self._context = Context(notes, rooms, limits, Expiries(4401), bus)
+        self._relays: set[asyncio.Task[int]] = set()
         self._limiter = limiter
         self._sockets: set[HocuspocusSocket] = set()
         self._shutting_down = False
@@ -64,6 +68,15 @@ class HocuspocusEndpoint:
             await socket.run(receive, budget)
         finally:
             self._sockets.discard(socket)
+
+    def receive_remote_stateless(self, doc_id: str, payload: str) -> None:
+        """A stateless message another instance relayed: pass it to this one's sockets."""
+        room = self._context.rooms.get(doc_id)
+        if room is None:
+            return
+        task = asyncio.get_running_loop().create_task(relay_stateless(room, None, payload))
+        self._relays.add(task)
+        task.add_done_callback(self._relays.discard)
 
     async def shutdown(self) -> None:
         """Refuse new sockets and close every open one with 1001."""

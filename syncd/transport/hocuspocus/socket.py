@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from syncd import metrics
 from syncd.notes import NoteService
@@ -47,6 +47,12 @@ Receive = Any
 PING_INTERVAL = 10.0
 
 
+class StatelessBus(Protocol):
+    """Where stateless messages go to the other instances (the bus; a no-op embedded)."""
+
+    def publish_stateless(self, doc_id: str, payload: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What every socket of the endpoint shares."""
@@ -55,6 +61,7 @@ class Context:
     rooms: RoomRegistry
     limits: Limits
     expiries: Expiries
+    bus: StatelessBus | None = None
 
 
 class HocuspocusSocket:
