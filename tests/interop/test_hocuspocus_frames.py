@@ -99,3 +99,20 @@ async def test_documents_beyond_the_bounds_are_refused_not_the_socket(
     await ws.send(encode_client_frame(Envelope(one["id"], SyncUpdate(b"\x00\x00"))))
     assert await until(ws, one["id"], 8) == b"\x01"  # the socket and its document go on
     await ws.close()
+
+
+async def test_a_new_token_for_an_open_document_reopens_it_with_the_whole_doc(
+    syncd: SyncdProcess,
+) -> None:
+    note = await create_note(syncd)
+    ws = await open_raw(f"ws://127.0.0.1:{syncd.port}/hocuspocus")
+    await open_document(ws, note["id"])
+    update = b"\x01\x01\xb9\x0a\x00\x04\x01\x04text\x02hi\x00"  # one Y.Text insert
+    await ws.send(encode_client_frame(Envelope(note["id"], SyncUpdate(update))))
+    assert await until(ws, note["id"], 8) == b"\x01"  # acked once durable
+    await open_document(ws, note["id"])  # same socket, same document, a new token
+    step2 = await until(ws, note["id"], 0)
+    while step2[0] != 1:  # skip the server's step 1; its step 2 holds the whole doc
+        step2 = await until(ws, note["id"], 0)
+    assert b"hi" in step2
+    await ws.close()
