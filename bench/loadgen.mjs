@@ -14,7 +14,7 @@
 // send time. One keystroke is one clock, so one delivery per keystroke per receiver.
 //
 // Each scenario prints ONE JSON line on stdout; progress goes to stderr.
-//   node loadgen.mjs fanout|max|conns|coldload|xinstance --target syncd|relay|hocuspocus --url ws://127.0.0.1:PORT ...
+//   node loadgen.mjs fanout|max|conns|coldload|xinstance --target syncd|syncd-hocuspocus|relay|hocuspocus --url ws://127.0.0.1:PORT ...
 // `node loadgen.mjs --help` lists the options.
 
 import { createHmac, randomBytes } from 'node:crypto'
@@ -38,7 +38,8 @@ const TEXT = 'the quick brown fox jumps over the lazy dog while the team edits t
 
 const HELP = `usage: node loadgen.mjs SCENARIO [options]
 scenarios: fanout | max | conns | coldload | xinstance
-  --target syncd|relay|hocuspocus   framing and handshake of the server (default syncd)
+  --target syncd|syncd-hocuspocus|relay|hocuspocus   framing and handshake of the server (default syncd;
+                                   syncd-hocuspocus: syncd's /hocuspocus endpoint)
   --url ws://127.0.0.1:PORT         server (syncd/relay: /ws/notes/<room> is appended)
   --url-b URL                       xinstance: the instance the readers connect to
   --secret S                        JWT_SECRET of syncd (an HS256 token is minted here)
@@ -108,7 +109,7 @@ function options() {
   if (!['fanout', 'max', 'conns', 'coldload', 'xinstance'].includes(scenario)) {
     throw new Error(`unknown scenario ${scenario}`)
   }
-  if (!['syncd', 'relay', 'hocuspocus'].includes(values.target)) {
+  if (!['syncd', 'syncd-hocuspocus', 'relay', 'hocuspocus'].includes(values.target)) {
     throw new Error(`unknown target ${values.target}`)
   }
   if (!['both', 'text', 'prosemirror'].includes(values.shape)) {
@@ -339,7 +340,7 @@ const hocusAuthMessage = (room, token) =>
 class Context {
   constructor(opts) {
     this.opts = opts
-    this.token = opts.target === 'syncd' ? mintToken(opts.secret) : 'bench'
+    this.token = opts.target.startsWith('syncd') ? mintToken(opts.secret) : 'bench'
     this.writersById = new Map()
     this.rooms = []
     this.hists = [new Histogram()] // group 0: every receiver; more groups for xinstance
@@ -355,11 +356,13 @@ class Context {
 
   url(room, base = this.opts.url) {
     if (this.opts.target === 'hocuspocus') return base
+    if (this.opts.target === 'syncd-hocuspocus') return `${base}/hocuspocus`
     return `${base}/ws/notes/${encodeURIComponent(room.name)}?token=${this.token}`
   }
 
   newRoom(name) {
-    const room = { name, hocus: this.opts.target === 'hocuspocus', writers: [], clients: [] }
+    const hocus = this.opts.target === 'hocuspocus' || this.opts.target === 'syncd-hocuspocus'
+    const room = { name, hocus, writers: [], clients: [] }
     this.rooms.push(room)
     return room
   }
@@ -464,6 +467,7 @@ class Client {
 
   receive(data) {
     const now = performance.now()
+    if (this.room.hocus && data.length === 1) return // a bare ping (no document name)
     const decoder = decoding.createDecoder(data)
     if (this.room.hocus) decoding.readVarString(decoder)
     const type = decoding.readVarUint(decoder)
@@ -1101,7 +1105,7 @@ async function coldload(ctx) {
       verified &&= sameContent(client.doc, writer.doc)
       client.close()
     }
-    if (ctx.opts.target === 'syncd') {
+    if (ctx.opts.target.startsWith('syncd')) {
       // Everyone leaves: the room is stored and unloaded; the next client loads it again.
       holder.close()
       await sleep(1500)
@@ -1128,7 +1132,7 @@ async function coldload(ctx) {
 async function main() {
   const opts = options()
   const ctx = new Context(opts)
-  if (opts.target === 'syncd' && !opts.secret) throw new Error('--secret (JWT_SECRET) is required')
+  if (opts.target.startsWith('syncd') && !opts.secret) throw new Error('--secret (JWT_SECRET) is required')
   const guard = setTimeout(() => {
     process.stdout.write(
       JSON.stringify({ scenario: opts.scenario, target: opts.target, error: 'timeout' }) + '\n',

@@ -37,7 +37,7 @@ REPO = BENCH.parent
 SECRET = "bench-secret-not-for-production-0123456789"
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
-TARGETS = ("syncd", "syncd-scaled", "relay", "hocuspocus")
+TARGETS = ("syncd", "syncd-scaled", "syncd-hocuspocus", "relay", "hocuspocus")
 SCENARIOS = ("max-1x50", "max-100x5", "fanout", "conns", "coldload", "xinstance")
 
 Record = dict[str, Any]
@@ -271,7 +271,8 @@ class Launcher:
     def build(self, target: str, *, instances: int = 1) -> Deployment:
         folder = self._folder(target)
         env = dict(os.environ)
-        if target == "syncd":
+        if target in ("syncd", "syncd-hocuspocus"):
+            # syncd-hocuspocus: the same embedded server, loaded through `/hocuspocus`
             return Deployment(target, [self.syncd(folder, "syncd", scaled=False)])
         if target == "syncd-scaled":
             assert self.services is not None
@@ -337,7 +338,7 @@ def scenarios(quick: bool, awareness: float) -> dict[str, Scenario]:
     max_args = ["--duration", step, "--max-steps", steps, "--max-p99", "100", *common]
     fanout = ["--rooms", "20", "--clients", "10", "--writers", "4", "--rate", "800"]
     fanout += ["--duration", fanout_s, "--warmup", "2", *common]
-    everyone = ("syncd", "syncd-scaled", "relay", "hocuspocus")
+    everyone = ("syncd", "syncd-scaled", "syncd-hocuspocus", "relay", "hocuspocus")
     return {
         "max-1x50": Scenario(
             "max-1x50",
@@ -378,7 +379,7 @@ def scenarios(quick: bool, awareness: float) -> dict[str, Scenario]:
         "coldload": Scenario(
             "coldload",
             ["coldload", "--docs", docs, "--keystrokes", keys, "--samples", samples],
-            ("syncd", "syncd-scaled", "hocuspocus"),
+            ("syncd", "syncd-scaled", "syncd-hocuspocus", "hocuspocus"),
             300,
         ),
         "xinstance": Scenario("xinstance", ["xinstance", *fanout], ("syncd-scaled",), 180),
@@ -398,7 +399,7 @@ def run_one(launcher: Launcher, scenario: Scenario, target: str, run: int) -> Re
         urls = deployment.urls
         base = [
             "--target",
-            "syncd" if target.startswith("syncd") else target,
+            target if target in ("syncd-hocuspocus", "hocuspocus", "relay") else "syncd",
             "--url",
             urls[0],
             "--secret",

@@ -36,6 +36,7 @@ from syncd.api.middleware import (
 )
 from syncd.settings import Settings
 from syncd.storage import StorageRejected, StorageUnavailable
+from syncd.transport.hocuspocus import PATH as HOCUSPOCUS_PATH
 from syncd.transport.websocket import PATH_PREFIX
 from syncd.wiring import Services, open_services
 
@@ -54,6 +55,13 @@ class _SyncDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope["app"].state.services.sync(scope, receive, send)
+
+
+class _HocuspocusDispatch:
+    """Routes `/hocuspocus` to the Hocuspocus endpoint built at lifespan."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["app"].state.services.hocuspocus(scope, receive, send)
 
 
 class FrontDoor:
@@ -81,6 +89,10 @@ class FrontDoor:
             services: Services | None = getattr(self.app.state, "services", None)
             if services is not None:
                 return services.sync(scope, receive, send)
+        if scope["type"] == "websocket" and scope["path"] == HOCUSPOCUS_PATH:
+            services = getattr(self.app.state, "services", None)
+            if services is not None:
+                return services.hocuspocus(scope, receive, send)
         return self.app(scope, receive, send)
 
 
@@ -101,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes: list[BaseRoute] = [
         WebSocketRoute("/ws/notes/{note_id:path}", _SyncDispatch()),
+        WebSocketRoute(HOCUSPOCUS_PATH, _HocuspocusDispatch()),
         Mount("/socket.io", app=_SocketIODispatch()),
         *sessions.routes(),
         *notifications_api.routes(),

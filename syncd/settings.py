@@ -67,6 +67,12 @@ class Limits:
     #: a client whose socket accepts nothing for this long is closed (1013), so it cannot
     #: stall its room's fan-out
     send_timeout: float = 5.0
+    #: Hocuspocus endpoint: documents one socket may open at once
+    hocuspocus_max_documents: int = 100
+    #: Hocuspocus endpoint: largest stateless message relayed (UTF-8 bytes)
+    hocuspocus_max_stateless_bytes: int = 64 * 1024
+    #: Hocuspocus endpoint: a socket with no authenticated document after this is closed
+    hocuspocus_auth_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +238,11 @@ class Settings:
             ),
             max_body_bytes=_int(env, "SYNCD_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024),
             send_timeout=_float(env, "SYNCD_SEND_TIMEOUT", 5.0),
+            hocuspocus_max_documents=_int(env, "SYNCD_HOCUSPOCUS_MAX_DOCUMENTS", 100, minimum=1),
+            hocuspocus_max_stateless_bytes=_int(
+                env, "SYNCD_HOCUSPOCUS_MAX_STATELESS_BYTES", 64 * 1024, minimum=16
+            ),
+            hocuspocus_auth_timeout=_float(env, "SYNCD_HOCUSPOCUS_AUTH_TIMEOUT", 10.0),
         )
         redis_url = env.get("REDIS_URL") or None
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL

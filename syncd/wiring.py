@@ -67,6 +67,7 @@ from syncd.storage import (
     VersionStore,
     open_store,
 )
+from syncd.transport.hocuspocus import HocuspocusEndpoint
 from syncd.transport.socketio import RedisDeliverer, SocketGateway
 from syncd.transport.websocket import SyncEndpoint
 
@@ -114,6 +115,8 @@ class Services:
     tokens: RefreshService = field(kw_only=True)
     limiter: RateLimiter = field(kw_only=True)
     collab: Collaboration = field(kw_only=True)
+    #: Tiptap's `@hocuspocus/provider` on the same rooms
+    hocuspocus: HocuspocusEndpoint = field(kw_only=True)
 
 
 # -- parts chosen by the mode ------------------------------------------------------------
@@ -258,6 +261,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_message_bytes=settings.limits.max_message_bytes,
             limiter=limiter,
         )
+        hocuspocus = HocuspocusEndpoint(
+            notes, rooms, events, limits=settings.limits, limiter=limiter, bus=backend
+        )
+        if isinstance(backend, RedisBus):
+            backend.on_stateless = hocuspocus.receive_remote_stateless
         online = RedisOnline(redis, prefix) if redis is not None else None
         sessions = SessionService(SessionStore(store.engine), events)
         hub = CollaborationHub(
@@ -304,6 +312,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             await stack.enter_async_context(worker)
         # Registered last so it runs first on exit: close connections (1001), then store rooms.
         stack.push_async_callback(sync.shutdown)
+        stack.push_async_callback(hocuspocus.shutdown)
         yield Services(
             settings,
             store,
@@ -317,6 +326,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             versions=versions,
             tokens=refresh_service(settings, store, redis),
             limiter=limiter,
+            hocuspocus=hocuspocus,
             collab=Collaboration(
                 hub, gateway, sessions, notifications, jobs, worker, cleanup, instance_id, redis
             ),

@@ -88,6 +88,7 @@ async def _cluster(request: Request) -> dict[str, Any]:
     here = {
         **collab.gateway.local_stats(),
         "websocket": {"connections": services.sync.connection_count, "rooms": len(services.rooms)},
+        "hocuspocus": {"sockets": services.hocuspocus.connection_count},
     }
     instances = {collab.instance_id: here}
     known = True

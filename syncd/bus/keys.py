@@ -95,6 +95,12 @@ class Keys:
     def events(self) -> str:
         return f"{self.prefix}:events"
 
+    @property
+    def stateless(self) -> str:
+        """Hocuspocus stateless messages of every doc (rare: one channel, filtered on
+        receipt by the docs an instance has loaded)."""
+        return f"{self.prefix}:stateless"
+
     # -- realtime state ------------------------------------------------------------------
 
     def presence(self, note_id: str) -> str:

@@ -98,3 +98,6 @@ class LocalBus:
 
     def publish_awareness(self, doc_id: str, payload: bytes) -> None:
         """No other instance to tell."""
+
+    def publish_stateless(self, doc_id: str, payload: str) -> None:
+        """No other instance to tell."""

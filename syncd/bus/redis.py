@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -68,13 +69,15 @@ class RedisBus:
         #: awareness channel name -> doc id, exactly as subscribed (never parsed back)
         self._channels: dict[bytes, str] = {}
         self._pubsub: PubSub | None = None
+        #: where stateless messages of loaded docs from other instances go (doc id, payload)
+        self.on_stateless: Callable[[str, str], None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> RedisBus:
         await self._stack.enter_async_context(self._reader)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(self._keys.events)
+        await self._pubsub.subscribe(self._keys.events, self._keys.stateless)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen()),
@@ -166,6 +169,28 @@ class RedisBus:
             self._redis.publish(self._keys.awareness(doc_id), self._origin + payload)
         )
 
+    def publish_stateless(self, doc_id: str, payload: str) -> None:
+        """Send a stateless message to the other instances that have `doc_id` loaded."""
+        message = json.dumps({"origin": self.instance_id, "doc": doc_id, "payload": payload})
+        self._in_background(self._redis.publish(self._keys.stateless, message))
+
+    def _receive_stateless(self, data: bytes) -> None:
+        try:
+            message = json.loads(data)
+            origin, doc_id, payload = message["origin"], message["doc"], message["payload"]
+        except (ValueError, KeyError, TypeError):
+            metrics.ERRORS.labels("bus_stateless").inc()
+            log.warning("dropping a malformed stateless message from the bus")
+            return
+        if origin == self.instance_id or doc_id not in self._listeners:
+            return
+        if self.on_stateless is not None and isinstance(payload, str):
+            try:
+                self.on_stateless(doc_id, payload)
+            except Exception:
+                metrics.ERRORS.labels("bus_stateless").inc()
+                log.exception("relaying a stateless message of doc %s failed", doc_id)
+
     async def _catch_up(self) -> None:
         """After the reader was cut off, reload any loaded doc whose stream was trimmed past
         what its room holds: the entries it missed are then only in the snapshot.
@@ -241,6 +266,9 @@ class RedisBus:
             channel, data = message["channel"], message["data"]
             if channel == self._keys.events.encode():
                 await self.events.receive(data)
+                continue
+            if channel == self._keys.stateless.encode():
+                self._receive_stateless(data)
                 continue
             if data[: len(self._origin)] == self._origin:
                 continue

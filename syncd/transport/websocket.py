@@ -14,13 +14,8 @@ idle connection (measured in bench/).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
-import time
-import weakref
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -44,6 +39,7 @@ from syncd.services.events import EventBus, PeerJoined, PeerLeft
 from syncd.services.notes import NoteNotFound, NoteService
 from syncd.services.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.storage import StorageError
+from syncd.transport.expiries import Expiries
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +106,7 @@ class SyncEndpoint:
         self._limiter = limiter
         self._shutting_down = False
         self._connections: set[AsgiChannel] = set()
-        self._expiries = _Expiries()
+        self._expiries = Expiries(CLOSE_UNAUTHORIZED)
 
     @property
     def connection_count(self) -> int:
@@ -247,56 +243,6 @@ class SyncEndpoint:
         self._shutting_down = True
         for channel in list(self._connections):
             await channel.close(CLOSE_GOING_AWAY, "server shutting down")
-
-
-class _Expiries:
-    """Closes connections with 4401 when their token expires: one timer for them all.
-
-    A timer handle and a closure per connection cost about 750 bytes of every idle
-    connection (tracemalloc); a heap entry with a weak reference is a fraction of it, and a
-    connection that ended leaves nothing alive but that entry, rebuilt away once dead
-    entries outnumber live ones.
-    """
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, weakref.ref[AsgiChannel]]] = []
-        self._order = itertools.count()
-        self._live = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._closing: set[asyncio.Task[None]] = set()
-
-    def add(self, channel: AsgiChannel, expires_at: float) -> None:
-        self._live += 1
-        entry = (expires_at, next(self._order), weakref.ref(channel))
-        heapq.heappush(self._heap, entry)
-        if self._heap[0] is entry:
-            self._arm()
-
-    def discard(self) -> None:
-        """A connection ended (its entry dies with its channel)."""
-        self._live -= 1
-        if len(self._heap) > 2 * self._live + 64:
-            self._heap = [entry for entry in self._heap if entry[2]() is not None]
-            heapq.heapify(self._heap)
-
-    def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        delay = max(0.0, self._heap[0][0] - time.time())
-        self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
-
-    def _expire(self) -> None:
-        self._timer = None
-        now = time.time()
-        loop = asyncio.get_running_loop()
-        while self._heap and self._heap[0][0] <= now:
-            channel = heapq.heappop(self._heap)[2]()
-            if channel is not None and not channel.closed:
-                task = loop.create_task(channel.close(CLOSE_UNAUTHORIZED, "token expired"))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-        if self._heap:
-            self._arm()
 
 
 def _clip(text: str, size: int = 200) -> str:

@@ -7,7 +7,8 @@ import gc
 import time
 
 from syncd.protocol.close_codes import CLOSE_UNAUTHORIZED
-from syncd.transport.websocket import AsgiChannel, _Expiries
+from syncd.transport.expiries import Expiries
+from syncd.transport.websocket import AsgiChannel
 
 
 async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None:
@@ -22,7 +23,7 @@ async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None
         return AsgiChannel(send, principal=None)  # type: ignore[arg-type]
 
     soon, later = channel("soon"), channel("later")
-    clock = _Expiries()
+    clock = Expiries(CLOSE_UNAUTHORIZED)
     clock.add(later, time.time() + 60)
     clock.add(soon, time.time() + 0.05)
     async with asyncio.timeout(5):
@@ -34,7 +35,7 @@ async def test_each_channel_is_closed_with_4401_once_its_token_expires() -> None
 
 
 async def test_ended_connections_do_not_stay_alive_in_the_clock() -> None:
-    clock = _Expiries()
+    clock = Expiries(CLOSE_UNAUTHORIZED)
     channels = [AsgiChannel(None, None) for _ in range(500)]  # type: ignore[arg-type]
     for item in channels:
         clock.add(item, time.time() + 3600)
