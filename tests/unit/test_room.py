@@ -513,6 +513,26 @@ async def test_a_peer_holding_more_than_its_bounds_is_refused() -> None:
     assert caught.value.kind == "missing"
 
 
+async def test_a_held_update_pycrdt_refuses_once_released_closes_its_sender_only() -> None:
+    from syncd import metrics
+
+    room = Room("n", MemoryLog())
+    (a, ca), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    # a value whose parent is client 1's first item, which the room does not have yet
+    room.handle(a, SyncUpdate(bytes.fromhex("0101010108000100017d0100")))
+    assert room.held(a) == 1
+    refused = metrics.PROTOCOL_ERRORS.labels("update", "rejected")._value.get()
+    room.handle(b, SyncUpdate(typed("a", 1)))  # the parent arrives: a string, not a type
+    await room.drain()
+    await asyncio.gather(*room._closing)
+    assert (ca.close_code, cb.close_code) == (4400, None)
+    assert a not in room.peers and room.held(a) == 0
+    assert metrics.PROTOCOL_ERRORS.labels("update", "rejected")._value.get() == refused + 1
+    assert str(room.doc.get("t", type=Text)) == "a"
+
+
 async def test_what_a_peer_held_is_dropped_when_it_leaves() -> None:
     log = MemoryLog()
     room = Room("n", log)
