@@ -367,8 +367,14 @@ class Room:
     def apply(
         self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
     ) -> None:
-        """Apply an update made here (a server-side edit) and queue it for the durable log
-        and for every peer but its origin."""
+        """Apply an update made here (a server-side edit, one posted over REST) and queue
+        it for the durable log and for every peer but its origin.
+
+        Walked and checked like a peer's: pycrdt must never get an update it would keep
+        pending, and with no connection to hold it for, one that needs structs the doc
+        lacks is refused (`ProtocolError`, kind "missing").
+        """
+        check_dependencies(check_update(update, self._limits.yjs), self._current_clocks())
         self._integrate(update, origin=origin, editor=editor)
         self._release_held()
 

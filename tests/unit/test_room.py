@@ -533,6 +533,30 @@ async def test_a_held_update_pycrdt_refuses_once_released_closes_its_sender_only
     assert str(room.doc.get("t", type=Text)) == "a"
 
 
+async def test_a_server_side_update_needing_missing_structs_is_refused_not_applied() -> None:
+    """REST updates go through `Room.apply`: walked, and with no connection to hold them
+    for, refused when pycrdt would keep them pending (the fixture crashes it otherwise)."""
+    from syncd.protocol import ProtocolError
+
+    found = json.loads(
+        (Path(__file__).parent / "fixtures/pycrdt_pending_segfault.json").read_text()
+    )
+    room = Room("n", MemoryLog())
+    room.load([bytes.fromhex(u) for u in found["pool"]])
+    kinds = []
+    for update in found["updates"]:
+        try:
+            room.apply(bytes.fromhex(update), editor="u")
+            kinds.append("applied")
+        except ProtocolError as exc:
+            kinds.append(exc.kind)
+    assert kinds == ["applied", "applied", "missing", "missing"]
+    with pytest.raises(ProtocolError) as caught:
+        room.apply(b"\x01\x05")
+    assert caught.value.kind == "malformed"
+    await room.drain()
+
+
 async def test_what_a_peer_held_is_dropped_when_it_leaves() -> None:
     log = MemoryLog()
     room = Room("n", log)
