@@ -70,9 +70,9 @@ def check_dependencies(shape: UpdateShape, state: dict[int, int]) -> None:
 
     pycrdt keeps such an update pending until the gap is filled, and its integration of
     pending structs is where fuzzed updates crash the process (segfaults in pycrdt 0.14),
-    so a frame that would leave anything pending is refused instead. A stock client only
+    so pycrdt never gets one: the room holds it until the gap is filled. A stock client
     sends one in a narrow race (an edit depending on offline changes before its sync
-    step 2); the 4400 makes it reconnect and sync in full.
+    step 2).
     """
     for client, (start, _end) in shape.blocks.items():
         if start > state.get(client, 0):

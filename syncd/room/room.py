@@ -6,6 +6,11 @@ answered right after already includes it), queued, and a single flush task per r
 it to the durable log, and only after that (2) sends that update as one frame per peer.
 Merging the updates of one turn is what makes fan-out cheap: one encode, one log row and
 one write per peer per turn instead of one per update per peer.
+
+A peer's update that needs structs the doc lacks (a stock client typing right after it
+reconnects, before its sync step 2 has brought its offline edits) is held for that peer,
+neither applied, logged nor relayed, and applied once an update from anyone brings what it
+needs; a peer holding more than its bounds allow is closed with 4400.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from syncd.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    UpdateShape,
     YLimits,
     check_dependencies,
     check_state_vector,
@@ -58,10 +64,22 @@ SERVER = None
 _APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
 
 
+#: how many of a peer's updates may wait for their dependencies at once (a stock client
+#: only holds back what it types between connecting and sending its sync step 2)
+DEFAULT_MAX_HELD_UPDATES = 256
+
+
 class RoomLimits:
     """Per-room bounds, taken from the settings by whoever builds rooms."""
 
-    __slots__ = ("max_awareness_bytes", "max_awareness_ids", "send_timeout", "yjs")
+    __slots__ = (
+        "max_awareness_bytes",
+        "max_awareness_ids",
+        "max_held_bytes",
+        "max_held_updates",
+        "send_timeout",
+        "yjs",
+    )
 
     def __init__(
         self,
@@ -70,12 +88,32 @@ class RoomLimits:
         max_awareness_ids: int = 8,
         send_timeout: float = 5.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_held_updates: int = DEFAULT_MAX_HELD_UPDATES,
     ) -> None:
         self.max_awareness_bytes = max_awareness_bytes
         self.max_awareness_ids = max_awareness_ids
         self.send_timeout = send_timeout
         #: caps of the walk every state vector and update from a peer takes first
         self.yjs = YLimits.for_message_bytes(max_message_bytes)
+        #: bounds of what one peer may have waiting for missing structs (see `HeldUpdates`)
+        self.max_held_updates = max_held_updates
+        self.max_held_bytes = max_message_bytes
+
+
+class HeldUpdates:
+    """A peer's updates that need structs the room does not have yet, oldest first.
+
+    Yjs keeps such an update pending until its dependencies arrive; pycrdt 0.14 can
+    crash the process integrating pending structs, so the room keeps them itself and
+    hands each to pycrdt only once everything it needs is in the doc. Nothing held is
+    logged or relayed: it does not exist for anyone else until it is applied.
+    """
+
+    __slots__ = ("bytes", "updates")
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[bytes, UpdateShape]] = []
+        self.bytes = 0
 
 
 def _refused(exc: BaseException, what: str) -> ProtocolError:
@@ -125,6 +163,8 @@ class Room:
         #: keystroke cost a third of the throughput of a 50-writer room), dropped when
         #: anything else changes the doc
         self._clocks: dict[int, int] | None = None
+        #: updates of peers waiting for missing structs, by peer (only peers holding any)
+        self._held: dict[Peer, HeldUpdates] = {}
 
     # -- loading -------------------------------------------------------------------------
 
@@ -151,6 +191,9 @@ class Room:
     def leave(self, peer: Peer) -> None:
         """Remove a peer; its awareness states are removed for everyone else."""
         self.peers.discard(peer)
+        # What it held is dropped: the server's state vector lacks it, so the client's
+        # sync step 2 sends it again when it reconnects.
+        self._held.pop(peer, None)
         removals = self.awareness.remove_peer(peer)
         if removals:
             payload = encode_awareness_update(removals)
@@ -210,11 +253,29 @@ class Room:
         if update == EMPTY_UPDATE:
             return []
         shape = check_update(update, self._limits.yjs)
+        clocks = self._current_clocks()
+        try:
+            check_dependencies(shape, clocks)
+        except ProtocolError as exc:
+            if exc.kind != "missing":
+                raise
+            self._hold(peer, update, shape)
+            return []
+        self._apply_checked(peer, update, shape, clocks)
+        self._release_held()
+        return []
+
+    def _current_clocks(self) -> dict[int, int]:
         clocks = self._clocks
         if clocks is None:
             clocks = read_state_vector(self.doc.get_state())
-        check_dependencies(shape, clocks)
-        self.apply(update, origin=peer)  # drops the clocks: pycrdt may have failed halfway
+        return clocks
+
+    def _apply_checked(
+        self, peer: Peer, update: bytes, shape: UpdateShape, clocks: dict[int, int]
+    ) -> None:
+        """Apply a peer's update whose dependencies the doc holds (`clocks`: its state)."""
+        self._integrate(update, origin=peer)  # drops the clocks: pycrdt may fail halfway
         # Nothing was left pending (that is what the check ensured), so every block of
         # the update is now in the doc.
         for client, (_, end) in shape.blocks.items():
@@ -224,7 +285,67 @@ class Room:
         peer.updates_in += 1
         peer.bytes_in += len(update)
         self.last_editor = peer.user_id
-        return []
+
+    def _hold(self, peer: Peer, update: bytes, shape: UpdateShape) -> None:
+        """Keep an update until its dependencies arrive; refuse it past the peer's bounds."""
+        held = self._held.get(peer)
+        if held is None:
+            held = self._held[peer] = HeldUpdates()
+        if (
+            len(held.updates) >= self._limits.max_held_updates
+            or held.bytes + len(update) > self._limits.max_held_bytes
+        ):
+            self._held.pop(peer, None)
+            raise ProtocolError(
+                f"more than {len(held.updates)} updates ({held.bytes} bytes) waiting for "
+                "structs the server does not have",
+                kind="missing",
+            )
+        held.updates.append((update, shape))
+        held.bytes += len(update)
+
+    def _release_held(self) -> None:
+        """Apply every held update whose dependencies the doc now holds, each peer's in
+        the order it sent them, until none more can be (one may unblock another's)."""
+        progress = bool(self._held)
+        while progress:
+            progress = False
+            for peer in list(self._held):
+                held = self._held.get(peer)
+                if held is None:
+                    continue
+                waiting: list[tuple[bytes, UpdateShape]] = []
+                for update, shape in held.updates:
+                    clocks = self._current_clocks()
+                    try:
+                        check_dependencies(shape, clocks)
+                    except ProtocolError:
+                        waiting.append((update, shape))
+                        continue
+                    try:
+                        self._apply_checked(peer, update, shape, clocks)
+                    except ProtocolError as exc:
+                        self._refuse_held(peer, exc)
+                        break
+                    progress = True
+                else:
+                    if not waiting:
+                        del self._held[peer]
+                    elif len(waiting) != len(held.updates):
+                        held.updates = waiting
+                        held.bytes = sum(len(update) for update, _ in waiting)
+
+    def held(self, peer: Peer) -> int:
+        """How many of `peer`'s updates wait for structs the doc lacks."""
+        held = self._held.get(peer)
+        return len(held.updates) if held is not None else 0
+
+    def _refuse_held(self, peer: Peer, exc: ProtocolError) -> None:
+        """pycrdt refused a held update once its dependencies came: close its sender."""
+        self._held.pop(peer, None)
+        metrics.PROTOCOL_ERRORS.labels("update", exc.kind).inc()
+        log.info("room %s: closing a peer whose held update was refused: %s", self.doc_id, exc)
+        self._drop(peer, exc.close_code, "update rejected")
 
     def _handle_awareness(self, peer: Peer, payload: bytes) -> None:
         if len(payload) > self._limits.max_awareness_bytes:
@@ -247,8 +368,28 @@ class Room:
     def apply(
         self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
     ) -> None:
-        """Apply an update made here (a peer's, or a server-side edit) and queue it for the
-        durable log and for every other peer."""
+        """Apply an update made here (a server-side edit, one posted over REST) and queue
+        it for the durable log and for every peer but its origin.
+
+        Walked and checked like a peer's: pycrdt must never get an update it would keep
+        pending, and with no connection to hold it for, one that needs structs the doc
+        lacks is refused (`ProtocolError`, kind "missing").
+        """
+        check_dependencies(check_update(update, self._limits.yjs), self._current_clocks())
+        self._integrate(update, origin=origin, editor=editor)
+        self._release_held()
+
+    def record_local(
+        self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
+    ) -> None:
+        """Queue an update already applied to `self.doc` (e.g. by a server-side edit made
+        in a transaction) for the durable log and every peer but its origin."""
+        self._queue(update, origin=origin, editor=editor)
+        self._release_held()
+
+    def _integrate(
+        self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
+    ) -> None:
         self._clocks = None
         try:
             self.doc.apply_update(update)
@@ -256,13 +397,11 @@ class Room:
             if not _is_pycrdt_failure(exc):
                 raise
             raise _refused(exc, "update") from None
-        self.record_local(update, origin=origin, editor=editor)
+        self._queue(update, origin=origin, editor=editor)
 
-    def record_local(
+    def _queue(
         self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
     ) -> None:
-        """Queue an update already applied to `self.doc` (e.g. by a server-side edit made
-        in a transaction) for the durable log and every peer but its origin."""
         self._clocks = None
         if not self._pending:
             self._batch_started = time.perf_counter()
@@ -274,22 +413,48 @@ class Room:
         self._schedule_flush()
 
     def apply_remote(self, updates: Sequence[bytes]) -> None:
-        """Updates another instance made durable: apply and relay, never re-append."""
+        """Updates another instance made durable: apply and relay, never re-append.
+
+        What pycrdt refuses (ValueError, RuntimeError, a Rust panic) is dropped with one
+        log line and counted: it must neither kill the bus reader nor stop the others.
+        """
         self._clocks = None
         frames: list[bytes] = []
         for update in updates:
             try:
                 self.doc.apply_update(update)
-            except ValueError:
-                log.exception("room %s: dropping a remote update pycrdt rejects", self.doc_id)
+            except BaseException as exc:
+                if not _is_pycrdt_failure(exc):
+                    raise
+                metrics.ERRORS.labels("remote_update").inc()
+                log.warning(
+                    "room %s: dropping a remote update pycrdt rejects: %s: %.200s",
+                    self.doc_id,
+                    type(exc).__name__,
+                    exc,
+                )
                 continue
             frames.append(update)
         self._remote_changes += 1
         if frames:
             self.dirty = True
-            merged = merge(frames)
-            self._relays.append((None, encode_update(merged)))
+            try:
+                relay = merge(frames)
+            except BaseException as exc:
+                if not _is_pycrdt_failure(exc):
+                    raise
+                metrics.ERRORS.labels("remote_update").inc()
+                log.warning(
+                    "room %s: remote updates do not merge (%s); relaying them one by one",
+                    self.doc_id,
+                    type(exc).__name__,
+                )
+                self._relays.extend((None, encode_update(update)) for update in frames)
+            else:
+                self._relays.append((None, encode_update(relay)))
             self._schedule_flush()
+        # other instances' updates may be what a peer's held updates wait for
+        self._release_held()
 
     def apply_remote_awareness(self, payload: bytes) -> None:
         """An awareness update from another instance: remember it for joiners, relay it."""
@@ -394,12 +559,14 @@ class Room:
         plan = FramePlan(batch, merged) if merged is not None else None
         outbox: list[tuple[Peer, list[bytes]]] = []
         for peer in self.peers:
-            frames: list[bytes] = []
+            # Relayed remote updates go first: a local update of this pass may have been
+            # held until one of them arrived, while none of them can depend on this
+            # pass's local updates (those reach the bus only now, in `_flush`).
+            frames = [frame for origin, frame in relays if origin is not peer]
             if plan is not None:
                 frame = plan.frame_for(peer)
                 if frame is not None:
                     frames.append(frame)
-            frames.extend(frame for origin, frame in relays if origin is not peer)
             if frames and not peer.channel.closed:
                 outbox.append((peer, frames))
         # Sends are awaited in turn (uvicorn's send only waits while a transport is paused,

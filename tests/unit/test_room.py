@@ -359,23 +359,217 @@ async def test_what_pycrdt_refuses_after_the_walk_is_a_protocol_error_of_kind_re
     assert room.idle
 
 
-async def test_an_update_that_would_wait_for_missing_structs_is_refused() -> None:
-    from syncd.protocol import ProtocolError
+def edits(client_id: int, *words: str) -> list[bytes]:
+    """One update per word typed at the end of a Y.Text, each depending on the one before."""
+    doc = Doc(client_id=client_id)
+    text = doc.get("t", type=Text)
+    updates = []
+    for word in words:
+        before = doc.get_state()
+        text += word
+        updates.append(doc.get_update(before))
+    return updates
 
+
+def replay_checked(updates: Sequence[bytes]) -> str:
+    """Apply what a peer received in order, asserting none of it ever waited for structs
+    the receiver lacked (what a stock client would have to keep pending)."""
+    from syncd.protocol import YLimits, check_dependencies, check_update, read_state_vector
+
+    doc = Doc()
+    for update in updates:
+        check_dependencies(
+            check_update(update, YLimits.for_message_bytes(1 << 22)),
+            read_state_vector(doc.get_state()),
+        )
+        doc.apply_update(update)
+    return str(doc.get("t", type=Text))
+
+
+async def test_an_update_waiting_for_missing_structs_is_held_until_they_arrive() -> None:
+    """A stock client back from offline types before its sync step 2: its update starts
+    past what the room has for it. Held, not refused; applied once the step 2 arrives."""
+    log = MemoryLog()
+    room = Room("n", log)
+    (a, ca), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    offline, typed_after = edits(5, "first", " second")
+    room.handle(a, SyncUpdate(typed_after))  # starts at clock 5; the room has none
+    await room.drain()
+    assert room.held(a) == 1
+    assert (log.appended, cb.updates(), str(room.doc.get("t", type=Text))) == ([], [], "")
+    room.handle(a, SyncStep2(offline))
+    await room.drain()
+    assert room.held(a) == 0
+    assert str(room.doc.get("t", type=Text)) == "first second"
+    assert text_of(log.appended) == "first second"
+    assert replay_checked(cb.updates()) == "first second"
+    assert ca.updates() == []  # its own updates are not echoed to it
+
+
+async def test_out_of_order_updates_of_a_peer_are_applied_in_order_as_gaps_fill() -> None:
+    log = MemoryLog()
+    room = Room("n", log)
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    u1, u2, u3, u4 = edits(5, "one", " two", " three", " four")
+    for update in (u4, u2, u3):
+        room.handle(a, SyncUpdate(update))
+        await room.drain()  # each in its own fan-out pass
+    assert room.held(a) == 3 and cb.updates() == [] and log.appended == []
+    room.handle(a, SyncUpdate(u1))
+    await room.drain()
+    assert room.held(a) == 0
+    assert replay_checked(cb.updates()) == "one two three four"
+    assert text_of(log.appended) == "one two three four"
+    assert a.updates_in == 4
+
+
+async def test_every_update_fanned_out_after_a_release_follows_what_it_depends_on() -> None:
+    """Releases across fan-out passes: every frame a peer gets applies without waiting."""
     room = Room("n", MemoryLog())
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    updates = edits(5, *(f" w{i}" for i in range(12)))
+    for update in updates[6:]:
+        room.handle(a, SyncUpdate(update))
+    for update in updates[:6]:
+        room.handle(a, SyncUpdate(update))
+        await room.drain()
+    assert room.held(a) == 0
+    assert replay_checked(cb.updates()) == "".join(f" w{i}" for i in range(12))
+
+
+async def test_a_held_update_is_released_by_what_another_instance_sends() -> None:
+    room = Room("n", MemoryLog())
+    (a, _), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    remote = Doc(client_id=6)
+    remote.get("t", type=Text).insert(0, "remote")
+    mine = Doc(client_id=7)
+    mine.apply_update(remote.get_update())
+    before = mine.get_state()
+    mine.get("t", type=Text).insert(6, "!")  # points at client 6's structs
+    room.handle(a, SyncUpdate(mine.get_update(before)))
+    assert room.held(a) == 1
+    room.apply_remote([remote.get_update()])
+    await room.drain()
+    assert room.held(a) == 0
+    assert str(room.doc.get("t", type=Text)) == "remote!"
+    assert replay_checked(cb.updates()) == "remote!"
+
+
+async def test_a_held_update_is_released_by_another_peers_update() -> None:
+    room = Room("n", MemoryLog())
+    (a, ca), (b, _) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    first = Doc(client_id=6)
+    first.get("t", type=Text).insert(0, "b's")
+    second = Doc(client_id=7)
+    second.apply_update(first.get_update())
+    before = second.get_state()
+    second.get("t", type=Text).insert(3, " and a's")
+    room.handle(a, SyncUpdate(second.get_update(before)))
+    assert room.held(a) == 1
+    room.handle(b, SyncUpdate(first.get_update()))
+    await room.drain()
+    assert room.held(a) == 0
+    assert str(room.doc.get("t", type=Text)) == "b's and a's"
+    # one pass with two origins: a gets the merged frame, its own update included
+    assert replay_checked(ca.updates()) == "b's and a's"
+
+
+async def test_a_peer_holding_more_than_its_bounds_is_refused() -> None:
+    from syncd.protocol import ProtocolError
+    from syncd.room import RoomLimits
+
+    room = Room("n", MemoryLog(), RoomLimits(max_held_updates=3))
     a, _ = peer()
     room.join(a)
-    doc = Doc(client_id=5)
-    text = doc.get("t", type=Text)
-    text += "first"
-    before = doc.get_state()
-    text += " second"
-    with pytest.raises(ProtocolError) as caught:  # starts at clock 5; the room has none
-        room.handle(a, SyncUpdate(doc.get_update(before)))
-    assert caught.value.kind == "missing"
-    room.handle(a, SyncUpdate(doc.get_update()))  # the whole history is fine
+    updates = edits(5, "a", "b", "c", "d", "e")
+    for update in updates[1:4]:
+        room.handle(a, SyncUpdate(update))
+    assert room.held(a) == 3
+    with pytest.raises(ProtocolError) as caught:
+        room.handle(a, SyncUpdate(updates[4]))
+    assert (caught.value.kind, caught.value.close_code) == ("missing", 4400)
+    assert room.held(a) == 0  # dropped with the connection about to close
     await room.drain()
-    assert str(room.doc.get("t", type=Text)) == "first second"
+    assert str(room.doc.get("t", type=Text)) == ""
+
+    room = Room("n", MemoryLog(), RoomLimits(max_message_bytes=1024))
+    a, _ = peer()
+    room.join(a)
+    big = edits(5, "x", "y" * 600, "z" * 600)
+    room.handle(a, SyncUpdate(big[1]))
+    with pytest.raises(ProtocolError) as caught:  # 2 x 600+ bytes > 1024
+        room.handle(a, SyncUpdate(big[2]))
+    assert caught.value.kind == "missing"
+
+
+async def test_a_held_update_pycrdt_refuses_once_released_closes_its_sender_only() -> None:
+    from syncd import metrics
+
+    room = Room("n", MemoryLog())
+    (a, ca), (b, cb) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    # a value whose parent is client 1's first item, which the room does not have yet
+    room.handle(a, SyncUpdate(bytes.fromhex("0101010108000100017d0100")))
+    assert room.held(a) == 1
+    refused = metrics.PROTOCOL_ERRORS.labels("update", "rejected")._value.get()
+    room.handle(b, SyncUpdate(typed("a", 1)))  # the parent arrives: a string, not a type
+    await room.drain()
+    await asyncio.gather(*room._closing)
+    assert (ca.close_code, cb.close_code) == (4400, None)
+    assert a not in room.peers and room.held(a) == 0
+    assert metrics.PROTOCOL_ERRORS.labels("update", "rejected")._value.get() == refused + 1
+    assert str(room.doc.get("t", type=Text)) == "a"
+
+
+async def test_a_server_side_update_needing_missing_structs_is_refused_not_applied() -> None:
+    """REST updates go through `Room.apply`: walked, and with no connection to hold them
+    for, refused when pycrdt would keep them pending (the fixture crashes it otherwise)."""
+    from syncd.protocol import ProtocolError
+
+    found = json.loads(
+        (Path(__file__).parent / "fixtures/pycrdt_pending_segfault.json").read_text()
+    )
+    room = Room("n", MemoryLog())
+    room.load([bytes.fromhex(u) for u in found["pool"]])
+    kinds = []
+    for update in found["updates"]:
+        try:
+            room.apply(bytes.fromhex(update), editor="u")
+            kinds.append("applied")
+        except ProtocolError as exc:
+            kinds.append(exc.kind)
+    assert kinds == ["applied", "applied", "missing", "missing"]
+    with pytest.raises(ProtocolError) as caught:
+        room.apply(b"\x01\x05")
+    assert caught.value.kind == "malformed"
+    await room.drain()
+
+
+async def test_what_a_peer_held_is_dropped_when_it_leaves() -> None:
+    log = MemoryLog()
+    room = Room("n", log)
+    (a, _), (b, _) = peer(), peer()
+    room.join(a)
+    room.join(b)
+    offline, typed_after = edits(5, "offline", " typed")
+    room.handle(a, SyncUpdate(typed_after))
+    room.leave(a)
+    assert room.held(a) == 0
+    room.handle(b, SyncUpdate(offline))  # the gap filled, but the update left with a
+    await room.drain()
+    assert str(room.doc.get("t", type=Text)) == "offline"
+    assert text_of(log.appended) == "offline"
 
 
 async def test_a_state_vector_is_walked_before_pycrdt_reads_it() -> None:
@@ -402,30 +596,78 @@ async def test_leaving_at_the_highest_awareness_clock_stays_encodable() -> None:
     assert parse_awareness_update(last.payload) == (AwarenessEntry(7, 2**53 - 1, "null"),)
 
 
-async def test_the_updates_that_segfault_pycrdt_are_refused_before_it_sees_them() -> None:
+async def test_the_updates_that_segfault_pycrdt_are_held_and_never_reach_it() -> None:
     """Found by fuzzing: pycrdt 0.14.13 crashes the process (SIGSEGV) when these four
     updates, each well formed, are applied in order to a doc holding `pool`. The third
     starts past the clock the doc has for its client and the fourth points at clients
-    the doc never saw: pycrdt would keep both pending."""
-    from syncd.protocol import ProtocolError
-
+    the doc never saw: pycrdt would keep both pending, so the room holds them itself."""
     found = json.loads(
         (Path(__file__).parent / "fixtures/pycrdt_pending_segfault.json").read_text()
     )
     room = Room("n", MemoryLog())
     room.load([bytes.fromhex(u) for u in found["pool"]])
+    seen: list[bytes] = []
+    apply_update = room.doc.apply_update
+
+    def spy(update: bytes) -> None:
+        seen.append(update)
+        apply_update(update)
+
+    room.doc.apply_update = spy  # type: ignore[method-assign]
     a, _ = peer()
     room.join(a)
-    kinds = []
-    for update in found["updates"]:
-        try:
-            room.handle(a, SyncUpdate(bytes.fromhex(update)))
-            kinds.append("applied")
-        except ProtocolError as exc:
-            kinds.append(exc.kind)
-    assert kinds == ["applied", "applied", "missing", "missing"]
+    updates = [bytes.fromhex(update) for update in found["updates"]]
+    for update in updates:
+        room.handle(a, SyncUpdate(update))
+    assert seen == updates[:2]
+    assert room.held(a) == 2
     assert room.doc.get_update()  # the doc is intact
+    room.leave(a)
+    assert room.held(a) == 0
     await room.drain()
+
+
+class PanicException(BaseException):
+    """Stands in for pyo3's PanicException (not importable): what a Rust panic raises."""
+
+
+@pytest.mark.parametrize("failure", [ValueError("bad"), RuntimeError("bad"), PanicException()])
+async def test_a_remote_update_pycrdt_fails_on_is_dropped_and_the_rest_applied(
+    failure: BaseException, caplog: pytest.LogCaptureFixture
+) -> None:
+    from syncd import metrics
+
+    room = Room("n", MemoryLog())
+    b, cb = peer()
+    room.join(b)
+    apply_update = room.doc.apply_update
+    poisoned = typed("poison", 9)
+
+    def failing(update: bytes) -> None:
+        if update == poisoned:
+            raise failure
+        apply_update(update)
+
+    room.doc.apply_update = failing  # type: ignore[method-assign]
+    counted = metrics.ERRORS.labels("remote_update")._value.get()
+    room.apply_remote([typed("one", 1), poisoned, typed("two", 2)])
+    await room.drain()
+    assert metrics.ERRORS.labels("remote_update")._value.get() == counted + 1
+    assert str(room.doc.get("t", type=Text)) in {"onetwo", "twoone"}
+    assert text_of(cb.updates()) == str(room.doc.get("t", type=Text))
+    dropped = [r for r in caplog.records if "remote update" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].exc_info is None  # one line, no traceback
+
+
+async def test_a_cancellation_while_applying_a_remote_update_is_not_swallowed() -> None:
+    room = Room("n", MemoryLog())
+
+    def cancelled(update: bytes) -> None:
+        raise asyncio.CancelledError
+
+    room.doc.apply_update = cancelled  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        room.apply_remote([typed("one", 1)])
 
 
 async def test_the_clocks_kept_for_the_dependency_check_follow_every_kind_of_change() -> None:
