@@ -1,0 +1,118 @@
+// The session: an access/refresh pair kept in localStorage (shared by the user's tabs).
+// The access token is refreshed before it expires and, once, when the server refuses it;
+// tabs take a Web Lock around the refresh so that only one of them spends the refresh token
+// (a second use of a spent refresh token would revoke the whole session).
+import { httpBase } from './config.js'
+
+const KEY = 'syncd.session'
+const listeners = new Set()
+let session = load()
+let timer = null
+let inflight = null
+
+function decode (jwt) {
+  const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')
+  return JSON.parse(decodeURIComponent(escape(atob(part))))
+}
+
+function load () {
+  try { return JSON.parse(localStorage.getItem(KEY)) } catch { return null }
+}
+
+function fromPair (pair) {
+  const claims = decode(pair.accessToken)
+  return {
+    accessToken: pair.accessToken,
+    refreshToken: pair.refreshToken,
+    issuedAt: Date.now(),
+    expiresAt: claims.exp * 1000,
+    user: { id: claims.sub, name: claims.name || claims.sub, email: claims.email || null, roles: claims.roles || [] }
+  }
+}
+
+function set (next) {
+  session = next
+  if (next) localStorage.setItem(KEY, JSON.stringify(next))
+  else localStorage.removeItem(KEY)
+  schedule()
+  for (const fn of listeners) fn(session)
+}
+
+// Refresh at 80% of the token's life (at least 5 s before it ends).
+function schedule () {
+  clearTimeout(timer)
+  if (!session) return
+  const life = session.expiresAt - session.issuedAt
+  const at = session.issuedAt + Math.min(life * 0.8, life - 5000)
+  timer = setTimeout(() => refresh().catch(() => {}), Math.max(0, at - Date.now()))
+}
+
+window.addEventListener('storage', (event) => {
+  if (event.key !== KEY) return
+  session = load()
+  schedule()
+  for (const fn of listeners) fn(session)
+})
+
+export const current = () => session
+export const user = () => session && session.user
+export const accessToken = () => session && session.accessToken
+export function onChange (fn) { listeners.add(fn); return () => listeners.delete(fn) }
+
+async function exchange (refreshToken) {
+  const response = await fetch(`${httpBase}/api/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refreshToken })
+  })
+  const body = await response.json().catch(() => ({}))
+  if (!response.ok) {
+    const error = new Error((body.error && body.error.message) || `refresh failed (${response.status})`)
+    error.status = response.status
+    throw error
+  }
+  return body
+}
+
+/** Sign in with the refresh token of a sign-in link (spent by this first use). */
+export async function signIn (refreshToken) {
+  set(fromPair(await exchange(refreshToken)))
+}
+
+/** A fresh pair; concurrent callers (and tabs) share one refresh. */
+export function refresh () {
+  if (!inflight) inflight = refreshOnce().finally(() => { inflight = null })
+  return inflight
+}
+
+async function refreshOnce () {
+  const seen = session && session.refreshToken
+  if (!seen) throw new Error('not signed in')
+  const run = async () => {
+    const stored = load()
+    if (stored && stored.refreshToken !== seen) { // another tab refreshed meanwhile
+      set(stored)
+      return
+    }
+    try {
+      set(fromPair(await exchange(seen)))
+    } catch (error) {
+      if (error.status === 401) set(null)
+      throw error
+    }
+  }
+  if (navigator.locks) await navigator.locks.request('syncd-refresh', run)
+  else await run()
+}
+
+export async function signOut () {
+  const token = session && session.refreshToken
+  set(null)
+  if (token) {
+    await fetch(`${httpBase}/api/auth/logout`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: token })
+    }).catch(() => {})
+  }
+}
+
+schedule()
