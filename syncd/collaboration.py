@@ -29,6 +29,7 @@ from syncd.notes import NoteService
 from syncd.notifications import NotificationService
 from syncd.realtime.gateway import SocketGateway
 from syncd.realtime.hub import CollaborationHub
+from syncd.realtime.list_events import ListEvents
 from syncd.realtime.presence import PresenceBoard
 from syncd.realtime.redis_state import RedisInstances, RedisOnline, RedisPresence
 from syncd.sessions import SessionService, TakeVersion
@@ -143,7 +144,7 @@ async def open_collaboration(
             extra_jobs(registry, jobs)
         await stack.enter_async_context(hub)
         await stack.enter_async_context(gateway)
-        notes.listeners += [hub, notifications, gateway]
+        notes.listeners += [hub, notifications, gateway, ListEvents(gateway)]
         worker = None
         if collab.run_worker:
             worker = Worker(

@@ -32,3 +32,10 @@ class NoteListener:
 
     async def note_deleted(self, note_id: str) -> None:
         """The note was deleted (on this or another instance)."""
+
+    async def note_changed(
+        self, kind: str, record: NoteRecord, before: NoteRecord | None = None
+    ) -> None:
+        """The note was created, its metadata updated or it was deleted, on this instance
+        (`kind`: created, updated, deleted); `record` after the change (deleted: as it
+        was); `before`: the record before a rights change, else None."""

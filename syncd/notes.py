@@ -200,7 +200,9 @@ class NoteService:
         await self._shared(record, _granted(permissions) - {principal.user_id}, principal)
         if content_json is not None:
             await self._write_content(record.id, content_json, principal.user_id)
-        return await self.view(record.id)
+        view = await self.view(record.id)
+        await self._changed("created", view.record)
+        return view
 
     async def record(self, note_id: str) -> NoteRecord | None:
         """The note's metadata (cached; every write below invalidates it)."""
@@ -250,11 +252,15 @@ class NoteService:
             await self._events.publish(EVENT_ACCESS, note_id)
         if content_json is not None:
             await self._write_content(note_id, content_json, principal.user_id)
-        return await self.view(note_id)
+        view = await self.view(note_id)
+        await self._changed("updated", view.record, before)
+        return view
 
     async def delete(self, note_id: str) -> None:
-        if not await self._store.delete_note(note_id):
+        record = await self._store.get_note(note_id)
+        if record is None or not await self._store.delete_note(note_id):
             raise NoteNotFound(note_id)
+        await self._changed("deleted", record)
         await self._cache.invalidate(note_id)
         await self._events.publish(EVENT_DELETED, note_id)
 
@@ -325,6 +331,17 @@ class NoteService:
                 await listener.doc_stored(room)
             except Exception:
                 log.exception("a listener failed on the stored doc of note %s", room.doc_id)
+                metrics.ERRORS.labels("note_listener").inc()
+
+    async def _changed(
+        self, kind: str, record: NoteRecord, before: NoteRecord | None = None
+    ) -> None:
+        """Tell listeners (list views) of a created, updated or deleted note."""
+        for listener in self.listeners:
+            try:
+                await listener.note_changed(kind, record, before)
+            except Exception:
+                log.exception("a listener failed on note %s being %s", record.id, kind)
                 metrics.ERRORS.labels("note_listener").inc()
 
     async def _shared(self, record: NoteRecord, users: set[str], by: Principal) -> None:
