@@ -57,6 +57,14 @@ window.addEventListener('storage', (event) => {
 export const current = () => session
 export const user = () => session && session.user
 export const accessToken = () => session && session.accessToken
+/** Whether the held access token has more than `margin` ms to live. */
+export const fresh = (margin = 3000) => !!session && session.expiresAt - Date.now() > margin
+
+/** A usable access token: the held one if fresh, else a refreshed one. */
+export async function ensureFresh () {
+  if (!fresh()) await refresh()
+  return session.accessToken
+}
 export function onChange (fn) { listeners.add(fn); return () => listeners.delete(fn) }
 
 async function exchange (refreshToken) {

@@ -23,8 +23,9 @@ export function openProvider (noteId, doc, { onClosed } = {}) {
     if (code === CLOSE_UNAUTHORIZED && !retried) {
       retried = true
       try {
-        await auth.refresh()
-        provider.params = { token: auth.accessToken() }
+        // the token this connection was opened with ended: a refresh before expiry may
+        // already have brought the next one, else refresh now (once)
+        provider.params = { token: await auth.ensureFresh() }
         provider.connect()
         return
       } catch { /* the session is over: fall through */ }

@@ -13,15 +13,17 @@ export function connect () {
     auth: (cb) => cb({ token: auth.accessToken() }),
     transports: ['websocket']
   })
-  socket.on('connect_error', async (error) => {
-    if (socket.active) return // a network error: socket.io retries by itself
-    // refused (expired token): refresh once, then try again
+  let retried = false
+  socket.on('connect', () => { retried = false })
+  socket.on('connect_error', async () => {
+    if (socket.active || retried) return // a network error: socket.io retries by itself
+    // refused (the token expired): refresh once, then try again
+    retried = true
     try { await auth.refresh(); socket.connect() } catch { /* signed out */ }
-    void error
   })
   socket.on('disconnect', (reason) => {
     // the server disconnects a socket when its token expires: come back with a fresh one
-    if (reason === 'io server disconnect') auth.refresh().then(() => socket.connect(), () => {})
+    if (reason === 'io server disconnect') auth.ensureFresh().then(() => socket.connect(), () => {})
   })
   return socket
 }
