@@ -24,8 +24,9 @@ function fromPair (pair) {
   return {
     accessToken: pair.accessToken,
     refreshToken: pair.refreshToken,
+    // from the server's expiresIn, on this machine's clock (which may differ from the server's)
     issuedAt: Date.now(),
-    expiresAt: claims.exp * 1000,
+    expiresAt: Date.now() + pair.expiresIn * 1000,
     user: { id: claims.sub, name: claims.name || claims.sub, email: claims.email || null, roles: claims.roles || [] }
   }
 }
@@ -38,13 +39,14 @@ function set (next) {
   for (const fn of listeners) fn(session)
 }
 
-// Refresh at 80% of the token's life (at least 5 s before it ends).
+// Refresh ahead of expiry: 30 s before it, or at 80% of a shorter life; never more often
+// than once a second, whatever the clocks say.
 function schedule () {
   clearTimeout(timer)
   if (!session) return
   const life = session.expiresAt - session.issuedAt
-  const at = session.issuedAt + Math.min(life * 0.8, life - 5000)
-  timer = setTimeout(() => refresh().catch(() => {}), Math.max(0, at - Date.now()))
+  const at = session.expiresAt - Math.min(30000, life * 0.2)
+  timer = setTimeout(() => refresh().catch(() => {}), Math.max(1000, at - Date.now()))
 }
 
 window.addEventListener('storage', (event) => {
@@ -57,14 +59,6 @@ window.addEventListener('storage', (event) => {
 export const current = () => session
 export const user = () => session && session.user
 export const accessToken = () => session && session.accessToken
-/** Whether the held access token has more than `margin` ms to live. */
-export const fresh = (margin = 3000) => !!session && session.expiresAt - Date.now() > margin
-
-/** A usable access token: the held one if fresh, else a refreshed one. */
-export async function ensureFresh () {
-  if (!fresh()) await refresh()
-  return session.accessToken
-}
 export function onChange (fn) { listeners.add(fn); return () => listeners.delete(fn) }
 
 async function exchange (refreshToken) {

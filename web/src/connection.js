@@ -17,17 +17,27 @@ export function openProvider (noteId, doc, { onClosed } = {}) {
   const stopWatching = auth.onChange((session) => {
     if (session) provider.params = { token: session.accessToken }
   })
-  let retried = false
-  provider.on('sync', (synced) => { if (synced) retried = false })
+  // the token the current connection attempt was opened with
+  let usedToken = provider.params.token
+  // refresh once per 4401: a session whose fresh token is refused too has ended
+  let refreshedUnsynced = false
+  provider.on('sync', (synced) => { if (synced) refreshedUnsynced = false })
+  provider.on('status', ({ status }) => { if (status === 'connecting') usedToken = provider.params.token })
   provider.on('closed', async ({ code, reason }) => {
-    if (code === CLOSE_UNAUTHORIZED && !retried) {
-      retried = true
+    if (code === CLOSE_UNAUTHORIZED) {
       try {
-        // the token this connection was opened with ended: a refresh before expiry may
-        // already have brought the next one, else refresh now (once)
-        provider.params = { token: await auth.ensureFresh() }
-        provider.connect()
-        return
+        // a refresh before expiry may already have brought the next token; if not,
+        // refresh now.
+        const refused = usedToken
+        if (auth.accessToken() === refused && !refreshedUnsynced) {
+          refreshedUnsynced = true
+          await auth.refresh()
+        }
+        if (auth.accessToken() !== refused) {
+          provider.params = { token: auth.accessToken() }
+          provider.connect()
+          return
+        }
       } catch { /* the session is over: fall through */ }
     }
     if (onClosed) onClosed(code, reason)

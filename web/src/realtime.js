@@ -5,12 +5,13 @@ import * as auth from './auth.js'
 import { httpBase } from './config.js'
 
 let socket = null
+let usedToken = null
 
 export function connect () {
   if (socket) return socket
   socket = io(httpBase, {
     // a function: read again on each reconnect, so a refreshed token is always used
-    auth: (cb) => cb({ token: auth.accessToken() }),
+    auth: (cb) => cb({ token: (usedToken = auth.accessToken()) }),
     transports: ['websocket']
   })
   let retried = false
@@ -23,7 +24,10 @@ export function connect () {
   })
   socket.on('disconnect', (reason) => {
     // the server disconnects a socket when its token expires: come back with a fresh one
-    if (reason === 'io server disconnect') auth.ensureFresh().then(() => socket.connect(), () => {})
+    if (reason !== 'io server disconnect') return
+    const refused = usedToken
+    const renew = auth.accessToken() === refused ? auth.refresh() : Promise.resolve()
+    renew.then(() => socket.connect(), () => {})
   })
   return socket
 }
