@@ -27,7 +27,6 @@ async def test_two_people_write_one_note_at_once_and_see_each_other(
     server = await start_syncd(env=FAST)
     ann = await sign_in(browser, server, "ann", "Ann Lee")
     bob = await sign_in(browser, server, "bob", "Bob Stone")
-    await screenshot(ann.page, "notes-list-empty")
 
     note_id = await create_note(ann.page, "Kickoff")
     await editor(ann.page).click()
