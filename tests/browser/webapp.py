@@ -27,7 +27,8 @@ async def sign_in_link(server: SyncdProcess, user: str, name: str) -> str:
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
     link = out.decode().strip().splitlines()[-1]
-    assert f"127.0.0.1:{server.port}/#signin=" in link, link
+    home = server.env().get("FRONTEND_URL") or f"{server.http_url}/"
+    assert link.startswith(f"{home.rstrip('/')}/#signin="), link
     return link
 
 
