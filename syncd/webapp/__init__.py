@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 STATIC = Path(__file__).parent / "static"
 
@@ -56,7 +57,7 @@ def routes(static: Path = STATIC) -> list[BaseRoute]:
 
     assets = StaticFiles(directory=static / "assets", check_dir=False)
 
-    async def asset(scope, receive, send):  # type: ignore[no-untyped-def]
+    async def asset(scope: Scope, receive: Receive, send: Send) -> None:
         if not built(static):
             raise HTTPException(404)  # answered as JSON, like any unknown path
         await assets(scope, receive, send)

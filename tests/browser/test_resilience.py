@@ -58,7 +58,13 @@ async def test_a_server_restart_while_two_people_type_loses_nothing(
     await bob.page.keyboard.press("Enter")
 
     async def restart() -> None:
-        await asyncio.sleep(0.8)  # let them type a little first: this is the scenario
+        # stop once both are typing: when each one's first words show on the other's screen
+        await bob.page.wait_for_function(
+            "() => document.querySelector('.ProseMirror').textContent.includes('one two')"
+        )
+        await ann.page.wait_for_function(
+            "() => document.querySelector('.ProseMirror').textContent.includes('alpha beta')"
+        )
         await server.stop()
         await expect(ann.page.locator(".status")).to_have_attribute("data-state", "offline")
         await server.start()
