@@ -71,7 +71,7 @@ async def test_two_people_write_one_note_at_once_and_see_each_other(
     assert not ann.errors and not bob.errors, ann.errors + bob.errors
 
 
-async def test_a_viewer_follows_edits_live_but_cannot_type(
+async def test_a_viewer_follows_edits_live_but_cannot_type_until_promoted(
     browser: Browser, start_syncd: StartServer
 ) -> None:
     server = await start_syncd(env=FAST)
@@ -97,4 +97,16 @@ async def test_a_viewer_follows_edits_live_but_cannot_type(
     await saved(ann.page)
     await shows_text(ann.page, "Decisions: ship it")
     await screenshot(cy.page, "editor-read-only")
+
+    # Renamed and promoted while looking: the title follows, and Cy may type at once.
+    title = ann.page.get_by_label("Title")
+    await title.fill("Minutes, final")
+    await title.press("Enter")
+    await expect(cy.page.get_by_label("Title")).to_have_value("Minutes, final")
+    await share(ann.page, can_edit="cy")
+    await expect(editor(cy.page)).to_have_attribute("contenteditable", "true")
+    await editor(cy.page).click()
+    await cy.page.keyboard.press("Control+End")
+    await cy.page.keyboard.type(" (Cy agrees)")
+    await shows_text(ann.page, "Decisions: ship it (Cy agrees)")
     assert not ann.errors and not cy.errors, ann.errors + cy.errors

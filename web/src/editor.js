@@ -7,6 +7,7 @@ import { ySyncPlugin, yCursorPlugin, yUndoPlugin } from 'y-prosemirror'
 import { api, notesPath } from './api.js'
 import * as auth from './auth.js'
 import { openProvider } from './connection.js'
+import * as realtime from './realtime.js'
 import { h, clear, userColor } from './dom.js'
 import { mentionPlugin } from './mentions.js'
 import { avatarBar, awarenessUsers, presenceList } from './presence.js'
@@ -39,13 +40,13 @@ export async function editorScreen (root, noteId) {
   const can = rights(note, me)
   const doc = new Y.Doc()
   const closedBanner = h('p', { class: 'banner', role: 'alert', hidden: true })
+  const showProblem = (text) => { closedBanner.hidden = false; closedBanner.textContent = text }
   const { provider, destroy: closeProvider } = openProvider(noteId, doc, {
     onClosed: (code, reason) => {
-      closedBanner.hidden = false
-      closedBanner.textContent = code === 4403 ? 'You no longer have access to this note.'
+      showProblem(code === 4403 ? 'You no longer have access to this note.'
         : code === 4404 ? 'This note was deleted.'
           : code === 4401 ? 'Your session ended: sign in again.'
-            : `Disconnected: ${reason || code}`
+            : `Disconnected: ${reason || code}`)
     }
   })
   const awareness = provider.awareness
@@ -104,7 +105,11 @@ export async function editorScreen (root, noteId) {
 
   const title = h('input', {
     class: 'title', value: note.title, 'aria-label': 'Title', readOnly: !can.edit,
-    onchange: async () => { await api(`${notesPath}/${encodeURIComponent(noteId)}`, { method: 'PUT', body: { title: title.value } }) }
+    onchange: async () => {
+      try {
+        await api(`${notesPath}/${encodeURIComponent(noteId)}`, { method: 'PUT', body: { title: title.value } })
+      } catch (e) { showProblem(`The title was not saved: ${e.message}`) }
+    }
   })
   const header = h('header', { class: 'note-header' },
     h('a', { href: '#/', class: 'back' }, '← Notes'),
@@ -132,7 +137,20 @@ export async function editorScreen (root, noteId) {
       panels)))
   if (can.edit) view.focus()
 
+  // list events keep the header current: a rename shows, a change of my rights re-opens
+  // the note (editable or read-only), a deletion is told
+  const offUpdated = realtime.on('note:updated', (changed) => {
+    if (changed.id !== noteId) return
+    if (document.activeElement !== title) title.value = changed.title
+    if (rights(changed, me).edit !== can.edit) window.dispatchEvent(new HashChangeEvent('hashchange'))
+  })
+  const offDeleted = realtime.on('note:deleted', ({ id }) => {
+    if (id === noteId) showProblem('This note was deleted, or you may no longer see it.')
+  })
+
   return () => {
+    offUpdated()
+    offDeleted()
     clearTimeout(idleTimer)
     tracker.destroy()
     avatars.destroy()
