@@ -25,6 +25,10 @@ async def test_a_token_that_expires_while_typing_is_refreshed_and_no_keystroke_i
     sockets: list[str] = []
     ann.page.on("websocket", lambda ws: sockets.append(ws.url) if "/ws/notes/" in ws.url else None)
     note_id = await create_note(ann.page, "Long session")
+    # a second tab of the same session: both refresh, yet the refresh token is spent once
+    # (a second use would revoke the session and sign both tabs out)
+    other_tab = await ann.new_tab(ann.page.url)
+    await saved(other_tab)
     await editor(ann.page).click()
     first = await ann.page.evaluate("JSON.parse(localStorage.getItem('syncd.session')).accessToken")
     await ann.page.keyboard.type(TYPED, delay=70)  # about 10 s
@@ -32,8 +36,9 @@ async def test_a_token_that_expires_while_typing_is_refreshed_and_no_keystroke_i
     assert now != first
     # the server closed the note's socket (4401) as tokens ended; the page came back each time
     assert len(sockets) >= 3, sockets
-    await shows_text(ann.page, TYPED)
-    await saved(ann.page)
+    for tab in ann.pages:
+        await shows_text(tab, TYPED)
+        await saved(tab)
     async with server.client(make_token("ann")) as api:
         stored = (await api.get(f"{NOTES}/{note_id}")).json()["content"]
     assert stored.strip() == TYPED.strip()

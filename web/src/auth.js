@@ -1,8 +1,10 @@
-// The session: an access/refresh pair kept in localStorage (shared by the user's tabs).
+// The session: an access/refresh pair shared by the user's tabs (IndexedDB for the truth,
+// localStorage for a synchronous start and its `storage` event to tell the other tabs).
 // The access token is refreshed before it expires and, once, when the server refuses it;
 // tabs take a Web Lock around the refresh so that only one of them spends the refresh token
 // (a second use of a spent refresh token would revoke the whole session).
 import { httpBase } from './config.js'
+import { readShared, writeShared } from './shared-session.js'
 
 const KEY = 'syncd.session'
 const listeners = new Set()
@@ -78,7 +80,9 @@ async function exchange (refreshToken) {
 
 /** Sign in with the refresh token of a sign-in link (spent by this first use). */
 export async function signIn (refreshToken) {
-  set(fromPair(await exchange(refreshToken)))
+  const next = fromPair(await exchange(refreshToken))
+  await writeShared(next).catch(() => {})
+  set(next)
 }
 
 /** A fresh pair; concurrent callers (and tabs) share one refresh. */
@@ -90,16 +94,19 @@ export function refresh () {
 async function refreshOnce () {
   const seen = session && session.refreshToken
   if (!seen) throw new Error('not signed in')
+  // under the lock, the shared copy is the truth (see shared-session.js)
   const run = async () => {
-    const stored = load()
+    const stored = await readShared().catch(() => load()) // no IndexedDB: best effort
     if (stored && stored.refreshToken !== seen) { // another tab refreshed meanwhile
       set(stored)
       return
     }
     try {
-      set(fromPair(await exchange(seen)))
+      const next = fromPair(await exchange(seen))
+      await writeShared(next).catch(() => {})
+      set(next)
     } catch (error) {
-      if (error.status === 401) set(null)
+      if (error.status === 401) { await writeShared(null).catch(() => {}); set(null) }
       throw error
     }
   }
@@ -109,6 +116,7 @@ async function refreshOnce () {
 
 export async function signOut () {
   const token = session && session.refreshToken
+  await writeShared(null).catch(() => {})
   set(null)
   if (token) {
     await fetch(`${httpBase}/api/auth/logout`, {

@@ -21,11 +21,20 @@ export function clear (el, ...children) {
   return el
 }
 
-// A stable colour per user id, readable on white (contrast >= 4.5 with white text)
+// A stable colour per user id, dark enough for white text (contrast >= 4.5), as #rrggbb
+// (y-prosemirror derives the selection highlight from a hex colour)
 export function userColor (id) {
   let hash = 0
   for (const ch of String(id)) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0
-  return `hsl(${hash % 360}, 70%, 35%)`
+  const hue = hash % 360
+  const s = 0.7
+  const l = 0.35
+  const f = (n) => {
+    const k = (n + hue / 30) % 12
+    const c = l - s * Math.min(l, 1 - l) * Math.max(-1, Math.min(k - 3, 9 - k, 1))
+    return Math.round(c * 255).toString(16).padStart(2, '0')
+  }
+  return `#${f(0)}${f(8)}${f(4)}`
 }
 
 export function initials (name) {

@@ -32,12 +32,13 @@ export function trackStatus (provider, doc, onChange) {
   const probe = () => {
     clearTimeout(timer)
     timer = null
-    if (!provider.wsconnected || !provider.synced || edits === saved || !provider.ws) return
+    const ws = provider.ws
+    if (!provider.wsconnected || !provider.synced || edits === saved || !ws || ws.readyState !== WebSocket.OPEN) return
     const encoder = encoding.createEncoder()
     encoding.writeVarUint(encoder, 0) // y-websocket's messageSync
     syncProtocol.writeSyncStep1(encoder, doc)
     probes.push(edits)
-    provider.ws.send(encoding.toUint8Array(encoder))
+    ws.send(encoding.toUint8Array(encoder))
   }
   const schedule = () => { if (!timer) timer = setTimeout(probe, 250) }
 
