@@ -18,6 +18,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from syncd.api.openapi import operation
+from syncd.api.schema import string
+
 STATIC = Path(__file__).parent / "static"
 
 #: the page loads only its own script and style, and talks only to this origin (same-origin
@@ -46,9 +49,17 @@ def built(static: Path = STATIC) -> bool:
 
 
 def routes(static: Path = STATIC) -> list[BaseRoute]:
+    @operation(
+        "The web app (or, before it is built, how to build it)",
+        responses={200: string()},
+        auth=False,
+        tags=["web app"],
+        media_type="text/html",
+    )
     async def index(request: Request) -> Response:
         if not built(static):
-            return HTMLResponse(NOT_BUILT, status_code=503, headers={"cache-control": "no-store"})
+            # 200: a person reads this page; monitoring reads /healthz and /readyz
+            return HTMLResponse(NOT_BUILT, headers={"cache-control": "no-store"})
         return FileResponse(
             static / "index.html",
             media_type="text/html",
