@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from syncd.webapp import built
-from tests.support.fixtures import node, start_syncd, syncd  # noqa: F401
+from tests.support.fixtures import start_syncd  # noqa: F401
 
 CHROMIUM = os.environ.get("SYNCD_TEST_CHROMIUM", "/usr/bin/chromium")
 

@@ -51,7 +51,7 @@ export async function editorScreen (root, noteId) {
   })
   const awareness = provider.awareness
   const color = userColor(me.id)
-  let status = can.edit ? 'editing' : 'viewing'
+  let status = 'viewing' // editing while typing, idle after a minute without
   awareness.setLocalStateField('user', { id: me.id, name: me.name, color })
   awareness.setLocalStateField('status', status)
 
@@ -64,7 +64,6 @@ export async function editorScreen (root, noteId) {
     return [...found.values()]
   }
 
-  let view = null
   const statusEl = h('span', { class: 'status', role: 'status', 'aria-live': 'polite' })
   const tracker = trackStatus(provider, doc, (s) => {
     statusEl.textContent = s.text
@@ -73,7 +72,7 @@ export async function editorScreen (root, noteId) {
   })
 
   const mount = h('div', { class: 'editor', 'aria-label': 'Note content' })
-  view = new EditorView(mount, {
+  const view = new EditorView(mount, {
     state: EditorState.create({
       schema,
       plugins: [
