@@ -7,7 +7,15 @@ import asyncio
 
 from playwright.async_api import Browser, expect
 
-from tests.browser.webapp import create_note, editor, saved, share, shows_text, sign_in
+from tests.browser.webapp import (
+    create_note,
+    editor,
+    saved,
+    screenshot,
+    share,
+    shows_text,
+    sign_in,
+)
 from tests.integration.collab_helpers import FAST, NOTES
 from tests.support.fixtures import StartServer
 from tests.support.server import make_token
@@ -71,7 +79,11 @@ async def test_a_server_restart_while_two_people_type_loses_nothing(
             "() => document.querySelector('.ProseMirror').textContent.includes('alpha beta')"
         )
         await server.stop()
-        await expect(ann.page.locator(".status")).to_have_attribute("data-state", "offline")
+        # what they type meanwhile is counted, and not called saved
+        status = ann.page.locator('.status[data-state="offline"]')
+        await expect(status).to_contain_text("unsynced edit")
+        await expect(status).not_to_have_attribute("data-unsynced", "0")
+        await screenshot(ann.page, "editor-offline")
         await server.start()
 
     ann_text = " one two three four five six seven eight nine ten"
