@@ -301,6 +301,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             store,
             jobs,
             events,
+            sockets=gateway,
             field=settings.prosemirror_field,
         )
         cluster = backend.events if isinstance(backend, RedisBus) else None
