@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from syncd.api.openapi import build_document
 from syncd.api.webapp import CSP, routes
 
 
@@ -56,3 +57,11 @@ async def test_without_built_assets_the_root_says_how_to_build_them(tmp_path: Pa
     assert page.status_code == 200 and "bash scripts/build-web.sh" in page.text
     assert (await client.get("/assets/app.js")).json() == {"error": {"code": "not_found"}}
     assert (await client.get("/api/thing")).json() == {"ok": True}
+
+
+def test_the_root_is_declared_in_the_generated_openapi_document(tmp_path: Path) -> None:
+    document = build_document(routes(tmp_path), version="test")
+    assert list(document["paths"]) == ["/"]  # the assets are not API operations
+    index = document["paths"]["/"]["get"]
+    assert index["security"] == []
+    assert index["responses"]["200"]["content"] == {"text/html": {"schema": {"type": "string"}}}
