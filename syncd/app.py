@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from syncd import metrics
-from syncd.api import auth, docs, health, monitoring, notes, openapi, sessions
+from syncd.api import auth, docs, health, monitoring, notes, openapi, sessions, webapp
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
 from syncd.api import versions as versions_api
@@ -125,6 +125,8 @@ def create_app(settings: Settings) -> Starlette:
         *metrics_api.routes(),
         *openapi.routes(),
         *docs.routes(),
+        # last: only `/` and `/assets/`, so no API path is shadowed
+        *webapp.routes(),
     ]
     # Outermost first: every response is counted and gets the security headers.
     middleware = [Middleware(HttpMetricsMiddleware), Middleware(SecurityHeadersMiddleware)]

@@ -39,12 +39,24 @@ def _serve(settings: Settings) -> int:
         timeout_graceful_shutdown=15,
         proxy_headers=True,
     )
+    _print_sign_in_link(settings)
     # uvicorn configured its loggers in Config(); mask tokens (e.g. `?token=` in the
     # WebSocket handshake line) before anything is logged
     redaction.install()
     server = _GracefulServer(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _print_sign_in_link(settings: Settings) -> None:
+    """Embedded with a generated secret (development): a link that signs the local user in,
+    as Jupyter prints its token URL."""
+    from syncd.auth.signin import local_user, should_print_link, sign_in_link
+
+    if should_print_link(settings):
+        user = local_user()
+        link = sign_in_link(settings, user, name=user)
+        print(f"syncd: open the web app as {user} (the link works once):\n    {link}", flush=True)
 
 
 class _GracefulServer(uvicorn.Server):
@@ -97,6 +109,16 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     from syncd.auth import mint_token
     from syncd.auth.configured import jwt_secret
 
+    if args.link:
+        from syncd.auth.signin import sign_in_link
+
+        print(
+            sign_in_link(
+                settings, args.user, name=args.name, email=args.email, roles=args.role or [],
+                ttl=args.ttl,
+            )
+        )
+        return 0
     token = mint_token(
         jwt_secret(settings),
         args.user,
@@ -125,6 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--email")
     token.add_argument("--role", action="append", help="role, e.g. admin or service; repeatable")
     token.add_argument("--ttl", type=float, default=24 * 3600.0, help="lifetime in seconds")
+    token.add_argument(
+        "--link",
+        action="store_true",
+        help="print a sign-in link to the web app instead (a one-use refresh token; --ttl: "
+        "how long the link may be used)",
+    )
     return parser
 
 

@@ -17,10 +17,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
 from syncd import metrics
+from syncd.api.models.note_views import note_json
 from syncd.auth import TokenVerifier
 from syncd.auth.configured import jwt_secret, refresh_service
 from syncd.auth.refresh import RefreshService
@@ -38,6 +40,7 @@ from syncd.services.events import (
     ContentChanged,
     ContentEdited,
     EventBus,
+    NoteCreated,
     NoteDeleted,
     NoteEvent,
     NoteShared,
@@ -61,6 +64,7 @@ from syncd.services.sessions import SessionService
 from syncd.services.versions import VersionService
 from syncd.settings import Settings, SettingsError
 from syncd.storage import (
+    NoteRecord,
     NotificationStore,
     SessionStore,
     Store,
@@ -68,6 +72,7 @@ from syncd.storage import (
     open_store,
 )
 from syncd.transport.hocuspocus import HocuspocusEndpoint
+from syncd.transport.list_events import ListEvents
 from syncd.transport.socketio import RedisDeliverer, SocketGateway
 from syncd.transport.websocket import SyncEndpoint
 
@@ -296,10 +301,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             store,
             jobs,
             events,
+            sockets=gateway,
             field=settings.prosemirror_field,
         )
         cluster = backend.events if isinstance(backend, RedisBus) else None
-        _subscribe(events, notes, cache, versions, hub, gateway, notifications, cluster)
+        lists = ListEvents(gateway, _listed)
+        _subscribe(events, notes, cache, versions, hub, gateway, notifications, lists, cluster)
         await stack.enter_async_context(hub)
         await stack.enter_async_context(gateway)
         worker = None
@@ -341,6 +348,7 @@ def _subscribe(
     hub: CollaborationHub,
     gateway: SocketGateway,
     notifications: NotificationService,
+    lists: ListEvents,
     cluster: RedisEvents | None,
 ) -> None:
     """Who reacts to what. Per kind, subscribers run in the order registered here."""
@@ -358,6 +366,11 @@ def _subscribe(
     events.subscribe(PermissionsChanged, gateway.rights_changed)
     events.subscribe(NoteDeleted, notes.close_deleted)
     events.subscribe(NoteDeleted, gateway.note_deleted)
+    # list views (queued: a REST call does not wait for one emit per viewer; one queue for
+    # the three kinds keeps a note's events in order)
+    events.subscribe(NoteCreated, lists.note_changed, queued=True)
+    events.subscribe(NoteUpdated, lists.note_changed, queued=True)
+    events.subscribe(NoteDeleted, lists.note_changed, queued=True)
     # content
     events.subscribe(ContentEdited, versions.edited)
     events.subscribe(ContentChanged, notifications.content_changed)
@@ -373,6 +386,11 @@ def _subscribe(
 
 def _count(event: NoteEvent) -> None:
     metrics.EVENTS.labels(type(event).__name__).inc()
+
+
+def _listed(record: NoteRecord) -> dict[str, Any]:
+    """A note in list events, as `GET /api/collaborative-notes` lists it."""
+    return note_json(record, content=record.content_text)
 
 
 class _ClusterRelay:

@@ -57,7 +57,7 @@ async def list_notifications(request: Request) -> Response:
 )
 async def mark_read(request: Request) -> Response:
     principal = authenticate(request)
-    record = await _service(request).store.mark_read(
+    record = await _service(request).mark_read(
         principal.user_id, request.path_params["notification_id"]
     )
     if record is None:
@@ -74,7 +74,7 @@ async def mark_read(request: Request) -> Response:
 async def mark_all_read(request: Request) -> Response:
     principal = authenticate(request)
     category = read_query(request, CategoryQuery).category or None
-    updated = await _service(request).store.mark_all_read(principal.user_id, category=category)
+    updated = await _service(request).mark_all_read(principal.user_id, category=category)
     return JSONResponse({"updated": updated})
 
 

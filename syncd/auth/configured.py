@@ -20,16 +20,20 @@ def jwt_secret(settings: Settings) -> str:
     return load_or_create_secret(settings.data_dir, "jwt-secret")
 
 
-def refresh_service(settings: Settings, store: Store, redis: Redis | None) -> RefreshService:
-    """Refresh tokens signed with `JWT_REFRESH_SECRET`, their records in Redis when scaled,
-    else in the database. Unset, the secret is derived from a configured `JWT_SECRET` (so
-    every instance agrees) or generated in the data folder like it."""
+def jwt_refresh_secret(settings: Settings) -> str:
+    """`JWT_REFRESH_SECRET`; unset, derived from a configured `JWT_SECRET` (so every
+    instance agrees) or generated in the data folder like it."""
     if settings.jwt_refresh_secret:
-        refresh_secret = settings.jwt_refresh_secret
-    elif settings.jwt_secret:
-        refresh_secret = derive_secret(settings.jwt_secret, "syncd refresh tokens")
-    else:
-        refresh_secret = load_or_create_secret(settings.data_dir, "jwt-refresh-secret")
+        return settings.jwt_refresh_secret
+    if settings.jwt_secret:
+        return derive_secret(settings.jwt_secret, "syncd refresh tokens")
+    return load_or_create_secret(settings.data_dir, "jwt-refresh-secret")
+
+
+def refresh_service(settings: Settings, store: Store, redis: Redis | None) -> RefreshService:
+    """Refresh tokens signed with `jwt_refresh_secret`, their records in Redis when scaled,
+    else in the database."""
+    refresh_secret = jwt_refresh_secret(settings)
     records: RefreshRecords
     if redis is None:
         records = SqlRefreshRecords(store.engine)

@@ -228,7 +228,7 @@ class NoteService:
         record = await self._store.update_note(note_id, updated_by=principal.user_id, **changes)
         if record is None:
             raise NoteNotFound(note_id)
-        await self._events.publish(NoteUpdated(note_id, record))
+        await self._events.publish(NoteUpdated(note_id, record, before))
         if "permissions" in changes:
             added = _granted(record.permissions) - _granted(before.permissions)
             await self._shared(record, added - {record.created_by, principal.user_id}, principal)
@@ -236,9 +236,11 @@ class NoteService:
         return await self._with_content(record, content_json, principal.user_id)
 
     async def delete(self, note_id: str) -> None:
-        if not await self._store.delete_note(note_id):
+        # read first: the event names who could view the note (their lists drop it)
+        record = await self._store.get_note(note_id)
+        if record is None or not await self._store.delete_note(note_id):
             raise NoteNotFound(note_id)
-        await self._events.publish(NoteDeleted(note_id))
+        await self._events.publish(NoteDeleted(note_id, record=record))
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
         """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""

@@ -13,7 +13,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from syncd import metrics
 from syncd.auth import Principal
@@ -52,6 +52,12 @@ def notification_json(record: NotificationRecord) -> dict[str, Any]:
     }
 
 
+class UserSockets(Protocol):
+    """Reaches every socket of a user, on every instance (the Socket.IO gateway)."""
+
+    async def emit_to_user(self, user_id: str, event: str, data: dict[str, Any]) -> None: ...
+
+
 def _who(principal: Principal) -> str:
     return principal.name or principal.user_id
 
@@ -64,12 +70,14 @@ class NotificationService:
         jobs: Jobs,
         events: EventBus,
         *,
+        sockets: UserSockets,
         field: str = "prosemirror",
     ) -> None:
         self.store = store
         self._notes = notes
         self._jobs = jobs
         self._events = events
+        self._sockets = sockets
         self._field = field
         #: per note, users already known to be notified: spares a transaction per checkpoint
         self._notified: OrderedDict[str, set[str]] = OrderedDict()
@@ -90,6 +98,29 @@ class NotificationService:
         except Exception:
             # Stored all the same: the user sees it at the next GET /api/notifications.
             log.exception("queueing delivery of notification %s failed", record.id)
+            metrics.ERRORS.labels("notifications").inc()
+
+    async def mark_read(self, user_id: str, notification_id: str) -> NotificationRecord | None:
+        """Mark one of the user's notifications read (None: not theirs); every tab of the
+        user hears `notification:read` and updates its badge."""
+        record = await self.store.mark_read(user_id, notification_id)
+        if record is not None:
+            await self._tell_read(user_id, {"id": record.id})
+        return record
+
+    async def mark_all_read(self, user_id: str, *, category: str | None = None) -> int:
+        """Mark all the user's unread notifications (of `category`) read; how many."""
+        updated = await self.store.mark_all_read(user_id, category=category)
+        if updated:
+            await self._tell_read(user_id, {"all": True, "category": category})
+        return updated
+
+    async def _tell_read(self, user_id: str, data: dict[str, Any]) -> None:
+        # stored already: a tab that misses this catches up at its next list
+        try:
+            await self._sockets.emit_to_user(user_id, "notification:read", data)
+        except Exception:
+            log.exception("telling user %s about read notifications failed", user_id)
             metrics.ERRORS.labels("notifications").inc()
 
     # -- subscribers (registered in syncd.wiring) -------------------------------------------

@@ -69,6 +69,32 @@ async def test_mark_read_and_mark_all_read_change_what_get_returns(server: Syncd
     assert len(read) == 3 and all(n["read"] and n["readAt"] for n in read)
 
 
+async def test_marking_read_is_told_to_every_tab_of_the_user_and_no_one_else(
+    server: SyncdProcess, node: NodeYjs
+) -> None:
+    tab1 = await node.sio_connect("ann-1", server.http_url, token=make_token("ann"))
+    tab2 = await node.sio_connect("ann-2", server.http_url, token=make_token("ann"))
+    bob = await node.sio_connect("bob", server.http_url, token=make_token("bob"))
+    first, _ = [(await notify(server, ["ann"], title))[0] for title in ("one", "two")]
+    async with server.client(make_token("ann")) as api:
+        assert (await api.put(f"/api/notifications/{first['id']}/read")).status_code == 200
+    for tab in (tab1, tab2):
+        [read] = await tab.wait_sio_event("notification:read")
+        assert read == {"id": first["id"]}
+    async with server.client(make_token("ann")) as api:
+        response = await api.put("/api/notifications/mark-all-read?category=reminder")
+        assert response.json() == {"updated": 0}  # none of that category: nothing to tell
+        assert (await api.put("/api/notifications/mark-all-read")).json() == {"updated": 1}
+    for tab in (tab1, tab2):
+        [everything] = await tab.wait_sio_event("notification:read", count=2)
+        assert everything == {"all": True, "category": None}
+    # Bob's first event is his own notification: Ann's reads never reached him.
+    await notify(server, ["bob"], "For Bob")
+    await bob.wait_sio_event("notification:new")
+    assert [e["name"] for e in node.client_events("bob", "sio")] == ["notification:new"]
+    assert len(node.client_events("ann-1", "sio")) == 4  # two new, two read
+
+
 async def test_read_notifications_past_their_retention_are_cleaned_up(
     start_syncd: StartServer,
 ) -> None:

@@ -31,9 +31,12 @@ class NoteCreated(NoteEvent):
 
 @dataclass(frozen=True, slots=True)
 class NoteUpdated(NoteEvent):
-    """The note's row changed (title, lead, metadata, permissions) by a REST call."""
+    """The note's row changed (title, lead, metadata, permissions) by a REST call;
+    `before`: the row as it was (who could view it then: list views tell those who lost
+    the right)."""
 
     record: NoteRecord
+    before: NoteRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,10 @@ class PermissionsChanged(NoteEvent):
 
 @dataclass(frozen=True, slots=True)
 class NoteDeleted(NoteEvent):
+    """`record`: the row as it was, on the instance that deleted it (None when `remote`)."""
+
     remote: bool = False
+    record: NoteRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
