@@ -47,6 +47,7 @@ PROTOCOL_ERRORS = Counter(
     "syncd_protocol_errors_total",
     "y-websocket frames refused (connection closed), by message type and kind: malformed "
     "(not the wire format), limit (over a cap of the frame walker), too_large (frame size), "
+    "missing (more held updates waiting for missing structs than a connection may keep), "
     "rejected (pycrdt refused what the walker let through)",
     ["type", "kind"],
 )
