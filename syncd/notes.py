@@ -17,7 +17,13 @@ from syncd import metrics
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
 from syncd.bus import LocalEvents
 from syncd.cache import NoteCache
-from syncd.content import EMPTY_UPDATE, doc_to_json, doc_to_text, write_json
+from syncd.content import (
+    EMPTY_UPDATE,
+    check_update_safe,
+    doc_to_json,
+    doc_to_text,
+    write_json,
+)
 from syncd.ids import is_note_id
 from syncd.note_events import NoteListener
 from syncd.room import Peer, Room, RoomRegistry
@@ -281,8 +287,10 @@ class NoteService:
                 metrics.ERRORS.labels("note_listener").inc()
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
-        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""
+        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid,
+        `UnsafeContent` if it brings content outside the safe schema)."""
         async with self._rooms.borrow(note_id) as room:
+            check_update_safe(room.doc, update, self._field, "/contentJson")
             room.apply(update, editor=editor)
             await room.wait_durable()
         if self.versions is not None:

@@ -32,23 +32,29 @@ _CODES = {
 class ApiError(Exception):
     """Raised by handlers; rendered as the JSON error shape."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, code: str | None = None, pointer: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
         self.message = message
+        #: JSON pointer (RFC 6901) of the offending value of the request body, if known
+        self.pointer = pointer
 
 
-def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code or _CODES.get(status, "error"), "message": message}},
-        status_code=status,
-    )
+def error_response(
+    status: int, message: str, code: str | None = None, *, pointer: str | None = None
+) -> JSONResponse:
+    error = {"code": code or _CODES.get(status, "error"), "message": message}
+    if pointer is not None:
+        error["pointer"] = pointer
+    return JSONResponse({"error": error}, status_code=status)
 
 
 async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.code)
+    return error_response(exc.status, exc.message, exc.code, pointer=exc.pointer)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,15 @@ import datetime as dt
 from typing import Any
 
 from syncd.api.errors import ApiError
-from syncd.content import ContentError, text_to_json, validate_pm_json
+from syncd.content import (
+    ContentError,
+    UnsafeContent,
+    check_safe,
+    json_to_text,
+    sanitize,
+    text_to_json,
+    validate_pm_json,
+)
 from syncd.notes import NoteView
 from syncd.storage import NoteMetadata, NoteRecord, Permissions
 
@@ -95,9 +103,13 @@ def parse_content(body: dict[str, Any]) -> dict[str, object] | None:
         return text_to_json(text)
     if has_json:
         try:
-            return validate_pm_json(body["contentJson"])
+            content = validate_pm_json(body["contentJson"])
+            check_safe(content, "/contentJson")
+        except UnsafeContent as exc:
+            raise ApiError(422, f"contentJson: {exc.reason}", pointer=exc.pointer) from None
         except ContentError as exc:
             raise invalid(f"contentJson: {exc}") from None
+        return content
     return None
 
 
@@ -143,4 +155,7 @@ def note_json(record: NoteRecord, *, content: str, content_json: object = None) 
 
 
 def view_json(view: NoteView) -> dict[str, Any]:
-    return note_json(view.record, content=view.text, content_json=view.json)
+    """The note as `GET /:id` shows it: content within the safe schema, whatever Yjs
+    clients wrote (the plain text is that of the safe content)."""
+    safe = sanitize(view.json)
+    return note_json(view.record, content=json_to_text(safe), content_json=safe)

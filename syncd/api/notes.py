@@ -34,6 +34,7 @@ from syncd.api.note_shapes import (
 from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate, read_body, read_query, require_access
 from syncd.auth import Access
+from syncd.content import UnsafeContent
 from syncd.notes import Forbidden, NoteNotFound, NoteService
 from syncd.protocol import ProtocolError
 from syncd.storage import NoteExists
@@ -198,6 +199,8 @@ async def apply_yjs_update(request: Request) -> Response:
         await _notes(request).apply_update(note_id, update, principal.user_id)
     except ProtocolError as exc:
         raise invalid(str(exc)) from None
+    except UnsafeContent as exc:  # the pointer is into the note's contentJson after it
+        raise ApiError(422, f"update: {exc.reason}", pointer=exc.pointer) from None
     return JSONResponse({"applied": True, "bytes": len(update)})
 
 

@@ -27,7 +27,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 ERROR = component(
     "Error",
     obj(
-        {"error": obj({"code": string(), "message": string()}, required=("code", "message"))},
+        {
+            "error": obj(
+                {
+                    "code": string(),
+                    "message": string(),
+                    "pointer": string(
+                        description="JSON pointer (RFC 6901) of the offending value of the body"
+                    ),
+                },
+                required=("code", "message"),
+            )
+        },
         required=("error",),
     ),
 )

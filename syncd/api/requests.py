@@ -127,7 +127,7 @@ async def read_body(request: Request, schema: Schema, *, optional: bool = False)
     try:
         check(schema, body)
     except SchemaError as exc:
-        raise ApiError(422, str(exc)) from None
+        raise ApiError(422, str(exc), pointer=exc.pointer) from None
     return body
 
 

@@ -31,6 +31,17 @@ class SchemaError(ValueError):
         super().__init__(message)
         self.path = path
 
+    @property
+    def pointer(self) -> str:
+        """`path` as a JSON pointer (RFC 6901) into the body: `a.b[2]` is `/a/b/2`."""
+        if self.path == "body" or self.path.startswith("a key in "):
+            return ""
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", self.path)
+        return "".join(
+            "/" + (p[1:-1] if p.startswith("[") else p.replace("~", "~0").replace("/", "~1"))
+            for p in parts
+        )
+
 
 def component(name: str, schema: Schema) -> Schema:
     """Register `schema` under `name`; returns a `$ref` to it."""
@@ -179,7 +190,9 @@ def check(schema: Schema, value: object, path: str = "body") -> None:
     if "$ref" in schema:
         check(COMPONENTS[schema["$ref"].rsplit("/", 1)[-1]], value, path)
         return
-    if "anyOf" in schema:
+    if "x-discriminator" in schema:
+        _check_tagged(schema["anyOf"], schema["x-discriminator"], value, path)
+    elif "anyOf" in schema:
         _check_any(schema["anyOf"], value, path, schema.get("x-error"))
     kinds = schema.get("type")
     if kinds is not None:
@@ -221,6 +234,23 @@ def _check_any(options: list[Schema], value: object, path: str, message: str | N
     raise max(errors, key=lambda error: len(error.path))
 
 
+def _check_tagged(options: list[Schema], tag: str, value: object, path: str) -> None:
+    """`anyOf` over objects told apart by the `enum` of their property `tag` (ProseMirror
+    node types): the option the value names explains a failure, not the one that got
+    furthest."""
+    if not isinstance(value, dict):
+        raise SchemaError(f"{path} must be an object", path)
+    names = [name for option in options for name in option["properties"][tag]["enum"]]
+    if tag not in value:
+        raise SchemaError(f"{_join(path, tag)} is required", _join(path, tag))
+    for option in options:
+        if value[tag] in option["properties"][tag]["enum"]:
+            check(option, value, path)
+            return
+    shown = str(value[tag])[:64]
+    raise SchemaError(f"{_join(path, tag)} {shown!r} is not one of {', '.join(names)}", path)
+
+
 def _check_string(schema: Schema, value: str, path: str) -> None:
     if len(value) < schema.get("minLength", 0):
         raise SchemaError(f"{path} must not be empty", path)
@@ -229,6 +259,8 @@ def _check_string(schema: Schema, value: str, path: str) -> None:
     if "pattern" in schema and _pattern(schema["pattern"]).search(value) is None:
         if schema["pattern"] == NOT_BLANK and "\x00" not in value:
             raise SchemaError(f"{path} must not be blank", path)
+        if "x-error" in schema:  # a pattern too long to be an explanation
+            raise SchemaError(f"{path} {schema['x-error']}", path)
         raise SchemaError(f"{path} does not match {schema['pattern']}", path)
 
 

@@ -23,6 +23,7 @@ from syncd.api.schema import (
     text,
 )
 from syncd.auth import Access
+from syncd.content import json_to_text, sanitize
 from syncd.storage import NoteNotFound, VersionRecord
 from syncd.versions import VersionNotFound, VersionService
 
@@ -152,8 +153,9 @@ async def get_version(request: Request) -> Response:
         content = await _versions(request).content(note_id, number)
     except VersionNotFound:
         raise ApiError(404, "version not found") from None
+    safe = sanitize(content.json)  # what Yjs clients wrote, within the safe schema
     return JSONResponse(
-        {**version_json(content.record), "content": content.text, "contentJson": content.json}
+        {**version_json(content.record), "content": json_to_text(safe), "contentJson": safe}
     )
 
 

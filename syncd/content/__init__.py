@@ -2,10 +2,13 @@
 
 Read it as ProseMirror JSON or plain text, and write ProseMirror JSON (or plain
 text via `text_to_json`) back as one CRDT update that connected editors apply
-like any peer's edit.
+like any peer's edit.  What a note may carry is the safe schema of `schema`:
+REST writes are checked against it (`check_safe`), every output is cleaned (`sanitize`).
 """
 
+from ._guard import check_update_safe
 from ._mentions import extract_mentions
+from ._safety import UnsafeContent, check_safe, sanitize
 from ._validate import ContentError, validate_pm_json
 from ._write import EMPTY_UPDATE, write_json
 from .prosemirror import (
@@ -22,12 +25,16 @@ __all__ = [
     "DEFAULT_FIELD",
     "EMPTY_UPDATE",
     "ContentError",
+    "UnsafeContent",
+    "check_safe",
+    "check_update_safe",
     "doc_to_json",
     "doc_to_text",
     "extract_mentions",
     "fragment_to_json",
     "fragment_to_text",
     "json_to_text",
+    "sanitize",
     "text_to_json",
     "validate_pm_json",
     "write_json",
