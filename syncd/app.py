@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Mount, WebSocketRoute
 
 from syncd import metrics
-from syncd.api import auth, health, monitoring, notes, openapi, sessions
+from syncd.api import auth, export, health, monitoring, notes, openapi, sessions
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
 from syncd.api import versions as versions_api
@@ -285,6 +285,7 @@ def create_app(settings: Settings) -> Starlette:
         *health.routes(),
         *notes.routes(),
         *versions_api.routes(),
+        *export.routes(),
         *auth.routes(),
         *metrics_api.routes(),
         *openapi.routes(),

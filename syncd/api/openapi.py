@@ -89,6 +89,12 @@ class Operation:
     media_type: str = "application/json"
 
 
+def media_types(content: Mapping[str, Schema]) -> Schema:
+    """A response whose body is one of several media types (an export), each with its
+    schema; the handler picks one."""
+    return {"x-media-types": dict(content)}
+
+
 def operation(
     summary: str,
     *,
@@ -152,7 +158,9 @@ def _response(
     status: int, schema: Schema | None, media_type: str, *, retry_after: bool
 ) -> dict[str, Any]:
     response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
-    if schema is not None:
+    if schema is not None and "x-media-types" in schema:
+        response["content"] = {t: {"schema": s} for t, s in schema["x-media-types"].items()}
+    elif schema is not None:
         response["content"] = {media_type: {"schema": schema}}
     if retry_after:
         response["headers"] = _RETRY_AFTER
