@@ -292,11 +292,11 @@ def create_app(settings: Settings) -> Starlette:
     ]
     # Outermost first: every response is counted and gets the security headers.
     middleware = [Middleware(HttpMetricsMiddleware), Middleware(SecurityHeadersMiddleware)]
-    if settings.frontend_url:
+    if settings.frontend_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=[settings.frontend_url],
+                allow_origins=list(settings.frontend_origins),
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["authorization", "content-type"],
                 allow_credentials=True,
