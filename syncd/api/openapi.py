@@ -179,6 +179,8 @@ def _operation(route: Route, spec: Operation, method: str) -> dict[str, Any]:
         responses.setdefault(422, ERROR)
     if route.param_convertors:
         responses.setdefault(404, ERROR)
+    if "note_id" in route.param_convertors:  # a note the caller may not view or change
+        responses.setdefault(403, ERROR)
     if api:
         for status in (400, 422, 429, 503):
             responses.setdefault(status, ERROR)

@@ -134,7 +134,8 @@ async def read_body(request: Request, schema: Schema, *, optional: bool = False)
 async def require_access(request: Request, note_id: str, level: Access) -> tuple[Access, bool]:
     """The caller's (level, may delete) on the note; 422 for an id no note can have (every
     route that names a note comes through here, and `/openapi.json` declares the pattern of
-    each `{note_id}`), 404 without view (so note ids do not leak), 403 below `level`."""
+    each `{note_id}`), 404 for an unknown note, 403 below `level` (view included: as the
+    WebSocket endpoint answers 4403, DESIGN.md's contract)."""
     if not is_note_id(note_id):
         raise ApiError(422, f"note id must match {NOTE_ID_PATTERN}")
     principal = authenticate(request)
@@ -142,8 +143,6 @@ async def require_access(request: Request, note_id: str, level: Access) -> tuple
         access, may_delete = await request.app.state.services.notes.access(principal, note_id)
     except NoteNotFound:
         raise ApiError(404, "note not found") from None
-    if access < Access.VIEW:
-        raise ApiError(404, "note not found")
     if access < level:
         raise ApiError(403, f"{level.name.lower()} permission required")
     return access, may_delete

@@ -25,7 +25,7 @@ HISTORY_QUERY = {"limit": integer(minimum=1, maximum=200)}
 @operation(
     "Open the note's collaborative session (or join the active one)",
     body=NOTE_REF,
-    responses={200: SESSION, 404: ERROR},
+    responses={200: SESSION, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def start_session(request: Request) -> Response:
@@ -43,7 +43,7 @@ async def start_session(request: Request) -> Response:
     "End the note's session, unless someone is still connected to the note: then it "
     "stays active and ends when the last connection leaves",
     body=NOTE_REF,
-    responses={200: SESSION, 404: ERROR},
+    responses={200: SESSION, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def end_session(request: Request) -> Response:

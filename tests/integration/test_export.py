@@ -166,4 +166,4 @@ async def test_export_needs_view_and_a_known_format(syncd: SyncdProcess) -> None
         default = await api.get(url)
         assert default.headers["content-type"] == "text/html; charset=utf-8"
     async with syncd.client(make_token("stranger")) as api:
-        assert (await api.get(url)).status_code in (403, 404)
+        assert (await api.get(url)).status_code == 403
