@@ -37,8 +37,12 @@ _NOTIFICATION = {
 }
 NOTIFICATION = component("Notification", obj(_NOTIFICATION, required=_NOTIFICATION))
 NOTIFICATION_LIST = obj(
-    {"notifications": array(NOTIFICATION), "unreadCount": integer(minimum=0)},
-    required=("notifications", "unreadCount"),
+    {
+        "notifications": array(NOTIFICATION),
+        "unreadCount": integer(minimum=0),
+        "nextCursor": nullable(string(description="`cursor` of the next page; null: no more")),
+    },
+    required=("notifications", "unreadCount", "nextCursor"),
 )
 CREATED_NOTIFICATIONS = obj({"notifications": array(NOTIFICATION)}, required=("notifications",))
 NEW_NOTIFICATION = {

@@ -14,6 +14,7 @@ from syncd.api.collab_schemas import (
     NOTIFICATION_LIST,
     UPDATED,
 )
+from syncd.api.cursors import CURSOR, decode_cursor, encode_cursor
 from syncd.api.errors import ApiError
 from syncd.api.openapi import ERROR, operation
 from syncd.api.requests import authenticate, read_body, read_query
@@ -28,6 +29,7 @@ LIST_QUERY = {
     "limit": integer(minimum=1, maximum=MAX_LIMIT),
     "category": _CATEGORY,
     "unread": boolean(),
+    "cursor": CURSOR,
 }
 CATEGORY_QUERY = {"category": _CATEGORY}
 
@@ -37,7 +39,8 @@ def _service(request: Request) -> NotificationService:
 
 
 @operation(
-    "The caller's notifications, newest first, and their unread count",
+    "The caller's notifications, newest first, and their unread count; `nextCursor` "
+    "(null on the last page) as `cursor` gives the next page",
     query=LIST_QUERY,
     responses={200: NOTIFICATION_LIST},
     tags=TAGS,
@@ -45,14 +48,23 @@ def _service(request: Request) -> NotificationService:
 async def list_notifications(request: Request) -> Response:
     principal = authenticate(request)
     params = read_query(request, LIST_QUERY)
+    limit: int = params.get("limit", 50)
+    after = decode_cursor(params["cursor"]) if "cursor" in params else None
     records, unread = await _service(request).store.list(
         principal.user_id,
-        limit=params.get("limit", 50),
+        limit=limit + 1,  # one more than asked: is there a next page?
         category=params.get("category") or None,
         unread=params.get("unread"),
+        after=after,
     )
+    page = records[:limit]
+    more = len(records) > limit
     return JSONResponse(
-        {"notifications": [notification_json(r) for r in records], "unreadCount": unread}
+        {
+            "notifications": [notification_json(r) for r in page],
+            "unreadCount": unread,
+            "nextCursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+        }
     )
 
 
@@ -69,6 +81,19 @@ async def mark_read(request: Request) -> Response:
     if record is None:
         raise ApiError(404, "notification not found")
     return JSONResponse(notification_json(record))
+
+
+@operation(
+    "Delete one of the caller's notifications",
+    responses={204: None, 404: ERROR},
+    tags=TAGS,
+)
+async def delete_notification(request: Request) -> Response:
+    principal = authenticate(request)
+    notification_id = request.path_params["notification_id"]
+    if not await _service(request).store.delete(principal.user_id, notification_id):
+        raise ApiError(404, "notification not found")
+    return Response(status_code=204)
 
 
 @operation(
@@ -117,4 +142,5 @@ def routes() -> list[Route]:
         Route(prefix, create_notifications, methods=["POST"]),
         Route(prefix + "/mark-all-read", mark_all_read, methods=["PUT"]),
         Route(prefix + "/{notification_id}/read", mark_read, methods=["PUT"]),
+        Route(prefix + "/{notification_id}", delete_notification, methods=["DELETE"]),
     ]
