@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pycrdt
 
 from ._safety import UnsafeContent, find_unsafe
@@ -10,7 +12,7 @@ from .prosemirror import doc_to_json
 __all__ = ["check_update_safe"]
 
 
-def check_update_safe(doc: pycrdt.Doc, update: bytes, field: str, pointer: str = "") -> None:
+def check_update_safe(doc: pycrdt.Doc[Any], update: bytes, field: str, pointer: str = "") -> None:
     """Raise `UnsafeContent` when applying *update* to *doc* adds content outside the safe
     schema; *doc* is not changed (the update is tried on a copy).
 
@@ -19,7 +21,7 @@ def check_update_safe(doc: pycrdt.Doc, update: bytes, field: str, pointer: str =
     pycrdt cannot apply passes here and is refused where it is really applied.
     """
     before = doc_to_json(doc, field)
-    scratch = pycrdt.Doc()
+    scratch: pycrdt.Doc[Any] = pycrdt.Doc()
     try:
         scratch.apply_update(doc.get_update())
         scratch.apply_update(update)

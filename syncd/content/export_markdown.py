@@ -75,8 +75,8 @@ def _block(node: Mapping[str, Any]) -> str | None:
         return _table(content)
     if kind in ("image", "mention", "hard_break", "hardBreak"):  # an inline node as a block
         return _escape_lines(_inline([node]))
-    inner = _blocks(content)  # list items and cells outside their parents, nested docs
-    return "\n\n".join(inner) if inner else None
+    nested = _blocks(content)  # list items and cells outside their parents, nested docs
+    return "\n\n".join(nested) if nested else None
 
 
 def _list(kind: str, attrs: Mapping[str, Any], items: list[Mapping[str, Any]]) -> str:
@@ -265,7 +265,7 @@ def _neighbour(strings: list[str], tokens: list[_Token], i: int, char: str, step
     """The character next to delimiter `i` outside its run (delimiters of the same
     character that touch it); "" at either end of the line, or `char` when the run holds
     a delimiter of another pair going the other way (`*a**b*`: a close and an open meet)."""
-    kind = tokens[i][0]  # type: ignore[index]
+    kind = tokens[i][0]
     j = i + step
     while 0 <= j < len(strings):
         if strings[j] == "":
