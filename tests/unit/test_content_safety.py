@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pycrdt
 import pytest
 
@@ -191,3 +193,33 @@ def test_a_yjs_update_that_adds_unsafe_content_is_refused() -> None:
     heading = safe.get("prosemirror", type=pycrdt.XmlFragment).children[0]
     heading.children[0].insert(0, "New ")
     check_update_safe(doc, safe.get_update(doc.get_state()), "prosemirror", "/contentJson")
+
+
+def test_an_update_is_judged_by_the_unsafe_content_it_adds() -> None:
+    doc = pycrdt.Doc()
+    fragment = doc.get("prosemirror", type=pycrdt.XmlFragment)
+    fragment.children.append(pycrdt.XmlElement("script", {}, [pycrdt.XmlText("old")]))
+
+    def edit(change: Any) -> bytes:
+        other = pycrdt.Doc()
+        other.apply_update(doc.get_update())
+        change(other.get("prosemirror", type=pycrdt.XmlFragment))
+        return other.get_update(doc.get_state())
+
+    def add(tag: str) -> Any:
+        return lambda f: f.children.append(pycrdt.XmlElement(tag, {}, []))
+
+    for update in (edit(add("script")), edit(add("iframe"))):
+        with pytest.raises(UnsafeContent) as caught:
+            check_update_safe(doc, update, "prosemirror")
+        assert caught.value.pointer == "/content/1"
+
+    # swapping the old script for an iframe removes one kind and adds another: refused
+    def swap(f: pycrdt.XmlFragment) -> None:
+        del f.children[0]
+        f.children.append(pycrdt.XmlElement("iframe", {}, []))
+
+    with pytest.raises(UnsafeContent, match="iframe"):
+        check_update_safe(doc, edit(swap), "prosemirror")
+    # removing it is fine
+    check_update_safe(doc, edit(lambda f: f.children.__delitem__(0)), "prosemirror")
