@@ -33,10 +33,12 @@ class SchemaError(ValueError):
 
     @property
     def pointer(self) -> str:
-        """`path` as a JSON pointer (RFC 6901) into the body: `a.b[2]` is `/a/b/2`."""
-        if self.path == "body" or self.path.startswith("a key in "):
+        """`path` as a JSON pointer (RFC 6901) into the body: `a.b[2]` is `/a/b/2` (for a
+        bad key, the object that holds it)."""
+        path = self.path.removeprefix("a key in ")
+        if path == "body":
             return ""
-        parts = re.findall(r"[^.\[\]]+|\[\d+\]", self.path)
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
         return "".join(
             "/" + (p[1:-1] if p.startswith("[") else p.replace("~", "~0").replace("/", "~1"))
             for p in parts

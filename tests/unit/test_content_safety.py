@@ -223,3 +223,17 @@ def test_an_update_is_judged_by_the_unsafe_content_it_adds() -> None:
         check_update_safe(doc, edit(swap), "prosemirror")
     # removing it is fine
     check_update_safe(doc, edit(lambda f: f.children.__delitem__(0)), "prosemirror")
+
+
+@pytest.mark.parametrize(
+    ("path", "pointer"),
+    [
+        ("body", ""),
+        ("a key in body", ""),
+        ("a key in metadata", "/metadata"),
+        ("contentJson.content[10].attrs.href", "/contentJson/content/10/attrs/href"),
+        ("data.a/b~c", "/data/a~1b~0c"),
+    ],
+)
+def test_schema_errors_carry_a_json_pointer(path: str, pointer: str) -> None:
+    assert SchemaError("m", path).pointer == pointer
