@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
-from syncd.content import doc_to_json, doc_to_text, write_json
+from syncd.content import (
+    check_update_safe,
+    doc_to_json,
+    doc_to_text,
+    json_to_text,
+    sanitize,
+    write_json,
+)
 from syncd.ids import is_note_id
 from syncd.protocol.close_codes import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND
 from syncd.room import Room, RoomRegistry
@@ -241,8 +248,10 @@ class NoteService:
         await self._events.publish(NoteDeleted(note_id))
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
-        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""
+        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid,
+        `UnsafeContent` if it brings content outside the safe schema)."""
         async with self._rooms.borrow(note_id) as room:
+            check_update_safe(room.doc, update, self._field, "/contentJson")
             room.apply(update, editor=editor)
             await room.wait_durable()
         await self._events.publish(ContentEdited(note_id, editor))
@@ -300,8 +309,8 @@ class NoteService:
 
 class ContentRecorder:
     """The registry's checkpoint hook: a stored doc moves the note's version, lastModified
-    and text, then `ContentChanged` is published. A failure here fails the checkpoint (it
-    is retried); a failing subscriber does not."""
+    and text (that of its sanitised content), then `ContentChanged` is published. A failure
+    here fails the checkpoint (it is retried); a failing subscriber does not."""
 
     def __init__(
         self, store: Store, cache: NoteCache, events: EventBus, *, field: str = "prosemirror"
@@ -315,7 +324,8 @@ class ContentRecorder:
         await self._store.record_doc_change(
             room.doc_id,
             updated_by=room.last_editor,
-            content_text=doc_to_text(room.doc, self._field),
+            # the text lists and searches show: that of the safe content, as every output
+            content_text=json_to_text(sanitize(doc_to_json(room.doc, self._field))),
         )
         await self._cache.invalidate(room.doc_id)
         await self._events.publish(ContentChanged(room.doc_id, room))
