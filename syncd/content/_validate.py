@@ -76,6 +76,9 @@ def validate_pm_json(
     after its own shape is checked and before its children are.
     """
     budget = _Budget(max_nodes, max_text, visit)
+    kind = pm_json.get("type") if isinstance(pm_json, dict) else None
+    if isinstance(kind, str) and kind != "doc":  # before *visit* judges the type
+        raise ContentError(f'doc: root type must be "doc", got {kind!r}')
     try:
         root = _check_node(pm_json, "doc", 0, max_depth, budget, "")
     except RecursionError:  # only with a max_depth beyond Python's stack

@@ -7,9 +7,9 @@ from typing import Any
 
 import pycrdt
 
-from tests.integration.collab_helpers import eventually
 from tests.support.export_text import html_lines, markdown_lines, text_lines
 from tests.support.fixtures import create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 
