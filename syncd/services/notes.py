@@ -203,17 +203,15 @@ class NoteService:
         metadata: object = UNSET,
         content_json: dict[str, object] | None = None,
     ) -> NoteView:
-        """Change metadata and/or content, as `principal`: `NoteNotFound` without view right
-        (so ids do not leak), `Forbidden` without edit right or, for permissions, unless
-        owner or admin. Rights changes reach open connections at once. The note is read
+        """Change metadata and/or content, as `principal`: `NoteNotFound` for no such note,
+        `Forbidden` without edit right (view included, as DESIGN.md's contract says) or,
+        for permissions, unless owner or admin. Rights changes reach open connections at once. The note is read
         once (uncached: a write decides on the row itself), and its room borrowed once for
         the content written and shown."""
         before = await self._store.get_note(note_id)
         if before is None:
             raise NoteNotFound(note_id)
         access, _ = resolve_access(principal, _grant(before, principal.user_id))
-        if access < Access.VIEW:
-            raise NoteNotFound(note_id)
         if access < Access.EDIT:
             raise Forbidden("edit permission required")
         if (
