@@ -205,9 +205,9 @@ class NoteService:
     ) -> NoteView:
         """Change metadata and/or content, as `principal`: `NoteNotFound` for no such note,
         `Forbidden` without edit right (view included, as DESIGN.md's contract says) or,
-        for permissions, unless owner or admin. Rights changes reach open connections at once. The note is read
-        once (uncached: a write decides on the row itself), and its room borrowed once for
-        the content written and shown."""
+        for permissions, unless owner or admin. Rights changes reach open connections at
+        once. The note is read once (uncached: a write decides on the row itself), and its
+        room borrowed once for the content written and shown."""
         before = await self._store.get_note(note_id)
         if before is None:
             raise NoteNotFound(note_id)
