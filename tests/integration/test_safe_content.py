@@ -9,6 +9,7 @@ from typing import Any
 import pycrdt
 
 from tests.support.fixtures import create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 
@@ -106,3 +107,17 @@ async def test_what_a_yjs_client_wrote_is_served_sanitised(
         version = (await api.get(f"{url}/versions/{response.json()['number']}")).json()
         assert version["contentJson"] == body["contentJson"]
         assert "javascript" not in str(version) and "alert" not in str(version)
+
+        # the plain text stored at the checkpoint when the last peer leaves (what the note
+        # list shows) is that of the safe content too
+        await editor.disconnect()
+
+        async def listed() -> str:
+            notes = (await api.get(NOTES)).json()["notes"]
+            return next(n["content"] for n in notes if n["id"] == note["id"])
+
+        async def checkpointed() -> str | None:
+            text = await listed()
+            return text if text != "" else None
+
+        assert await eventually(checkpointed, timeout=10, what="the checkpoint") == "intro\nclick"
