@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from syncd import metrics
-from syncd.api import auth, docs, health, monitoring, notes, openapi, sessions, webapp
+from syncd.api import auth, docs, export, health, monitoring, notes, openapi, sessions, webapp
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
 from syncd.api import versions as versions_api
@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
         *health.routes(),
         *notes.routes(),
         *versions_api.routes(),
+        *export.routes(),
         *auth.routes(),
         *metrics_api.routes(),
         *openapi.routes(),
@@ -130,11 +131,11 @@ def create_app(settings: Settings) -> Starlette:
     ]
     # Outermost first: every response is counted and gets the security headers.
     middleware = [Middleware(HttpMetricsMiddleware), Middleware(SecurityHeadersMiddleware)]
-    if settings.frontend_url:
+    if settings.frontend_origins:
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=[settings.frontend_url],
+                allow_origins=list(settings.frontend_origins),
                 allow_methods=["GET", "POST", "PUT", "DELETE"],
                 allow_headers=["authorization", "content-type"],
                 allow_credentials=True,

@@ -173,8 +173,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if value is not None
     }
     settings = settings.with_overrides(**overrides)
+    # `token` prints a token and nothing else (it is used as `$(syncd token ...)`): the
+    # INFO lines of libraries it loads (Alembic's plugin set-up) are noise there
+    level = "WARNING" if args.command == "token" else settings.log_level.upper()
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "serve":

@@ -191,6 +191,11 @@ def _collab(env: Mapping[str, str]) -> CollabSettings:
     )
 
 
+def sqlite_url_in(data_dir: Path) -> str:
+    """The default database: `syncd.db` in the data folder (`SYNCD_DATA_DIR`)."""
+    return f"sqlite:///{data_dir / 'syncd.db'}"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything syncd needs to know about its environment."""
@@ -220,6 +225,13 @@ class Settings:
     metrics_dir: Path | None = None
 
     @property
+    def frontend_origins(self) -> tuple[str, ...]:
+        """The origins CORS allows: `FRONTEND_URL` is one origin or a comma-separated list
+        (the CRM and its staging site); a trailing `/` is dropped, as no `Origin` has one."""
+        parts = (part.strip().rstrip("/") for part in (self.frontend_url or "").split(","))
+        return tuple(part for part in parts if part)
+
+    @property
     def embedded(self) -> bool:
         """True when syncd runs as one process on SQLite with in-process fan-out."""
         return self.redis_url is None
@@ -245,7 +257,8 @@ class Settings:
             hocuspocus_auth_timeout=_float(env, "SYNCD_HOCUSPOCUS_AUTH_TIMEOUT", 10.0),
         )
         redis_url = env.get("REDIS_URL") or None
-        database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        data_dir = Path(env.get("SYNCD_DATA_DIR") or "./syncd-data")
+        database_url = env.get("DATABASE_URL") or sqlite_url_in(data_dir)
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -256,7 +269,7 @@ class Settings:
             port=_int(env, "PORT", 3001, minimum=0),
             frontend_url=env.get("FRONTEND_URL") or None,
             smtp_url=env.get("SMTP_URL") or None,
-            data_dir=Path(env.get("SYNCD_DATA_DIR") or "./syncd-data"),
+            data_dir=data_dir,
             auto_create_notes=_bool(env, "SYNCD_AUTO_CREATE_NOTES", False),
             prosemirror_field=env.get("SYNCD_PROSEMIRROR_FIELD") or "prosemirror",
             compact_interval=_float(env, "SYNCD_COMPACT_INTERVAL", 30.0),

@@ -1,4 +1,5 @@
-"""JSON errors: every failure answers `{"error": {"code", "message"}}` with its status
+"""JSON errors: every failure answers `{"error": {"code", "message"}}` (and `pointer`, the
+JSON pointer into the body, when one value of it was refused) with its status
 (the `Error` model, which `/openapi.json` declares for every error status)."""
 
 from __future__ import annotations
@@ -34,21 +35,27 @@ _CODES = {
 class ApiError(Exception):
     """Raised by handlers; rendered as the JSON error shape."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, code: str | None = None, pointer: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
         self.message = message
+        #: JSON pointer (RFC 6901) of the offending value of the request body, if known
+        self.pointer = pointer
 
 
-def error_response(status: int, message: str, code: str | None = None) -> JSONResponse:
-    detail = ErrorDetail(code=code or _CODES.get(status, "error"), message=message)
-    return JSONResponse(Error(error=detail).model_dump(), status_code=status)
+def error_response(
+    status: int, message: str, code: str | None = None, *, pointer: str | None = None
+) -> JSONResponse:
+    detail = ErrorDetail(code=code or _CODES.get(status, "error"), message=message, pointer=pointer)
+    return JSONResponse(Error(error=detail).model_dump(exclude_none=True), status_code=status)
 
 
 async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.message, exc.code)
+    return error_response(exc.status, exc.message, exc.code, pointer=exc.pointer)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

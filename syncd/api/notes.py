@@ -15,6 +15,7 @@ from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate, require_access, require_note_id
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
+from syncd.content import UnsafeContent
 from syncd.protocol import ProtocolError
 from syncd.services.notes import Forbidden, NoteNotFound, NoteService
 from syncd.storage import NoteExists, NoteMetadata, Permissions
@@ -140,7 +141,8 @@ async def list_notes(request: Request) -> Response:
 
 
 @operation(
-    "Apply a Yjs update server-side (422 if pycrdt rejects it)",
+    "Apply a Yjs update server-side (422 if pycrdt rejects it, or if it would bring content "
+    "outside the safe schema: `pointer` is then into the note's `contentJson` after it)",
     body=YjsUpdate,
     responses={200: Applied, 403: ERROR, 404: ERROR},
     tags=TAGS,
@@ -154,6 +156,8 @@ async def apply_yjs_update(request: Request) -> Response:
         await _notes(request).apply_update(note_id, update, principal.user_id)
     except ProtocolError as exc:
         raise ApiError(422, str(exc)) from None
+    except UnsafeContent as exc:  # the pointer is into the note's contentJson after it
+        raise ApiError(422, f"update: {exc.reason}", pointer=exc.pointer) from None
     return JSONResponse({"applied": True, "bytes": len(update)})
 
 

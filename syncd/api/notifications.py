@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from syncd.api.cursors import decode_cursor, encode_cursor
 from syncd.api.errors import ApiError
 from syncd.api.models.notifications import (
     CategoryQuery,
@@ -31,7 +32,8 @@ def _service(request: Request) -> NotificationService:
 
 
 @operation(
-    "The caller's notifications, newest first, and their unread count",
+    "The caller's notifications, newest first, and their unread count; `nextCursor` "
+    "(null on the last page) as `cursor` gives the next page",
     query=ListQuery,
     responses={200: NotificationList},
     tags=TAGS,
@@ -39,14 +41,22 @@ def _service(request: Request) -> NotificationService:
 async def list_notifications(request: Request) -> Response:
     principal = authenticate(request)
     params = read_query(request, ListQuery)
+    after = decode_cursor(params.cursor) if params.cursor is not None else None
     records, unread = await _service(request).store.list(
         principal.user_id,
-        limit=params.limit,
+        limit=params.limit + 1,  # one more than asked: is there a next page?
         category=params.category or None,
         unread=params.unread,
+        after=after,
     )
+    page = records[: params.limit]
+    more = len(records) > params.limit
     return JSONResponse(
-        {"notifications": [notification_json(r) for r in records], "unreadCount": unread}
+        {
+            "notifications": [notification_json(r) for r in page],
+            "unreadCount": unread,
+            "nextCursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None,
+        }
     )
 
 
@@ -63,6 +73,19 @@ async def mark_read(request: Request) -> Response:
     if record is None:
         raise ApiError(404, "notification not found")
     return JSONResponse(notification_json(record))
+
+
+@operation(
+    "Delete one of the caller's notifications",
+    responses={204: None, 404: ERROR},
+    tags=TAGS,
+)
+async def delete_notification(request: Request) -> Response:
+    principal = authenticate(request)
+    notification_id = request.path_params["notification_id"]
+    if not await _service(request).store.delete(principal.user_id, notification_id):
+        raise ApiError(404, "notification not found")
+    return Response(status_code=204)
 
 
 @operation(
@@ -110,4 +133,5 @@ def routes() -> list[Route]:
         Route(prefix, create_notifications, methods=["POST"]),
         Route(prefix + "/mark-all-read", mark_all_read, methods=["PUT"]),
         Route(prefix + "/{notification_id}/read", mark_read, methods=["PUT"]),
+        Route(prefix + "/{notification_id}", delete_notification, methods=["DELETE"]),
     ]

@@ -26,7 +26,14 @@ from starlette.routing import BaseRoute, Route
 
 from syncd.api.models import content
 from syncd.api.models._base import NO_NUL
-from syncd.api.operations import ERROR, PATH_PARAMETERS, Operation, declared, operation
+from syncd.api.operations import (
+    ERROR,
+    PATH_PARAMETERS,
+    MediaTypes,
+    Operation,
+    declared,
+    operation,
+)
 
 Schema = dict[str, Any]
 _REFS = "#/components/schemas/{model}"
@@ -128,14 +135,16 @@ class _Pending:
     path_params: list[tuple[str, int]]
     query: int | None
     body: int | None
-    responses: dict[int, int | None] = field(default_factory=dict)
+    responses: dict[int, int | dict[str, int] | None] = field(default_factory=dict)
 
 
 def _response(
-    status: int, schema: Schema | None, media_type: str, *, retry_after: bool
+    status: int, schema: Schema | None, media_type: str | dict[str, Schema], *, retry_after: bool
 ) -> dict[str, Any]:
     response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Response")}
-    if schema is not None:
+    if isinstance(media_type, dict):  # one body of several media types (`MediaTypes`)
+        response["content"] = {t: {"schema": s} for t, s in media_type.items()}
+    elif schema is not None:
         response["content"] = {media_type: {"schema": schema}}
     if retry_after:
         response["headers"] = _RETRY_AFTER
@@ -154,6 +163,8 @@ def _pending(route: Route, spec: Operation, method: str, collect: _Collector) ->
         shared.append(422)
     if route.param_convertors:
         shared.append(404)
+    if "note_id" in route.param_convertors:  # a note the caller may not view or change
+        shared.append(403)
     if api:
         shared += [400, 422, 429, 503]
     for status in shared:
@@ -166,10 +177,25 @@ def _pending(route: Route, spec: Operation, method: str, collect: _Collector) ->
         query=None if spec.query is None else collect.add(spec.query, "validation"),
         body=None if spec.body is None else collect.add(spec.body, "validation"),
         responses={
-            status: None if kind is None else collect.add(kind, "serialization")
-            for status, kind in sorted(responses.items())
+            status: _response_keys(kind, collect) for status, kind in sorted(responses.items())
         },
     )
+
+
+def _response_keys(kind: Any, collect: _Collector) -> int | dict[str, int] | None:
+    if kind is None:
+        return None
+    if isinstance(kind, MediaTypes):
+        return {media: collect.add(each, "serialization") for media, each in kind.types.items()}
+    return collect.add(kind, "serialization")
+
+
+def _body_schema(
+    key: int | dict[str, int] | None, schemas: dict[int, Schema], media_type: str
+) -> tuple[Schema | None, str | dict[str, Schema]]:
+    if isinstance(key, dict):
+        return None, {media: schemas[each] for media, each in key.items()}
+    return (None if key is None else schemas[key]), media_type
 
 
 def _inline(schema: Schema, definitions: dict[str, Schema]) -> Schema:
@@ -217,8 +243,9 @@ def _operation(op: _Pending, schemas: dict[int, Schema], definitions: dict[str, 
         "responses": {
             str(status): _response(
                 status,
-                None if key is None else schemas[key],
-                spec.media_type if status < 300 else "application/json",
+                *_body_schema(
+                    key, schemas, spec.media_type if status < 300 else "application/json"
+                ),
                 retry_after=api and status in (429, 503),
             )
             for status, key in op.responses.items()

@@ -30,12 +30,20 @@ def path_parameter(name: str, kind: Any) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaTypes:
+    """A response whose body is one of several media types (an export), each of its own
+    type; the handler picks one."""
+
+    types: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Operation:
     """What the document says about one handler."""
 
     summary: str
-    #: status → the type of its body (a model, or any type pydantic can describe); None:
-    #: no body
+    #: status → the type of its body (a model, or any type pydantic can describe, or
+    #: `MediaTypes`); None: no body
     responses: Mapping[int, Any]
     body: type[BaseModel] | None = None
     #: False: the body may be left out (it then reads as `{}`)

@@ -94,15 +94,14 @@ async def require_access(
 ) -> tuple[Access, bool]:
     """The (level, may delete) on the note of `principal`, whom the handler authenticated
     (once); 422 for an id no note can have (every route that names a note comes through
-    here, and `/openapi.json` declares the pattern of each `{note_id}`), 404 without view
-    (so note ids do not leak), 403 below `level`."""
+    here, and `/openapi.json` declares the pattern of each `{note_id}`), 404 for an unknown
+    note, 403 below `level` (view included: as the WebSocket endpoint answers 4403,
+    DESIGN.md's contract)."""
     require_note_id(note_id)
     try:
         access, may_delete = await request.app.state.services.notes.access(principal, note_id)
     except NoteNotFound:
         raise ApiError(404, "note not found") from None
-    if access < Access.VIEW:
-        raise ApiError(404, "note not found")
     if access < level:
         raise ApiError(403, f"{level.name.lower()} permission required")
     return access, may_delete

@@ -30,7 +30,7 @@ TAGS = ["sessions"]
 @operation(
     "Open the note's collaborative session (or join the active one)",
     body=NoteRef,
-    responses={200: CollaborativeSession, 404: ERROR},
+    responses={200: CollaborativeSession, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def start_session(request: Request) -> Response:
@@ -49,7 +49,7 @@ async def start_session(request: Request) -> Response:
     "End the note's session, unless someone is still connected to the note: then it "
     "stays active and ends when the last connection leaves",
     body=NoteRef,
-    responses={200: CollaborativeSession, 404: ERROR},
+    responses={200: CollaborativeSession, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def end_session(request: Request) -> Response:

@@ -51,8 +51,19 @@ def invalid(exc: ValidationError, root: str = "body") -> ApiError:
             for e in errors
             if e["type"] == "extra_forbidden" and e["loc"][:-1] == parent
         )
-        return ApiError(422, f"{_path(parent, root)} has unknown keys: {', '.join(unknown)}")
-    return ApiError(422, describe(first, root))
+        message = f"{_path(parent, root)} has unknown keys: {', '.join(unknown)}"
+        return ApiError(422, message, pointer=_pointer(parent, root))
+    inner = first.get("ctx", {}).get("pointer", "") if first["type"] == "content" else ""
+    return ApiError(422, describe(first, root), pointer=_pointer(first["loc"], root, inner))
+
+
+def _pointer(loc: tuple[int | str, ...], root: str, inner: str = "") -> str | None:
+    """The JSON pointer (RFC 6901) of `loc` in the body (a refused key: the object that
+    holds it; content: the value inside the doc); None for a query."""
+    if root != "body":
+        return None
+    escaped = (str(key).replace("~", "~0").replace("/", "~1") for key in loc)
+    return "".join("/" + key for key in escaped) + inner
 
 
 def describe(error: ErrorDetails, root: str = "body") -> str:
@@ -62,7 +73,7 @@ def describe(error: ErrorDetails, root: str = "body") -> str:
     if not loc:
         return message  # a rule of the whole body, said in full
     if error["type"] == "content":
-        return f"{_path(loc, root)}: {message}"
+        return f"{_path(loc, root)}: {error.get('ctx', {}).get('reason', message)}"
     return f"{_path(loc, root)} {message}"
 
 

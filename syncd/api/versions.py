@@ -22,6 +22,7 @@ from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate, require_access
 from syncd.api.validation import read_body, read_query
 from syncd.auth import Access
+from syncd.content import json_to_text, sanitize
 from syncd.services.versions import VersionNotFound, VersionService
 from syncd.storage import NoteNotFound
 
@@ -86,8 +87,9 @@ async def get_version(request: Request) -> Response:
         content = await _versions(request).content(note_id, number)
     except VersionNotFound:
         raise ApiError(404, "version not found") from None
+    safe = sanitize(content.json)  # what Yjs clients wrote, within the safe schema
     return JSONResponse(
-        {**version_json(content.record), "content": content.text, "contentJson": content.json}
+        {**version_json(content.record), "content": json_to_text(safe), "contentJson": safe}
     )
 
 

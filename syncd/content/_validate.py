@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ._marks import JSON_SAFE_INT, is_hashed_key
 
-__all__ = ["MAX_TEXT", "CheckedDoc", "ContentError", "check_doc", "validate_pm_json"]
+__all__ = ["MAX_TEXT", "ContentError", "NodeVisitor", "validate_pm_json"]
 
 #: the longest string in a document (a text node, an attribute value)
 MAX_TEXT = 1_000_000
 
 
 class ContentError(ValueError):
-    """Content that is not a well-formed ProseMirror document (the REST layer answers 422)."""
+    """Content that is not a well-formed ProseMirror document (the REST layer answers 422);
+    `pointer`, when known, is the JSON pointer (RFC 6901) of the offending value in the doc."""
+
+    pointer: str | None = None
+
+
+#: called on each node once its shape is checked, with its JSON pointer in the doc: the
+#: safe-schema check rides the same walk (`syncd.content.check_doc`)
+NodeVisitor = Callable[[dict[str, Any], str], None]
 
 
 # Node and mark type names: identifiers as schemas spell them (`bullet_list`,
@@ -31,27 +40,14 @@ _NODE_KEYS = frozenset({"type", "attrs", "content", "marks", "text"})
 _MARK_KEYS = frozenset({"type", "attrs"})
 
 
-class CheckedDoc(dict[str, Any]):
-    """A ProseMirror doc that `check_doc` accepted: `write_json` takes it without checking
-    it again (the REST layer checks a body's content once, then passes this down). Do not
-    mutate one; a changed doc is a plain dict again (`CheckedDoc(...)` is only for
-    `check_doc`)."""
-
-
-def check_doc(pm_json: object) -> CheckedDoc:
-    """`validate_pm_json` with the default bounds, its result marked as checked."""
-    if isinstance(pm_json, CheckedDoc):
-        return pm_json
-    return CheckedDoc(validate_pm_json(pm_json))
-
-
 class _Budget:
-    __slots__ = ("left", "limit", "max_text")
+    __slots__ = ("left", "limit", "max_text", "visit")
 
-    def __init__(self, limit: int, max_text: int) -> None:
+    def __init__(self, limit: int, max_text: int, visit: NodeVisitor | None) -> None:
         self.limit = limit
         self.left = limit
         self.max_text = max_text
+        self.visit = visit
 
     def spend(self, path: str) -> None:
         self.left -= 1
@@ -60,7 +56,12 @@ class _Budget:
 
 
 def validate_pm_json(
-    pm_json: object, *, max_depth: int = 64, max_nodes: int = 100_000, max_text: int = MAX_TEXT
+    pm_json: object,
+    *,
+    max_depth: int = 64,
+    max_nodes: int = 100_000,
+    max_text: int = MAX_TEXT,
+    visit: NodeVisitor | None = None,
 ) -> dict[str, Any]:
     """Return *pm_json* if it is a ProseMirror doc; raise ContentError saying what is wrong.
 
@@ -71,11 +72,15 @@ def validate_pm_json(
     JSON values (finite numbers, integers within JS's safe range); no string
     (text, attribute value) longer than *max_text*.  *max_depth* bounds node
     nesting plus attribute nesting; *max_nodes* bounds nodes, marks and
-    attribute values together.
+    attribute values together.  *visit*, if given, sees each node (and its JSON pointer)
+    after its own shape is checked and before its children are.
     """
-    budget = _Budget(max_nodes, max_text)
+    budget = _Budget(max_nodes, max_text, visit)
+    kind = pm_json.get("type") if isinstance(pm_json, dict) else None
+    if isinstance(kind, str) and kind != "doc":  # before *visit* judges the type
+        raise ContentError(f'doc: root type must be "doc", got {kind!r}')
     try:
-        root = _check_node(pm_json, "doc", 0, max_depth, budget)
+        root = _check_node(pm_json, "doc", 0, max_depth, budget, "")
     except RecursionError:  # only with a max_depth beyond Python's stack
         raise ContentError("doc: nested too deeply") from None
     if root["type"] != "doc":
@@ -89,7 +94,7 @@ def validate_pm_json(
 
 
 def _check_node(
-    node: object, path: str, depth: int, max_depth: int, budget: _Budget
+    node: object, path: str, depth: int, max_depth: int, budget: _Budget, at: str
 ) -> dict[str, Any]:
     if depth > max_depth:
         raise ContentError(f"{path}: nested deeper than {max_depth} levels")
@@ -118,8 +123,12 @@ def _check_node(
         content = node["content"]
         if not isinstance(content, list):
             raise ContentError(f"{path}.content: must be a list, got {_kind(content)}")
-        for i, child in enumerate(content):
-            _check_node(child, f"{path}.content[{i}]", depth + 1, max_depth, budget)
+    if budget.visit is not None:
+        budget.visit(node, at)
+    for i, child in enumerate(node.get("content", ())):
+        _check_node(
+            child, f"{path}.content[{i}]", depth + 1, max_depth, budget, f"{at}/content/{i}"
+        )
     return node
 
 

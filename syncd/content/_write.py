@@ -16,9 +16,10 @@ import pycrdt
 
 from syncd.updates import EMPTY_UPDATE
 
+from ._check import CheckedDoc
 from ._marks import hashed_mark_key, is_hashed_key, mark_name, normalize_value
 from ._shape import Child, canon_attrs, equality, group, pcanon, same_element, ycanon
-from ._validate import check_doc
+from ._validate import validate_pm_json
 from .prosemirror import DEFAULT_FIELD, PmNode, attributes_of, get_fragment
 
 __all__ = ["write_json"]
@@ -33,14 +34,16 @@ def write_json(
 ) -> bytes:
     """Make the fragment *field* hold *pm_json*; return that transaction's Yjs v1 update.
 
-    *pm_json* is validated first (ContentError), unless `check_doc` made it.
+    *pm_json* is validated first (its shape: ContentError), unless `check_doc` made it;
+    the safe schema is the REST layer's to hold writes to (a restored version holds what
+    Yjs clients wrote, and goes back as it was).
     The change happens in one transaction with *origin*, so the doc's
     observers (the room) see and relay it like any other update.  Returns
     `EMPTY_UPDATE` when the doc already holds that content.  Must not be
     called inside an open transaction: the update only exists once the
     transaction commits.
     """
-    root = check_doc(pm_json)
+    root = pm_json if isinstance(pm_json, CheckedDoc) else validate_pm_json(pm_json)
     fragment = get_fragment(doc, field)
     if getattr(doc, "_txn", None) is not None:
         raise RuntimeError("write_json must run outside any transaction on the doc")

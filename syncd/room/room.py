@@ -375,9 +375,15 @@ class Room:
         pending, and with no connection to hold it for, one that needs structs the doc
         lacks is refused (`ProtocolError`, kind "missing").
         """
-        check_dependencies(check_update(update, self._limits.yjs), self._current_clocks())
+        self.check(update)
         self._integrate(update, origin=origin, editor=editor)
         self._release_held()
+
+    def check(self, update: bytes) -> None:
+        """Raise `ProtocolError` unless `update` is well formed, within the walker's caps
+        and applicable to this doc now: what must hold before pycrdt is given it, here or
+        in a scratch doc (the content guard tries updates on a copy)."""
+        check_dependencies(check_update(update, self._limits.yjs), self._current_clocks())
 
     def record_local(
         self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None

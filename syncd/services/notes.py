@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from syncd.auth import Access, AuthError, Principal, TokenVerifier, grant_access, resolve_access
-from syncd.content import doc_to_json, doc_to_text, write_json
+from syncd.content import (
+    check_update_safe,
+    doc_to_json,
+    doc_to_text,
+    json_to_text,
+    sanitize,
+    write_json,
+)
 from syncd.ids import is_note_id
 from syncd.protocol.close_codes import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND
 from syncd.room import Room, RoomRegistry
@@ -196,17 +203,15 @@ class NoteService:
         metadata: object = UNSET,
         content_json: dict[str, object] | None = None,
     ) -> NoteView:
-        """Change metadata and/or content, as `principal`: `NoteNotFound` without view right
-        (so ids do not leak), `Forbidden` without edit right or, for permissions, unless
-        owner or admin. Rights changes reach open connections at once. The note is read
-        once (uncached: a write decides on the row itself), and its room borrowed once for
-        the content written and shown."""
+        """Change metadata and/or content, as `principal`: `NoteNotFound` for no such note,
+        `Forbidden` without edit right (view included, as DESIGN.md's contract says) or,
+        for permissions, unless owner or admin. Rights changes reach open connections at
+        once. The note is read once (uncached: a write decides on the row itself), and its
+        room borrowed once for the content written and shown."""
         before = await self._store.get_note(note_id)
         if before is None:
             raise NoteNotFound(note_id)
         access, _ = resolve_access(principal, _grant(before, principal.user_id))
-        if access < Access.VIEW:
-            raise NoteNotFound(note_id)
         if access < Access.EDIT:
             raise Forbidden("edit permission required")
         if (
@@ -243,8 +248,11 @@ class NoteService:
         await self._events.publish(NoteDeleted(note_id, record=record))
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
-        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid)."""
+        """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid,
+        `UnsafeContent` if it brings content outside the safe schema)."""
         async with self._rooms.borrow(note_id) as room:
+            room.check(update)  # walked before any pycrdt doc, the guard's scratch one too
+            check_update_safe(room.doc, update, self._field, "/contentJson")
             room.apply(update, editor=editor)
             await room.wait_durable()
         await self._events.publish(ContentEdited(note_id, editor))
@@ -302,8 +310,8 @@ class NoteService:
 
 class ContentRecorder:
     """The registry's checkpoint hook: a stored doc moves the note's version, lastModified
-    and text, then `ContentChanged` is published. A failure here fails the checkpoint (it
-    is retried); a failing subscriber does not."""
+    and text (that of its sanitised content), then `ContentChanged` is published. A failure
+    here fails the checkpoint (it is retried); a failing subscriber does not."""
 
     def __init__(
         self, store: Store, cache: NoteCache, events: EventBus, *, field: str = "prosemirror"
@@ -317,7 +325,8 @@ class ContentRecorder:
         await self._store.record_doc_change(
             room.doc_id,
             updated_by=room.last_editor,
-            content_text=doc_to_text(room.doc, self._field),
+            # the text lists and searches show: that of the safe content, as every output
+            content_text=json_to_text(sanitize(doc_to_json(room.doc, self._field))),
         )
         await self._cache.invalidate(room.doc_id)
         await self._events.publish(ContentChanged(room.doc_id, room))

@@ -38,6 +38,8 @@ notifications = sa.Table(
     sa.Column("read_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_notifications_user_created", "user_id", "created_at"),
+    # deleting a note deletes the notifications about it (`Store.delete_note`)
+    sa.Index("ix_notifications_note_id", "note_id"),
 )
 
 note_mentions = sa.Table(
@@ -164,13 +166,26 @@ class NotificationStore(EngineStore):
         limit: int = 50,
         category: str | None = None,
         unread: bool | None = None,
+        after: tuple[datetime, str] | None = None,
     ) -> tuple[list[NotificationRecord], int]:
-        """Newest first, and the user's unread count (over every category)."""
+        """Newest first, and the user's unread count (over every category).
+
+        `after`: the (created_at, id) of the last notification of the previous page (a
+        keyset cursor: pages neither skip nor repeat rows when new ones arrive meanwhile).
+        """
         where = [notifications.c.user_id == user_id]
         if category is not None:
             where.append(notifications.c.category == category)
         if unread is not None:
             where.append(notifications.c.is_read == (not unread))
+        if after is not None:
+            created_at, last_id = after
+            where.append(
+                sa.or_(
+                    notifications.c.created_at < created_at,
+                    sa.and_(notifications.c.created_at == created_at, notifications.c.id > last_id),
+                )
+            )
         query = (
             sa.select(notifications)
             .where(*where)
@@ -207,6 +222,16 @@ class NotificationStore(EngineStore):
                 )
             ).first()
         return None if row is None else _record(row)
+
+    async def delete(self, user_id: str, notification_id: str) -> bool:
+        """Delete one of the user's notifications; False if there is none of theirs."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                sa.delete(notifications).where(
+                    notifications.c.id == notification_id, notifications.c.user_id == user_id
+                )
+            )
+        return int(result.rowcount or 0) > 0
 
     async def mark_all_read(self, user_id: str, *, category: str | None = None) -> int:
         where = [notifications.c.user_id == user_id, notifications.c.is_read == sa.false()]

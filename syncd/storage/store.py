@@ -20,6 +20,7 @@ from ._errors import NoteExists, translate_errors
 from ._sqlite_appender import SqliteAppender, sqlite_file
 from ._url import parse_database_url
 from .migrate import upgrade
+from .notifications import notifications
 from .records import (
     EMPTY_METADATA,
     EMPTY_PERMISSIONS,
@@ -187,9 +188,14 @@ class Store(EngineStore):
             return await _notes.fetch_note(conn, note_id)
 
     async def delete_note(self, note_id: str) -> bool:
-        """Delete a note with its permissions, tags, snapshot and update log."""
+        """Delete a note with its permissions, tags, snapshot, update log and the
+        notifications about it (no one is told about a note that is gone)."""
         async with self._write() as conn:
             result = await conn.execute(sa.delete(notes).where(notes.c.id == note_id))
+            if result.rowcount:
+                await conn.execute(
+                    sa.delete(notifications).where(notifications.c.note_id == note_id)
+                )
         return result.rowcount > 0
 
     async def list_notes(

@@ -45,7 +45,9 @@ def refused(response: httpx.Response, status: int, message: str = "") -> None:
     """`response` has `status`, the error envelope, and a message that says `message`."""
     assert response.status_code == status, (response.request.url, response.text)
     error = response.json()["error"]
-    assert set(error) == {"code", "message"} and error["code"], response.text
+    # `pointer`: where in the body, when the refusal is about one value of it
+    assert {"code", "message"} <= set(error) <= {"code", "message", "pointer"}, response.text
+    assert error["code"], response.text
     assert message in error["message"], (message, error["message"])
 
 

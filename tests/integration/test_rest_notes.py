@@ -133,7 +133,16 @@ async def test_errors_are_json_with_the_right_status(syncd: SyncdProcess) -> Non
     async with syncd.client() as anonymous:
         assert (await anonymous.get(url)).status_code == 401
     async with syncd.client(make_token("stranger")) as stranger:
-        assert (await stranger.get(url)).status_code == 404
+        # the note exists and the stranger may not see it: 403, as the WebSocket's 4403
+        for response in (
+            await stranger.get(url),
+            await stranger.put(url, json={"title": "mine now"}),
+            await stranger.delete(url),
+            await stranger.post(f"{url}/yjs-update", json={"update": "AAA="}),
+        ):
+            assert response.status_code == 403, response.text
+            assert response.json()["error"]["code"] == "forbidden"
+        assert (await stranger.get(f"{NOTES}/no-such-note")).status_code == 404
     async with syncd.client(make_token("viewer")) as viewer:
         assert (await viewer.get(url)).status_code == 200
         forbidden = await viewer.put(url, json={"title": "mine now"})
@@ -183,5 +192,5 @@ async def test_auto_create_opens_an_unknown_note_for_its_first_user(
     async with server.client(make_token("dev")) as api:
         body = (await api.get(f"{NOTES}/bench-room-1")).json()
     assert body["createdBy"] == "dev"
-    async with server.client(make_token("other")) as api:
-        assert (await api.get(f"{NOTES}/bench-room-1")).status_code == 404
+    async with server.client(make_token("other")) as api:  # it exists, and is dev's
+        assert (await api.get(f"{NOTES}/bench-room-1")).status_code == 403

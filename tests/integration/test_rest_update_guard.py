@@ -11,6 +11,7 @@ from pathlib import Path
 from pycrdt import Doc, Text
 
 from tests.support.fixtures import create_note
+from tests.support.procstat import reset_peak, status_kib
 from tests.support.server import SyncdProcess, make_token
 
 NOTES = "/api/collaborative-notes"
@@ -42,3 +43,22 @@ async def test_posted_updates_that_would_wait_for_missing_structs_are_refused(
         assert response.status_code == 200, response.text
         assert (await api.get("/healthz")).status_code == 200
     assert syncd.proc is not None and syncd.proc.returncode is None
+
+
+async def test_a_posted_update_declaring_inflated_lengths_costs_no_memory(
+    syncd: SyncdProcess,
+) -> None:
+    """The 16-byte update of issue 10 (300 million clients declared) is walked before any
+    pycrdt doc sees it, the content guard's scratch doc included: 422, no 500 MB."""
+    inflated = bytes.fromhex("80c6868f01") + bytes(11)
+    note = await create_note(syncd)
+    assert syncd.proc is not None
+    pid = syncd.proc.pid
+    reset_peak(pid)
+    rss_before = status_kib(pid, "VmRSS")
+    async with syncd.client(make_token("owner")) as api:
+        response = await api.post(f"{NOTES}/{note['id']}/yjs-update", json=body(inflated))
+        assert response.status_code == 422, response.text
+        assert (await api.get("/healthz")).status_code == 200
+    peak = status_kib(pid, "VmHWM")
+    assert (peak - rss_before) < 10 * 1024, f"peak grew {(peak - rss_before) / 1024:.1f} MiB"

@@ -162,7 +162,7 @@ async def test_version_rights_and_errors(syncd: SyncdProcess) -> None:
         assert (await viewer.post(url, json={})).status_code == 403
         assert (await viewer.post(f"{url}/1/restore")).status_code == 403
     async with syncd.client(make_token("stranger")) as stranger:
-        assert (await stranger.get(url)).status_code == 404
+        assert (await stranger.get(url)).status_code == 403
     async with syncd.client(make_token("editor")) as editor:
         made = await editor.post(url)  # no body: an unlabelled version
         assert made.status_code == 201, made.text

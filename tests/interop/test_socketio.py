@@ -179,9 +179,9 @@ async def test_sessions_over_rest(server: SyncdProcess) -> None:
         ).status_code == 404
     async with server.client(make_token("eve")) as api:
         refused = await api.post(f"{NOTES}/sessions/start", json={"noteId": note["id"]})
-        assert refused.status_code == 404
-        assert (await api.get(f"{NOTES}/{note['id']}/sessions")).status_code == 404
-        assert (await api.get(f"{NOTES}/{note['id']}/presence")).status_code == 404
+        assert refused.status_code == 403
+        assert (await api.get(f"{NOTES}/{note['id']}/sessions")).status_code == 403
+        assert (await api.get(f"{NOTES}/{note['id']}/presence")).status_code == 403
 
 
 async def test_socket_and_queue_monitoring(server: SyncdProcess, node: NodeYjs) -> None:

@@ -42,7 +42,7 @@ async def test_a_permission_change_on_a_is_honoured_by_b_at_once(pair) -> None:
             revoked = await owner_on_a.put(url, json={"permissions": {"canView": []}})
             assert revoked.status_code == 200, revoked.text
         # no stale grant: the very next request on B is refused
-        assert (await bob_on_b.get(url)).status_code == 404
+        assert (await bob_on_b.get(url)).status_code == 403
     ws = await open_raw(f"{b.ws_url}/{note['id']}", token=make_token("bob"))
     assert (await expect_close(ws))[0] == 4403
 
@@ -52,7 +52,7 @@ async def test_a_new_grant_and_new_metadata_on_a_are_seen_by_b_at_once(pair) -> 
     note = await create_note(a, title="Before")
     url = f"{NOTES}/{note['id']}"
     async with b.client(make_token("carol")) as carol_on_b:
-        assert (await carol_on_b.get(url)).status_code == 404
+        assert (await carol_on_b.get(url)).status_code == 403
         async with b.client(make_token("owner")) as owner_on_b:
             assert (await owner_on_b.get(url)).json()["title"] == "Before"  # cached on B
         async with a.client(make_token("owner")) as owner_on_a:

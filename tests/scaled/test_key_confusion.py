@@ -57,7 +57,9 @@ async def test_a_viewer_cannot_reach_a_note_through_a_confusing_id(
             async with server.client(mallory) as api:
                 created = await api.post(NOTES, json={"title": "t", "id": bad})
                 assert created.status_code == 422, (bad[:20], created.text[:200])
-                assert set(created.json()["error"]) == {"code", "message"}
+                error = created.json()["error"]  # `pointer`: when the schema refused it
+                assert {"code", "message"} <= set(error) <= {"code", "message", "pointer"}
+                assert error.get("pointer", "/id") == "/id"
                 written = await api.post(
                     f"{NOTES}/{quote(bad, safe='')}/yjs-update", json={"update": _evil_update()}
                 )

@@ -74,6 +74,37 @@ async def test_mark_all_read_and_retention(notifications: NotificationStore) -> 
     assert await notifications.get(kept.id) is not None
 
 
+async def test_keyset_pages_delete_and_notifications_of_a_deleted_note(
+    store: Store, notifications: NotificationStore
+) -> None:
+    # one insert: the same created_at for all, so the id breaks the tie
+    same = await notifications.create(["ann", "amy", "abe"], NewNotification("t", "same"))
+    ids = {n.id for n in same}
+    await store.create_note(note_id="n1", title="t", created_by="owner")
+    [about] = await notifications.create(["ann"], NewNotification("t", "about n1", note_id="n1"))
+    pages = []
+    after = None
+    while True:
+        page, _ = await notifications.list("ann", limit=1, after=after)
+        if not page:
+            break
+        pages.append(page[0].id)
+        after = (page[0].created_at, page[0].id)
+    assert pages == [about.id, *(n.id for n in same if n.user_id == "ann")]
+    # Amy's and Abe's share the timestamp: paging past one row of a tie finds no other's
+    for user in ("amy", "abe"):
+        [row], _ = await notifications.list(user)
+        assert (await notifications.list(user, after=(row.created_at, row.id)))[0] == []
+    assert ids == {n.id for n in same}
+    assert await notifications.delete("bob", about.id) is False
+    assert await notifications.delete("ann", about.id) is True
+    assert await notifications.get(about.id) is None
+    [again] = await notifications.create(["ann"], NewNotification("t", "again", note_id="n1"))
+    assert await store.delete_note("n1")
+    assert await notifications.get(again.id) is None
+    assert len((await notifications.list("ann"))[0]) == 1  # the one not about n1
+
+
 async def test_each_mention_notifies_once_and_only_known_users(
     store: Store, notifications: NotificationStore
 ) -> None:

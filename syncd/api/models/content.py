@@ -2,15 +2,17 @@
 ProseMirror documents (`contentJson`).
 
 A ProseMirror document is checked once, by `syncd.content.check_doc` (the checker the
-writer trusts), and handed on as a `CheckedDoc`; the JSON Schema below states what that
-checker accepts (type names, which keys each kind of node may carry, text only in text
-nodes, no text directly in the doc, string bounds), so a client or fuzzer that follows the
+writer trusts: its shape and the safe schema in one walk), and handed on as a
+`CheckedDoc`; the JSON Schema below, generated from `syncd.content.schema`, states what
+that checker accepts (node and mark types with their attributes, safe URLs, text only in
+text nodes, no text directly in the doc, string bounds), so a client or fuzzer that follows the
 document sends content the server takes. Its node budget is not expressible in JSON
 Schema; the nesting bound is `syncd.api.inputs`'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import PlainValidator, WithJsonSchema
@@ -18,9 +20,26 @@ from pydantic_core import PydanticCustomError
 
 from syncd.api.inputs import JSON_SAFE_INT, MAX_KEY_LENGTH
 from syncd.api.models._base import MAX_VALUE_TEXT, NO_NUL
-from syncd.content import CheckedDoc, ContentError, check_doc
+from syncd.content import CheckedDoc, ContentError, UnsafeContent, check_doc
+from syncd.content.schema import (
+    MARKS,
+    MAX_URL_LENGTH,
+    NODES,
+    SAFE_URL_PATTERN,
+    SAFE_URL_SCHEMES,
+    Attr,
+    TypeSpec,
+)
 
-__all__ = ["COMPONENTS", "JSON_OBJECT", "JSON_VALUE_REF", "JsonObject", "PmDoc", "bounded_json"]
+__all__ = [
+    "COMPONENTS",
+    "JSON_OBJECT",
+    "JSON_VALUE_REF",
+    "PM_DOC_REF",
+    "JsonObject",
+    "PmDoc",
+    "bounded_json",
+]
 
 Schema = dict[str, Any]
 
@@ -31,16 +50,139 @@ def _ref(name: str) -> Schema:
 
 KEY: Schema = {"type": "string", "maxLength": MAX_KEY_LENGTH, "pattern": NO_NUL}
 JSON_VALUE_REF = _ref("JsonValue")
+PM_DOC_REF = _ref("ProseMirrorDoc")
 JSON_OBJECT: Schema = {
     "type": "object",
     "properties": {},
     "additionalProperties": JSON_VALUE_REF,
     "propertyNames": KEY,
 }
-_NAME_CHAR = r"[A-Za-z0-9_\-:.]"
-_NAME = rf"[A-Za-z_]{_NAME_CHAR}{{0,127}}"
 _TEXT: Schema = {"type": "string", "maxLength": MAX_VALUE_TEXT, "pattern": NO_NUL}
 _MARKS: Schema = {"type": "array", "items": _ref("ProseMirrorMark")}
+
+
+def _text(max_length: int, min_length: int = 0) -> Schema:
+    schema: Schema = {"type": "string", "maxLength": max_length, "pattern": NO_NUL}
+    if min_length:
+        schema["minLength"] = min_length
+    return schema
+
+
+def _integer(minimum: int, maximum: int) -> Schema:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def _attr(rule: Attr) -> Schema:
+    if rule.kind == "int":
+        return _integer(rule.minimum, rule.maximum)
+    if rule.kind == "str":
+        if rule.enum is not None:
+            return {"type": "string", "enum": list(rule.enum)}
+        return _text(rule.max_length)
+    if rule.kind == "url":
+        return {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_URL_LENGTH,
+            "pattern": SAFE_URL_PATTERN,
+            "description": f"{', '.join(SAFE_URL_SCHEMES)} or a relative URL",
+        }
+    if rule.kind == "id":
+        return {
+            "anyOf": [
+                _text(rule.max_length, min_length=1),
+                _integer(-JSON_SAFE_INT, JSON_SAFE_INT),
+            ]
+        }
+    if rule.kind == "ints":
+        return {
+            "type": "array",
+            "items": _integer(rule.minimum, rule.maximum),
+            "maxItems": 1000,
+        }
+    raise ValueError(rule.kind)
+
+
+def _attrs(spec: TypeSpec) -> Schema:
+    # null means absent (y-prosemirror drops it), so any key may be null
+    properties = {
+        name: _attr(rule) if name in spec.required else {"anyOf": [_attr(rule), {"type": "null"}]}
+        for name, rule in spec.attrs.items()
+    }
+    schema: Schema = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": {"type": "null"},
+        "propertyNames": KEY,
+    }
+    if spec.required:
+        schema["required"] = sorted(spec.required)
+    return schema
+
+
+def _by_spec(types: Mapping[str, TypeSpec]) -> list[tuple[list[str], TypeSpec]]:
+    """Type names grouped by the spec they share (`bullet_list` and `bulletList`)."""
+    groups: dict[int, tuple[list[str], TypeSpec]] = {}
+    for name, spec in types.items():
+        groups.setdefault(id(spec), ([], spec))[0].append(name)
+    return list(groups.values())
+
+
+def _typed(names: list[str], spec: TypeSpec, extra: Mapping[str, Schema]) -> Schema:
+    return {
+        "type": "object",
+        "properties": {"type": {"type": "string", "enum": names}, "attrs": _attrs(spec), **extra},
+        "required": ["type", "attrs"] if spec.required else ["type"],
+        "additionalProperties": False,
+    }
+
+
+def _safe_schema_components() -> dict[str, Schema]:
+    """The ProseMirror schemas, generated from the safe schema of `syncd.content.schema`
+    (node and mark types, their attributes, safe URLs) in the shape `check_doc` accepts."""
+    elements = [
+        _typed(
+            names,
+            spec,
+            {"content": {"type": "array", "items": _ref("ProseMirrorNode")}, "marks": _MARKS},
+        )
+        for names, spec in _by_spec({n: s for n, s in NODES.items() if n != "doc"})
+    ]
+    return {
+        "ProseMirrorMark": {
+            "anyOf": [_typed(names, spec, {}) for names, spec in _by_spec(MARKS)],
+            "description": "A mark of the safe schema (`syncd/content/schema.py`)",
+        },
+        "ProseMirrorText": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["text"]},
+                "text": {**_TEXT, "minLength": 1},
+                "marks": _MARKS,
+            },
+            "required": ["type", "text"],
+            "additionalProperties": False,
+        },
+        "ProseMirrorElement": {
+            "anyOf": elements,
+            "description": "A node of the safe schema (`syncd/content/schema.py`), not text",
+        },
+        "ProseMirrorNode": {"anyOf": [_ref("ProseMirrorText"), _ref("ProseMirrorElement")]},
+        "ProseMirrorDoc": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["doc"]},
+                "attrs": _attrs(NODES["doc"]),
+                "content": {"type": "array", "items": _ref("ProseMirrorElement")},
+            },
+            "required": ["type"],
+            "additionalProperties": False,
+            "description": "ProseMirror JSON within the safe schema (`syncd/content/schema.py`): "
+            "text nodes only inside block nodes; links and images only to "
+            f"{', '.join(SAFE_URL_SCHEMES)} or relative URLs",
+        },
+    }
+
 
 #: schemas `/openapi.json` lists under `components/schemas` beside the models' own
 COMPONENTS: dict[str, Schema] = {
@@ -55,59 +197,16 @@ COMPONENTS: dict[str, Schema] = {
             JSON_OBJECT,
         ],
     },
-    "ProseMirrorMark": {
-        "type": "object",
-        "properties": {
-            # y-prosemirror reads `name--xxxxxxxx` back as `name`: not a mark name
-            "type": {
-                "type": "string",
-                "maxLength": 128,
-                "pattern": rf"^(?!{_NAME_CHAR}*--[A-Za-z0-9]{{8}}$){_NAME}$",
-            },
-            "attrs": JSON_OBJECT,
-        },
-        "required": ["type"],
-        "additionalProperties": False,
-    },
-    "ProseMirrorText": {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "enum": ["text"]},
-            "text": {**_TEXT, "minLength": 1},
-            "marks": _MARKS,
-        },
-        "required": ["type", "text"],
-        "additionalProperties": False,
-    },
-    "ProseMirrorElement": {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "maxLength": 128, "pattern": rf"^(?!text$){_NAME}$"},
-            "attrs": JSON_OBJECT,
-            "content": {"type": "array", "items": _ref("ProseMirrorNode")},
-            "marks": _MARKS,
-        },
-        "required": ["type"],
-        "additionalProperties": False,
-    },
-    "ProseMirrorNode": {"anyOf": [_ref("ProseMirrorText"), _ref("ProseMirrorElement")]},
-    "ProseMirrorDoc": {
-        "type": "object",
-        "properties": {
-            "type": {"type": "string", "enum": ["doc"]},
-            "attrs": JSON_OBJECT,
-            "content": {"type": "array", "items": _ref("ProseMirrorElement")},
-        },
-        "required": ["type"],
-        "additionalProperties": False,
-        "description": "ProseMirror JSON: text nodes only inside block nodes",
-    },
 }
+COMPONENTS.update(_safe_schema_components())
 
 
 def _doc(value: object) -> CheckedDoc:
     try:
         return check_doc(value)
+    except UnsafeContent as exc:  # `pointer`: where in the doc (the API adds the field's)
+        reason = {"reason": exc.reason, "pointer": exc.pointer or ""}
+        raise PydanticCustomError("content", "{reason}", reason) from None
     except ContentError as exc:
         raise PydanticCustomError("content", "{reason}", {"reason": str(exc)}) from None
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from syncd.api.models._base import Out, Timestamp
+from syncd.content import json_to_text, sanitize
 from syncd.services.notes import NoteView
 from syncd.storage import NoteRecord
 
@@ -94,4 +95,7 @@ def note_json(record: NoteRecord, *, content: str, content_json: object = None) 
 
 
 def view_json(view: NoteView) -> dict[str, Any]:
-    return note_json(view.record, content=view.text, content_json=view.json)
+    """The note as `GET /:id` shows it: content within the safe schema, whatever Yjs
+    clients wrote (the plain text is that of the safe content)."""
+    safe = sanitize(view.json)
+    return note_json(view.record, content=json_to_text(safe), content_json=safe)

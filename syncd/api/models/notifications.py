@@ -49,10 +49,23 @@ class NewNotification(Body):
         return self.userIds or [self.userId]
 
 
+#: an opaque cursor of `syncd.api.cursors` (base64url, no padding)
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`nextCursor` of the previous page",
+    ),
+]
+
+
 class ListQuery(Body):
     limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
     category: Category | None = None
     unread: bool | None = None
+    cursor: Cursor | None = None
 
 
 class CategoryQuery(Body):
@@ -77,6 +90,7 @@ class Notification(Out):
 class NotificationList(Out):
     notifications: list[Notification]
     unreadCount: int = Field(ge=0)
+    nextCursor: str | None = Field(description="`cursor` of the next page; null: no more")
 
 
 class CreatedNotifications(Out):

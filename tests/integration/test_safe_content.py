@@ -1,0 +1,123 @@
+"""Safe content against a real server: unsafe REST writes are refused with a JSON pointer;
+what a stock Yjs client wrote is served back within the safe schema."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pycrdt
+
+from tests.support.fixtures import create_note
+from tests.support.polling import eventually
+from tests.support.server import SyncdProcess, make_token
+from tests.support.yjs_node import NodeYjs
+
+NOTES = "/api/collaborative-notes"
+
+
+def _para(*inline: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "paragraph", "content": list(inline)}
+
+
+def _js_link() -> dict[str, Any]:
+    return _para(
+        {
+            "type": "text",
+            "text": "click",
+            "marks": [{"type": "link", "attrs": {"href": "javascript:alert(1)"}}],
+        }
+    )
+
+
+async def test_unsafe_rest_writes_are_refused_with_a_pointer(syncd: SyncdProcess) -> None:
+    note = await create_note(syncd, content="safe")
+    url = f"{NOTES}/{note['id']}"
+    cases = [
+        (
+            {"type": "doc", "content": [_js_link()]},
+            "/contentJson/content/0/content/0/marks/0/attrs/href",
+        ),
+        (
+            {"type": "doc", "content": [_para(), {"type": "script", "content": [_para()]}]},
+            "/contentJson/content/1",
+        ),
+        (
+            {
+                "type": "doc",
+                "content": [_para({"type": "image", "attrs": {"src": "x", "onerror": "a"}})],
+            },
+            "/contentJson/content/0/content/0/attrs/onerror",
+        ),
+    ]
+    async with syncd.client(make_token("owner")) as api:
+        for content, pointer in cases:
+            for response in (
+                await api.put(url, json={"contentJson": content}),
+                await api.post(NOTES, json={"title": "t", "contentJson": content}),
+            ):
+                assert response.status_code == 422, response.text
+                error = response.json()["error"]
+                assert error["code"] == "invalid"
+                assert error["pointer"] == pointer, error
+        # a Yjs update that would add a script node is refused too, the note unchanged
+        empty = await create_note(syncd)
+        doc = pycrdt.Doc()
+        fragment = doc.get("prosemirror", type=pycrdt.XmlFragment)
+        fragment.children.append(pycrdt.XmlElement("script", {}, [pycrdt.XmlText("alert(1)")]))
+        update = base64.b64encode(doc.get_update()).decode()
+        response = await api.post(f"{NOTES}/{empty['id']}/yjs-update", json={"update": update})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["pointer"] == "/contentJson/content/0"
+        body = (await api.get(f"{NOTES}/{empty['id']}")).json()
+        assert body["contentJson"] == {"type": "doc", "content": []}
+
+
+async def test_what_a_yjs_client_wrote_is_served_sanitised(
+    syncd: SyncdProcess, node: NodeYjs
+) -> None:
+    note = await create_note(syncd)
+    url = f"{NOTES}/{note['id']}"
+    editor = await node.connect(
+        "e", url=syncd.ws_url, room=note["id"], token=make_token("owner"), wait_synced=True
+    )
+    # a stock y-prosemirror client writes a javascript: link (its schema does not object)
+    await editor.pm_set(
+        {"type": "doc", "content": [_para({"type": "text", "text": "intro"}), _js_link()]}
+    )
+    # and a raw Yjs client appends a script element
+    raw = pycrdt.Doc()
+    raw.apply_update(await editor.state_update())
+    fragment = raw.get("prosemirror", type=pycrdt.XmlFragment)
+    fragment.children.append(pycrdt.XmlElement("script", {}, [pycrdt.XmlText("alert(1)")]))
+    await editor.apply_update(raw.get_update(await editor.state_vector()))
+    await editor.wait_pm_text(equals="intro\nclick\nalert(1)")
+    async with syncd.client(make_token("owner")) as api:
+        body = (await api.get(url)).json()
+        assert body["contentJson"] == {
+            "type": "doc",
+            "content": [
+                _para({"type": "text", "text": "intro"}),
+                _para({"type": "text", "text": "click"}),
+            ],
+        }
+        assert body["content"] == "intro\nclick"
+        response = await api.post(f"{url}/versions", json={"label": "dirty"})
+        assert response.status_code == 201, response.text
+        version = (await api.get(f"{url}/versions/{response.json()['number']}")).json()
+        assert version["contentJson"] == body["contentJson"]
+        assert "javascript" not in str(version) and "alert" not in str(version)
+
+        # the plain text stored at the checkpoint when the last peer leaves (what the note
+        # list shows) is that of the safe content too
+        await editor.disconnect()
+
+        async def listed() -> str:
+            notes = (await api.get(NOTES)).json()["notes"]
+            return next(n["content"] for n in notes if n["id"] == note["id"])
+
+        async def checkpointed() -> str | None:
+            text = await listed()
+            return text if text != "" else None
+
+        assert await eventually(checkpointed, timeout=10, what="the checkpoint") == "intro\nclick"
