@@ -10,6 +10,10 @@ CLOSE_GOING_AWAY = 1001
 """The server is shutting down (the client reconnects to another instance)."""
 
 CLOSE_TOO_LARGE = 1009
+
+CLOSE_INTERNAL_ERROR = 1011
+"""The server failed on its side (a send that failed); 1006 is reserved for "closed
+without a close frame" and is never sent."""
 """A frame over `SYNCD_MAX_MESSAGE_BYTES` (RFC 6455 "message too big")."""
 
 CLOSE_TRY_AGAIN = 1013

@@ -48,7 +48,7 @@ from syncd.protocol import (
     parse_awareness_update,
     read_state_vector,
 )
-from syncd.protocol.close_codes import CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
+from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
 from syncd.room.frames import FramePlan
@@ -67,6 +67,8 @@ _APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
 #: how many of a peer's updates may wait for their dependencies at once (a stock client
 #: only holds back what it types between connecting and sending its sync step 2)
 DEFAULT_MAX_HELD_UPDATES = 256
+#: y-websocket's messageSync: the first byte of every sync frame (awareness is 1)
+_SYNC_FRAME = 0
 
 
 class RoomLimits:
@@ -154,7 +156,6 @@ class Room:
         self._full_state: tuple[int, bytes] | None = None
         self._journaled = 0
         self._progress = asyncio.Event()
-        self.journal_failures = 0
         #: the note was deleted: nothing more is stored or relayed
         self.gone = False
         self._closing: set[asyncio.Task[None]] = set()
@@ -543,7 +544,6 @@ class Room:
                     await peer.channel.close(CLOSE_NOT_FOUND, "note deleted")
                 return
             except Exception:
-                self.journal_failures += 1
                 metrics.ERRORS.labels("room_append").inc()
                 log.exception(
                     "room %s: appending %d updates failed; retrying in %.2fs",
@@ -567,12 +567,16 @@ class Room:
         for peer in self.peers:
             # Relayed remote updates go first: a local update of this pass may have been
             # held until one of them arrived, while none of them can depend on this
-            # pass's local updates (those reach the bus only now, in `_flush`).
-            frames = [frame for origin, frame in relays if origin is not peer]
+            # pass's local updates (those reach the bus only now, in `_flush`). Awareness
+            # goes last, as before, so a cursor never arrives ahead of the text it is in.
+            frames = [f for origin, f in relays if origin is not peer and f[0] == _SYNC_FRAME]
             if plan is not None:
                 frame = plan.frame_for(peer)
                 if frame is not None:
                     frames.append(frame)
+            frames.extend(
+                f for origin, f in relays if origin is not peer and f[0] != _SYNC_FRAME
+            )
             if frames and not peer.channel.closed:
                 outbox.append((peer, frames))
         # Sends are awaited in turn (uvicorn's send only waits while a transport is paused,
@@ -598,7 +602,7 @@ class Room:
         except (ConnectionError, RuntimeError, OSError):
             # 1011 (internal error): 1006 is reserved for "closed without a close frame"
             # and may not be sent (RFC 6455 7.4.1)
-            self._drop(peer, 1011, "send failed")
+            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
 
     def _drop(self, peer: Peer, code: int, reason: str) -> None:
         self.peers.discard(peer)

@@ -103,7 +103,7 @@ async def test_rights_are_decided_on_the_row_read(
         note_id="n1",
     )
     seen.clear()
-    with pytest.raises(NoteNotFound):  # no view right: the note does not show
+    with pytest.raises(Forbidden, match="edit"):  # no right at all: 403, as DESIGN.md says
         await notes.update(principal("stranger"), "n1", title="x")
     with pytest.raises(Forbidden, match="edit"):
         await notes.update(principal("viewer"), "n1", title="x")
