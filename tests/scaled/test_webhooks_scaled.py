@@ -1,0 +1,83 @@
+"""Webhooks of a scaled deployment: two instances on one Redis and Postgres deliver each
+event exactly once (the one where it happened sends it; relayed copies do not), and a
+delivery waiting for its retry survives the death of the instance that queued it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
+from tests.support.server import make_token
+from tests.support.webhook_receiver import Receiver, webhook_env, webhook_receiver
+
+NOTES = "/api/collaborative-notes"
+
+
+async def test_two_instances_deliver_each_event_once(start_scaled: StartServer) -> None:
+    async with webhook_receiver() as receiver:
+        env = webhook_env(receiver, SYNCD_WEBHOOK_DEBOUNCE="0.3")
+        a = await start_scaled(name="a", env=env)
+        b = await start_scaled(name="b", env=env)
+        note = await create_note(a, title="Shared")
+        url = f"{NOTES}/{note['id']}"
+        async with b.client(make_token("owner")) as api:  # rights changed on B, relayed to A
+            put = await api.put(url, json={"permissions": {"canView": ["bob"]}})
+            assert put.status_code == 200, put.text
+        await eventually(
+            lambda: _async(receiver.of_type("note.updated")), what="note.updated from B"
+        )
+        async with a.client(make_token("owner")) as api:  # deleted on A, relayed to B
+            assert (await api.delete(url)).status_code in (200, 204)
+        wanted = {
+            "note.created",
+            "note.permissions_changed",
+            "note.shared",
+            "note.updated",
+            "note.deleted",
+        }
+
+        await eventually(lambda: _async(not _missing(receiver, wanted)), what=f"{wanted}")
+        # a later event on each instance: once both arrived, each instance's queue (and its
+        # relayed copies of the deletion, published before these) has been worked through
+        later = [(await create_note(server, title="later"))["id"] for server in (a, b)]
+
+        async def later_arrived() -> bool:
+            return {
+                r.body["noteId"] for r in receiver.delivered if r.body["type"] == "note.created"
+            } >= set(later)
+
+        await eventually(later_arrived, what="the later notes' note.created")
+        counts = Counter(
+            r.body["type"] for r in receiver.delivered if r.body["noteId"] == note["id"]
+        )
+        assert {t: counts[t] for t in wanted} == dict.fromkeys(wanted, 1), counts
+        ids = Counter(r.webhook_id for r in receiver.requests)
+        assert max(ids.values()) == 1, ids
+        assert receiver.forged == []
+
+
+async def test_a_delivery_waiting_for_retry_survives_its_instance(
+    start_scaled: StartServer,
+) -> None:
+    async with webhook_receiver(fail_first=1) as receiver:
+        env = webhook_env(receiver, SYNCD_WEBHOOK_EVENTS="note.created", SYNCD_JOB_RETRY_BASE="2")
+        a = await start_scaled(name="a", env=env)
+        b = await start_scaled(name="b", env=env)
+        note = await create_note(a, title="Survivor")
+        await eventually(lambda: _async(receiver.requests), what="the first (failed) attempt")
+        await a.kill()
+        delivered = await eventually(
+            lambda: _async(receiver.delivered), timeout=30, what="the retry by B"
+        )
+        assert delivered[0].body["noteId"] == note["id"]
+        assert [r.status for r in receiver.requests] == [500, 204]
+        assert b.proc is not None and b.proc.returncode is None
+
+
+def _missing(receiver: Receiver, wanted: set[str]) -> set[str]:
+    return wanted - {r.body["type"] for r in receiver.delivered}
+
+
+async def _async(value: object) -> object:
+    return value
