@@ -7,7 +7,8 @@ queue retries with exponential backoff and, scaled, keeps the jobs in Redis acro
 Remote copies of an event (`remote=True`) have no message, so an event is sent once, by the
 instance where it happened. `note.updated` is debounced per note: the first change starts a
 timer of `SYNCD_WEBHOOK_DEBOUNCE` seconds and one message then carries the latest state; the
-end of the note's session sends a pending one at once.
+checkpoint when the last client leaves, and the end of the note's session, send a pending
+one at once.
 
 `WebhookSender` is the job: it signs each attempt per the Standard Webhooks spec (the
 `standardwebhooks` package: `webhook-id` is the event id, stable across attempts) and
@@ -124,7 +125,9 @@ class WebhookPublisher:
         if isinstance(event, ContentChanged):
             content = sanitize(doc_to_json(event.room.doc, self._field))
         self._pending[note_id] = content
-        if self._closed:
+        # the checkpoint of the last client leaving: the editing is over, send it now
+        last = isinstance(event, ContentChanged) and not event.room.peers
+        if self._closed or last:
             await self._flush(note_id)
         elif note_id not in self._timers:
             self._timers[note_id] = asyncio.create_task(self._after_debounce(note_id))

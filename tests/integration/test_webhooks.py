@@ -5,12 +5,14 @@ signature with the `standardwebhooks` verifier; failures are retried after backo
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from syncd.services.events.payloads import EventMessage
 from tests.support.fixtures import StartServer, create_note
 from tests.support.polling import eventually
 from tests.support.server import make_token
 from tests.support.webhook_receiver import webhook_env, webhook_receiver
+from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
 
@@ -125,3 +127,48 @@ def _metric(text: str, *labels: str) -> float:
         ):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+async def test_content_typed_by_a_client_is_sent_sanitised_when_it_leaves(
+    start_syncd: StartServer, node: NodeYjs
+) -> None:
+    """A long debounce: the checkpoint of the last client leaving sends the pending
+    `note.updated` at once, and its content is the safe content (a client's `javascript:`
+    link has no href)."""
+    async with webhook_receiver() as receiver:
+        server = await start_syncd(
+            env=webhook_env(
+                receiver,
+                SYNCD_WEBHOOK_DEBOUNCE="600",
+                SYNCD_WEBHOOK_EVENTS="note.updated,session.started,session.ended",
+            )
+        )
+        note = await create_note(server)
+        editor = await node.connect(
+            "e", url=server.ws_url, room=note["id"], token=make_token("owner"), wait_synced=True
+        )
+        link = {"type": "link", "attrs": {"href": "javascript:alert(1)"}}
+        await editor.pm_set(
+            {
+                "type": "doc",
+                "content": [
+                    {"type": "paragraph", "content": [{"type": "text", "text": "intro"}]},
+                    {
+                        "type": "paragraph",
+                        "content": [{"type": "text", "text": "click", "marks": [link]}],
+                    },
+                ],
+            }
+        )
+        await editor.disconnect()
+
+        async def sent() -> list[dict[str, Any]]:
+            return receiver.of_type("note.updated")
+
+        updated = (await eventually(sent, what="note.updated when the client left"))[0]["data"]
+        assert updated["text"] == "intro\nclick"
+        assert updated["content"]["type"] == "doc"
+        assert "javascript" not in json.dumps(updated)
+        types = [r.body["type"] for r in receiver.delivered]
+        assert types[0] == "session.started"
+        assert "session.ended" in types
