@@ -65,7 +65,12 @@ from syncd.services.presence.redis_state import RedisInstances, RedisOnline, Red
 from syncd.services.ratelimit import RateLimiter
 from syncd.services.sessions import SessionService
 from syncd.services.versions import VersionService
-from syncd.services.webhooks import WebhookPublisher, WebhookSender, check_settings
+from syncd.services.webhooks import (
+    RedisWindow,
+    WebhookPublisher,
+    WebhookSender,
+    check_settings,
+)
 from syncd.settings import Settings, SettingsError
 from syncd.storage import (
     NoteRecord,
@@ -320,7 +325,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         # entered after the jobs it enqueues: on exit, pending `note.updated` go out first
         hooks = await stack.enter_async_context(
             WebhookPublisher(
-                settings.webhooks, jobs, store.get_note, field=settings.prosemirror_field
+                settings.webhooks,
+                jobs,
+                store.get_note,
+                field=settings.prosemirror_field,
+                window=RedisWindow(redis, prefix) if redis is not None else None,
             )
         )
         if hooks.enabled:

@@ -8,7 +8,8 @@ Remote copies of an event (`remote=True`) have no message, so an event is sent o
 instance where it happened. `note.updated` is debounced per note: the first change starts a
 timer of `SYNCD_WEBHOOK_DEBOUNCE` seconds and one message then carries the latest state; the
 checkpoint when the last client leaves, and the end of the note's session, send a pending
-one at once.
+one at once. Scaled, every instance with editors checkpoints the doc, so the window is also
+shared (`RedisWindow`): an instance that finds it taken sends its pending one when it ends.
 
 `WebhookSender` is the job: it signs each attempt per the Standard Webhooks spec (the
 `standardwebhooks` package: `webhook-id` is the event id, stable across attempts) and
@@ -23,12 +24,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
+from redis.asyncio import Redis
 from standardwebhooks import Webhook
 
 from syncd import metrics
+from syncd.bus.keys import Keys
 from syncd.content import doc_to_json, sanitize
 from syncd.jobs import Jobs
 from syncd.services.events import ContentChanged, NoteEvent, NoteUpdated, SessionEnded
@@ -60,6 +63,37 @@ def delivery_job_id(event_id: str, endpoint: int) -> str:
     return f"default.wh-{event_id}-{endpoint}"
 
 
+class UpdateWindow(Protocol):
+    """At most one `note.updated` per note and window across instances."""
+
+    async def claim(self, note_id: str, window: float) -> float:
+        """0: this instance may send now (the window starts); else seconds until the
+        window of the instance that sent last ends."""
+        ...
+
+
+class LocalWindow:
+    """One process: its own debounce timer is the window already."""
+
+    async def claim(self, note_id: str, window: float) -> float:
+        return 0.0
+
+
+class RedisWindow:
+    """Scaled: a key with a TTL per note (`SET NX PX`), held by the instance that sent."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._keys = Keys(prefix)
+
+    async def claim(self, note_id: str, window: float) -> float:
+        key = self._keys.webhook_window(note_id)
+        if await self._redis.set(key, b"1", nx=True, px=max(1, int(window * 1000))):
+            return 0.0
+        left = await self._redis.pttl(key)
+        return max(left, 1) / 1000 if left > 0 else 0.001
+
+
 class WebhookPublisher:
     """The queued subscriber: events to messages to delivery jobs (module docstring)."""
 
@@ -70,8 +104,10 @@ class WebhookPublisher:
         get_note: Callable[[str], Awaitable[NoteRecord | None]],
         *,
         field: str = "prosemirror",
+        window: UpdateWindow | None = None,
     ) -> None:
         self._settings = settings
+        self._window = window or LocalWindow()
         self._jobs = jobs
         self._get_note = get_note
         self._field = field
@@ -132,8 +168,8 @@ class WebhookPublisher:
         elif note_id not in self._timers:
             self._timers[note_id] = asyncio.create_task(self._after_debounce(note_id))
 
-    async def _after_debounce(self, note_id: str) -> None:
-        await asyncio.sleep(self._settings.debounce)
+    async def _after_debounce(self, note_id: str, delay: float | None = None) -> None:
+        await asyncio.sleep(self._settings.debounce if delay is None else delay)
         self._timers.pop(note_id, None)
         try:
             await self._flush(note_id)
@@ -148,6 +184,10 @@ class WebhookPublisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
         if note_id not in self._pending:
+            return
+        wait = 0.0 if self._closed else await self._window.claim(note_id, self._settings.debounce)
+        if wait > 0:  # another instance sent one within the window: send ours after it
+            self._timers[note_id] = asyncio.create_task(self._after_debounce(note_id, wait))
             return
         content = self._pending.pop(note_id)
         record = await self._get_note(note_id)

@@ -4,12 +4,16 @@ delivery waiting for its retry survives the death of the instance that queued it
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
+from datetime import datetime
+from typing import Any
 
 from tests.support.fixtures import StartServer, create_note
 from tests.support.polling import eventually
 from tests.support.server import make_token
 from tests.support.webhook_receiver import Receiver, webhook_env, webhook_receiver
+from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
 
@@ -75,9 +79,53 @@ async def test_a_delivery_waiting_for_retry_survives_its_instance(
         assert b.proc is not None and b.proc.returncode is None
 
 
+def _doc(text: str) -> dict[str, Any]:
+    return {
+        "type": "doc",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
+
+
 def _missing(receiver: Receiver, wanted: set[str]) -> set[str]:
     return wanted - {r.body["type"] for r in receiver.delivered}
 
 
 async def _async(value: object) -> object:
     return value
+
+
+async def test_note_updated_window_is_shared_by_the_instances(
+    start_scaled: StartServer, node: NodeYjs
+) -> None:
+    """Editors on two instances, then both leave: `note.updated` carries the final text,
+    and any two of the note's are a window apart (when both instances checkpoint, the
+    second waits for the first's window: `tests/services/test_webhook_window.py`)."""
+    window = 2.0
+    async with webhook_receiver() as receiver:
+        env = webhook_env(
+            receiver, SYNCD_WEBHOOK_DEBOUNCE=str(window), SYNCD_WEBHOOK_EVENTS="note.updated"
+        )
+        a = await start_scaled(name="a", env=env)
+        b = await start_scaled(name="b", env=env)
+        note = await create_note(a)
+        token = make_token("owner")
+        on_a = await node.connect(
+            "on-a", url=a.ws_url, room=note["id"], token=token, wait_synced=True
+        )
+        on_b = await node.connect(
+            "on-b", url=b.ws_url, room=note["id"], token=token, wait_synced=True
+        )
+        await on_a.pm_set(_doc("alpha"))
+        await on_b.wait_pm_text(equals="alpha")
+        await on_b.pm_set(_doc("alpha beta"))
+        await on_a.wait_pm_text(equals="alpha beta")
+        await on_a.disconnect()
+        await on_b.disconnect()
+
+        async def final() -> bool:
+            return any(u["data"]["text"] == "alpha beta" for u in receiver.of_type("note.updated"))
+
+        await eventually(final, timeout=30, what="a note.updated with both edits")
+        sent = [datetime.fromisoformat(u["timestamp"]) for u in receiver.of_type("note.updated")]
+        gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(sent)]
+        assert all(gap >= window * 0.9 for gap in gaps), gaps
