@@ -128,7 +128,13 @@ class WebhookPublisher:
         """Send every pending `note.updated` now (it would be lost with the process)."""
         self._closed = True
         for note_id in list(self._pending):
-            await self._flush(note_id)
+            try:
+                await self._flush(note_id)
+            except Exception:  # stopping goes on: the job queue may be gone already
+                log.exception("webhook note.updated for %s not queued at exit", note_id)
+                metrics.ERRORS.labels("webhooks").inc()
+        for timer in self._timers.values():
+            timer.cancel()
 
     async def on_event(self, event: NoteEvent) -> None:
         """One queued handler for every kind, so a note's messages keep publish order."""

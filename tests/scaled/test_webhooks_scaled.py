@@ -5,6 +5,7 @@ delivery waiting for its retry survives the death of the instance that queued it
 from __future__ import annotations
 
 import itertools
+import signal
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -129,3 +130,25 @@ async def test_note_updated_window_is_shared_by_the_instances(
         sent = [datetime.fromisoformat(u["timestamp"]) for u in receiver.of_type("note.updated")]
         gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(sent)]
         assert all(gap >= window * 0.9 for gap in gaps), gaps
+
+
+async def test_a_pending_note_updated_is_sent_when_its_instance_stops(
+    start_scaled: StartServer,
+) -> None:
+    """A long debounce, then SIGTERM: the instance queues its pending `note.updated` as it
+    stops, and the other instance's worker delivers it."""
+    async with webhook_receiver() as receiver:
+        env = webhook_env(
+            receiver, SYNCD_WEBHOOK_DEBOUNCE="600", SYNCD_WEBHOOK_EVENTS="note.updated"
+        )
+        a = await start_scaled(name="a", env=env)
+        await start_scaled(name="b", env=env)
+        note = await create_note(a)
+        async with a.client(make_token("owner")) as api:
+            put = await api.put(f"{NOTES}/{note['id']}", json={"title": "Renamed"})
+            assert put.status_code == 200, put.text
+        assert await a.stop() in (0, -signal.SIGTERM)
+        updated = await eventually(
+            lambda: _async(receiver.of_type("note.updated")), what="note.updated via B"
+        )
+        assert updated[0]["data"]["note"]["title"] == "Renamed"
