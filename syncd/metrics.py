@@ -122,6 +122,17 @@ EVENTS_DROPPED = Counter(
     "Note events a queued subscriber could not take (its queue full), by subscriber",
     ["subscriber"],
 )
+WEBHOOKS = Counter(
+    "syncd_webhook_deliveries_total",
+    "Webhook delivery attempts by event type and outcome: delivered (2xx), retried (an "
+    "attempt failed, another follows after backoff), failed (the last attempt failed)",
+    ["type", "outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "syncd_webhook_latency_seconds",
+    "Time from sending a webhook to its receiver's response",
+    buckets=_LATENCY,
+)
 ERRORS = Counter(
     "syncd_errors_total",
     "Errors caught, logged and carried on from, by component",

@@ -191,6 +191,43 @@ def _collab(env: Mapping[str, str]) -> CollabSettings:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Where note events are POSTed, signed per the Standard Webhooks spec (none: off)."""
+
+    urls: tuple[str, ...] = ()
+    #: `whsec_` + base64 key, shared with the receivers (checked when the app starts)
+    secret: str | None = None
+    #: event types sent (empty: all of them)
+    events: tuple[str, ...] = ()
+    #: at most one `note.updated` per note this often (and one at its session's end)
+    debounce: float = 10.0
+    #: one delivery attempt (connect + response) may take this long
+    timeout: float = 10.0
+    #: attempts per event and endpoint, with the jobs' exponential backoff between them
+    attempts: int = 8
+
+
+def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
+    urls = tuple(u.strip() for u in (env.get("SYNCD_WEBHOOK_URLS") or "").split(",") if u.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"SYNCD_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+    secret = env.get("SYNCD_WEBHOOK_SECRET") or None
+    if urls and secret is None:
+        raise SettingsError("SYNCD_WEBHOOK_URLS needs SYNCD_WEBHOOK_SECRET (whsec_...)")
+    raw_events = env.get("SYNCD_WEBHOOK_EVENTS") or ""
+    events = tuple(e.strip() for e in raw_events.split(",") if e.strip())
+    return WebhookSettings(
+        urls=urls,
+        secret=secret,
+        events=events,
+        debounce=_float(env, "SYNCD_WEBHOOK_DEBOUNCE", 10.0),
+        timeout=_float(env, "SYNCD_WEBHOOK_TIMEOUT", 10.0),
+        attempts=_int(env, "SYNCD_WEBHOOK_ATTEMPTS", 8, minimum=1),
+    )
+
+
 def sqlite_url_in(data_dir: Path) -> str:
     """The default database: `syncd.db` in the data folder (`SYNCD_DATA_DIR`)."""
     return f"sqlite:///{data_dir / 'syncd.db'}"
@@ -219,6 +256,7 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     versions: VersionSettings = field(default_factory=VersionSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     #: seconds a cached note or permission look-up lives (0: no caching)
     cache_ttl: float = 60.0
     #: PROMETHEUS_MULTIPROC_DIR: metrics of several worker processes merged
@@ -286,6 +324,7 @@ class Settings:
                 access_ttl=_int(env, "SYNCD_ACCESS_TOKEN_TTL", 900, minimum=1),
                 refresh_ttl=_int(env, "SYNCD_REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=1),
             ),
+            webhooks=_webhooks(env),
             cache_ttl=_seconds(env, "SYNCD_CACHE_TTL", 60.0),
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
             if env.get("PROMETHEUS_MULTIPROC_DIR")

@@ -40,6 +40,7 @@ from syncd.services.events import (
     ContentChanged,
     ContentEdited,
     EventBus,
+    Mention,
     NoteCreated,
     NoteDeleted,
     NoteEvent,
@@ -49,8 +50,10 @@ from syncd.services.events import (
     PeerLeft,
     PermissionsChanged,
     SessionEnded,
+    SessionStarted,
     UserJoined,
     UserLeft,
+    VersionTaken,
 )
 from syncd.services.job_catalog import Cleanup, Deliverer, register_jobs, standard_cleanup
 from syncd.services.mailer import Mailer
@@ -62,6 +65,12 @@ from syncd.services.presence.redis_state import RedisInstances, RedisOnline, Red
 from syncd.services.ratelimit import RateLimiter
 from syncd.services.sessions import SessionService
 from syncd.services.versions import VersionService
+from syncd.services.webhooks import (
+    RedisWindow,
+    WebhookPublisher,
+    WebhookSender,
+    check_settings,
+)
 from syncd.settings import Settings, SettingsError
 from syncd.storage import (
     NoteRecord,
@@ -196,6 +205,11 @@ def _jobs(
     registry = JobRegistry()
     jobs = Jobs(backend, registry, mode="embedded" if redis is None else "redis")
     cleanup = standard_cleanup(settings, store, sessions, redis)
+    sender = None
+    if settings.webhooks.urls:
+        check_settings(settings.webhooks)
+        sender = WebhookSender(settings.webhooks, jobs)
+        stack.push_async_callback(sender.close)
     register_jobs(
         registry,
         jobs,
@@ -204,6 +218,7 @@ def _jobs(
         deliverer=deliverer,
         mailer=_mailer(settings),
         cleanup=cleanup,
+        webhooks=sender,
     )
     return jobs, cleanup
 
@@ -307,6 +322,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         cluster = backend.events if isinstance(backend, RedisBus) else None
         lists = ListEvents(gateway, _listed)
         _subscribe(events, notes, cache, versions, hub, gateway, notifications, lists, cluster)
+        # entered after the jobs it enqueues: on exit, pending `note.updated` go out first
+        hooks = await stack.enter_async_context(
+            WebhookPublisher(
+                settings.webhooks,
+                jobs,
+                store.get_note,
+                field=settings.prosemirror_field,
+                window=RedisWindow(redis, prefix) if redis is not None else None,
+            )
+        )
+        if hooks.enabled:
+            _subscribe_webhooks(events, hooks)
         await stack.enter_async_context(hub)
         await stack.enter_async_context(gateway)
         worker = None
@@ -382,6 +409,27 @@ def _subscribe(
         relay = _ClusterRelay(cluster)
         events.subscribe(PermissionsChanged, relay.forward)
         events.subscribe(NoteDeleted, relay.forward)
+
+
+#: what webhooks are made of (`note.updated` from the first two, debounced)
+_WEBHOOK_KINDS: tuple[type[NoteEvent], ...] = (
+    NoteUpdated,
+    ContentChanged,
+    NoteCreated,
+    NoteShared,
+    PermissionsChanged,
+    NoteDeleted,
+    VersionTaken,
+    SessionStarted,
+    SessionEnded,
+    Mention,
+)
+
+
+def _subscribe_webhooks(events: EventBus, hooks: WebhookPublisher) -> None:
+    """One queued handler for every kind: one FIFO, so a note's messages keep their order."""
+    for kind in _WEBHOOK_KINDS:
+        events.subscribe(kind, hooks.on_event, queued=True, name="webhooks")
 
 
 def _count(event: NoteEvent) -> None:

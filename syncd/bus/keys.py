@@ -85,6 +85,10 @@ class Keys:
     def cache(self, note_id: str) -> str:
         return f"{self._doc(note_id)}:cache"
 
+    def webhook_window(self, note_id: str) -> str:
+        """Held (with a TTL) by the instance that sent the note's last `note.updated`."""
+        return f"{self._doc(note_id)}:webhook"
+
     # -- shared --------------------------------------------------------------------------
 
     @property

@@ -21,6 +21,7 @@ from syncd.services.mailer import Mailer
 from syncd.services.notifications import DELIVER_JOB, notification_json
 from syncd.services.presence.redis_state import RedisInstances
 from syncd.services.sessions import SessionService
+from syncd.services.webhooks import DELIVER_WEBHOOK_JOB, WebhookSender
 from syncd.settings import Settings
 from syncd.storage import NotificationStore, SqlRefreshRecords, Store
 
@@ -99,6 +100,7 @@ def register_jobs(
     deliverer: Deliverer,
     mailer: Mailer | None,
     cleanup: Cleanup,
+    webhooks: WebhookSender | None = None,
 ) -> None:
     collab = settings.collab
     notifications = NotificationStore(store.engine)
@@ -139,3 +141,14 @@ def register_jobs(
     registry.add(JobSpec(EMAIL_JOB, send_email, "default", policy(8), timeout=60))
     registry.add(JobSpec(CLEANUP_JOB, run_cleanup, "bulk", policy(3), timeout=600))
     registry.every(CLEANUP_JOB, collab.cleanup_interval)
+    if webhooks is not None:
+        hooks = settings.webhooks
+        registry.add(
+            JobSpec(
+                DELIVER_WEBHOOK_JOB,
+                webhooks,
+                "default",
+                policy(hooks.attempts),
+                timeout=hooks.timeout + 5,
+            )
+        )
