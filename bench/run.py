@@ -779,8 +779,9 @@ def main() -> int:
     report["verdicts"] = verdicts(report["records"])
     out_path.write_text(json.dumps(report, indent=1))
     before, after = report["machine_before"]["loadavg"], report["machine_after"]["loadavg"]
+    shown = out_path.relative_to(REPO) if out_path.is_relative_to(REPO) else out_path
     print(
-        f"\nResults: {out_path.relative_to(REPO)}  ({args.runs} run(s); load average "
+        f"\nResults: {shown}  ({args.runs} run(s); load average "
         f"before {before[0]:.2f}, after {after[0]:.2f} on {os.cpu_count()} CPUs)\n"
     )
     print(table(report["records"], targets))
