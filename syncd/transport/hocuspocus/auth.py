@@ -12,6 +12,16 @@ from dataclasses import dataclass
 from syncd.auth import AuthError, Principal
 from syncd.auth.permissions import Access
 from syncd.ids import is_note_id
+from syncd.protocol.close_codes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_MALFORMED,
+    CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TOO_LARGE,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+)
 from syncd.room import Room, RoomLoadError, RoomRegistry
 from syncd.services.notes import NoteNotFound, NoteService
 from syncd.storage import StorageError
@@ -19,14 +29,14 @@ from syncd.storage import StorageError
 #: the y-websocket close codes, named the way Hocuspocus names its close events; reasons
 #: sent to providers start with the code so a client can branch on it
 LABELS = {
-    1001: "going-away",
-    1009: "message-too-big",
-    1013: "try-again-later",
-    4400: "bad-message",
-    4401: "unauthorized",
-    4403: "forbidden",
-    4404: "not-found",
-    4429: "rate-limited",
+    CLOSE_GOING_AWAY: "going-away",
+    CLOSE_TOO_LARGE: "message-too-big",
+    CLOSE_TRY_AGAIN: "try-again-later",
+    CLOSE_MALFORMED: "bad-message",
+    CLOSE_UNAUTHORIZED: "unauthorized",
+    CLOSE_FORBIDDEN: "forbidden",
+    CLOSE_NOT_FOUND: "not-found",
+    CLOSE_RATE_LIMITED: "rate-limited",
 }
 
 
@@ -58,24 +68,24 @@ def verify(notes: NoteService, token: str) -> Principal:
     try:
         return notes.verify_token(token or None)
     except AuthError as exc:
-        raise Refusal(4401, str(exc)) from None
+        raise Refusal(CLOSE_UNAUTHORIZED, str(exc)) from None
 
 
 async def authorize(notes: NoteService, rooms: RoomRegistry, token: str, note_id: str) -> Grant:
     """Check the token and the rights, then load (and hold) the room; raises `Refusal`."""
     if not is_note_id(note_id):
-        raise Refusal(4404, "unknown note")
+        raise Refusal(CLOSE_NOT_FOUND, "unknown note")
     principal = verify(notes, token)
     try:
         access = await notes.connect_access(principal, note_id)
     except NoteNotFound:
-        raise Refusal(4404, "unknown note") from None
+        raise Refusal(CLOSE_NOT_FOUND, "unknown note") from None
     except StorageError:
-        raise Refusal(1013, "storage unavailable, try again later") from None
+        raise Refusal(CLOSE_TRY_AGAIN, "storage unavailable, try again later") from None
     if access < Access.VIEW:
-        raise Refusal(4403, "no view permission")
+        raise Refusal(CLOSE_FORBIDDEN, "no view permission")
     try:
         room = await rooms.acquire(note_id)
     except RoomLoadError:
-        raise Refusal(1013, "note could not be loaded, try again later") from None
+        raise Refusal(CLOSE_TRY_AGAIN, "note could not be loaded, try again later") from None
     return Grant(principal, access, room)

@@ -21,6 +21,15 @@ from syncd import metrics
 from syncd.auth import Principal
 from syncd.auth.permissions import Access
 from syncd.protocol import ProtocolError, SyncStep1, SyncStep2, SyncUpdate
+from syncd.protocol.close_codes import (
+    CLOSE_FORBIDDEN,
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+)
 from syncd.protocol.hocuspocus import (
     SCOPE_READ_WRITE,
     SCOPE_READONLY,
@@ -49,7 +58,9 @@ log = logging.getLogger(__name__)
 EMPTY_UPDATE = b"\x00\x00"
 EMPTY_STATE_VECTOR = b"\x00"
 #: closes that concern the whole socket, not one document: it is too slow or gone
-SOCKET_CODES = frozenset({1001, 1006, 1011, 1013, 4429})
+SOCKET_CODES = frozenset(
+    {CLOSE_GOING_AWAY, 1006, CLOSE_INTERNAL_ERROR, CLOSE_TRY_AGAIN, CLOSE_RATE_LIMITED}
+)
 
 
 class State(enum.Enum):
@@ -86,7 +97,7 @@ class DocSession:
             await self._dispatch(message)
         elif self.state is State.PENDING:
             if not self.socket.queue(self, message, size):
-                await self._refuse(4429, "too much sent before authentication")
+                await self._refuse(CLOSE_RATE_LIMITED, "too much sent before authentication")
         else:
             metrics.ERRORS.labels("hocuspocus_dropped").inc()
 
@@ -218,7 +229,7 @@ class DocSession:
             await self.socket.close(code, reason)
             return
         text = reason_text(code, reason)
-        if code == 4401:
+        if code == CLOSE_UNAUTHORIZED:
             # Expired: ask for a fresh token (the provider calls its token function) and
             # pick up where it left off, queueing what it sends meanwhile.
             self.state, self.resume = State.PENDING, True
@@ -227,6 +238,6 @@ class DocSession:
             return
         self.state = State.DENIED
         self.socket.drop_queue(self)
-        if code in (4403, 4404):
+        if code in (CLOSE_FORBIDDEN, CLOSE_NOT_FOUND):
             await self.socket.send(encode_permission_denied(self.prefix, text))
         await self.socket.send(encode_close(self.prefix, text))

@@ -11,6 +11,11 @@ import asyncio
 from typing import Any
 
 from syncd import metrics
+from syncd.protocol.close_codes import (
+    CLOSE_GOING_AWAY,
+    CLOSE_RATE_LIMITED,
+    CLOSE_UNAUTHORIZED,
+)
 from syncd.room import RoomRegistry
 from syncd.services.events import EventBus
 from syncd.services.notes import NoteService
@@ -41,7 +46,7 @@ class HocuspocusEndpoint:
         limiter: RateLimiter | None = None,
         bus: StatelessBus | None = None,
     ) -> None:
-        self._context = Context(notes, rooms, events, limits, Expiries(4401), bus)
+        self._context = Context(notes, rooms, events, limits, Expiries(CLOSE_UNAUTHORIZED), bus)
         self._relays: set[asyncio.Task[int]] = set()
         self._limiter = limiter
         self._sockets: set[HocuspocusSocket] = set()
@@ -56,10 +61,10 @@ class HocuspocusEndpoint:
         if message["type"] != "websocket.connect":
             return
         if self._shutting_down:
-            await _refuse(send, 1001, "server shutting down")
+            await _refuse(send, CLOSE_GOING_AWAY, "server shutting down")
             return
         if self._limiter is not None and not await self._limiter.check_connect(client_ip(scope)):
-            await _refuse(send, 4429, "too many connection attempts")
+            await _refuse(send, CLOSE_RATE_LIMITED, "too many connection attempts")
             return
         scope["headers"] = []  # nothing reads them later (see the y-websocket endpoint)
         await send({"type": "websocket.accept"})
@@ -84,7 +89,7 @@ class HocuspocusEndpoint:
         """Refuse new sockets and close every open one with 1001."""
         self._shutting_down = True
         for socket in list(self._sockets):
-            await socket.close(1001, "server shutting down")
+            await socket.close(CLOSE_GOING_AWAY, "server shutting down")
 
 
 async def _refuse(send: Send, code: int, reason: str) -> None:

@@ -19,6 +19,12 @@ from typing import Any, Protocol
 
 from syncd import metrics
 from syncd.protocol import ProtocolError
+from syncd.protocol.close_codes import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_MALFORMED,
+    CLOSE_RATE_LIMITED,
+    CLOSE_UNAUTHORIZED,
+)
 from syncd.protocol.hocuspocus import (
     PING_FRAME,
     DocMessage,
@@ -149,10 +155,10 @@ class HocuspocusSocket:
             size = len(data) if data is not None else len((event.get("text") or "").encode())
             if budget is not None and not budget.allow(size):
                 metrics.RATE_LIMITED.labels("ws_messages").inc()
-                await self.close(4429, "rate limit")
+                await self.close(CLOSE_RATE_LIMITED, "rate limit")
                 continue
             if data is None:
-                await self.close(4400, "text frames are not part of the protocol")
+                await self.close(CLOSE_MALFORMED, "text frames are not part of the protocol")
                 continue
             try:
                 frame = parse_frame(data, max_bytes=max_bytes)
@@ -170,14 +176,14 @@ class HocuspocusSocket:
                 # A bug of ours must not leave the socket half-served: log it, close it.
                 log.exception("closing a Hocuspocus socket after an unexpected error")
                 metrics.ERRORS.labels("hocuspocus").inc()
-                await self.close(1011, "internal error")
+                await self.close(CLOSE_INTERNAL_ERROR, "internal error")
 
     async def _deliver(self, frame: Envelope, size: int) -> None:
         doc = self.docs.get(frame.document)
         if doc is None:
             if len(self.docs) >= self.context.limits.hocuspocus_max_documents:
                 if isinstance(frame.message, Token):
-                    reason = reason_text(4429, "too many documents on one connection")
+                    reason = reason_text(CLOSE_RATE_LIMITED, "too many documents on one connection")
                     await self.send(
                         encode_permission_denied(document_prefix(frame.document), reason)
                     )
@@ -203,7 +209,7 @@ class HocuspocusSocket:
     def _auth_deadline(self) -> None:
         if not self._ever_opened and not self.closed:
             self._closing = asyncio.get_running_loop().create_task(
-                self.close(4401, "no document authenticated in time")
+                self.close(CLOSE_UNAUTHORIZED, "no document authenticated in time")
             )
 
     async def _ping(self) -> None:
