@@ -30,12 +30,16 @@ from .sessions import SessionActivity, SessionRecord, SessionStore
 from .store import Store, open_store
 from .tokens import Rotation, SqlRefreshRecords
 from .versions import VersionRecord, VersionStore
+from .webhooks import DeliveryRecord, EndpointRecord, NewDelivery, WebhookStore
 
 __all__ = [
     "EMPTY_METADATA",
     "EMPTY_PERMISSIONS",
     "UNSET",
     "DatabaseURL",
+    "DeliveryRecord",
+    "EndpointRecord",
+    "NewDelivery",
     "NewNotification",
     "NoteAccess",
     "NoteExists",
@@ -59,6 +63,7 @@ __all__ = [
     "UserRecord",
     "VersionRecord",
     "VersionStore",
+    "WebhookStore",
     "migrate_database",
     "open_store",
     "parse_database_url",
