@@ -20,6 +20,7 @@ from syncd.api import auth, docs, export, health, monitoring, notes, openapi, se
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
 from syncd.api import versions as versions_api
+from syncd.api import webhooks as webhooks_api
 from syncd.api.errors import (
     ApiError,
     handle_api_error,
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> Starlette:
         *sessions.routes(),
         *notifications_api.routes(),
         *monitoring.routes(),
+        *webhooks_api.routes(),
         *health.routes(),
         *notes.routes(),
         *versions_api.routes(),

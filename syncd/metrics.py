@@ -128,6 +128,10 @@ WEBHOOKS = Counter(
     "attempt failed, another follows after backoff), failed (the last attempt failed)",
     ["type", "outcome"],
 )
+WEBHOOKS_DISABLED = Counter(
+    "syncd_webhook_endpoints_disabled_total",
+    "Webhook endpoints disabled after SYNCD_WEBHOOK_DISABLE_AFTER failed deliveries in a row",
+)
 WEBHOOK_LATENCY = Histogram(
     "syncd_webhook_latency_seconds",
     "Time from sending a webhook to its receiver's response",

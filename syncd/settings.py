@@ -206,6 +206,10 @@ class WebhookSettings:
     timeout: float = 10.0
     #: attempts per event and endpoint, with the jobs' exponential backoff between them
     attempts: int = 8
+    #: an endpoint is disabled after this many deliveries in a row failed for good
+    disable_after: int = 20
+    #: after a secret rotation, the old secret also signs for this long (seconds)
+    secret_grace: float = 86400.0
 
 
 def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
@@ -225,6 +229,8 @@ def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
         debounce=_float(env, "SYNCD_WEBHOOK_DEBOUNCE", 10.0),
         timeout=_float(env, "SYNCD_WEBHOOK_TIMEOUT", 10.0),
         attempts=_int(env, "SYNCD_WEBHOOK_ATTEMPTS", 8, minimum=1),
+        disable_after=_int(env, "SYNCD_WEBHOOK_DISABLE_AFTER", 20, minimum=1),
+        secret_grace=_float(env, "SYNCD_WEBHOOK_SECRET_GRACE", 86400.0),
     )
 
 

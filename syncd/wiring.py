@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +58,7 @@ from syncd.services.events import (
 from syncd.services.job_catalog import Cleanup, Deliverer, register_jobs, standard_cleanup
 from syncd.services.mailer import Mailer
 from syncd.services.notes import ContentRecorder, NoteService
-from syncd.services.notifications import NotificationService
+from syncd.services.notifications import NotificationService, notify_users
 from syncd.services.presence.hub import CollaborationHub
 from syncd.services.presence.presence import PresenceBoard
 from syncd.services.presence.redis_state import RedisInstances, RedisOnline, RedisPresence
@@ -67,17 +67,20 @@ from syncd.services.sessions import SessionService
 from syncd.services.versions import VersionService
 from syncd.services.webhooks import (
     RedisWindow,
+    WebhookDispatcher,
+    WebhookEndpoints,
     WebhookPublisher,
     WebhookSender,
-    check_settings,
 )
 from syncd.settings import Settings, SettingsError
 from syncd.storage import (
+    NewNotification,
     NoteRecord,
     NotificationStore,
     SessionStore,
     Store,
     VersionStore,
+    WebhookStore,
     open_store,
 )
 from syncd.transport.hocuspocus import HocuspocusEndpoint
@@ -131,6 +134,9 @@ class Services:
     collab: Collaboration = field(kw_only=True)
     #: Tiptap's `@hocuspocus/provider` on the same rooms
     hocuspocus: HocuspocusEndpoint = field(kw_only=True)
+    #: webhook endpoints and their delivery log (`/api/webhooks`)
+    webhooks: WebhookEndpoints = field(kw_only=True)
+    webhook_dispatcher: WebhookDispatcher = field(kw_only=True)
 
 
 # -- parts chosen by the mode ------------------------------------------------------------
@@ -199,17 +205,20 @@ def _jobs(
     deliverer: Deliverer,
     redis: Redis | None,
     stack: contextlib.AsyncExitStack,
-) -> tuple[Jobs, Cleanup]:
+) -> tuple[Jobs, Cleanup, WebhookDispatcher]:
     backend = _job_backend(settings)
     stack.push_async_callback(backend.close)
     registry = JobRegistry()
     jobs = Jobs(backend, registry, mode="embedded" if redis is None else "redis")
     cleanup = standard_cleanup(settings, store, sessions, redis)
-    sender = None
-    if settings.webhooks.urls:
-        check_settings(settings.webhooks)
-        sender = WebhookSender(settings.webhooks, jobs)
-        stack.push_async_callback(sender.close)
+    dispatcher = WebhookDispatcher(WebhookStore(store.engine), jobs)
+    notifications = NotificationStore(store.engine)
+
+    async def notify(user_ids: Iterable[str], new: NewNotification) -> None:
+        await notify_users(notifications, jobs, user_ids, new)
+
+    sender = WebhookSender(settings.webhooks, dispatcher, notify)
+    stack.push_async_callback(sender.close)
     register_jobs(
         registry,
         jobs,
@@ -220,7 +229,7 @@ def _jobs(
         cleanup=cleanup,
         webhooks=sender,
     )
-    return jobs, cleanup
+    return jobs, cleanup, dispatcher
 
 
 # -- the process -------------------------------------------------------------------------
@@ -310,7 +319,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             online=online,
             instance_id=instance_id,
         )
-        jobs, cleanup = _jobs(settings, store, sessions, gateway, redis, stack)
+        jobs, cleanup, dispatcher = _jobs(settings, store, sessions, gateway, redis, stack)
+        endpoints = WebhookEndpoints(dispatcher, settings.webhooks)
+        await endpoints.sync_configured()
         notifications = NotificationService(
             NotificationStore(store.engine),
             store,
@@ -326,14 +337,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         hooks = await stack.enter_async_context(
             WebhookPublisher(
                 settings.webhooks,
-                jobs,
+                dispatcher.dispatch,
                 store.get_note,
                 field=settings.prosemirror_field,
                 window=RedisWindow(redis, prefix) if redis is not None else None,
+                active=dispatcher.any_enabled,
             )
         )
-        if hooks.enabled:
-            _subscribe_webhooks(events, hooks)
+        _subscribe_webhooks(events, hooks)
         await stack.enter_async_context(hub)
         await stack.enter_async_context(gateway)
         worker = None
@@ -344,6 +355,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 poll_interval=collab_settings.job_poll_interval,
             )
             await stack.enter_async_context(worker)
+        await dispatcher.resume()
         # Registered last so it runs first on exit: close connections (1001), then store rooms.
         stack.push_async_callback(sync.shutdown)
         stack.push_async_callback(hocuspocus.shutdown)
@@ -361,6 +373,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             tokens=refresh_service(settings, store, redis),
             limiter=limiter,
             hocuspocus=hocuspocus,
+            webhooks=endpoints,
+            webhook_dispatcher=dispatcher,
             collab=Collaboration(
                 hub, gateway, sessions, notifications, jobs, worker, cleanup, instance_id, redis
             ),
@@ -473,7 +487,7 @@ async def open_worker(settings: Settings, store: Store) -> AsyncIterator[Worker]
         stack.push_async_callback(deliverer.close)
         events = await stack.enter_async_context(EventBus())
         sessions = SessionService(SessionStore(store.engine), events)
-        jobs, _ = _jobs(settings, store, sessions, deliverer, redis, stack)
+        jobs, _, _ = _jobs(settings, store, sessions, deliverer, redis, stack)
         collab = settings.collab
         worker = await stack.enter_async_context(
             Worker(

@@ -52,6 +52,28 @@ def notification_json(record: NotificationRecord) -> dict[str, Any]:
     }
 
 
+async def queue_delivery(jobs: Jobs, record: NotificationRecord) -> None:
+    """Queue the delivery job of a stored notification."""
+    try:
+        job_id = f"critical.deliver-{record.id}"
+        await jobs.enqueue(DELIVER_JOB, job_id=job_id, notification_id=record.id)
+    except Exception:
+        # Stored all the same: the user sees it at the next GET /api/notifications.
+        log.exception("queueing delivery of notification %s failed", record.id)
+        metrics.ERRORS.labels("notifications").inc()
+
+
+async def notify_users(
+    store: NotificationStore, jobs: Jobs, user_ids: Iterable[str], new: NewNotification
+) -> list[NotificationRecord]:
+    """Store one notification per user and queue its delivery (where no
+    `NotificationService` runs: a job of `syncd worker`)."""
+    records = await store.create(user_ids, new)
+    for record in records:
+        await queue_delivery(jobs, record)
+    return records
+
+
 class UserSockets(Protocol):
     """Reaches every socket of a user, on every instance (the Socket.IO gateway)."""
 
@@ -86,19 +108,10 @@ class NotificationService:
         self, user_ids: Iterable[str], new: NewNotification
     ) -> list[NotificationRecord]:
         """Store one notification per user and queue its delivery."""
-        records = await self.store.create(user_ids, new)
-        for record in records:
-            await self.deliver(record)
-        return records
+        return await notify_users(self.store, self._jobs, user_ids, new)
 
     async def deliver(self, record: NotificationRecord) -> None:
-        try:
-            job_id = f"critical.deliver-{record.id}"
-            await self._jobs.enqueue(DELIVER_JOB, job_id=job_id, notification_id=record.id)
-        except Exception:
-            # Stored all the same: the user sees it at the next GET /api/notifications.
-            log.exception("queueing delivery of notification %s failed", record.id)
-            metrics.ERRORS.labels("notifications").inc()
+        await queue_delivery(self._jobs, record)
 
     async def mark_read(self, user_id: str, notification_id: str) -> NotificationRecord | None:
         """Mark one of the user's notifications read (None: not theirs); every tab of the

@@ -4,7 +4,6 @@ when the first's window has ended, with its own (later) state."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,10 +13,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from syncd.jobs import JobRegistry, Jobs, JobSpec, Worker
-from syncd.jobs.memory import MemoryBackend
 from syncd.services.events import NoteUpdated
-from syncd.services.webhooks import DELIVER_WEBHOOK_JOB, RedisWindow, WebhookPublisher
+from syncd.services.events.payloads import EventMessage
+from syncd.services.webhooks import RedisWindow, WebhookPublisher
 from syncd.settings import WebhookSettings
 from syncd.storage import NoteRecord
 from syncd.storage.records import NoteMetadata, Permissions
@@ -56,34 +54,26 @@ async def test_the_window_is_claimed_once_and_ends(redis: Redis, redis_prefix: s
 async def test_two_publishers_send_a_window_apart(redis: Redis, redis_prefix: str) -> None:
     sent: list[tuple[float, dict[str, Any]]] = []
 
-    async def deliver(url: str, event_id: str, event_type: str, body: str) -> None:
-        sent.append((time.monotonic(), json.loads(body)))
+    async def dispatch(message: EventMessage) -> None:
+        sent.append((time.monotonic(), json.loads(message.body())))
 
-    registry = JobRegistry()
-    registry.add(JobSpec(DELIVER_WEBHOOK_JOB, deliver, "default"))
-    jobs = Jobs(MemoryBackend(), registry, mode="embedded")
-    settings = WebhookSettings(
-        urls=("http://receiver.invalid/",),
-        secret="whsec_" + base64.b64encode(b"k" * 32).decode(),
-        debounce=WINDOW,
-    )
+    settings = WebhookSettings(debounce=WINDOW)
     titles = iter(["first", "second"])
     window = RedisWindow(redis, redis_prefix.rstrip(":"))
 
     async def get_note(note_id: str) -> NoteRecord:
         return _record(next(titles))
 
-    one = WebhookPublisher(settings, jobs, get_note, window=window)
-    two = WebhookPublisher(settings, jobs, get_note, window=window)
-    async with Worker(jobs, poll_interval=0.05):
-        before = _record("before")
-        await one.on_event(NoteUpdated("n1", _record("x"), before))
-        await two.on_event(NoteUpdated("n1", _record("y"), before))
+    one = WebhookPublisher(settings, dispatch, get_note, window=window)
+    two = WebhookPublisher(settings, dispatch, get_note, window=window)
+    before = _record("before")
+    await one.on_event(NoteUpdated("n1", _record("x"), before))
+    await two.on_event(NoteUpdated("n1", _record("y"), before))
 
-        async def both() -> bool:
-            return len(sent) == 2
+    async def both() -> bool:
+        return len(sent) == 2
 
-        await eventually(both, timeout=10, what="both note.updated")
+    await eventually(both, timeout=10, what="both note.updated")
     (t1, first), (t2, second) = sent
     assert [first["data"]["note"]["title"], second["data"]["note"]["title"]] == [
         "first",

@@ -27,6 +27,7 @@ def test_urls_secret_events_and_knobs_are_read() -> None:
     assert hooks.urls == ("https://crm.example/hooks", "http://audit:8080/in")
     assert hooks.events == ("note.created", "note.updated")
     assert (hooks.debounce, hooks.attempts, hooks.timeout) == (2.5, 3, 10.0)
+    assert (hooks.disable_after, hooks.secret_grace) == (20, 86400.0)
     check_settings(hooks)
 
 
@@ -70,4 +71,5 @@ def test_unusable_secret_or_unknown_event_stops_start_up(extra: dict[str, str], 
 
 
 def test_delivery_job_ids_are_valid_job_ids() -> None:
-    assert valid_job_id(delivery_job_id("evt_" + "f" * 32, 7))
+    assert valid_job_id(delivery_job_id(2**63 - 1))
+    assert valid_job_id(delivery_job_id(2**63 - 1, after=2**63 - 2))

@@ -192,6 +192,28 @@ class EventMessage(_Payload):
         return cls.model_validate({**raw, "data": data})
 
 
+class WebhookTestData(_Payload):
+    endpoint_id: str
+    message: str = "a test event sent on request (POST /api/webhooks/:id/test)"
+
+
+class WebhookTestMessage(_Payload):
+    """`webhook.test`: not a note event (no `noteId`), sent to one endpoint on request
+    whatever events it wants, so a receiver's URL and secret can be checked."""
+
+    id: str
+    type: Literal["webhook.test"] = "webhook.test"
+    timestamp: datetime
+    data: WebhookTestData
+
+    def body(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def new(cls, data: WebhookTestData) -> WebhookTestMessage:
+        return cls(id=new_event_id(), timestamp=datetime.now(UTC), data=data)
+
+
 def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
