@@ -1,6 +1,7 @@
 """A real HTTP receiver for webhook tests: a Starlette app served by uvicorn in the test's
 event loop, verifying each request with the `standardwebhooks` verifier as a CRM back end
-would, and answering 500 to the first `fail_first` requests of each event."""
+would, and answering 500 to the first `fail_first` requests of each event (or to those
+`fail_when` picks)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,18 @@ class Received:
     webhook_id: str
     body: dict[str, Any]
     status: int
+    #: indexes into `Receiver.secrets` of the secrets whose signature verified
+    verified_with: tuple[int, ...] = ()
 
 
 @dataclass
 class Receiver:
     port: int
     fail_first: int = 0
+    #: (body, attempt number of its event) -> answer 500
+    fail_when: Callable[[dict[str, Any], int], bool] | None = None
+    #: the receiver's copies of the endpoint's secrets (any one verifying is enough)
+    secrets: list[str] = field(default_factory=lambda: [SECRET])
     #: every request, in arrival order (a failed attempt too)
     requests: list[Received] = field(default_factory=list)
     #: requests whose signature did not verify (should stay empty)
@@ -56,21 +63,37 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
-        try:
-            body = Webhook(SECRET).verify(raw, dict(request.headers))
-        except Exception as exc:
-            self.forged.append(f"{exc}: {raw[:200]!r}")
+        headers = dict(request.headers)
+        verified: list[int] = []
+        body: Any = None
+        errors: list[str] = []
+        for index, secret in enumerate(self.secrets):
+            try:
+                body = Webhook(secret).verify(raw, headers)
+                verified.append(index)
+            except Exception as exc:
+                errors.append(str(exc))
+        if not verified:
+            self.forged.append(f"{errors}: {raw[:200]!r}")
             return Response(status_code=400)
         webhook_id = request.headers["webhook-id"]
         self._attempts[webhook_id] += 1
-        status = 500 if self._attempts[webhook_id] <= self.fail_first else 204
-        self.requests.append(Received(webhook_id, body, status))
+        attempt = self._attempts[webhook_id]
+        failing = attempt <= self.fail_first or (
+            self.fail_when is not None and self.fail_when(body, attempt)
+        )
+        status = 500 if failing else 204
+        self.requests.append(Received(webhook_id, body, status, tuple(verified)))
         return Response(status_code=status)
 
 
 @contextlib.asynccontextmanager
-async def webhook_receiver(*, fail_first: int = 0) -> AsyncIterator[Receiver]:
-    receiver = Receiver(free_port(), fail_first)
+async def webhook_receiver(
+    *,
+    fail_first: int = 0,
+    fail_when: Callable[[dict[str, Any], int], bool] | None = None,
+) -> AsyncIterator[Receiver]:
+    receiver = Receiver(free_port(), fail_first, fail_when)
     app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
     server = uvicorn.Server(
         uvicorn.Config(
