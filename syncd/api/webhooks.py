@@ -3,6 +3,7 @@ CRM back end (role service or admin; anyone else gets 403)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from syncd.api.errors import ApiError
 from syncd.api.models.note_views import timestamp
 from syncd.api.models.webhooks import (
+    ENDPOINT_ID_PATTERN,
     MAX_DELIVERY_ID,
     Delivery,
     DeliveryId,
@@ -98,9 +100,20 @@ def _dispatcher(request: Request) -> WebhookDispatcher:
     return request.app.state.services.webhook_dispatcher
 
 
-async def _endpoint(request: Request) -> EndpointRecord:
+def _endpoint_id(request: Request) -> str:
+    """The path's endpoint id (after the role check); 422 for one no endpoint can have."""
     _admin(request)
-    found = await _dispatcher(request).store.get_endpoint(request.path_params["endpoint_id"])
+    endpoint_id: str = request.path_params["endpoint_id"]
+    if not re.fullmatch(ENDPOINT_ID_PATTERN, endpoint_id):
+        raise ApiError(422, f"webhook endpoint id must match {ENDPOINT_ID_PATTERN}")
+    return endpoint_id
+
+
+async def _endpoint(request: Request, endpoint_id: str | None = None) -> EndpointRecord:
+    """The path's endpoint; 404 if there is none. Inputs are checked before (a 422 for
+    a bad body or query comes first, whether the endpoint exists or not)."""
+    endpoint_id = endpoint_id or _endpoint_id(request)
+    found = await _dispatcher(request).store.get_endpoint(endpoint_id)
     if found is None:
         raise ApiError(404, "webhook endpoint not found")
     return found
@@ -137,7 +150,7 @@ async def list_endpoints(request: Request) -> Response:
 
 @operation(
     "One webhook endpoint (role service or admin)",
-    responses={200: Endpoint, 403: ERROR, 404: ERROR},
+    responses={200: Endpoint, 403: ERROR, 404: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def get_endpoint(request: Request) -> Response:
@@ -152,8 +165,9 @@ async def get_endpoint(request: Request) -> Response:
     tags=TAGS,
 )
 async def update_endpoint(request: Request) -> Response:
-    endpoint = await _endpoint(request)
+    endpoint_id = _endpoint_id(request)
     body = await read_body(request, EndpointChanges)
+    endpoint = await _endpoint(request, endpoint_id)
     try:
         updated = await _endpoints(request).update(
             endpoint,
@@ -171,7 +185,7 @@ async def update_endpoint(request: Request) -> Response:
 
 @operation(
     "Delete a webhook endpoint and its delivery log (role service or admin)",
-    responses={204: None, 403: ERROR, 404: ERROR, 409: ERROR},
+    responses={204: None, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def delete_endpoint(request: Request) -> Response:
@@ -189,7 +203,7 @@ async def delete_endpoint(request: Request) -> Response:
     "Give a webhook endpoint a new signing secret (role service or admin), shown only in "
     "this answer; the previous one keeps signing beside it (two signatures in "
     "`webhook-signature`) until `previousSecretExpiresAt` (SYNCD_WEBHOOK_SECRET_GRACE)",
-    responses={200: EndpointWithSecret, 403: ERROR, 404: ERROR, 409: ERROR},
+    responses={200: EndpointWithSecret, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def rotate_secret(request: Request) -> Response:
@@ -206,7 +220,7 @@ async def rotate_secret(request: Request) -> Response:
 @operation(
     "Send a `webhook.test` event to the endpoint (role service or admin); answers its "
     "delivery, to follow in the delivery log",
-    responses={202: Delivery, 403: ERROR, 404: ERROR, 409: ERROR},
+    responses={201: Delivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def send_test(request: Request) -> Response:
@@ -214,22 +228,23 @@ async def send_test(request: Request) -> Response:
     if not endpoint.enabled:
         raise ApiError(409, "the endpoint is disabled: enable it first")
     delivery = await _dispatcher(request).send_test(endpoint)
-    return JSONResponse(delivery_json(delivery), status_code=202)
+    return JSONResponse(delivery_json(delivery), status_code=201)
 
 
 @operation(
     "The endpoint's delivery log, newest first (role service or admin); `nextCursor` "
     "(null on the last page) as `cursor` gives the next page",
     query=DeliveryQuery,
-    responses={200: DeliveryList, 403: ERROR, 404: ERROR},
+    responses={200: DeliveryList, 403: ERROR, 404: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def list_deliveries(request: Request) -> Response:
-    endpoint = await _endpoint(request)
+    endpoint_id = _endpoint_id(request)
     params = read_query(request, DeliveryQuery)
     before = int(params.cursor) if params.cursor is not None else None
     if before is not None and before > MAX_DELIVERY_ID:
         raise ApiError(422, "cursor is not one this server gave")
+    endpoint = await _endpoint(request, endpoint_id)
     records = await _dispatcher(request).store.list_deliveries(
         endpoint.id, limit=params.limit + 1, before=before
     )
@@ -246,14 +261,15 @@ async def list_deliveries(request: Request) -> Response:
 @operation(
     "Deliver a logged event again, as a new delivery with its own attempts (same event "
     "id and body) (role service or admin)",
-    responses={202: Delivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
+    responses={201: Delivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def replay_delivery(request: Request) -> Response:
-    endpoint = await _endpoint(request)
+    endpoint_id = _endpoint_id(request)
     delivery_id = request.path_params["delivery_id"]
     if not 1 <= delivery_id <= MAX_DELIVERY_ID:
         raise ApiError(422, f"the delivery id must be from 1 to {MAX_DELIVERY_ID}")
+    endpoint = await _endpoint(request, endpoint_id)
     dispatcher = _dispatcher(request)
     delivery = await dispatcher.store.get_delivery(delivery_id)
     if delivery is None or delivery.endpoint_id != endpoint.id:
@@ -261,7 +277,7 @@ async def replay_delivery(request: Request) -> Response:
     if not endpoint.enabled:
         raise ApiError(409, "the endpoint is disabled: enable it first")
     again = await dispatcher.replay(delivery)
-    return JSONResponse(delivery_json(again), status_code=202)
+    return JSONResponse(delivery_json(again), status_code=201)
 
 
 def routes() -> list[Route]:

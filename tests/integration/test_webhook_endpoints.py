@@ -130,7 +130,7 @@ async def test_events_are_signed_and_both_secrets_verify_during_a_rotation(
         receiver.secrets[:] = [new_secret]
         async with server.client(ADMIN) as api:
             sent = await api.post(f"{HOOKS}/{endpoint['id']}/test")
-        assert sent.status_code == 202, sent.text
+        assert sent.status_code == 201, sent.text
         test = await eventually(
             lambda: _value([r for r in receiver.delivered if r.body["type"] == "webhook.test"]),
             what="webhook.test",
@@ -170,7 +170,7 @@ async def test_the_delivery_log_shows_retries_and_a_replay_sends_the_same_event(
 
         async with server.client(ADMIN) as api:
             replay = await api.post(f"{HOOKS}/{endpoint['id']}/deliveries/{entry['id']}/replay")
-            assert replay.status_code == 202, replay.text
+            assert replay.status_code == 201, replay.text
             missing = await api.post(f"{HOOKS}/{endpoint['id']}/deliveries/999999/replay")
             assert missing.status_code == 404
         again = replay.json()

@@ -32,7 +32,16 @@ Events = Annotated[
     Field(min_length=1, max_length=50, description="the event types sent to this endpoint"),
 ]
 Description = Annotated[str, text_field(500)]
-EndpointId = Annotated[str, Field(min_length=1, max_length=100)]
+ENDPOINT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,100}$"
+EndpointId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=ENDPOINT_ID_PATTERN,
+        description="`we_` + 32 hex digits, or `env-` + 16 (configured by environment)",
+    ),
+]
 DeliveryId = Annotated[int, Field(ge=1, le=MAX_DELIVERY_ID)]
 
 
