@@ -28,7 +28,8 @@ EXAMPLES = int(os.environ.get("SYNCD_FUZZ_EXAMPLES", "40"))
 SEED = os.environ.get("SYNCD_FUZZ_SEED", "20241202")
 PHASES = "examples,coverage,fuzzing,stateful"
 #: seconds one run may take: about 1 s per 4 examples of every operation, on 2 shared cores
-BUDGET = 60 + EXAMPLES * 2
+#: (44 operations since /api/webhooks: 164 s measured scaled at a load average of 8)
+BUDGET = 60 + EXAMPLES * 3
 # quiet logs keep a traceback (the thing to look for) near the end
 SERVER_ENV = {"SYNCD_LOG_LEVEL": "warning"}
 
@@ -99,7 +100,19 @@ async def _fuzz(server: SyncdProcess) -> None:
     assert selected is not None, report[-3000:]
     assert len(set(selected.groups())) == 1, selected.group(0)  # every operation was tested
     assert re.search(r"\d+ generated, \d+ passed", report), report[-3000:]
-    log = server.log_tail(2000)
+    log = _without_receiver_failures(server.log_tail(2000))
     assert "Traceback" not in log, log[-6000:]
     # the server's own checks refused every bad value, not the database
     assert "database refused a value" not in log, log[-6000:]
+
+
+def _without_receiver_failures(log: str) -> str:
+    """The log without the records of webhook attempts that failed at the receiver: the
+    fuzzer registers endpoints at generated URLs, and SAQ logs each failed job with its
+    traceback. That is the receiver's answer (kept in the delivery log), not a bug."""
+    records = re.split(r"\n(?=\d{4}-\d\d-\d\d )", log)
+    return "\n".join(
+        record
+        for record in records
+        if "deliver_webhook" not in record or "RuntimeError: webhook evt_" not in record
+    )
