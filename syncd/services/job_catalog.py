@@ -63,18 +63,43 @@ class Cleanup:
         return done
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+#: notes purged per transaction by the trash step (a large trash does not hold the lock long)
+TRASH_BATCH = 200
+
+
 def standard_cleanup(
-    settings: Settings, store: Store, sessions: SessionService, redis: Redis | None
+    settings: Settings,
+    store: Store,
+    sessions: SessionService,
+    redis: Redis | None,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> Cleanup:
-    """Old read notifications, sessions of dead instances, and (embedded) expired refresh
-    tokens or (scaled) dead instances' stats. Presence and online markers in Redis need no
-    job: they expire with their key's TTL and are pruned whenever they are read."""
+    """Old read notifications, notes in the trash past `SYNCD_TRASH_RETENTION_DAYS`,
+    sessions of dead instances, and (embedded) expired refresh tokens or (scaled) dead
+    instances' stats. Presence and online markers in Redis need no job: they expire with
+    their key's TTL and are pruned whenever they are read. `clock`: the time the retention
+    periods count to (tests move it instead of waiting)."""
     collab = settings.collab
     notifications = NotificationStore(store.engine)
 
     async def read_notifications() -> int:
-        cutoff = datetime.now(UTC) - timedelta(days=collab.notification_retention_days)
+        cutoff = clock() - timedelta(days=collab.notification_retention_days)
         return await notifications.delete_read_before(cutoff)
+
+    async def trash() -> int:
+        # the notes' connections closed when they were trashed: purging them is storage only
+        cutoff = clock() - timedelta(days=collab.trash_retention_days)
+        purged = 0
+        while True:
+            batch = await store.purge_trash(cutoff, limit=TRASH_BATCH)
+            purged += len(batch)
+            if len(batch) < TRASH_BATCH:
+                return purged
 
     async def stale_sessions() -> int:
         # live sessions are touched every presence refresh; three missed ones: instance gone
@@ -82,6 +107,7 @@ def standard_cleanup(
 
     cleanup = Cleanup()
     cleanup.add("read_notifications", read_notifications)
+    cleanup.add("trash", trash)
     cleanup.add("stale_sessions", stale_sessions)
     if redis is None:
         # scaled, refresh-token records live in Redis with a TTL of their own
