@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from tests.integration.collab_helpers import FAST, NOTES, notifications_of
 from tests.support.fixtures import StartServer, create_note
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
+from tests.support.webhook_receiver import webhook_env, webhook_receiver
 
 ADMIN = make_token("ops", roles=("admin",))
 SERVICE = make_token("crm", roles=("service",))
@@ -108,3 +110,30 @@ async def test_notifications_of_a_trashed_note_are_hidden_then_purged(
     assert [n["noteId"] for n in listed] == [other["id"]] and unread == 1
     async with server.client(make_token("bob")) as bob:  # gone, not hidden
         assert (await bob.put(f"/api/notifications/{about['id']}/read")).status_code == 404
+
+
+async def test_webhooks_tell_trash_restore_and_purge_apart(start_syncd: StartServer) -> None:
+    events = "note.deleted,note.restored"
+    async with webhook_receiver() as receiver:
+        server = await start_syncd(env=webhook_env(receiver, SYNCD_WEBHOOK_EVENTS=events))
+        note = await create_note(server, title="Hooked")
+        url = f"{NOTES}/{note['id']}"
+        async with server.client(make_token("owner")) as owner:
+            assert (await owner.delete(url)).status_code == 204
+            assert (await owner.post(f"{url}/restore")).status_code == 200
+        async with server.client(ADMIN) as admin:
+            assert (await admin.delete(url, params={"permanent": "true"})).status_code == 204
+
+        async def three() -> list | None:
+            got = receiver.delivered
+            return got if len(got) == 3 else None
+
+        delivered = await eventually(three, what="three deliveries")
+        assert receiver.forged == []
+        kinds = [(r.body["type"], r.body["data"].get("permanent")) for r in delivered]
+        assert sorted(kinds, key=str) == sorted(
+            [("note.deleted", False), ("note.restored", None), ("note.deleted", True)], key=str
+        )
+        [restored] = receiver.of_type("note.restored")
+        assert restored["data"]["by"] == "owner"
+        assert restored["data"]["note"]["title"] == "Hooked"
