@@ -38,7 +38,7 @@ notifications = sa.Table(
     sa.Column("read_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_notifications_user_created", "user_id", "created_at"),
-    # deleting a note deletes the notifications about it (`Store.delete_note`)
+    # purging a note deletes the notifications about it (`Store.delete_note`, `purge_trash`)
     sa.Index("ix_notifications_note_id", "note_id"),
 )
 

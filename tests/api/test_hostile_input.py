@@ -21,7 +21,13 @@ from tests.support.server import SyncdProcess, make_token
 NOTES = "/api/collaborative-notes"
 SERVICE = make_token("crm", roles=["service"])
 # a note id and a version number that need not exist: the checks come first
-PATH_VALUES = {"note_id": "n1", "number": "1", "notification_id": "x1", "job_id": "default.j1"}
+PATH_VALUES = {
+    "note_id": "n1",
+    "number": "1",
+    "notification_id": "x1",
+    "job_id": "default.j1",
+    "user_id": "u1",
+}
 
 
 @pytest.fixture(params=["embedded", "scaled"])

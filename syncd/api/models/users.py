@@ -11,8 +11,12 @@ from syncd.api.models._base import Body, NotBlank, Out, name_field
 from syncd.api.models.notes import UserId
 
 #: an address as SMTP takes it: one @, no white space or control characters (a line break
-#: would be a header injection); the mail server is the judge of the rest
-_PART = r"[^@\s\u0000-\u001f\u007f]+"
+#: would be a header injection); the mail server is the judge of the rest. White space is
+#: spelled out: `\s` means different sets to the Rust, Python and ECMA engines that read it
+_NOT_IN_ADDRESS = (
+    r"@ \u0000-\u001f\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+_PART = rf"[^{_NOT_IN_ADDRESS}]+"
 EMAIL_PATTERN = rf"^{_PART}@{_PART}\.{_PART}$"
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)]
 Name = Annotated[str, name_field(200), NotBlank]
