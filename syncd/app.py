@@ -19,6 +19,7 @@ from syncd import metrics
 from syncd.api import auth, docs, export, health, monitoring, notes, openapi, sessions, webapp
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
+from syncd.api import users as users_api
 from syncd.api import versions as versions_api
 from syncd.api import webhooks as webhooks_api
 from syncd.api.errors import (
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> Starlette:
         *webhooks_api.routes(),
         *health.routes(),
         *notes.routes(),
+        *users_api.routes(),
         *versions_api.routes(),
         *export.routes(),
         *auth.routes(),

@@ -114,7 +114,11 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
 
         print(
             sign_in_link(
-                settings, args.user, name=args.name, email=args.email, roles=args.role or [],
+                settings,
+                args.user,
+                name=args.name,
+                email=args.email,
+                roles=args.role or [],
                 ttl=args.ttl,
             )
         )

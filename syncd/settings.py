@@ -169,6 +169,8 @@ class CollabSettings:
     cleanup_interval: float = 3600.0
     #: read notifications older than this are deleted by the cleanup job
     notification_retention_days: float = 30.0
+    #: notes in the trash longer than this are purged by the cleanup job
+    trash_retention_days: float = 30.0
     #: presence mirror / session heartbeat period; entries expire after 3 periods
     presence_refresh: float = 10.0
     #: no activity for this long shows a connection as "idle"
@@ -185,6 +187,7 @@ def _collab(env: Mapping[str, str]) -> CollabSettings:
         retry_max=_float(env, "SYNCD_JOB_RETRY_MAX", 300.0),
         cleanup_interval=_float(env, "SYNCD_CLEANUP_INTERVAL", 3600.0),
         notification_retention_days=_float(env, "SYNCD_NOTIFICATION_RETENTION_DAYS", 30.0),
+        trash_retention_days=_float(env, "SYNCD_TRASH_RETENTION_DAYS", 30.0),
         presence_refresh=_float(env, "SYNCD_PRESENCE_REFRESH", 10.0),
         presence_idle=_float(env, "SYNCD_PRESENCE_IDLE", 300.0),
         mail_from=env.get("SYNCD_MAIL_FROM") or "syncd <no-reply@localhost>",

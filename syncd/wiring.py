@@ -44,6 +44,7 @@ from syncd.services.events import (
     NoteCreated,
     NoteDeleted,
     NoteEvent,
+    NoteRestored,
     NoteShared,
     NoteUpdated,
     PeerJoined,
@@ -91,9 +92,11 @@ from syncd.transport.websocket import SyncEndpoint
 log = logging.getLogger(__name__)
 
 #: note events that every instance acts on, by their name on the Redis events channel
-_CLUSTER_EVENTS: dict[str, type[PermissionsChanged] | type[NoteDeleted]] = {
+_ClusterEvent = PermissionsChanged | NoteDeleted | NoteRestored
+_CLUSTER_EVENTS: dict[str, type[_ClusterEvent]] = {
     "access": PermissionsChanged,
     "deleted": NoteDeleted,
+    "restored": NoteRestored,
 }
 
 
@@ -150,7 +153,7 @@ async def _open_bus(
     stack: contextlib.AsyncExitStack,
 ) -> tuple[LocalBus | RedisBus, Redis | None]:
     """The embedded bus, or Redis streams when `REDIS_URL` is set (whose events channel
-    relays rights changes and deletions between instances)."""
+    relays rights changes, deletions and restores between instances)."""
     if settings.redis_url is None:
         return LocalBus(store), None
     if store.dialect == "sqlite":
@@ -402,16 +405,19 @@ def _subscribe(
     # the note's row changes: the cache first, so everything after reads the new row
     events.subscribe(NoteUpdated, cache.forget)
     events.subscribe(NoteDeleted, cache.forget)
+    events.subscribe(NoteRestored, cache.forget)
     events.subscribe(NoteShared, notifications.note_shared)
     events.subscribe(PermissionsChanged, notes.reauthorize)
     events.subscribe(PermissionsChanged, gateway.rights_changed)
     events.subscribe(NoteDeleted, notes.close_deleted)
     events.subscribe(NoteDeleted, gateway.note_deleted)
+    events.subscribe(NoteRestored, notes.reopen)
     # list views (queued: a REST call does not wait for one emit per viewer; one queue for
     # the three kinds keeps a note's events in order)
     events.subscribe(NoteCreated, lists.note_changed, queued=True)
     events.subscribe(NoteUpdated, lists.note_changed, queued=True)
     events.subscribe(NoteDeleted, lists.note_changed, queued=True)
+    events.subscribe(NoteRestored, lists.note_changed, queued=True)
     # content
     events.subscribe(ContentEdited, versions.edited)
     events.subscribe(ContentChanged, notifications.content_changed)
@@ -423,6 +429,7 @@ def _subscribe(
         relay = _ClusterRelay(cluster)
         events.subscribe(PermissionsChanged, relay.forward)
         events.subscribe(NoteDeleted, relay.forward)
+        events.subscribe(NoteRestored, relay.forward)
 
 
 #: what webhooks are made of (`note.updated` from the first two, debounced)
@@ -433,6 +440,7 @@ _WEBHOOK_KINDS: tuple[type[NoteEvent], ...] = (
     NoteShared,
     PermissionsChanged,
     NoteDeleted,
+    NoteRestored,
     VersionTaken,
     SessionStarted,
     SessionEnded,
@@ -456,15 +464,15 @@ def _listed(record: NoteRecord) -> dict[str, Any]:
 
 
 class _ClusterRelay:
-    """Tells the other instances about this instance's rights changes and deletions
-    (what arrives from them is published with `remote=True` and not sent back)."""
+    """Tells the other instances about this instance's rights changes, deletions and
+    restores (what arrives from them is published with `remote=True` and not sent back)."""
 
     _NAMES = {kind: name for name, kind in _CLUSTER_EVENTS.items()}
 
     def __init__(self, cluster: RedisEvents) -> None:
         self._cluster = cluster
 
-    async def forward(self, event: PermissionsChanged | NoteDeleted) -> None:
+    async def forward(self, event: _ClusterEvent) -> None:
         if not event.remote:
             await self._cluster.publish(self._NAMES[type(event)], event.note_id)
 

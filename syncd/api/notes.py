@@ -10,7 +10,14 @@ from starlette.routing import Route
 
 from syncd.api.errors import ApiError
 from syncd.api.models.note_views import Applied, Note, NoteList, note_json, view_json
-from syncd.api.models.notes import CreateNote, ListQuery, NoteId, UpdateNote, YjsUpdate
+from syncd.api.models.notes import (
+    CreateNote,
+    DeleteQuery,
+    ListQuery,
+    NoteId,
+    UpdateNote,
+    YjsUpdate,
+)
 from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate, require_access, require_note_id
 from syncd.api.validation import read_body, read_query
@@ -90,13 +97,26 @@ async def update_note(request: Request) -> Response:
 
 
 @operation(
-    "Delete a note and its doc; open connections close with 4404",
+    "Move a note to the trash (delete right; its open connections close with 4404 and it "
+    "answers 404 until restored), or with `permanent=true` purge it at once, live or from "
+    "the trash (role admin only)",
+    query=DeleteQuery,
     responses={204: None, 403: ERROR, 404: ERROR},
     tags=TAGS,
 )
 async def delete_note(request: Request) -> Response:
     note_id = request.path_params["note_id"]
-    _, may_delete = await require_access(request, authenticate(request), note_id, Access.VIEW)
+    principal = authenticate(request)
+    if read_query(request, DeleteQuery).permanent:
+        require_note_id(note_id)
+        if not principal.admin:
+            raise ApiError(403, "only role admin may purge a note")
+        try:
+            await _notes(request).purge(note_id)
+        except NoteNotFound:
+            raise ApiError(404, "note not found") from None
+        return Response(status_code=204)
+    _, may_delete = await require_access(request, principal, note_id, Access.VIEW)
     if not may_delete:
         raise ApiError(403, "delete permission required")
     try:
@@ -107,7 +127,34 @@ async def delete_note(request: Request) -> Response:
 
 
 @operation(
-    "The notes the caller may view, newest first",
+    "Bring a note back from the trash with its content, versions and permissions (delete "
+    "right); its users may connect again",
+    responses={200: Note, 403: ERROR, 404: ERROR, 409: ERROR},
+    tags=TAGS,
+)
+async def restore_note(request: Request) -> Response:
+    note_id = request.path_params["note_id"]
+    principal = authenticate(request)
+    require_note_id(note_id)
+    notes = _notes(request)
+    try:
+        may_delete = await notes.trash_access(principal, note_id)
+    except NoteNotFound:
+        # a live note the caller may see is not in the trash; anything else is unknown
+        await require_access(request, principal, note_id, Access.VIEW)
+        raise ApiError(409, "the note is not in the trash") from None
+    if not may_delete:
+        raise ApiError(403, "delete permission required")
+    try:
+        view = await notes.restore(principal, note_id)
+    except NoteNotFound:  # restored or purged meanwhile
+        raise ApiError(404, "note not found in the trash") from None
+    return JSONResponse(view_json(view))
+
+
+@operation(
+    "The notes the caller may view, newest first; with `deleted=true`, the notes in the "
+    "trash the caller may delete (each with `deletedAt`), newest deletion first",
     query=ListQuery,
     responses={200: NoteList},
     tags=TAGS,
@@ -126,6 +173,7 @@ async def list_notes(request: Request) -> Response:
         priority=params.priority or None,
         offset=(page - 1) * limit,
         limit=limit,
+        trashed=params.deleted,
     )
     return JSONResponse(
         {
@@ -169,5 +217,6 @@ def routes() -> list[Route]:
         Route(prefix + "/{note_id}", get_note, methods=["GET"]),
         Route(prefix + "/{note_id}", update_note, methods=["PUT"]),
         Route(prefix + "/{note_id}", delete_note, methods=["DELETE"]),
+        Route(prefix + "/{note_id}/restore", restore_note, methods=["POST"]),
         Route(prefix + "/{note_id}/yjs-update", apply_yjs_update, methods=["POST"]),
     ]

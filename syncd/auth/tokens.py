@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import jwt
 
 ALGORITHM = "HS256"
-PRIVILEGED_ROLES = frozenset({"admin", "service"})
+ADMIN_ROLE = "admin"
+SERVICE_ROLE = "service"
+PRIVILEGED_ROLES = frozenset({ADMIN_ROLE, SERVICE_ROLE})
 
 
 class AuthError(Exception):
@@ -32,6 +34,11 @@ class Principal:
     def privileged(self) -> bool:
         """Roles `admin` and `service` have every right on every note."""
         return not PRIVILEGED_ROLES.isdisjoint(self.roles)
+
+    @property
+    def admin(self) -> bool:
+        """Role `admin`: what even `service` may not do (purge a note at once)."""
+        return ADMIN_ROLE in self.roles
 
 
 class TokenVerifier:

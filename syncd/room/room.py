@@ -574,9 +574,7 @@ class Room:
                 frame = plan.frame_for(peer)
                 if frame is not None:
                     frames.append(frame)
-            frames.extend(
-                f for origin, f in relays if origin is not peer and f[0] != _SYNC_FRAME
-            )
+            frames.extend(f for origin, f in relays if origin is not peer and f[0] != _SYNC_FRAME)
             if frames and not peer.channel.closed:
                 outbox.append((peer, frames))
         # Sends are awaited in turn (uvicorn's send only waits while a transport is paused,

@@ -15,8 +15,10 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from syncd import metrics
+from syncd.auth.signin import app_url
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs
+from syncd.services.email_content import notification_email
 from syncd.services.mailer import Mailer
 from syncd.services.notifications import DELIVER_JOB, notification_json
 from syncd.services.presence.redis_state import RedisInstances
@@ -63,18 +65,43 @@ class Cleanup:
         return done
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+#: notes purged per transaction by the trash step (a large trash does not hold the lock long)
+TRASH_BATCH = 200
+
+
 def standard_cleanup(
-    settings: Settings, store: Store, sessions: SessionService, redis: Redis | None
+    settings: Settings,
+    store: Store,
+    sessions: SessionService,
+    redis: Redis | None,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
 ) -> Cleanup:
-    """Old read notifications, sessions of dead instances, and (embedded) expired refresh
-    tokens or (scaled) dead instances' stats. Presence and online markers in Redis need no
-    job: they expire with their key's TTL and are pruned whenever they are read."""
+    """Old read notifications, notes in the trash past `SYNCD_TRASH_RETENTION_DAYS`,
+    sessions of dead instances, and (embedded) expired refresh tokens or (scaled) dead
+    instances' stats. Presence and online markers in Redis need no job: they expire with
+    their key's TTL and are pruned whenever they are read. `clock`: the time the retention
+    periods count to (tests move it instead of waiting)."""
     collab = settings.collab
     notifications = NotificationStore(store.engine)
 
     async def read_notifications() -> int:
-        cutoff = datetime.now(UTC) - timedelta(days=collab.notification_retention_days)
+        cutoff = clock() - timedelta(days=collab.notification_retention_days)
         return await notifications.delete_read_before(cutoff)
+
+    async def trash() -> int:
+        # the notes' connections closed when they were trashed: purging them is storage only
+        cutoff = clock() - timedelta(days=collab.trash_retention_days)
+        purged = 0
+        while True:
+            batch = await store.purge_trash(cutoff, limit=TRASH_BATCH)
+            purged += len(batch)
+            if len(batch) < TRASH_BATCH:
+                return purged
 
     async def stale_sessions() -> int:
         # live sessions are touched every presence refresh; three missed ones: instance gone
@@ -82,6 +109,7 @@ def standard_cleanup(
 
     cleanup = Cleanup()
     cleanup.add("read_notifications", read_notifications)
+    cleanup.add("trash", trash)
     cleanup.add("stale_sessions", stale_sessions)
     if redis is None:
         # scaled, refresh-token records live in Redis with a TTL of their own
@@ -104,6 +132,9 @@ def register_jobs(
 ) -> None:
     collab = settings.collab
     notifications = NotificationStore(store.engine)
+    origins = settings.frontend_origins
+    # links in e-mail lead to the CRM's first origin, else to this server's web app
+    link_base = origins[0] if origins else app_url(settings)
 
     def policy(attempts: int) -> RetryPolicy:
         return RetryPolicy(attempts, base_delay=collab.retry_base, max_delay=collab.retry_max)
@@ -112,26 +143,37 @@ def register_jobs(
         record = await notifications.get(notification_id)
         if record is None:
             return {"delivered": False, "reason": "gone"}
+        if record.note_id is not None and await store.get_note(record.note_id) is None:
+            # its note is in the trash (hidden with it) or purged meanwhile
+            return {"delivered": False, "reason": "note deleted"}
         await deliverer.emit_to_user(record.user_id, "notification:new", notification_json(record))
         emailed = False
         if mailer is not None:
             user = await store.get_user(record.user_id)
-            if user is not None and user.email and not await deliverer.is_online(user.id):
-                body = f"{record.message}\n\n(syncd notification {record.id})"
+            if (
+                user is not None
+                and user.email
+                and user.email_notifications
+                and not await deliverer.is_online(user.id)
+            ):
+                email = notification_email(record, link_base)
                 await jobs.enqueue(
                     EMAIL_JOB,
                     job_id=f"default.email-{record.id}",
                     to=user.email,
-                    subject=record.title,
-                    body=body,
+                    subject=email.subject,
+                    body=email.text,
+                    html=email.html,
                 )
                 emailed = True
         return {"delivered": True, "emailQueued": emailed}
 
-    async def send_email(to: str, subject: str, body: str) -> dict[str, str]:
+    async def send_email(
+        to: str, subject: str, body: str, html: str | None = None
+    ) -> dict[str, str]:
         if mailer is None:
             raise RuntimeError("SMTP_URL is not configured in this process")
-        await mailer.send(to, subject, body)
+        await mailer.send(to, subject, body, html)
         return {"to": to}
 
     async def run_cleanup() -> dict[str, int]:

@@ -53,12 +53,18 @@ class Mailer:
         self.sender = sender
         self._timeout = timeout
 
-    async def send(self, to: str, subject: str, body: str) -> None:
+    async def send(self, to: str, subject: str, body: str, html: str | None = None) -> None:
+        """`body`: the plain text; `html`: an HTML alternative of it (the message is then
+        multipart/alternative, text first, as mail readers pick the last part they can
+        show)."""
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = to
-        message["Subject"] = subject
+        # a line break in a header value is refused by `email`: fold it, do not fail the job
+        message["Subject"] = " ".join(subject.split())
         message.set_content(body)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
         server = self.server
         await aiosmtplib.send(
             message,

@@ -35,6 +35,7 @@ from syncd.services.events import (
     EventBus,
     NoteCreated,
     NoteDeleted,
+    NoteRestored,
     NoteShared,
     NoteUpdated,
     PermissionsChanged,
@@ -241,11 +242,38 @@ class NoteService:
         return await self._with_content(record, content_json, principal.user_id)
 
     async def delete(self, note_id: str) -> None:
-        # read first: the event names who could view the note (their lists drop it)
-        record = await self._store.get_note(note_id)
-        if record is None or not await self._store.delete_note(note_id):
+        """Move the note to the trash (`NoteNotFound` if there is no such live note): to
+        every reader it is gone, and its connections close 4404 on every instance, as for
+        a purge; its content, versions and rights wait for `restore` or the purge job."""
+        record = await self._store.trash_note(note_id)
+        if record is None:
             raise NoteNotFound(note_id)
         await self._events.publish(NoteDeleted(note_id, record=record))
+
+    async def purge(self, note_id: str) -> None:
+        """Delete the note for good, from the trash or live (`NoteNotFound` if neither)."""
+        # read first: the event names who could view the note (their lists drop it)
+        record = await self._store.get_note(note_id, trashed=None)
+        if record is None or not await self._store.delete_note(note_id):
+            raise NoteNotFound(note_id)
+        await self._events.publish(NoteDeleted(note_id, record=record, permanent=True))
+
+    async def trash_access(self, principal: Principal, note_id: str) -> bool:
+        """May `principal` restore (delete) the note in the trash? `NoteNotFound` if it is
+        not in the trash. Uncached: the cache holds live notes only."""
+        grant = await self._store.get_access(note_id, principal.user_id, trashed=True)
+        if grant is None:
+            raise NoteNotFound(note_id)
+        return resolve_access(principal, grant)[1]
+
+    async def restore(self, principal: Principal, note_id: str) -> NoteView:
+        """Bring the note back from the trash (`NoteNotFound` if it is not there) with its
+        content, versions and rights; its users may connect again at once."""
+        record = await self._store.restore_note(note_id)
+        if record is None:
+            raise NoteNotFound(note_id)
+        await self._events.publish(NoteRestored(note_id, record=record, by=principal))
+        return await self._with_content(record, None, principal.user_id)
 
     async def apply_update(self, note_id: str, update: bytes, editor: str) -> None:
         """Apply a client-made Yjs update server-side (raises `ProtocolError` if invalid,
@@ -302,6 +330,14 @@ class NoteService:
         if room is not None:
             room.gone = True
             await room.close_peers(CLOSE_NOT_FOUND, "note deleted", lambda _: True)
+
+    def reopen(self, event: NoteRestored) -> None:
+        """The note came back (here or on another instance): a room that its deletion marked
+        gone and that has not unloaded yet serves again (its doc is the stored one: a
+        trashed note's updates were all stored before the room was marked)."""
+        room = self._rooms.get(event.note_id)
+        if room is not None:
+            room.gone = False
 
     async def _shared(self, record: NoteRecord, users: set[str], by: Principal) -> None:
         if users:

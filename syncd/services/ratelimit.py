@@ -100,9 +100,14 @@ class RateLimiter:
         if redis_url is None:
             storage = cast(Storage, storage_from_string("async+memory://"))
         else:
-            storage = cast(Storage, storage_from_string(
-                f"async+{redis_url}", implementation="redispy", key_prefix=Keys(prefix).rate_limits
-            ))
+            storage = cast(
+                Storage,
+                storage_from_string(
+                    f"async+{redis_url}",
+                    implementation="redispy",
+                    key_prefix=Keys(prefix).rate_limits,
+                ),
+            )
         self._shared = FixedWindowRateLimiter(storage)
 
     async def check_rest(self, user_id: str | None, ip: str) -> float | None:

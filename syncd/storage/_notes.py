@@ -95,6 +95,7 @@ def _record(row: Row[Any], perms: Permissions, tags: tuple[str, ...]) -> NoteRec
         version=row.version,
         created_at=row.created_at,
         last_modified=row.last_modified,
+        deleted_at=row.deleted_at,
     )
 
 
@@ -105,14 +106,24 @@ async def fetch_notes(conn: AsyncConnection, query: sa.Select[Any]) -> list[Note
     return [_record(row, perms[row.id], tags[row.id]) for row in rows]
 
 
-async def fetch_note(conn: AsyncConnection, note_id: str) -> NoteRecord | None:
-    found = await fetch_notes(conn, sa.select(notes).where(notes.c.id == note_id))
+def live(trashed: bool | None = False) -> list[sa.ColumnElement[bool]]:
+    """The WHERE clause that picks live notes (False), trashed ones (True) or both (None)."""
+    if trashed is None:
+        return []
+    return [notes.c.deleted_at.isnot(None) if trashed else notes.c.deleted_at.is_(None)]
+
+
+async def fetch_note(
+    conn: AsyncConnection, note_id: str, *, trashed: bool | None = False
+) -> NoteRecord | None:
+    found = await fetch_notes(conn, sa.select(notes).where(notes.c.id == note_id, *live(trashed)))
     return found[0] if found else None
 
 
 def list_filter(
     *,
     viewer_id: str | None,
+    trashed: bool = False,
     lead_id: str | None,
     q: str | None,
     tag: str | None,
@@ -120,12 +131,14 @@ def list_filter(
     priority: str | None,
 ) -> list[sa.ColumnElement[bool]]:
     """WHERE clauses of `Store.list_notes`."""
-    where: list[sa.ColumnElement[bool]] = []
+    """WHERE clauses of `Store.list_notes`: live notes the viewer may see, or (`trashed`)
+    notes in the trash the viewer may delete (and so restore)."""
+    where = live(trashed)
     if viewer_id is not None:
         granted = sa.exists().where(
             note_permissions.c.note_id == notes.c.id,
             note_permissions.c.user_id == viewer_id,
-            _ANY_RIGHT,
+            note_permissions.c.can_delete if trashed else _ANY_RIGHT,
         )
         where.append(sa.or_(notes.c.created_by == viewer_id, granted))
     if lead_id is not None:
@@ -147,8 +160,11 @@ def list_filter(
     return where
 
 
-async def access(conn: AsyncConnection, note_id: str, user_id: str) -> NoteAccess | None:
-    """The note's creator and the user's permission row, in one query."""
+async def access(
+    conn: AsyncConnection, note_id: str, user_id: str, *, trashed: bool | None = False
+) -> NoteAccess | None:
+    """The note's creator and the user's permission row, in one query (None for no such
+    note; by default, a note in the trash is no such note)."""
     joined = notes.outerjoin(
         note_permissions,
         sa.and_(note_permissions.c.note_id == notes.c.id, note_permissions.c.user_id == user_id),
@@ -162,7 +178,7 @@ async def access(conn: AsyncConnection, note_id: str, user_id: str) -> NoteAcces
                 note_permissions.c.can_delete,
             )
             .select_from(joined)
-            .where(notes.c.id == note_id)
+            .where(notes.c.id == note_id, *live(trashed))
         )
     ).first()
     if row is None:

@@ -38,7 +38,7 @@ notifications = sa.Table(
     sa.Column("read_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_notifications_user_created", "user_id", "created_at"),
-    # deleting a note deletes the notifications about it (`Store.delete_note`)
+    # purging a note deletes the notifications about it (`Store.delete_note`, `purge_trash`)
     sa.Index("ix_notifications_note_id", "note_id"),
 )
 
@@ -78,6 +78,11 @@ class NotificationRecord:
     read: bool
     read_at: datetime | None
     created_at: datetime
+
+
+#: notifications shown to their user: none about a note in the trash (they come back with
+#: it, and go with it when it is purged)
+_VISIBLE = ~sa.exists().where(notes.c.id == notifications.c.note_id, notes.c.deleted_at.isnot(None))
 
 
 def _record(row: Row[Any]) -> NotificationRecord:
@@ -168,12 +173,13 @@ class NotificationStore(EngineStore):
         unread: bool | None = None,
         after: tuple[datetime, str] | None = None,
     ) -> tuple[list[NotificationRecord], int]:
-        """Newest first, and the user's unread count (over every category).
+        """Newest first, and the user's unread count (over every category); those about
+        a note in the trash are left out of both.
 
         `after`: the (created_at, id) of the last notification of the previous page (a
         keyset cursor: pages neither skip nor repeat rows when new ones arrive meanwhile).
         """
-        where = [notifications.c.user_id == user_id]
+        where = [notifications.c.user_id == user_id, _VISIBLE]
         if category is not None:
             where.append(notifications.c.category == category)
         if unread is not None:
@@ -195,7 +201,11 @@ class NotificationStore(EngineStore):
         count = (
             sa.select(sa.func.count())
             .select_from(notifications)
-            .where(notifications.c.user_id == user_id, notifications.c.is_read == sa.false())
+            .where(
+                notifications.c.user_id == user_id,
+                notifications.c.is_read == sa.false(),
+                _VISIBLE,
+            )
         )
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
@@ -234,7 +244,12 @@ class NotificationStore(EngineStore):
         return int(result.rowcount or 0) > 0
 
     async def mark_all_read(self, user_id: str, *, category: str | None = None) -> int:
-        where = [notifications.c.user_id == user_id, notifications.c.is_read == sa.false()]
+        # the hidden ones (note in the trash) stay as they were, for when it comes back
+        where = [
+            notifications.c.user_id == user_id,
+            notifications.c.is_read == sa.false(),
+            _VISIBLE,
+        ]
         if category is not None:
             where.append(notifications.c.category == category)
         async with self._write() as conn:

@@ -56,6 +56,8 @@ class NoteRecord:
     version: int
     created_at: datetime
     last_modified: datetime
+    #: when the note was moved to the trash; None for a live note
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class UserRecord:
     name: str | None = None
     email: str | None = None
     roles: tuple[str, ...] = ()
+    #: False: the user opted out of notification e-mail
+    email_notifications: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ users = sa.Table(
     sa.Column("name", sa.Text),
     sa.Column("email", sa.Text),
     sa.Column("roles", sa.Text, nullable=False, server_default="[]"),
+    #: the user's opt-out of notification e-mail (set over `PUT /api/users/...`)
+    sa.Column("email_notifications", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("first_seen", UTCDateTime, nullable=False),
     sa.Column("last_seen", UTCDateTime, nullable=False),
 )
@@ -70,6 +72,8 @@ notes = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_modified", UTCDateTime, nullable=False),
+    #: set: the note is in the trash (hidden everywhere but the trash list; purged later)
+    sa.Column("deleted_at", UTCDateTime, index=True),
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import _docs, _notes, _users
 from ._access import EngineStore
@@ -110,6 +110,31 @@ class Store(EngineStore):
         async with self._read() as conn:
             return await _users.get(conn, user_id)
 
+    async def register_user(
+        self,
+        user_id: str,
+        *,
+        name: str | Unset | None = UNSET,
+        email: str | Unset | None = UNSET,
+        email_notifications: bool | Unset = UNSET,
+    ) -> UserRecord:
+        """Create the user or change what is given (the CRM registers its users, and a
+        user sets their own e-mail opt-out); the stored user."""
+        changes = {
+            key: value
+            for key, value in (
+                ("name", name),
+                ("email", email),
+                ("email_notifications", email_notifications),
+            )
+            if not isinstance(value, Unset)
+        }
+        async with self._write() as conn:
+            await _users.register(conn, user_id, changes)
+            user = await _users.get(conn, user_id)
+        assert user is not None
+        return user
+
     # notes
 
     async def create_note(
@@ -151,9 +176,10 @@ class Store(EngineStore):
         assert record is not None
         return record
 
-    async def get_note(self, note_id: str) -> NoteRecord | None:
+    async def get_note(self, note_id: str, *, trashed: bool | None = False) -> NoteRecord | None:
+        """The live note (`trashed=True`: the note in the trash; None: either)."""
         async with self._read() as conn:
-            return await _notes.fetch_note(conn, note_id)
+            return await _notes.fetch_note(conn, note_id, trashed=trashed)
 
     async def update_note(
         self,
@@ -165,7 +191,8 @@ class Store(EngineStore):
         permissions: Permissions | Unset = UNSET,
         metadata: NoteMetadata | Unset = UNSET,
     ) -> NoteRecord | None:
-        """Change what is given; permissions and tags are replaced whole. None if unknown."""
+        """Change what is given; permissions and tags are replaced whole. None if unknown
+        (or in the trash)."""
         values: dict[str, Any] = {"updated_by": updated_by, "last_modified": _now()}
         if not isinstance(title, Unset):
             values["title"] = title
@@ -177,7 +204,9 @@ class Store(EngineStore):
             )
         async with self._write() as conn:
             result = await conn.execute(
-                sa.update(notes).where(notes.c.id == note_id).values(values)
+                sa.update(notes)
+                .where(notes.c.id == note_id, notes.c.deleted_at.is_(None))
+                .values(values)
             )
             if result.rowcount == 0:
                 return None
@@ -188,15 +217,50 @@ class Store(EngineStore):
             return await _notes.fetch_note(conn, note_id)
 
     async def delete_note(self, note_id: str) -> bool:
-        """Delete a note with its permissions, tags, snapshot, update log and the
-        notifications about it (no one is told about a note that is gone)."""
+        """Purge a note (live or in the trash) with its permissions, tags, snapshot, update
+        log, versions and the notifications about it (no one is told about a note that is
+        gone)."""
         async with self._write() as conn:
-            result = await conn.execute(sa.delete(notes).where(notes.c.id == note_id))
-            if result.rowcount:
-                await conn.execute(
-                    sa.delete(notifications).where(notifications.c.note_id == note_id)
-                )
-        return result.rowcount > 0
+            return bool(await _purge(conn, [note_id]))
+
+    async def trash_note(self, note_id: str) -> NoteRecord | None:
+        """Move a live note to the trash: every read but the trash's then misses it, and
+        its content, versions and rights wait for `restore_note`. None if there is no such
+        live note."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                sa.update(notes)
+                .where(notes.c.id == note_id, notes.c.deleted_at.is_(None))
+                .values(deleted_at=_now())
+            )
+            if result.rowcount == 0:
+                return None
+            return await _notes.fetch_note(conn, note_id, trashed=True)
+
+    async def restore_note(self, note_id: str) -> NoteRecord | None:
+        """Bring a note back from the trash as it was; None if it is not in the trash."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                sa.update(notes)
+                .where(notes.c.id == note_id, notes.c.deleted_at.isnot(None))
+                .values(deleted_at=None)
+            )
+            if result.rowcount == 0:
+                return None
+            return await _notes.fetch_note(conn, note_id)
+
+    async def purge_trash(self, before: datetime, *, limit: int = 500) -> list[str]:
+        """Purge up to `limit` notes trashed before `before` (oldest first), as
+        `delete_note` does; their ids. The caller repeats while a full batch comes back."""
+        async with self._write() as conn:
+            expired = await conn.execute(
+                sa.select(notes.c.id)
+                .where(notes.c.deleted_at < before)
+                .order_by(notes.c.deleted_at, notes.c.id)
+                .limit(max(limit, 0))
+            )
+            note_ids = list(expired.scalars().all())
+            return await _purge(conn, note_ids)
 
     async def list_notes(
         self,
@@ -209,10 +273,13 @@ class Store(EngineStore):
         priority: str | None = None,
         offset: int = 0,
         limit: int = 20,
+        trashed: bool = False,
     ) -> tuple[list[NoteRecord], int]:
-        """One page of the notes `viewer_id` may see (all when None), and the total."""
+        """One page of the notes `viewer_id` may see (all when None), and the total;
+        `trashed`: of the notes in the trash that `viewer_id` may delete, newest first."""
         where = _notes.list_filter(
             viewer_id=viewer_id,
+            trashed=trashed,
             lead_id=lead_id,
             q=q,
             tag=tag,
@@ -222,7 +289,7 @@ class Store(EngineStore):
         page = (
             sa.select(notes)
             .where(*where)
-            .order_by(notes.c.last_modified.desc(), notes.c.id)
+            .order_by((notes.c.deleted_at if trashed else notes.c.last_modified).desc(), notes.c.id)
             .offset(max(offset, 0))
             .limit(max(limit, 0))
         )
@@ -232,10 +299,13 @@ class Store(EngineStore):
             records = await _notes.fetch_notes(conn, page) if total else []
         return records, total
 
-    async def get_access(self, note_id: str, user_id: str) -> NoteAccess | None:
-        """`user_id`'s rights from ownership and permission rows; None if no such note."""
+    async def get_access(
+        self, note_id: str, user_id: str, *, trashed: bool | None = False
+    ) -> NoteAccess | None:
+        """`user_id`'s rights from ownership and permission rows; None if no such note
+        (a note in the trash unless `trashed` is True or None)."""
         async with self._read() as conn:
-            return await _notes.access(conn, note_id, user_id)
+            return await _notes.access(conn, note_id, user_id, trashed=trashed)
 
     async def record_doc_change(
         self, note_id: str, *, updated_by: str | None, content_text: str
@@ -292,6 +362,19 @@ class Store(EngineStore):
         """Fold the log into the snapshot in one transaction; rows folded (0: nothing)."""
         async with self._write() as conn:
             return await _docs.compact(conn, doc_id)
+
+
+async def _purge(conn: AsyncConnection, note_ids: list[str]) -> list[str]:
+    """Delete the notes (their rows cascade) and the notifications about them."""
+    if not note_ids:
+        return []
+    deleted = await conn.execute(
+        sa.delete(notes).where(notes.c.id.in_(note_ids)).returning(notes.c.id)
+    )
+    gone = list(deleted.scalars().all())
+    if gone:
+        await conn.execute(sa.delete(notifications).where(notifications.c.note_id.in_(gone)))
+    return gone
 
 
 @asynccontextmanager

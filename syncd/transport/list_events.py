@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from syncd import metrics
-from syncd.services.events import NoteCreated, NoteDeleted, NoteUpdated
+from syncd.services.events import NoteCreated, NoteDeleted, NoteRestored, NoteUpdated
 from syncd.storage import NoteRecord
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,17 @@ class ListEvents:
         self._emitter = emitter
         self._shape = shape
 
-    async def note_changed(self, event: NoteCreated | NoteUpdated | NoteDeleted) -> None:
-        """The subscriber (one handler for the three kinds: one queue, in publish order)."""
-        if isinstance(event, NoteDeleted):
-            if event.record is not None:  # None: relayed from the instance that emitted
+    async def note_changed(
+        self, event: NoteCreated | NoteUpdated | NoteDeleted | NoteRestored
+    ) -> None:
+        """The subscriber (one handler for the four kinds: one queue, in publish order). A
+        note back from the trash is `note:created` again for the lists it left."""
+        if isinstance(event, NoteDeleted | NoteRestored):
+            if event.record is None:  # relayed from the instance that emitted
+                return
+            if isinstance(event, NoteRestored):
+                await self._emit(viewers(event.record), "note:created", self._shape(event.record))
+            else:
                 await self._emit(viewers(event.record), "note:deleted", {"id": event.note_id})
             return
         now = viewers(event.record)

@@ -28,6 +28,7 @@ PATH_VALUES = {
     "job_id": "default.j1",
     "endpoint_id": "we_1",
     "delivery_id": "1",
+    "user_id": "u1",
 }
 
 

@@ -31,7 +31,7 @@ from syncd.settings import Settings
         (CreateNote, {"title": "t", "permissions": {"canView": "ann"}}, "permissions.canView must"),
         (CreateNote, {"title": "t", "leadId": ["x"]}, "leadId must be a string"),
         (CreateNote, {"title": "t", "content": "x", "contentJson": {"type": "doc"}}, "not both"),
-        (CreateNote, {"title": "t", "contentJson": {"type": "p"}}, 'contentJson: doc: root'),
+        (CreateNote, {"title": "t", "contentJson": {"type": "p"}}, "contentJson: doc: root"),
         (CreateNote, {"title": "t", "zz": "x" * 1_000_001}, "longer than 1000000"),
         (UpdateNote, {"title": None}, "title must be a string"),
         (UpdateNote, {"content": "\n" * 150_000}, "content: doc"),

@@ -26,8 +26,15 @@ async def other_origin(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
     shutil.copytree(STATIC, site)
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-        cwd=site, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "http.server",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        cwd=site,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         yield f"http://127.0.0.1:{port}", site

@@ -25,8 +25,17 @@ WRITE_SCREENSHOTS = os.environ.get("SYNCD_SCREENSHOTS", "") not in ("", "0")
 async def sign_in_link(server: SyncdProcess, user: str, name: str) -> str:
     """`syncd token USER --link` with the server's own configuration."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "syncd", "token", user, "--name", name, "--link",
-        env=server.env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "syncd",
+        "token",
+        user,
+        "--name",
+        name,
+        "--link",
+        env=server.env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0

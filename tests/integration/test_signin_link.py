@@ -27,8 +27,17 @@ async def test_a_link_from_the_command_line_signs_its_user_in_once(
 ) -> None:
     server = await start_syncd()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "syncd", "token", "ann", "--name", "Ann Lee", "--link",
-        env=server.env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "syncd",
+        "token",
+        "ann",
+        "--name",
+        "Ann Lee",
+        "--link",
+        env=server.env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     found = LINK.fullmatch(out.decode().strip().splitlines()[-1])

@@ -34,6 +34,20 @@ async def test_the_mailer_delivers_to_a_real_smtp_server(smtp: SmtpServer) -> No
     assert smtp.inbox.envelopes == [("no-reply@example.com", ["ann@example.com"])]
 
 
+async def test_an_html_alternative_and_a_folded_subject(smtp: SmtpServer) -> None:
+    mailer = Mailer(smtp.url, "syncd@example.com")
+    await mailer.send("ann@example.com", "Two\r\nBcc: x@example.com", "plain", "<p>rich</p>")
+    [message] = await smtp.wait_for(1)
+    assert message["Subject"] == "Two Bcc: x@example.com" and message["Bcc"] is None
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == [
+        "text/plain",
+        "text/html",
+    ]
+    assert message.get_body(("html",)).get_content().strip() == "<p>rich</p>"
+    assert smtp.inbox.envelopes == [("syncd@example.com", ["ann@example.com"])]
+
+
 def test_smtp_urls() -> None:
     plain = parse_smtp_url("smtp://mail.example.com")
     assert (plain.port, plain.use_tls, plain.start_tls) == (25, False, None)

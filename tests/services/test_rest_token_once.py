@@ -42,9 +42,7 @@ async def test_a_put_verifies_the_token_once(
 
         monkeypatch.setattr(notes, "verify_token", counting)
         note_id = created.json()["id"]
-        response = await client.put(
-            f"{NOTES}/{note_id}", json={"title": "new"}, headers=headers
-        )
+        response = await client.put(f"{NOTES}/{note_id}", json={"title": "new"}, headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["title"] == "new"
         assert verified == [token]

@@ -76,8 +76,9 @@ async def test_users_upsert_and_get(store: Store) -> None:
     assert await store.get_user("u1") is None
     await store.upsert_user(UserRecord("u1", "Ann", "ann@example.com", ("admin",)))
     assert await store.get_user("u1") == UserRecord("u1", "Ann", "ann@example.com", ("admin",))
+    # a token without an e-mail keeps the stored one (the CRM may have registered it)
     await store.upsert_user(UserRecord("u1", "Ann B", None, ()))
-    assert await store.get_user("u1") == UserRecord("u1", "Ann B", None, ())
+    assert await store.get_user("u1") == UserRecord("u1", "Ann B", "ann@example.com", ())
 
 
 async def test_create_and_get_note(store: Store) -> None:

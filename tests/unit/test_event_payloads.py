@@ -12,6 +12,7 @@ from syncd.auth import Principal
 from syncd.services.events import (
     NoteCreated,
     NoteDeleted,
+    NoteRestored,
     NoteShared,
     PermissionsChanged,
     SessionEnded,
@@ -53,6 +54,7 @@ VERSION = VersionRecord("n1", 2, None, True, None, "alice", ("alice",), 10, AT, 
 CASES: list[tuple[NoteEvent, str]] = [
     (NoteCreated("n1", RECORD, ALICE), "note.created"),
     (NoteDeleted("n1", record=RECORD), "note.deleted"),
+    (NoteRestored("n1", record=RECORD, by=ALICE), "note.restored"),
     (PermissionsChanged("n1"), "note.permissions_changed"),
     (NoteShared("n1", RECORD, ("bob",), ALICE), "note.shared"),
     (VersionTaken("n1", VERSION), "version.created"),
@@ -74,6 +76,23 @@ def test_each_event_has_its_message(event: NoteEvent, type_: str) -> None:
     parsed = EventMessage.parse(message.body())
     assert isinstance(parsed.data, DATA_MODELS[type_])
     assert parsed == message
+
+
+def test_a_deletion_says_whether_it_was_permanent_and_a_restore_who_did_it() -> None:
+    trashed = message_of(NoteDeleted("n1", record=RECORD))
+    purged = message_of(NoteDeleted("n1", record=RECORD, permanent=True))
+    restored = message_of(NoteRestored("n1", record=RECORD, by=ALICE))
+    assert trashed is not None and purged is not None and restored is not None
+    assert json.loads(trashed.body())["data"] == {
+        "noteId": "n1",
+        "title": "Call notes",
+        "permanent": False,
+    }
+    assert json.loads(purged.body())["data"]["permanent"] is True
+    data = json.loads(restored.body())["data"]
+    assert data["by"] == "alice" and data["note"]["title"] == "Call notes"
+    # relayed copies from another instance stay internal (the origin sent the message)
+    assert message_of(NoteRestored("n1", remote=True)) is None
 
 
 def test_every_type_is_covered() -> None:

@@ -42,6 +42,10 @@ class Note(Out):
     lastModified: Timestamp
     # left out when the note was not read from the live doc (lists), never null
     contentJson: dict[str, Any] = Field(default=None, description="ProseMirror JSON")  # type: ignore[arg-type]
+    # only on notes in the trash (`GET /?deleted=true`), never null
+    deletedAt: Timestamp = Field(  # type: ignore[assignment]
+        default=None, description="when the note was moved to the trash"
+    )
 
 
 class Pagination(Out):
@@ -91,6 +95,8 @@ def note_json(record: NoteRecord, *, content: str, content_json: object = None) 
     }
     if content_json is not None:
         shape["contentJson"] = content_json
+    if record.deleted_at is not None:
+        shape["deletedAt"] = timestamp(record.deleted_at)
     return shape
 
 

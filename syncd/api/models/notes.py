@@ -222,3 +222,14 @@ class ListQuery(Body):
     priority: Annotated[str, text_field(50)] | None = None
     page: int = Field(default=1, ge=1, le=1_000_000)
     limit: int = Field(default=20, ge=1, le=100)
+    deleted: bool = Field(
+        default=False,
+        description="true: the notes in the trash that the caller may delete (and restore)",
+    )
+
+
+class DeleteQuery(Body):
+    permanent: bool = Field(
+        default=False,
+        description="true: purge at once, live or from the trash (role admin only)",
+    )

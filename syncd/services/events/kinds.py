@@ -57,10 +57,22 @@ class PermissionsChanged(NoteEvent):
 
 @dataclass(frozen=True, slots=True)
 class NoteDeleted(NoteEvent):
-    """`record`: the row as it was, on the instance that deleted it (None when `remote`)."""
+    """The note left every view: moved to the trash, or purged (`permanent`). `record`:
+    the row as it was, on the instance that deleted it (None when `remote`)."""
 
     remote: bool = False
     record: NoteRecord | None = None
+    permanent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRestored(NoteEvent):
+    """The note came back from the trash with its content, versions and rights; `record`
+    and `by` on the instance that restored it (None when `remote`)."""
+
+    remote: bool = False
+    record: NoteRecord | None = None
+    by: Principal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +161,7 @@ ALL_KINDS: tuple[type[NoteEvent], ...] = (
     NoteShared,
     PermissionsChanged,
     NoteDeleted,
+    NoteRestored,
     ContentEdited,
     ContentChanged,
     PeerJoined,

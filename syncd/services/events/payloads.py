@@ -25,6 +25,7 @@ from syncd.services.events.kinds import (
     NoteCreated,
     NoteDeleted,
     NoteEvent,
+    NoteRestored,
     NoteShared,
     PermissionsChanged,
     SessionEnded,
@@ -37,6 +38,7 @@ EventType = Literal[
     "note.created",
     "note.updated",
     "note.deleted",
+    "note.restored",
     "note.permissions_changed",
     "note.shared",
     "version.created",
@@ -94,8 +96,17 @@ class NoteUpdatedData(_Payload):
 
 
 class NoteDeletedData(_Payload):
+    """`permanent`: purged (by an admin, or by the trash's retention); otherwise moved to
+    the trash, from where `note.restored` may bring it back."""
+
     note_id: str
     title: str | None = None
+    permanent: bool = False
+
+
+class NoteRestoredData(_Payload):
+    note: NoteData
+    by: str
 
 
 class NoteIdData(_Payload):
@@ -145,6 +156,7 @@ EventData = (
     NoteCreatedData
     | NoteUpdatedData
     | NoteDeletedData
+    | NoteRestoredData
     | NoteIdData
     | NoteSharedData
     | VersionCreatedData
@@ -158,6 +170,7 @@ DATA_MODELS: dict[str, type[_Payload]] = {
     "note.created": NoteCreatedData,
     "note.updated": NoteUpdatedData,
     "note.deleted": NoteDeletedData,
+    "note.restored": NoteRestoredData,
     "note.permissions_changed": NoteIdData,
     "note.shared": NoteSharedData,
     "version.created": VersionCreatedData,
@@ -264,9 +277,14 @@ def message_of(event: NoteEvent) -> EventMessage | None:
             return message(
                 "note.created", note_id, NoteCreatedData(note=note_data(record), by=by.user_id)
             )
-        case NoteDeleted(remote=False, record=record):
+        case NoteDeleted(remote=False, record=record, permanent=permanent):
             title = record.title if record is not None else None
-            return message("note.deleted", note_id, NoteDeletedData(note_id=note_id, title=title))
+            deleted = NoteDeletedData(note_id=note_id, title=title, permanent=permanent)
+            return message("note.deleted", note_id, deleted)
+        case NoteRestored(remote=False, record=record, by=by) if record is not None:
+            by_id = by.user_id if by is not None else record.created_by
+            restored = NoteRestoredData(note=note_data(record), by=by_id)
+            return message("note.restored", note_id, restored)
         case PermissionsChanged(remote=False):
             return message("note.permissions_changed", note_id, NoteIdData(note_id=note_id))
         case NoteShared(user_ids=user_ids, by=by):
