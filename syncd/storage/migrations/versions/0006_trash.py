@@ -1,7 +1,7 @@
 """The trash (`notes.deleted_at`) and the per-user e-mail opt-out (`users.email_notifications`).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-05
 """
 
