@@ -114,5 +114,5 @@ def _without_receiver_failures(log: str) -> str:
     return "\n".join(
         record
         for record in records
-        if "deliver_webhook" not in record or "RuntimeError: webhook evt_" not in record
+        if "webhooks/sender.py" not in record or "RuntimeError: webhook evt_" not in record
     )

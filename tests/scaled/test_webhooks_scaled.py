@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.support.fixtures import StartServer, create_note
 from tests.support.polling import eventually
-from tests.support.server import make_token
+from tests.support.server import SyncdProcess, make_token
 from tests.support.webhook_receiver import Receiver, webhook_env, webhook_receiver
 from tests.support.yjs_node import NodeYjs
 
@@ -71,6 +71,8 @@ async def test_a_delivery_waiting_for_retry_survives_its_instance(
         b = await start_scaled(name="b", env=env)
         note = await create_note(a, title="Survivor")
         await eventually(lambda: _async(receiver.requests), what="the first (failed) attempt")
+        # A has logged the failed attempt (its job is then being put back for its retry)
+        await eventually(lambda: _first_attempt_logged(a), what="the attempt in the log")
         await a.kill()
         delivered = await eventually(
             lambda: _async(receiver.delivered), timeout=30, what="the retry by B"
@@ -152,3 +154,10 @@ async def test_a_pending_note_updated_is_sent_when_its_instance_stops(
             lambda: _async(receiver.of_type("note.updated")), what="note.updated via B"
         )
         assert updated[0]["data"]["note"]["title"] == "Renamed"
+
+
+async def _first_attempt_logged(server: SyncdProcess) -> bool:
+    async with server.client(make_token("crm", roles=["service"])) as api:
+        (endpoint,) = (await api.get("/api/webhooks")).json()["endpoints"]
+        log = await api.get(f"/api/webhooks/{endpoint['id']}/deliveries")
+    return [(d["attempts"], d["lastResponseCode"]) for d in log.json()["deliveries"]] == [(1, 500)]
