@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from syncd import metrics
 from syncd.api import auth, docs, export, health, monitoring, notes, openapi, sessions, webapp
+from syncd.api import jobs as jobs_api
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
 from syncd.api import versions as versions_api
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> Starlette:
         *sessions.routes(),
         *notifications_api.routes(),
         *monitoring.routes(),
+        *jobs_api.routes(),
         *health.routes(),
         *notes.routes(),
         *versions_api.routes(),

@@ -84,21 +84,22 @@ class NotificationService:
 
     async def notify(
         self, user_ids: Iterable[str], new: NewNotification
-    ) -> list[NotificationRecord]:
-        """Store one notification per user and queue its delivery."""
+    ) -> list[tuple[NotificationRecord, str | None]]:
+        """Store one notification per user and queue its delivery: each record with the id
+        of its delivery job (None if queueing it failed)."""
         records = await self.store.create(user_ids, new)
-        for record in records:
-            await self.deliver(record)
-        return records
+        return [(record, await self.deliver(record)) for record in records]
 
-    async def deliver(self, record: NotificationRecord) -> None:
+    async def deliver(self, record: NotificationRecord) -> str | None:
+        """Queue the delivery of `record`; the job's id, or None if the queue failed."""
         try:
             job_id = f"critical.deliver-{record.id}"
-            await self._jobs.enqueue(DELIVER_JOB, job_id=job_id, notification_id=record.id)
+            return await self._jobs.enqueue(DELIVER_JOB, job_id=job_id, notification_id=record.id)
         except Exception:
             # Stored all the same: the user sees it at the next GET /api/notifications.
             log.exception("queueing delivery of notification %s failed", record.id)
             metrics.ERRORS.labels("notifications").inc()
+            return None
 
     async def mark_read(self, user_id: str, notification_id: str) -> NotificationRecord | None:
         """Mark one of the user's notifications read (None: not theirs); every tab of the
