@@ -15,6 +15,7 @@ JobId = Annotated[
     str,
     Field(
         pattern=r"^(critical|default|bulk)\.[A-Za-z0-9_\-]{1,120}$",
+        max_length=129,
         description="`<queue>.<token>`, as returned where the job was queued",
     ),
 ]
