@@ -3,6 +3,7 @@ queue, a page at a time, and retry / cancel. Times are ISO 8601, as everywhere e
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,8 +109,15 @@ async def list_jobs(request: Request) -> Response:
     )
 
 
-def _conflict(exc: JobConflict) -> ApiError:
-    return ApiError(409, f"{exc} (job {exc.job_id} is {exc.status})")
+async def _change(request: Request, change: Callable[[str], Awaitable[JobInfo | None]]) -> Response:
+    """Retry or cancel the job of the path: the job after it, 404 unknown, 409 conflict."""
+    try:
+        info = await change(_job_id(request))
+    except JobConflict as exc:
+        raise ApiError(409, f"{exc} (job {exc.job_id} is {exc.status})") from None
+    if info is None:
+        raise ApiError(404, "job not found")
+    return JSONResponse(job_json(info))
 
 
 @operation(
@@ -120,13 +128,7 @@ def _conflict(exc: JobConflict) -> ApiError:
 )
 async def retry_job(request: Request) -> Response:
     _operator(request)
-    try:
-        info = await _jobs(request).retry(_job_id(request))
-    except JobConflict as exc:
-        raise _conflict(exc) from None
-    if info is None:
-        raise ApiError(404, "job not found")
-    return JSONResponse(job_json(info))
+    return await _change(request, _jobs(request).retry)
 
 
 @operation(
@@ -136,14 +138,8 @@ async def retry_job(request: Request) -> Response:
     tags=TAGS,
 )
 async def cancel_job(request: Request) -> Response:
-    principal = _operator(request)
-    try:
-        info = await _jobs(request).cancel(_job_id(request), f"cancelled by {principal.user_id}")
-    except JobConflict as exc:
-        raise _conflict(exc) from None
-    if info is None:
-        raise ApiError(404, "job not found")
-    return JSONResponse(job_json(info))
+    reason = f"cancelled by {_operator(request).user_id}"
+    return await _change(request, lambda job_id: _jobs(request).cancel(job_id, reason))
 
 
 def routes() -> list[Route]:
