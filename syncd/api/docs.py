@@ -52,10 +52,7 @@ _PAGE = f"""<!doctype html>
 
 
 @operation(
-    "This API in Swagger UI",
-    responses={200: str},
-    auth=False,
-    tags=["monitoring"],
+    "This API in Swagger UI", responses={200: str}, auth=False, tags=["monitoring"],
     media_type="text/html",
 )
 async def docs_page(request: Request) -> Response:
