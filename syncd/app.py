@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from syncd import metrics
 from syncd.api import auth, docs, export, health, monitoring, notes, openapi, sessions, webapp
+from syncd.api import jobs as jobs_api
 from syncd.api import metrics as metrics_api
 from syncd.api import notifications as notifications_api
 from syncd.api import users as users_api
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> Starlette:
         *notifications_api.routes(),
         *monitoring.routes(),
         *webhooks_api.routes(),
+        *jobs_api.routes(),
         *health.routes(),
         *notes.routes(),
         *users_api.routes(),

@@ -28,7 +28,8 @@ def _serve(settings: Settings) -> int:
         log_level=settings.log_level,
         # the sans-I/O implementation measured fastest (here without the handshake it would
         # keep for life); frames over the limit are refused by syncd itself (close 1009
-        # with a reason), so uvicorn's own cap sits just above it
+        # with a reason), so uvicorn's own cap sits just above it; a frame over that cap
+        # is refused at its header and closed cleanly by LeanWebSocketProtocol
         ws=LeanWebSocketProtocol,
         ws_max_size=settings.limits.max_message_bytes + 1024,
         ws_per_message_deflate=False,

@@ -1,5 +1,6 @@
-"""Monitoring: job queues (`/api/queue-stats`, `/api/jobs/:jobId`, role service/admin)
-and Socket.IO (`/socket-stats`, `/socket-status`, open like `/healthz`: counts only)."""
+"""Monitoring: job queues (`/api/queue-stats`, role service/admin; the jobs themselves are
+`syncd.api.jobs`) and Socket.IO (`/socket-stats`, `/socket-status`, open like `/healthz`:
+counts only)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from starlette.routing import Route
 
 from syncd import metrics
 from syncd.api.errors import ApiError
-from syncd.api.models.monitoring import Job, QueueStats, SocketStats, SocketStatus
+from syncd.api.models.monitoring import QueueStats, SocketStats, SocketStatus
 from syncd.api.operations import ERROR, operation
 from syncd.api.requests import authenticate
-from syncd.jobs.policy import valid_job_id
 
 log = logging.getLogger(__name__)
 TAGS = ["monitoring"]
@@ -47,37 +47,6 @@ async def queue_stats(request: Request) -> Response:
                 "inFlight": worker.in_flight if worker else 0,
             },
             "jobs": collab.jobs.registry.names(),
-        }
-    )
-
-
-@operation(
-    "One job's status, attempts and result (role service or admin)",
-    responses={200: Job, 403: ERROR, 404: ERROR},
-    tags=TAGS,
-)
-async def job_status(request: Request) -> Response:
-    _operator(request)
-    job_id = request.path_params["job_id"]
-    info = (
-        await request.app.state.services.collab.jobs.info(job_id) if valid_job_id(job_id) else None
-    )
-    if info is None:
-        raise ApiError(404, "job not found")
-    return JSONResponse(
-        {
-            "id": info.id,
-            "function": info.function,
-            "queue": info.queue,
-            "status": info.status.value,
-            "attempts": info.attempts,
-            "maxAttempts": info.max_attempts,
-            "enqueuedAt": info.enqueued_at,
-            "startedAt": info.started_at,
-            "finishedAt": info.finished_at,
-            "nextAttemptAt": info.next_attempt_at,
-            "error": info.error,
-            "result": info.result,
         }
     )
 
@@ -142,7 +111,6 @@ async def socket_status(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/api/queue-stats", queue_stats, methods=["GET"]),
-        Route("/api/jobs/{job_id}", job_status, methods=["GET"]),
         Route("/socket-stats", socket_stats, methods=["GET"]),
         Route("/socket-status", socket_status, methods=["GET"]),
     ]

@@ -103,7 +103,7 @@ async def mark_all_read(request: Request) -> Response:
 
 @operation(
     "Create a notification for users (role service or admin); delivered over Socket.IO "
-    "(`notification:new`) and by e-mail to users who are offline",
+    "(`notification:new`) and by e-mail to users who are offline, by the jobs in `jobIds`",
     body=NewNotification,
     responses={201: CreatedNotifications, 403: ERROR},
     tags=TAGS,
@@ -122,8 +122,14 @@ async def create_notifications(request: Request) -> Response:
         note_id=body.noteId,
         actor_id=principal.user_id,
     )
-    records = await _service(request).notify(body.recipients, new)
-    return JSONResponse({"notifications": [notification_json(r) for r in records]}, status_code=201)
+    queued = await _service(request).notify(body.recipients, new)
+    return JSONResponse(
+        {
+            "notifications": [notification_json(record) for record, _ in queued],
+            "jobIds": [job_id for _, job_id in queued if job_id is not None],
+        },
+        status_code=201,
+    )
 
 
 def routes() -> list[Route]:

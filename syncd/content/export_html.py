@@ -57,8 +57,11 @@ _MARK_ORDER += ["superscript", "code"]
 
 _TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code", "hr", "br"}
 _TAGS |= {"ul", "ol", "li", "img", "table", "tbody", "tr", "td", "th", "span", "a"}
-_TAGS |= {"em", "strong", "s", "u", "sub", "sup"}
+_TAGS |= {"em", "strong", "s", "u", "sub", "sup", "input"}
 _ATTRIBUTES = {
+    "ul": {"data-type"},
+    "li": {"data-type", "data-checked"},
+    "input": {"type", "checked", "disabled"},
     "a": {"href", "title", "target"},
     "img": {"src", "alt", "title"},
     "ol": {"start", "type"},
@@ -141,6 +144,15 @@ def _node(node: Mapping[str, Any]) -> str:
         return f"<span{data}>@{html.escape(str(label))}</span>"
     if kind == "table":
         return f"<table><tbody>{_children(node)}</tbody></table>"
+    if kind == "taskList":
+        return f'<ul data-type="taskList">{_children(node)}</ul>'
+    if kind == "taskItem":
+        # Tiptap's own markup names the item; the box is a disabled checkbox (an export
+        # is read, not edited); an item without `checked` is an open task, as in Tiptap
+        checked = attrs.get("checked") is True
+        box = f'<input type="checkbox"{" checked" if checked else ""} disabled>'
+        state = "true" if checked else "false"
+        return f'<li data-type="taskItem" data-checked="{state}">{box}{_children(node)}</li>'
     tag = _BLOCKS.get(kind)
     if tag is None:  # `doc` nested, or a type sanitize let through: keep the content
         return _children(node)

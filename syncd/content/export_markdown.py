@@ -69,7 +69,7 @@ def _block(node: Mapping[str, Any]) -> str | None:
     if kind == "blockquote":
         inner = "\n\n".join(_blocks(content))
         return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
-    if kind in ("bullet_list", "bulletList", "ordered_list", "orderedList"):
+    if kind in ("bullet_list", "bulletList", "ordered_list", "orderedList", "taskList"):
         return _list(kind, attrs, content)
     if kind == "table":
         return _table(content)
@@ -85,8 +85,12 @@ def _list(kind: str, attrs: Mapping[str, Any], items: list[Mapping[str, Any]]) -
     lines: list[str] = []
     for i, item in enumerate(items):
         marker = f"{start + i}." if ordered else "-"
-        body = "\n\n".join(_blocks(item.get("content") or [])) or ""
         pad = " " * (len(marker) + 1)
+        if kind == "taskList":
+            # GFM's task list item: the box opens the item's first paragraph
+            checked = (item.get("attrs") or {}).get("checked") is True
+            marker += " [x]" if checked else " [ ]"
+        body = "\n\n".join(_blocks(item.get("content") or [])) or ""
         for j, line in enumerate(body.split("\n")):
             if j == 0:
                 lines.append(f"{marker} {line}" if line else marker)

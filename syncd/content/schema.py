@@ -4,7 +4,8 @@ syncd keeps no editor schema of its own (editors enforce structure, and y-prosem
 drops what its schema cannot build), but a CRM renders notes into its own pages, PDFs
 and e-mails, so what a note may *carry* is fixed here: the nodes and marks of
 prosemirror-schema-basic and prosemirror-schema-list (snake_case names), their Tiptap
-StarterKit counterparts (camelCase), tables (prosemirror-tables / Tiptap), and `mention`
+StarterKit counterparts (camelCase), tables (prosemirror-tables / Tiptap), task lists
+(Tiptap's TaskList / TaskItem: `taskItem` has a boolean `checked`) and `mention`
 (Tiptap's Mention extension).  Each type lists the attributes it may have; a null
 attribute is the same as a missing one (y-prosemirror drops nulls) and is always allowed.
 Links and images may only point at `SAFE_URL_SCHEMES` or relative URLs.
@@ -64,7 +65,8 @@ class Attr:
 
     kind: ``int`` (within minimum..maximum), ``str`` (at most max_length, one of enum
     when given), ``url`` (`is_safe_url`), ``id`` (a string or an integer: mention ids),
-    ``ints`` (a list of at most 1000 integers within minimum..maximum: column widths).
+    ``ints`` (a list of at most 1000 integers within minimum..maximum: column widths),
+    ``bool`` (true or false: a task's `checked`).
     """
 
     kind: str
@@ -88,6 +90,8 @@ class Attr:
             return (isinstance(value, str) and 0 < len(value) <= self.max_length) or (
                 _is_int(value)
             )
+        if self.kind == "bool":
+            return isinstance(value, bool)
         if self.kind == "ints":
             return (
                 isinstance(value, list)
@@ -166,6 +170,8 @@ NODES: Mapping[str, TypeSpec] = {
     "tableCell": _CELL,
     "table_header": _CELL,
     "tableHeader": _CELL,
+    "taskList": _PLAIN,
+    "taskItem": TypeSpec({"checked": Attr("bool")}),
     "mention": _MENTION,
 }
 """Element node types (``text`` is the one other node type; it has no attributes)."""

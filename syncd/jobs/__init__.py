@@ -7,13 +7,15 @@ API), in process when embedded.
 and `Worker`, what the app uses). Generic: syncd's own jobs are `syncd.services.job_catalog`.
 """
 
-from syncd.jobs.backend import JobInfo, JobStatus, QueueStats
+from syncd.jobs.backend import JobConflict, JobInfo, JobQuery, JobStatus, QueueStats
 from syncd.jobs.policy import QUEUES, JobRegistry, JobSpec, Periodic, RetryPolicy
 from syncd.jobs.worker import Jobs, Worker
 
 __all__ = [
     "QUEUES",
+    "JobConflict",
     "JobInfo",
+    "JobQuery",
     "JobRegistry",
     "JobSpec",
     "JobStatus",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -42,6 +43,49 @@ class JobInfo:
     #: the last line of the error (`Type: message`); the traceback goes to the log
     error: str | None = None
     result: Any = None
+
+
+#: states a job may be cancelled in (it has not finished), and retried in (it has)
+CANCELLABLE = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.ACTIVE})
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.ABORTED})
+
+
+class JobConflict(Exception):
+    """A retry or cancel asked of a job in a state that does not allow it."""
+
+    def __init__(self, job_id: str, status: JobStatus, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A page of the job list: newest enqueued first (ties by id, descending), of one
+    status and queue if given, after the (enqueued_at, id) of the previous page's last job.
+
+    Both backends hold few enough jobs (finished ones only for their retention) to read
+    them all and sort; the page boundary is a key, so jobs queued meanwhile shift nothing.
+    """
+
+    limit: int
+    status: JobStatus | None = None
+    queue: str | None = None
+    after: tuple[float, str] | None = None
+
+    def page(self, jobs: Iterable[JobInfo]) -> list[JobInfo]:
+        def key(info: JobInfo) -> tuple[float, str]:
+            return (info.enqueued_at, info.id)
+
+        chosen = [
+            info
+            for info in jobs
+            if (self.status is None or info.status is self.status)
+            and (self.queue is None or info.queue == self.queue)
+            and (self.after is None or key(info) < self.after)
+        ]
+        chosen.sort(key=key, reverse=True)
+        return chosen[: self.limit]
 
 
 @dataclass(slots=True)
@@ -116,6 +160,20 @@ class JobBackend(Protocol):
         ...
 
     async def info(self, job_id: str) -> JobInfo | None: ...
+
+    async def list_jobs(self, query: JobQuery) -> list[JobInfo]:
+        """A page of the jobs the backend still knows (`JobQuery`)."""
+        ...
+
+    async def retry(self, job_id: str) -> JobInfo | None:
+        """Queue a failed or aborted job again, with its arguments and a fresh count of
+        attempts; None for an unknown job, `JobConflict` in any other state."""
+        ...
+
+    async def cancel(self, job_id: str, reason: str) -> JobInfo | None:
+        """Abort a queued, scheduled or running job (a running one is cancelled where it
+        runs); None for an unknown job, `JobConflict` once it has finished."""
+        ...
 
     async def stats(self) -> dict[str, QueueStats]: ...
 

@@ -16,7 +16,17 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.jobs.backend import JobInfo, JobStatus, NewJob, QueueStats, RunnerOptions
+from syncd.jobs.backend import (
+    CANCELLABLE,
+    RETRYABLE,
+    JobConflict,
+    JobInfo,
+    JobQuery,
+    JobStatus,
+    NewJob,
+    QueueStats,
+    RunnerOptions,
+)
 from syncd.jobs.memory_runner import MemoryRunner
 from syncd.jobs.policy import QUEUES, JobRegistry
 
@@ -32,6 +42,8 @@ class _Job:
     run_at: float | None = None
     error: str | None = None
     result: Any = None
+    #: the task running it, while active (a cancel cancels it)
+    task: asyncio.Task[None] | None = None
 
     def info(self) -> JobInfo:
         return JobInfo(
@@ -61,6 +73,11 @@ class Claim:
     attempt: int
     max_attempts: int
     job: _Job = field(repr=False)
+
+    @property
+    def aborted(self) -> bool:
+        """Cancelled while it ran: its outcome is no longer the runner's to record."""
+        return self.job.status is JobStatus.ABORTED
 
 
 class MemoryBackend:
@@ -96,7 +113,9 @@ class MemoryBackend:
         while self._scheduled and self._scheduled[0][0] <= now:
             _, _, job_id = heapq.heappop(self._scheduled)
             job = self._jobs.get(job_id)
-            if job is not None and job.status is JobStatus.SCHEDULED:
+            # an entry left by a job since cancelled and queued again is not its due time
+            due = job is not None and job.run_at is not None and job.run_at <= now
+            if job is not None and job.status is JobStatus.SCHEDULED and due:
                 job.status = JobStatus.QUEUED
                 self._ready[job.new.queue].append(job_id)
                 self._wake[job.new.queue].set()
@@ -124,11 +143,16 @@ class MemoryBackend:
             )
         return None
 
-    def _finish(self, claim: Claim, status: JobStatus, error: str | None, result: Any) -> None:
-        job = claim.job
+    def started(self, claim: Claim, task: asyncio.Task[None]) -> None:
+        """The task that runs a claimed job (what `cancel` cancels)."""
+        claim.job.task = task
+
+    def _finish(self, job: _Job, status: JobStatus, error: str | None, result: Any) -> None:
         job.status = status
         job.error = error
         job.result = result
+        job.task = None
+        job.run_at = None
         job.finished_at = time.time()
         self._finished[job.new.id] = job.finished_at
         self._prune()
@@ -142,16 +166,27 @@ class MemoryBackend:
             self._finished.popitem(last=False)
             self._jobs.pop(job_id, None)
 
+    # The outcomes of a claim are ignored once the job was cancelled: it is aborted, and
+    # may even be queued again as a new job of the same id.
+
     def complete(self, claim: Claim, result: Any) -> None:
-        self._finish(claim, JobStatus.COMPLETE, None, result)
+        if claim.aborted:
+            return
+        self._finish(claim.job, JobStatus.COMPLETE, None, result)
         self._counts[claim.queue].complete += 1
 
     def fail(self, claim: Claim, error: str) -> None:
-        self._finish(claim, JobStatus.FAILED, error, None)
+        if claim.aborted:
+            return
+        self._finish(claim.job, JobStatus.FAILED, error, None)
         self._counts[claim.queue].failed += 1
 
-    def retry(self, claim: Claim, error: str, delay: float) -> None:
+    def reschedule(self, claim: Claim, error: str, delay: float) -> None:
+        """Attempt `claim.attempt` failed: run the job again after `delay` seconds."""
+        if claim.aborted:
+            return
         job = claim.job
+        job.task = None
         job.status = JobStatus.SCHEDULED
         job.error = error
         job.run_at = time.time() + delay
@@ -163,6 +198,30 @@ class MemoryBackend:
     async def info(self, job_id: str) -> JobInfo | None:
         job = self._jobs.get(job_id)
         return None if job is None else job.info()
+
+    async def list_jobs(self, query: JobQuery) -> list[JobInfo]:
+        return query.page(job.info() for job in self._jobs.values())
+
+    async def retry(self, job_id: str) -> JobInfo | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        if job.status not in RETRYABLE:
+            raise JobConflict(job_id, job.status, f"a job that is {job.status} is not retried")
+        await self.enqueue(job.new)
+        return self._jobs[job_id].info()
+
+    async def cancel(self, job_id: str, reason: str) -> JobInfo | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        if job.status not in CANCELLABLE:
+            raise JobConflict(job_id, job.status, f"a job that is {job.status} is not cancelled")
+        task = job.task
+        self._finish(job, JobStatus.ABORTED, reason, None)
+        if task is not None:
+            task.cancel()  # the runner sees the claim aborted and records nothing more
+        return job.info()
 
     async def stats(self) -> dict[str, QueueStats]:
         result = {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Self
 
 from syncd import metrics
 from syncd.jobs.backend import NewJob, RunnerOptions, error_line, jsonable
-from syncd.jobs.policy import QUEUES, JobRegistry, Periodic
+from syncd.jobs.policy import PERIODIC_ID, QUEUES, JobRegistry, Periodic
 
 if TYPE_CHECKING:
     from syncd.jobs.memory import Claim, MemoryBackend
@@ -98,6 +98,7 @@ class MemoryRunner:
                 await self._idle(queue)
                 continue
             task = asyncio.get_running_loop().create_task(self._run(claim), name=f"job-{claim.id}")
+            self._backend.started(claim, task)
             self._running.add(task)
             task.add_done_callback(functools.partial(self._finished, slots))
 
@@ -123,7 +124,10 @@ class MemoryRunner:
             async with asyncio.timeout(spec.timeout):
                 result = await spec.func(**claim.kwargs)
         except asyncio.CancelledError:
-            self._backend.retry(claim, "cancelled", 0.0)
+            if claim.aborted:  # cancelled through the API: aborted, not to run again
+                metrics.JOBS.labels(claim.queue, "aborted").inc()
+                raise
+            self._backend.reschedule(claim, "cancelled", 0.0)
             metrics.JOBS.labels(claim.queue, "retried").inc()
             raise
         except Exception as exc:
@@ -139,7 +143,7 @@ class MemoryRunner:
                     error,
                     delay,
                 )
-                self._backend.retry(claim, error, delay)
+                self._backend.reschedule(claim, error, delay)
                 outcome = "retried"
             else:
                 log.error(
@@ -169,5 +173,5 @@ class MemoryRunner:
             await self._pause(slot * periodic.interval - now)
             if self._stop.is_set():
                 return
-            job_id = f"{spec.queue}.every-{periodic.name}-{slot}"
+            job_id = f"{spec.queue}.{PERIODIC_ID}{periodic.name}-{slot}"
             await self._backend.enqueue(NewJob.of(spec, job_id, dict(periodic.kwargs)))

@@ -15,6 +15,9 @@ QUEUES: tuple[str, ...] = ("critical", "default", "bulk")
 
 JobFunction = Callable[..., Awaitable[Any]]
 
+#: job ids `<queue>.every-<name>…` are the periodic jobs' (`Jobs.enqueue` refuses them)
+PERIODIC_ID = "every-"
+
 _JOB_ID = re.compile(r"^(critical|default|bulk)\.[A-Za-z0-9_\-]{1,120}$")
 
 

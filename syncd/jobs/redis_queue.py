@@ -1,5 +1,6 @@
 """The scaled job backend: one SAQ queue on Redis per priority class, used through SAQ's
-public API (`Queue.enqueue`, `Queue.job`, `Queue.info`, `Queue.count`).
+public API (`Queue.enqueue`, `Queue.job`, `Queue.iter_jobs`, `Queue.abort`,
+`Queue.finish_abort`, `Queue.info`, `Queue.count`).
 
 SAQ keeps the jobs, their state and their retry schedule; its `Worker` (one per queue, see
 `saq_runner`) runs them. Key names come from `syncd.bus.keys.JobKeys` (one hash tag for all).
@@ -18,9 +19,20 @@ from saq import Job, Status
 from saq.queue.redis import RedisQueue
 
 from syncd import metrics
-from syncd.bus.keys import JobKeys
-from syncd.jobs.backend import JobInfo, JobStatus, NewJob, QueueStats, RunnerOptions, error_line
-from syncd.jobs.policy import QUEUES, JobRegistry, queue_of
+from syncd.bus.keys import JobKeys, id_of_part
+from syncd.jobs.backend import (
+    CANCELLABLE,
+    RETRYABLE,
+    JobConflict,
+    JobInfo,
+    JobQuery,
+    JobStatus,
+    NewJob,
+    QueueStats,
+    RunnerOptions,
+    error_line,
+)
+from syncd.jobs.policy import PERIODIC_ID, QUEUES, JobRegistry, queue_of, valid_job_id
 from syncd.jobs.saq_runner import SaqRunner, whole_seconds
 
 log = logging.getLogger(__name__)
@@ -95,10 +107,86 @@ class SaqBackend:
         )
         return await self.queues[job.queue].enqueue(saq_job) is not None
 
-    async def info(self, job_id: str) -> JobInfo | None:
-        job = await self.queues[queue_of(job_id)].job(self.keys.job(job_id))
+    async def list_jobs(self, query: JobQuery) -> list[JobInfo]:
+        """Every job SAQ still holds in the queues asked for (SAQ's `iter_jobs`: a SCAN of
+        the job keys), then `query.page`: cost grows with the jobs kept, not the page."""
+        found: dict[str, JobInfo] = {}
+        for name in (query.queue,) if query.queue else QUEUES:
+            async for job in self.queues[name].iter_jobs():
+                job_id = self._id(name, job.key)
+                if job_id is not None:  # SCAN may yield a key twice: one entry per id
+                    found[job_id] = self._info(job_id, job)
+        return query.page(found.values())
+
+    async def retry(self, job_id: str) -> JobInfo | None:
+        job = await self._job(job_id)
         if job is None:
             return None
+        status = _STATUS[job.status]
+        if status not in RETRYABLE:
+            raise JobConflict(job_id, status, f"a job that is {status} is not retried")
+        again = Job(
+            function=job.function,
+            kwargs=job.kwargs,
+            key=job.key,
+            timeout=job.timeout,
+            retries=job.retries,
+            ttl=job.ttl,
+            retry_delay=job.retry_delay,
+        )
+        # SAQ's enqueue refuses a key that is pending, or aborting (its abort marker lives
+        # until the worker that ran it has stopped it): then there is nothing to retry yet
+        if await self.queues[queue_of(job_id)].enqueue(again) is None:
+            current = await self.info(job_id)
+            now = current.status if current is not None else status
+            raise JobConflict(job_id, now, "the job is queued again or still stopping")
+        return await self.info(job_id)
+
+    async def cancel(self, job_id: str, reason: str) -> JobInfo | None:
+        queue = self.queues[queue_of(job_id)]
+        job = await self._job(job_id)
+        if job is None:
+            return None
+        status = _STATUS[job.status]
+        if status not in CANCELLABLE or job.status is Status.ABORTING:
+            raise JobConflict(job_id, status, f"a job that is {status} is not cancelled")
+        await queue.abort(job, reason)
+        after = await self._job(job_id)
+        if after is not None and after.status is Status.ABORTING and status is not JobStatus.ACTIVE:
+            # Waiting for a retry, it was in no list a worker takes from: no worker will
+            # finish the abort, so finish it here (an active job is finished by its worker).
+            await queue.finish_abort(after)
+        return await self.info(job_id)
+
+    # A periodic job is one SAQ job per function (`cron:<function>`, enqueued again for each
+    # occurrence); syncd shows it as `<queue>.every-<name>`.
+
+    def _key(self, job_id: str) -> str:
+        """The SAQ job key of syncd job `job_id`."""
+        token = job_id.split(".", 1)[1]
+        if token.startswith(PERIODIC_ID):
+            return f"cron:{self.keys.periodic(token[len(PERIODIC_ID) :])}"
+        return self.keys.job(job_id)
+
+    def _id(self, queue: str, key: str) -> str | None:
+        """The syncd job id of SAQ job `key` in `queue`; None for a key syncd did not make."""
+        cron = f"cron:{self.keys.periodic('')}"
+        if key.startswith(cron):
+            job_id: str | None = f"{queue}.{PERIODIC_ID}{key[len(cron) :]}"
+        else:
+            job_id = id_of_part(key.removeprefix(f"{self.keys.tag}:"))
+        if job_id is None or not valid_job_id(job_id) or queue_of(job_id) != queue:
+            return None
+        return job_id if self._key(job_id) == key else None
+
+    async def _job(self, job_id: str) -> Job | None:
+        return await self.queues[queue_of(job_id)].job(self._key(job_id))
+
+    async def info(self, job_id: str) -> JobInfo | None:
+        job = await self._job(job_id)
+        return None if job is None else self._info(job_id, job)
+
+    def _info(self, job_id: str, job: Job) -> JobInfo:
         status = _STATUS[job.status]
         next_at: float | None = None
         if status is JobStatus.QUEUED:

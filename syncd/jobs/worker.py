@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from syncd.jobs.backend import JobBackend, JobInfo, NewJob, QueueStats, RunnerOptions
-from syncd.jobs.policy import JobRegistry, queue_of, valid_job_id
+from syncd.jobs.backend import JobBackend, JobInfo, JobQuery, NewJob, QueueStats, RunnerOptions
+from syncd.jobs.policy import PERIODIC_ID, JobRegistry, queue_of, valid_job_id
 
 __all__ = ["JobRegistry", "Jobs", "Worker"]
 
@@ -33,11 +33,25 @@ class Jobs:
         job_id = job_id or f"{spec.queue}.{uuid.uuid4().hex}"
         if not valid_job_id(job_id) or queue_of(job_id) != spec.queue:
             raise ValueError(f"job id {job_id!r} must look like {spec.queue}.<letters, digits>")
+        if job_id.split(".", 1)[1].startswith(PERIODIC_ID):
+            raise ValueError(f"job ids {spec.queue}.{PERIODIC_ID}… are the periodic jobs'")
         await self.backend.enqueue(NewJob.of(spec, job_id, kwargs))
         return job_id
 
     async def info(self, job_id: str) -> JobInfo | None:
         return await self.backend.info(job_id)
+
+    async def list_jobs(self, query: JobQuery) -> list[JobInfo]:
+        """A page of the jobs the backend still knows, newest first (`JobQuery`)."""
+        return await self.backend.list_jobs(query)
+
+    async def retry(self, job_id: str) -> JobInfo | None:
+        """Queue a failed or aborted job again (`JobConflict` otherwise); None: unknown."""
+        return await self.backend.retry(job_id)
+
+    async def cancel(self, job_id: str, reason: str) -> JobInfo | None:
+        """Abort a job that has not finished (`JobConflict` otherwise); None: unknown."""
+        return await self.backend.cancel(job_id, reason)
 
     async def stats(self) -> dict[str, QueueStats]:
         return await self.backend.stats()

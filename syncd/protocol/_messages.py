@@ -132,12 +132,17 @@ def parse_message(frame: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -
             sync_type = frame[1]
             start = 3
             length = frame[2]
+            cls = _SYNC_CLASSES.get(sync_type)
         else:
             sync_type, pos = read_var_uint(frame, 1)
+            # The type decides what follows: an unknown one is reported as such, not as
+            # whatever reading its (absent) length would fail with.
+            cls = _SYNC_CLASSES.get(sync_type)
+            if cls is None:
+                _unknown_sync_type(sync_type)
             length, start = read_var_uint(frame, pos)
-        cls = _SYNC_CLASSES.get(sync_type)
         if cls is None:
-            raise ProtocolError(f"unknown sync message type {sync_type}")
+            _unknown_sync_type(sync_type)
         if start + length != size:
             _bad_end(start + length, size)
         return cls(frame[start:])
@@ -161,6 +166,10 @@ def parse_message(frame: bytes, *, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -
     # Reading the type properly reports truncated/overlong var-uints as such.
     kind, _ = read_var_uint(frame, 0)
     raise ProtocolError(f"unknown message type {kind}")
+
+
+def _unknown_sync_type(sync_type: int) -> NoReturn:
+    raise ProtocolError(f"unknown sync message type {sync_type}")
 
 
 def _bad_end(end: int, size: int) -> NoReturn:

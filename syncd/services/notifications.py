@@ -52,26 +52,26 @@ def notification_json(record: NotificationRecord) -> dict[str, Any]:
     }
 
 
-async def queue_delivery(jobs: Jobs, record: NotificationRecord) -> None:
-    """Queue the delivery job of a stored notification."""
+async def queue_delivery(jobs: Jobs, record: NotificationRecord) -> str | None:
+    """Queue the delivery job of a stored notification; the job's id, or None if the
+    queue failed."""
     try:
         job_id = f"critical.deliver-{record.id}"
-        await jobs.enqueue(DELIVER_JOB, job_id=job_id, notification_id=record.id)
+        return await jobs.enqueue(DELIVER_JOB, job_id=job_id, notification_id=record.id)
     except Exception:
         # Stored all the same: the user sees it at the next GET /api/notifications.
         log.exception("queueing delivery of notification %s failed", record.id)
         metrics.ERRORS.labels("notifications").inc()
+        return None
 
 
 async def notify_users(
     store: NotificationStore, jobs: Jobs, user_ids: Iterable[str], new: NewNotification
-) -> list[NotificationRecord]:
-    """Store one notification per user and queue its delivery (where no
-    `NotificationService` runs: a job of `syncd worker`)."""
+) -> list[tuple[NotificationRecord, str | None]]:
+    """Store one notification per user and queue its delivery (also where no
+    `NotificationService` runs: a job of `syncd worker`); each record with its job id."""
     records = await store.create(user_ids, new)
-    for record in records:
-        await queue_delivery(jobs, record)
-    return records
+    return [(record, await queue_delivery(jobs, record)) for record in records]
 
 
 class UserSockets(Protocol):
@@ -106,12 +106,14 @@ class NotificationService:
 
     async def notify(
         self, user_ids: Iterable[str], new: NewNotification
-    ) -> list[NotificationRecord]:
-        """Store one notification per user and queue its delivery."""
+    ) -> list[tuple[NotificationRecord, str | None]]:
+        """Store one notification per user and queue its delivery: each record with the id
+        of its delivery job (None if queueing it failed)."""
         return await notify_users(self.store, self._jobs, user_ids, new)
 
-    async def deliver(self, record: NotificationRecord) -> None:
-        await queue_delivery(self._jobs, record)
+    async def deliver(self, record: NotificationRecord) -> str | None:
+        """Queue the delivery of `record`; the job's id, or None if the queue failed."""
+        return await queue_delivery(self._jobs, record)
 
     async def mark_read(self, user_id: str, notification_id: str) -> NotificationRecord | None:
         """Mark one of the user's notifications read (None: not theirs); every tab of the

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
+from tests.support.yjs_node import NodeYjs
 
 T = TypeVar("T")
 
@@ -35,6 +37,18 @@ async def notify(server: SyncdProcess, users: list[str], title: str, **extra: An
         )
     assert response.status_code == 201, response.text
     return response.json()["notifications"]
+
+
+async def introduce(server: SyncdProcess, node: NodeYjs, user: str, email: str) -> None:
+    """The user connects once (syncd learns their e-mail from the token), then leaves."""
+    client = await node.sio_connect(user, server.http_url, token=make_token(user, email=email))
+    await client.sio_disconnect()
+
+    async def offline() -> bool:
+        async with server.client(make_token("ops", roles=("admin",))) as api:
+            return (await api.get("/socket-status")).json()["connections"] == 0
+
+    await eventually(offline, what=f"{user} disconnected")
 
 
 async def presence_of(server: SyncdProcess, note_id: str, user: str = "owner") -> list[dict]:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.collab_helpers import FAST, job_stats, notify
+from tests.integration.collab_helpers import FAST, introduce, job_stats, notify
 from tests.support.fixtures import StartServer, create_note
 from tests.support.polling import eventually
-from tests.support.server import SyncdProcess, free_port, make_token
+from tests.support.server import free_port, make_token
 from tests.support.smtp import SmtpServer
 from tests.support.yjs_node import NodeYjs
 
@@ -22,24 +22,12 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-async def _introduce(server: SyncdProcess, node: NodeYjs, user: str, email: str) -> None:
-    """The user connects once (syncd learns their e-mail from the token), then leaves."""
-    client = await node.sio_connect(user, server.http_url, token=make_token(user, email=email))
-    await client.sio_disconnect()
-
-    async def offline() -> bool:
-        async with server.client(make_token("ops", roles=("admin",))) as api:
-            return (await api.get("/socket-status")).json()["connections"] == 0
-
-    await eventually(offline, what=f"{user} disconnected")
-
-
 async def test_an_offline_user_gets_the_notification_by_email(
     start_syncd: StartServer, node: NodeYjs, smtp: SmtpServer
 ) -> None:
     smtp.start()
     server = await start_syncd(env={**FAST, "SMTP_URL": smtp.url, "SYNCD_MAIL_FROM": "crm@x.io"})
-    await _introduce(server, node, "gil", "gil@example.com")
+    await introduce(server, node, "gil", "gil@example.com")
     await create_note(server, title="Renewal", permissions={"canView": ["gil"]})
     [message] = await smtp.wait_for(1)
     assert message["To"] == "gil@example.com"
@@ -65,7 +53,7 @@ async def test_an_smtp_outage_is_retried_until_the_email_goes_out(
 ) -> None:
     env = {**FAST, "SMTP_URL": smtp.url, "SYNCD_JOB_RETRY_BASE": "0.2", "SYNCD_JOB_RETRY_MAX": "1"}
     server = await start_syncd(env=env)  # the SMTP server is down
-    await _introduce(server, node, "hal", "hal@example.com")
+    await introduce(server, node, "hal", "hal@example.com")
     await notify(server, ["hal"], "Contract signed")
 
     async def retried() -> int:

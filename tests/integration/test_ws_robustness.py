@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import random
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
+from tests.integration.test_metrics import delta, scrape
 from tests.support.fixtures import StartServer, create_note
 from tests.support.raw_ws import expect_close, open_raw
 from tests.support.server import SyncdProcess, make_token
@@ -82,6 +86,34 @@ async def test_an_oversize_frame_is_closed_1009_and_the_room_goes_on(
     assert (await expect_close(bad))[0] == 1009
     await a.insert("still syncing")
     await b.wait_text(equals="still syncing")
+
+
+async def test_a_frame_far_over_the_default_limit_ends_in_a_clean_1009_every_time(
+    syncd: SyncdProcess, node: NodeYjs
+) -> None:
+    """A frame more than uvicorn's slack over the limit fails in its parser while the
+    client is still sending: the close frame must reach the client (not a reset, which
+    it reports as 1006), be counted, and leave the room's other clients alone. Node's `ws`
+    client, then Python's `websockets`."""
+    note, a, b = await _room_with_two_editors(syncd, node)
+    url = f"{syncd.ws_url}/{note['id']}?token={make_token('owner')}"
+    before = await scrape(syncd)
+    head = base64.b64encode(b"\x00\x02").decode()
+    fill = 4 * 1024 * 1024 + 64 * 1024
+    codes = []
+    for _ in range(20):
+        closed = await node.call("send_frame_and_close", url=url, head=head, fill=fill, timeout=30)
+        codes.append(closed["code"])
+    assert codes == [1009] * 20
+    bad = await open_raw(f"{syncd.ws_url}/{note['id']}", token=make_token("owner"))
+    with contextlib.suppress(ConnectionClosed):  # the close may come while the frame goes out
+        await bad.send(b"\x00\x02" + b"\xff" * fill)
+    assert (await expect_close(bad))[0] == 1009
+    after = await scrape(syncd)
+    assert delta(after, before, "syncd_ws_closes_total", code="1009") == 21
+    await a.insert("unaffected")
+    await b.wait_text(equals="unaffected")
+    assert (await a.info())["status"] == "connected"
 
 
 async def test_bad_input_stores_nothing(limited: SyncdProcess, node: NodeYjs) -> None:

@@ -1,5 +1,5 @@
 """One contract for both job backends: retries, per-queue workers, status, statistics,
-periodic jobs and shutdown."""
+periodic jobs, shutdown, and the admin's list, retry and cancel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from syncd.jobs.backend import JobBackend, JobInfo, JobStatus
+from syncd.jobs.backend import JobBackend, JobConflict, JobInfo, JobQuery, JobStatus
 from syncd.jobs.policy import JobSpec, RetryPolicy
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
 from tests.support.polling import eventually
@@ -234,7 +234,14 @@ async def test_periodic_jobs_run_on_their_schedule_and_do_not_hold_up_drain(
         await asyncio.wait_for(ran.wait(), 10)
         # the next run waiting for its time is not work left to drain
         await running.drain(within=5)
+        listed = await jobs.list_jobs(JobQuery(limit=100, queue="bulk"))
     assert len(runs) >= 2
+    # the periodic job is listed under an id that `info` knows
+    periodic = [info for info in listed if info.id.startswith("bulk.every-tick")]
+    assert periodic and all(info.function == "tick" for info in periodic)
+    for info in periodic:
+        again = await jobs.info(info.id)
+        assert again is not None and again.function == "tick"
     # one run per occurrence: each in a second of its own
     assert len({int(at) for at in runs}) == len(runs)
 
@@ -294,6 +301,185 @@ async def test_unknown_names_and_bad_specs_are_refused(backend: JobBackend) -> N
     jobs = jobs_with(backend)
     with pytest.raises(KeyError):
         await jobs.enqueue("nothing")
+
+    async def noop() -> None:
+        pass
+
+    with pytest.raises(ValueError, match="periodic"):
+        await jobs_with(backend, JobSpec("noop", noop)).enqueue("noop", job_id="default.every-x")
     with pytest.raises(ValueError):
         JobSpec("x", test_unknown_names_and_bad_specs_are_refused, queue="urgent")  # type: ignore[arg-type]
     assert RetryPolicy(attempts=9, base_delay=1, max_delay=10).delay(8) == 10
+
+
+# -- the admin's list, retry and cancel ---------------------------------------------------
+
+
+async def test_jobs_are_listed_newest_first_a_page_at_a_time_by_status_and_queue(
+    backend: JobBackend,
+) -> None:
+    async def fine() -> None:
+        pass
+
+    async def broken() -> None:
+        raise RuntimeError("no")
+
+    jobs = jobs_with(
+        backend,
+        JobSpec("fine", fine),
+        JobSpec("urgent", fine, queue="critical"),
+        JobSpec("broken", broken, queue="bulk", retry=RetryPolicy(attempts=1)),
+    )
+    normal = [await jobs.enqueue("fine") for _ in range(5)]
+    urgent = [await jobs.enqueue("urgent") for _ in range(2)]
+    everything = await jobs.list_jobs(JobQuery(limit=100))
+    assert {info.id for info in everything} == {*normal, *urgent}
+    keys = [(info.enqueued_at, info.id) for info in everything]
+    assert keys == sorted(keys, reverse=True)
+    assert all(info.status is JobStatus.QUEUED for info in everything)
+
+    pages: list[list[str]] = []
+    after = None
+    while True:
+        page = await jobs.list_jobs(JobQuery(limit=3, after=after))
+        if not page:
+            break
+        pages.append([info.id for info in page])
+        after = (page[-1].enqueued_at, page[-1].id)
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [job_id for page in pages for job_id in page] == [info.id for info in everything]
+
+    critical = await jobs.list_jobs(JobQuery(limit=100, queue="critical"))
+    assert sorted(info.id for info in critical) == sorted(urgent)
+
+    failing = await jobs.enqueue("broken")
+    async with worker(jobs) as running:
+        await running.drain(within=10)
+    failed = await jobs.list_jobs(JobQuery(limit=100, status=JobStatus.FAILED))
+    assert [(info.id, info.error) for info in failed] == [(failing, "RuntimeError: no")]
+    complete = await jobs.list_jobs(JobQuery(limit=100, status=JobStatus.COMPLETE))
+    assert {info.id for info in complete} == {*normal, *urgent}
+    assert await jobs.list_jobs(JobQuery(limit=100, status=JobStatus.QUEUED)) == []
+
+
+async def test_a_failed_job_is_retried_with_its_arguments_and_fresh_attempts(
+    backend: JobBackend,
+) -> None:
+    healed = False
+    seen: list[str] = []
+
+    async def fragile(word: str) -> str:
+        seen.append(word)
+        if not healed:
+            raise ConnectionError("down")
+        return word.upper()
+
+    spec = JobSpec("fragile", fragile, retry=RetryPolicy(attempts=2, base_delay=0.05))
+    jobs = jobs_with(backend, spec)
+    job_id = await jobs.enqueue("fragile", word="again")
+    async with worker(jobs) as running:
+        await running.drain(within=10)
+        failed = await jobs.info(job_id)
+        assert failed is not None and (failed.status, failed.attempts) == (JobStatus.FAILED, 2)
+
+        healed = True
+        queued = await jobs.retry(job_id)
+        assert queued is not None and queued.status in {JobStatus.QUEUED, JobStatus.ACTIVE}
+        await running.drain(within=10)
+    done = await jobs.info(job_id)
+    assert done is not None and (done.status, done.attempts, done.result) == (
+        JobStatus.COMPLETE,
+        1,
+        "AGAIN",
+    )
+    assert seen == ["again"] * 3
+    with pytest.raises(JobConflict) as conflict:
+        await jobs.retry(job_id)
+    assert conflict.value.status is JobStatus.COMPLETE
+    assert await jobs.retry("default.unknown") is None
+    assert await jobs.cancel("default.unknown", "no") is None
+
+
+async def test_a_queued_job_that_is_cancelled_never_runs_until_it_is_retried(
+    backend: JobBackend,
+) -> None:
+    runs = 0
+
+    async def count() -> int:
+        nonlocal runs
+        runs += 1
+        return runs
+
+    jobs = jobs_with(backend, JobSpec("count", count, queue="critical"))
+    job_id = await jobs.enqueue("count")
+    aborted = await jobs.cancel(job_id, "aborted by admin")
+    assert aborted is not None and aborted.status is JobStatus.ABORTED
+    assert aborted.error == "aborted by admin" and aborted.finished_at is not None
+    with pytest.raises(JobConflict):
+        await jobs.cancel(job_id, "twice")
+    async with worker(jobs) as running:
+        await running.drain(within=5)
+        assert runs == 0
+        assert (await jobs.stats())["critical"].queued == 0
+        listed = await jobs.list_jobs(JobQuery(limit=10, status=JobStatus.ABORTED))
+        assert [info.id for info in listed] == [job_id]
+
+        await jobs.retry(job_id)
+        await running.drain(within=5)
+    done = await jobs.info(job_id)
+    assert done is not None and (done.status, done.result, runs) == (JobStatus.COMPLETE, 1, 1)
+
+
+async def test_a_running_job_that_is_cancelled_is_stopped_where_it_runs(
+    backend: JobBackend,
+) -> None:
+    entered = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def endless() -> str:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+        return "never"
+
+    spec = JobSpec("endless", endless, retry=RetryPolicy(attempts=3), timeout=60)
+    jobs = jobs_with(backend, spec)
+    job_id = await jobs.enqueue("endless")
+    async with worker(jobs) as running:
+        await asyncio.wait_for(entered.wait(), 5)
+        aborted = await jobs.cancel(job_id, "aborted by admin")
+        assert aborted is not None and aborted.status is JobStatus.ABORTED
+        await asyncio.wait_for(stopped.wait(), 10)
+        await running.drain(within=10)
+    info = await jobs.info(job_id)
+    assert info is not None and (info.status, info.attempts) == (JobStatus.ABORTED, 1)
+    assert info.error == "aborted by admin" and info.result is None
+
+
+async def test_a_job_waiting_for_its_retry_is_cancelled_and_not_run_again(
+    backend: JobBackend,
+) -> None:
+    calls = 0
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("down")
+
+    slow_retry = RetryPolicy(attempts=3, base_delay=60, max_delay=60)
+    jobs = jobs_with(backend, JobSpec("flaky", flaky, retry=slow_retry))
+    job_id = await jobs.enqueue("flaky")
+    async with worker(jobs) as running:
+
+        async def waiting() -> bool:
+            info = await jobs.info(job_id)
+            return info is not None and info.status is JobStatus.SCHEDULED
+
+        await eventually(waiting, timeout=10, what="the job waiting for its retry")
+        aborted = await jobs.cancel(job_id, "aborted by admin")
+        assert aborted is not None and aborted.status is JobStatus.ABORTED
+        await running.drain(within=5)  # nothing left waiting
+    info = await jobs.info(job_id)
+    assert info is not None and info.status is JobStatus.ABORTED and calls == 1

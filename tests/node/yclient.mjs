@@ -533,8 +533,23 @@ const destroyClient = (c) => {
   clients.delete(c.name)
 }
 
+// One plain `ws` connection that sends one binary frame (`head`, base64, then `fill` bytes
+// of 0xff) and reports how the server closed it; code 1006: no close frame arrived.
+const sendFrameAndClose = (args) => new Promise((resolve, reject) => {
+  const head = b64decode(args.head ?? '')
+  const frame = Buffer.alloc(head.length + (args.fill ?? 0), 0xff)
+  frame.set(head, 0)
+  const ws = new WebSocket(need(args, 'url'))
+  const timer = setTimeout(() => { ws.terminate(); reject(new Error('no close within the timeout')) },
+    args.timeout_ms ?? 20000)
+  ws.on('open', () => ws.send(frame))
+  ws.on('error', () => {}) // a reset ends in 'close' with 1006, which is the answer
+  ws.on('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: reason.toString() }) })
+})
+
 const COMMANDS = {
   ping: () => 'pong',
+  send_frame_and_close: sendFrameAndClose,
   clients: () => [...clients.keys()],
 
   // --- lifecycle ---------------------------------------------------------

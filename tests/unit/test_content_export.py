@@ -220,3 +220,63 @@ def test_any_marked_ascii_text_reads_back_from_markdown(inline: list[dict[str, A
     doc = {"type": "doc", "content": [p(*inline)]}
     expected = [line.strip(" ") for line in text_lines(json_to_text(doc))]
     assert markdown_lines(render_markdown(doc)) == [line for line in expected if line]
+
+
+def task(checked: bool | None, *blocks: dict[str, Any]) -> dict[str, Any]:
+    attrs = {} if checked is None else {"checked": checked}
+    return {"type": "taskItem", "attrs": attrs, "content": list(blocks)}
+
+
+TASKS = {
+    "type": "doc",
+    "content": [
+        p(t("Next steps")),
+        {
+            "type": "taskList",
+            "content": [
+                task(True, p(t("call "), t("ACME", "strong"))),
+                task(False, p(t("send the quote")), p(t("with the discount"))),
+                task(
+                    None,
+                    p(t("[x] not a checkbox")),
+                    {"type": "taskList", "content": [task(True, p(t("nested")))]},
+                ),
+            ],
+        },
+    ],
+}
+
+
+def test_a_task_list_exports_as_checkboxes_and_the_same_text() -> None:
+    lines = text_lines(json_to_text(TASKS))
+    assert lines == [
+        "Next steps",
+        "call ACME",
+        "send the quote",
+        "with the discount",
+        "[x] not a checkbox",
+        "nested",
+    ]
+    markdown = render_markdown(TASKS)
+    assert markdown.splitlines()[2:4] == ["- [x] call **ACME**", "- [ ] send the quote"]
+    assert "\n  - [x] nested" in markdown
+    # plain CommonMark reads a box as text in front of the item's text, which is the same
+    tasks = markdown_parser().render(markdown)
+    assert tasks.count("<li>") == 4 and "[x] not a checkbox" in tasks
+    assert markdown_lines(markdown) == [
+        "Next steps",
+        "[x] call ACME",
+        "[ ] send the quote",
+        "with the discount",
+        "[ ] [x] not a checkbox",  # the text's brackets escaped: not a second box
+        "[x] nested",
+    ]
+    fragment = render_html(TASKS)
+    for part in (
+        '<ul data-type="taskList">',
+        '<li data-type="taskItem" data-checked="true">'
+        '<input type="checkbox" checked="" disabled=""><p>call <strong>ACME</strong></p></li>',
+        '<li data-type="taskItem" data-checked="false"><input type="checkbox" disabled="">',
+    ):
+        assert part in fragment, (part, fragment)
+    assert html_lines(fragment) == lines

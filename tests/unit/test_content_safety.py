@@ -249,3 +249,44 @@ def _schema_error(doc: dict) -> str | None:
     if error is None:
         return None
     return "/contentJson" + "".join(f"/{part}" for part in error.absolute_path)
+
+
+def task(checked: Any, *blocks: dict) -> dict:
+    return {"type": "taskItem", "attrs": {"checked": checked}, "content": list(blocks)}
+
+
+TASKS = {
+    "type": "doc",
+    "content": [
+        {
+            "type": "taskList",
+            "content": [
+                task(True, para(text("call ACME"))),
+                task(False, para(text("send the quote"))),
+            ],
+        }
+    ],
+}
+
+
+def test_task_lists_as_tiptap_writes_them_are_safe_and_survive_the_doc() -> None:
+    check_safe(TASKS, "/contentJson")
+    assert _schema_error(TASKS) is None
+    assert sanitize(TASKS) == TASKS
+    doc = pycrdt.Doc()
+    write_json(doc, TASKS)
+    assert doc_to_json(doc) == TASKS
+
+
+@pytest.mark.parametrize("checked", ["true", 1, {"x": 1}])
+def test_a_task_items_checked_is_a_boolean_or_nothing(checked: Any) -> None:
+    doc = {"type": "doc", "content": [{"type": "taskList", "content": [task(checked)]}]}
+    with pytest.raises(UnsafeContent) as info:
+        check_safe(doc, "/contentJson")
+    assert info.value.pointer == "/contentJson/content/0/content/0/attrs/checked"
+    assert _schema_error(doc) is not None
+    [item] = sanitize(doc)["content"][0]["content"]
+    assert item == {"type": "taskItem", "attrs": {}, "content": []}
+    loose = {"type": "doc", "content": [{"type": "taskItem", "attrs": {"onclick": "x"}}]}
+    with pytest.raises(UnsafeContent):
+        check_safe(loose)

@@ -303,6 +303,18 @@ def test_an_unknown_sync_type_is_a_protocol_error(data: bytes) -> None:
     assert_protocol_error(data, match="unknown sync")
 
 
+@pytest.mark.parametrize(
+    ("data", "sync_type"),
+    [(b"\x00\x07", 7), (b"\x00\x07\x85", 7), (b"\x00\x81\x01", 129), (b"\x00\x03", 3)],
+)
+def test_an_unknown_sync_type_without_a_whole_length_is_named_as_such(
+    data: bytes, sync_type: int
+) -> None:
+    """The type is read first: a frame that stops after it (or mid-length) is an unknown
+    sync type, not a "truncated var-uint"."""
+    assert_protocol_error(data, match=f"^unknown sync message type {sync_type}$")
+
+
 def test_an_unknown_auth_type_is_a_protocol_error() -> None:
     assert_protocol_error(b"\x02\x01\x00", match="unknown auth")
 

@@ -94,6 +94,8 @@ def _attr(rule: Attr) -> Schema:
                 _integer(-JSON_SAFE_INT, JSON_SAFE_INT),
             ]
         }
+    if rule.kind == "bool":
+        return {"type": "boolean"}
     if rule.kind == "ints":
         return {
             "type": "array",

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from syncd.api.models._base import Out
+from syncd.api.models._base import Body, Out, Timestamp
+from syncd.api.models.notifications import Cursor
+
+JobQueue = Literal["critical", "default", "bulk"]
+JobState = Literal["queued", "scheduled", "active", "complete", "failed", "aborted"]
+JobId = Annotated[
+    str,
+    Field(
+        pattern=r"^(critical|default|bulk)\.[A-Za-z0-9_\-]{1,120}$",
+        max_length=129,
+        description="`<queue>.<token>`, as returned where the job was queued",
+    ),
+]
+MAX_JOBS_PAGE = 200
 
 
 class QueueCounts(Out):
@@ -34,16 +47,30 @@ class QueueStats(Out):
 class Job(Out):
     id: str
     function: str
-    queue: Literal["critical", "default", "bulk"]
-    status: Literal["queued", "scheduled", "active", "complete", "failed", "aborted"]
+    queue: JobQueue
+    status: JobState = Field(
+        description="`scheduled`: waiting for its retry delay (or a periodic job for its time)"
+    )
     attempts: int = Field(ge=0)
     maxAttempts: int = Field(ge=1)
-    enqueuedAt: float
-    startedAt: float | None
-    finishedAt: float | None
-    nextAttemptAt: float | None
+    enqueuedAt: Timestamp
+    startedAt: Timestamp | None
+    finishedAt: Timestamp | None
+    nextAttemptAt: Timestamp | None
     error: str | None
     result: Any
+
+
+class JobListQuery(Body):
+    status: JobState | None = None
+    queue: JobQueue | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_JOBS_PAGE)
+    cursor: Cursor | None = None
+
+
+class JobList(Out):
+    jobs: list[Job]
+    nextCursor: str | None = Field(description="`cursor` of the next page; null: no more")
 
 
 class InstanceStats(Out):

@@ -95,6 +95,10 @@ class NotificationList(Out):
 
 class CreatedNotifications(Out):
     notifications: list[Notification]
+    jobIds: list[str] = Field(
+        description="The delivery job of each notification (`GET /api/jobs/:jobId`); one "
+        "missing only if the job queue was unreachable (the notification is stored)"
+    )
 
 
 class Updated(Out):
