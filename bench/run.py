@@ -38,7 +38,16 @@ SECRET = "bench-secret-not-for-production-0123456789"
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 TARGETS = ("syncd", "syncd-scaled", "syncd-hocuspocus", "relay", "hocuspocus")
-SCENARIOS = ("max-1x50", "max-100x5", "fanout", "conns", "coldload", "xinstance")
+SCENARIOS = (
+    "max-1x50",
+    "max-100x5",
+    "max-1x50-paced",
+    "max-100x5-paced",
+    "fanout",
+    "conns",
+    "coldload",
+    "xinstance",
+)
 
 Record = dict[str, Any]
 
@@ -362,6 +371,12 @@ def scenarios(quick: bool, awareness: float) -> dict[str, Scenario]:
     docs, keys, samples = ("2", "2000", "5") if quick else ("5", "10000", "10")
     common = ["--awareness", str(awareness)] if awareness else []
     max_args = ["--duration", step, "--max-steps", steps, "--max-p99", "100", *common]
+    # the independent load generator's pacing (issue 15): every frame decoded per receiver,
+    # latency from the scheduled send time, x1.5 per 2 s step
+    paced = ["--pacing", "paced", "--factor", "1.5", "--duration", "1.5" if quick else "2"]
+    paced += ["--max-steps", "16", "--max-p99", "100", *common]
+    shape_1x50 = ["--rooms", "1", "--clients", "50", "--writers", "5", "--start-rate", "300"]
+    shape_100x5 = ["--rooms", "100", "--clients", "5", "--writers", "2", "--start-rate", "600"]
     fanout = ["--rooms", "20", "--clients", "10", "--writers", "4", "--rate", "800"]
     fanout += ["--duration", fanout_s, "--warmup", "2", *common]
     everyone = ("syncd", "syncd-scaled", "syncd-hocuspocus", "relay", "hocuspocus")
@@ -399,6 +414,10 @@ def scenarios(quick: bool, awareness: float) -> dict[str, Scenario]:
             ],
             everyone,
             420,
+        ),
+        "max-1x50-paced": Scenario("max-1x50-paced", ["max", *shape_1x50, *paced], everyone, 420),
+        "max-100x5-paced": Scenario(
+            "max-100x5-paced", ["max", *shape_100x5, *paced], everyone, 420
         ),
         "fanout": Scenario("fanout", ["fanout", *fanout], everyone, 180),
         "conns": Scenario("conns", ["conns", "--conns", conns, "--rooms", "100"], everyone, 240),
@@ -489,6 +508,30 @@ METRICS: list[Metric] = [
     (
         "  p99 at that rate",
         "max-100x5",
+        lambda r: _get(r, "result", "best_latency_ms", "p99"),
+        "ms",
+    ),
+    (
+        "max deliveries/s, 1x50, paced",
+        "max-1x50-paced",
+        lambda r: _get(r, "result", "best_deliveries_per_s"),
+        "/s",
+    ),
+    (
+        "  p99 at that rate (from scheduled send)",
+        "max-1x50-paced",
+        lambda r: _get(r, "result", "best_latency_ms", "p99"),
+        "ms",
+    ),
+    (
+        "max deliveries/s, 100x5, paced",
+        "max-100x5-paced",
+        lambda r: _get(r, "result", "best_deliveries_per_s"),
+        "/s",
+    ),
+    (
+        "  p99 at that rate (from scheduled send)",
+        "max-100x5-paced",
         lambda r: _get(r, "result", "best_latency_ms", "p99"),
         "ms",
     ),
