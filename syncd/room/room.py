@@ -578,11 +578,14 @@ class Room:
                 f for origin, f in relays if origin is not peer and f[0] != _SYNC_FRAME
             )
             if frames and not peer.channel.closed:
-                outbox.append((peer, frames))
-        # Sends are awaited in turn (uvicorn's send only waits while a transport is paused,
-        # which measured cheaper than a writer task per connection). One deadline covers
-        # the whole pass; when it expires, the peer being written to is the one that
-        # stopped reading: it is closed and the pass goes on without it.
+                rest = self._send_now(peer, frames)
+                if rest:
+                    outbox.append((peer, rest))
+        # What a connection did not take at once is awaited in turn (uvicorn's send only
+        # waits while a transport is paused, which measured cheaper than a writer task per
+        # connection). One deadline covers the whole pass; when it expires, the peer being
+        # written to is the one that stopped reading: it is closed and the pass goes on
+        # without it.
         sent = 0
         while sent < len(outbox):
             try:
@@ -594,6 +597,18 @@ class Room:
             except TimeoutError:
                 log.warning("room %s: closing a peer that stopped reading", self.doc_id)
                 self._drop(outbox[sent - 1][0], CLOSE_TRY_AGAIN, "too slow to keep up")
+
+    def _send_now(self, peer: Peer, frames: list[bytes]) -> list[bytes]:
+        """Write what `peer`'s connection takes without waiting; return the frames left
+        to await (from the first one it did not take, so their order holds)."""
+        channel = peer.channel
+        try:
+            for index, frame in enumerate(frames):
+                if not channel.send_now(frame):
+                    return frames[index:]
+        except (ConnectionError, RuntimeError, OSError):
+            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
+        return []
 
     async def _send(self, peer: Peer, frames: list[bytes]) -> None:
         try:

@@ -82,6 +82,15 @@ class AsgiChannel:
             return
         await self._send({"type": "websocket.send", "bytes": frame})
 
+    def send_now(self, frame: bytes) -> bool:
+        if self._closed:
+            return True
+        socket = self._socket
+        if socket is None or not socket.write_binary(frame):
+            return False
+        metrics.count_frame("out", metrics.frame_type(frame), len(frame))
+        return True
+
     async def close(self, code: int, reason: str = "") -> None:
         if self._closed:
             return

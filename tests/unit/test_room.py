@@ -41,6 +41,11 @@ class MemoryChannel:
         self.frames.append(frame)
         self.arrived.set()
 
+    def send_now(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        self.arrived.set()
+        return True
+
     async def close(self, code: int, reason: str = "") -> None:
         self.close_code = code
 
@@ -287,6 +292,9 @@ class StuckChannel(MemoryChannel):
 
     async def send(self, frame: bytes) -> None:
         await asyncio.Event().wait()
+
+    def send_now(self, frame: bytes) -> bool:
+        return False  # its socket buffer is full: the room has to wait
 
 
 async def test_a_peer_that_stops_reading_is_closed_and_does_not_stall_the_room() -> None:
