@@ -51,6 +51,10 @@ scenarios: fanout | max | conns | coldload | xinstance
   --shape both|text|prosemirror     where keystrokes go (default both, alternating)
   --awareness HZ                    cursor moves per writer per second (0 = off)
   --start-rate N --factor F --max-steps K --max-p99 MS --refine K   (max)
+  --pacing batched|paced            batched (default): a frame that reaches many receivers is
+                                   decoded once, latency from the actual send; paced: as the
+                                   independent generator of issue 15 does, every received frame
+                                   decoded per receiver and latency from the scheduled send time
   --conns N --concurrency K         (conns, and connect concurrency everywhere)
   --phase seed|cold --docs K --keystrokes N --samples M --run-id ID   (coldload)
   --pids P1,P2                      server pids: CPU seconds and RSS read from /proc
@@ -77,6 +81,7 @@ function options() {
       apply: { type: 'boolean' },
       'no-apply': { type: 'boolean' },
       shape: { type: 'string', default: 'both' },
+      pacing: { type: 'string', default: 'batched' },
       awareness: { type: 'string', default: '0' },
       'start-rate': { type: 'string', default: '200' },
       factor: { type: 'string', default: '1.6' },
@@ -115,6 +120,9 @@ function options() {
   if (!['both', 'text', 'prosemirror'].includes(values.shape)) {
     throw new Error(`unknown shape ${values.shape}`)
   }
+  if (!['batched', 'paced'].includes(values.pacing)) {
+    throw new Error(`unknown pacing ${values.pacing}`)
+  }
   const applyDefault = scenario === 'fanout' || scenario === 'xinstance'
   return {
     scenario,
@@ -130,6 +138,7 @@ function options() {
     warmup: num('warmup'),
     apply: values['no-apply'] ? false : values.apply ? true : applyDefault,
     shape: values.shape,
+    pacing: values.pacing,
     awareness: num('awareness'),
     startRate: num('start-rate'),
     factor: Math.max(1.05, num('factor')),
@@ -377,7 +386,11 @@ class Context {
 
   /** (clientID, from, to) triples of an update, cached: merged frames repeat per peer. */
   meta(data, start, end) {
-    const key = end - start <= 1024 ? data.toString('latin1', start, end) : null
+    // paced: every receiver decodes every frame it gets itself, as a real client would
+    const key =
+      end - start <= 1024 && this.opts.pacing !== 'paced'
+        ? data.toString('latin1', start, end)
+        : null
     if (key !== null) {
       const hit = this.metaCache.get(key)
       if (hit !== undefined) return hit
@@ -743,20 +756,28 @@ async function waitDelivered(ctx, timeoutMs) {
 
 /**
  * Send every prepared keystroke (and cursor move) on schedule: writer w sends its i-th
- * keystroke at (i + phase_w) / rate seconds. A 1 ms timer loop; a late tick sends what is due.
+ * keystroke at (i + 1 - phase_w) / rate seconds. A 1 ms timer loop; a late tick sends what
+ * is due. Batched pacing times a keystroke from when it was sent; paced from when it was
+ * due, so a load generator falling behind shows as latency instead of a lower rate.
  */
 function drive(ctx, writers, ratePerWriter, seconds, awarenessHz) {
   return new Promise((resolve) => {
     const t0 = performance.now()
     const phases = writers.map(() => ctx.random())
     const total = seconds * 1000
+    const paced = ctx.opts.pacing === 'paced'
+    const firstIndex = writers.map((w) => w.next)
     const tick = () => {
       const now = performance.now()
       const elapsed = Math.min(now - t0, total) / 1000
       for (let i = 0; i < writers.length; i++) {
         const writer = writers[i]
         const due = Math.min(writer.frames.length, Math.floor(elapsed * ratePerWriter + phases[i]))
-        while (writer.next < due) writer.sendNext(now)
+        while (writer.next < due) {
+          const k = writer.next - firstIndex[i]
+          const scheduled = t0 + (1000 * (k + 1 - phases[i])) / ratePerWriter
+          writer.sendNext(paced ? Math.min(scheduled, now) : now)
+        }
         if (awarenessHz > 0) {
           const cursorDue = Math.min(
             writer.awFrames.length,
@@ -991,6 +1012,7 @@ async function max(ctx) {
   return {
     ...shapeOf(ctx),
     apply: ctx.opts.apply,
+    pacing: ctx.opts.pacing,
     max_p99_ms: maxP99,
     step_s: duration,
     best_deliveries_per_s: best?.deliveries_per_s ?? 0,

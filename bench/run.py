@@ -38,7 +38,16 @@ SECRET = "bench-secret-not-for-production-0123456789"
 SERVER_CPU = "0"
 LOADGEN_CPU = "1"
 TARGETS = ("syncd", "syncd-scaled", "syncd-hocuspocus", "relay", "hocuspocus")
-SCENARIOS = ("max-1x50", "max-100x5", "fanout", "conns", "coldload", "xinstance")
+SCENARIOS = (
+    "max-1x50",
+    "max-100x5",
+    "max-1x50-paced",
+    "max-100x5-paced",
+    "fanout",
+    "conns",
+    "coldload",
+    "xinstance",
+)
 
 Record = dict[str, Any]
 
@@ -218,13 +227,20 @@ class Launcher:
     """Builds the deployment of each target in a fresh folder under `workdir`."""
 
     def __init__(
-        self, workdir: Path, services: Services | None, syncd_src: Path | None = None
+        self,
+        workdir: Path,
+        services: Services | None,
+        syncd_src: Path | None = None,
+        trees: dict[str, Path] | None = None,
     ) -> None:
         self.workdir = workdir
         self.services = services
         #: run syncd from this source tree instead of the installed package (a clean
         #: `git archive` of a commit, or a patched copy to measure a proposed change)
         self.syncd_src = syncd_src
+        #: more embedded syncd targets, `syncd@LABEL`, each from its own source tree, so
+        #: commits are compared in one run on the same machine load (`--tree`)
+        self.trees = trees or {}
         self._count = 0
 
     def _folder(self, label: str) -> Path:
@@ -233,8 +249,17 @@ class Launcher:
         folder.mkdir(parents=True)
         return folder
 
-    def syncd(self, folder: Path, name: str, *, scaled: bool, database_url: str = "") -> Proc:
+    def syncd(
+        self,
+        folder: Path,
+        name: str,
+        *,
+        scaled: bool,
+        database_url: str = "",
+        src: Path | None = None,
+    ) -> Proc:
         port = free_port()
+        src = src or self.syncd_src
         env = {
             key: value
             for key, value in os.environ.items()
@@ -256,8 +281,8 @@ class Launcher:
         if scaled:
             assert self.services is not None
             env["REDIS_URL"] = self.services.redis_url
-        if self.syncd_src is not None:
-            env["PYTHONPATH"] = str(self.syncd_src)
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         return Proc(
             name,
             [sys.executable, "-m", "syncd", "serve"],
@@ -265,12 +290,17 @@ class Launcher:
             port,
             folder / f"{name}.log",
             lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"),
-            cwd=self.syncd_src or REPO,
+            cwd=src or REPO,
         )
 
     def build(self, target: str, *, instances: int = 1) -> Deployment:
-        folder = self._folder(target)
+        folder = self._folder(target.replace("@", "-"))
         env = dict(os.environ)
+        if target.startswith("syncd@"):
+            return Deployment(
+                target,
+                [self.syncd(folder, "syncd", scaled=False, src=self.trees[target[6:]])],
+            )
         if target in ("syncd", "syncd-hocuspocus"):
             # syncd-hocuspocus: the same embedded server, loaded through `/hocuspocus`
             return Deployment(target, [self.syncd(folder, "syncd", scaled=False)])
@@ -295,6 +325,11 @@ class Launcher:
             target,
             [Proc(target, argv, env, port, folder / f"{target}.log", lambda: _port_open(port))],
         )
+
+
+def base_target(target: str) -> str:
+    """`syncd@LABEL` (a `--tree`) is the embedded syncd to the load generator and scenarios."""
+    return "syncd" if target.startswith("syncd@") else target
 
 
 # -- the load generator ----------------------------------------------------------------------
@@ -336,6 +371,12 @@ def scenarios(quick: bool, awareness: float) -> dict[str, Scenario]:
     docs, keys, samples = ("2", "2000", "5") if quick else ("5", "10000", "10")
     common = ["--awareness", str(awareness)] if awareness else []
     max_args = ["--duration", step, "--max-steps", steps, "--max-p99", "100", *common]
+    # the independent load generator's pacing (issue 15): every frame decoded per receiver,
+    # latency from the scheduled send time, x1.5 per 2 s step
+    paced = ["--pacing", "paced", "--factor", "1.5", "--duration", "1.5" if quick else "2"]
+    paced += ["--max-steps", "16", "--max-p99", "100", *common]
+    shape_1x50 = ["--rooms", "1", "--clients", "50", "--writers", "5", "--start-rate", "300"]
+    shape_100x5 = ["--rooms", "100", "--clients", "5", "--writers", "2", "--start-rate", "600"]
     fanout = ["--rooms", "20", "--clients", "10", "--writers", "4", "--rate", "800"]
     fanout += ["--duration", fanout_s, "--warmup", "2", *common]
     everyone = ("syncd", "syncd-scaled", "syncd-hocuspocus", "relay", "hocuspocus")
@@ -373,6 +414,10 @@ def scenarios(quick: bool, awareness: float) -> dict[str, Scenario]:
             ],
             everyone,
             420,
+        ),
+        "max-1x50-paced": Scenario("max-1x50-paced", ["max", *shape_1x50, *paced], everyone, 420),
+        "max-100x5-paced": Scenario(
+            "max-100x5-paced", ["max", *shape_100x5, *paced], everyone, 420
         ),
         "fanout": Scenario("fanout", ["fanout", *fanout], everyone, 180),
         "conns": Scenario("conns", ["conns", "--conns", conns, "--rooms", "100"], everyone, 240),
@@ -463,6 +508,30 @@ METRICS: list[Metric] = [
     (
         "  p99 at that rate",
         "max-100x5",
+        lambda r: _get(r, "result", "best_latency_ms", "p99"),
+        "ms",
+    ),
+    (
+        "max deliveries/s, 1x50, paced",
+        "max-1x50-paced",
+        lambda r: _get(r, "result", "best_deliveries_per_s"),
+        "/s",
+    ),
+    (
+        "  p99 at that rate (from scheduled send)",
+        "max-1x50-paced",
+        lambda r: _get(r, "result", "best_latency_ms", "p99"),
+        "ms",
+    ),
+    (
+        "max deliveries/s, 100x5, paced",
+        "max-100x5-paced",
+        lambda r: _get(r, "result", "best_deliveries_per_s"),
+        "/s",
+    ),
+    (
+        "  p99 at that rate (from scheduled send)",
+        "max-100x5-paced",
         lambda r: _get(r, "result", "best_latency_ms", "p99"),
         "ms",
     ),
@@ -711,10 +780,23 @@ def main() -> int:
         type=Path,
         help="run nothing: print the table and verdicts of this results file again",
     )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also run the embedded syncd from DIR as target `syncd@LABEL` (repeatable)",
+    )
     args = parser.parse_args()
+    trees: dict[str, Path] = {}
+    for spec in args.tree:
+        label, sep, folder = spec.partition("=")
+        if not sep or not label or not Path(folder, "syncd").is_dir():
+            parser.error(f"--tree wants LABEL=DIR with DIR/syncd a package, got {spec!r}")
+        trees[label] = Path(folder).resolve()
     if args.report is not None:
         saved = json.loads(args.report.read_text())
-        shown = [t for t in TARGETS if any(r["target"] == t for r in saved["records"])]
+        shown = list(dict.fromkeys(r["target"] for r in saved["records"]))
         print(table(saved["records"], shown))
         print()
         for line in verdicts(saved["records"]):
@@ -724,8 +806,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     targets = [t for t in args.targets.split(",") if t]
     chosen = [s for s in args.scenarios.split(",") if s]
+    targets += [f"syncd@{label}" for label in trees if f"syncd@{label}" not in targets]
     for name in targets:
-        if name not in TARGETS:
+        if name not in TARGETS and not (name.startswith("syncd@") and name[6:] in trees):
             parser.error(f"unknown target {name}")
     if not (BENCH / "node_modules").is_dir():
         log("installing the load generator (npm ci in bench/)")
@@ -746,6 +829,7 @@ def main() -> int:
         "started": stamp,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "syncd_src": str(args.syncd_src or REPO),
+        "trees": {label: str(folder) for label, folder in trees.items()},
         "machine_before": machine(),
         "skipped": {},
         "records": [],
@@ -759,11 +843,11 @@ def main() -> int:
                     log(f"syncd-scaled skipped: {reason}")
                     report["skipped"]["syncd-scaled"] = reason
                     targets.remove("syncd-scaled")
-            launcher = Launcher(workdir, services, args.syncd_src)
+            launcher = Launcher(workdir, services, args.syncd_src, trees)
             for run in range(1, args.runs + 1):
                 for name in chosen:
                     scenario = all_scenarios[name]
-                    for target in (t for t in targets if t in scenario.targets):
+                    for target in (t for t in targets if base_target(t) in scenario.targets):
                         log(f"run {run}/{args.runs}: {name} on {target}")
                         record = run_one(launcher, scenario, target, run)
                         report["records"].append(record)

@@ -17,6 +17,15 @@ class Channel(Protocol):
         """Send one binary frame; raises `ConnectionError` if the peer is gone."""
         ...
 
+    def send_now(self, frame: bytes) -> bool:
+        """Send one binary frame without waiting, if the connection takes it now.
+
+        True: sent (or dropped, the channel being closed); False: nothing was done and
+        the caller awaits `send`, which waits out backpressure. A fan-out pass to a
+        thousand peers thus costs no await per peer while their sockets keep up.
+        """
+        ...
+
     async def close(self, code: int, reason: str = "") -> None:
         """Close with a WebSocket close code; idempotent."""
         ...

@@ -62,6 +62,8 @@ EMPTY_STATE_VECTOR = b"\x00"
 SERVER = None
 #: counted once durable: an update the room applied is appended exactly once
 _APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
+#: resolved once: `labels()` takes a lock and a dict lookup, and this runs every flush
+_FANOUT_LOCAL = metrics.FANOUT_SECONDS.labels("local")
 
 
 #: how many of a peer's updates may wait for their dependencies at once (a stock client
@@ -521,9 +523,7 @@ class Room:
                 if not self.gone:
                     await self._deliver(batch, merged, relays)
                     if batch:
-                        metrics.FANOUT_SECONDS.labels("local").observe(
-                            time.perf_counter() - started
-                        )
+                        _FANOUT_LOCAL.observe(time.perf_counter() - started)
         finally:
             self._flush_task = None
 
@@ -564,23 +564,51 @@ class Room:
             return
         plan = FramePlan(batch, merged) if merged is not None else None
         outbox: list[tuple[Peer, list[bytes]]] = []
-        for peer in self.peers:
+        failed: list[Peer] = []
+        if not relays and plan is not None:
+            # The common pass: the turn's keystrokes, one frame for everyone.
+            for peer in self.peers:
+                frame = plan.frame_for(peer)
+                if frame is None or peer.channel.closed:
+                    continue
+                try:
+                    if peer.channel.send_now(frame):
+                        continue
+                except (ConnectionError, RuntimeError, OSError):
+                    failed.append(peer)
+                    continue
+                outbox.append((peer, [frame]))
+        else:
             # Relayed remote updates go first: a local update of this pass may have been
             # held until one of them arrived, while none of them can depend on this
             # pass's local updates (those reach the bus only now, in `_flush`). Awareness
             # goes last, as before, so a cursor never arrives ahead of the text it is in.
-            frames = [f for origin, f in relays if origin is not peer and f[0] == _SYNC_FRAME]
-            if plan is not None:
-                frame = plan.frame_for(peer)
-                if frame is not None:
-                    frames.append(frame)
-            frames.extend(f for origin, f in relays if origin is not peer and f[0] != _SYNC_FRAME)
-            if frames and not peer.channel.closed:
-                outbox.append((peer, frames))
-        # Sends are awaited in turn (uvicorn's send only waits while a transport is paused,
-        # which measured cheaper than a writer task per connection). One deadline covers
-        # the whole pass; when it expires, the peer being written to is the one that
-        # stopped reading: it is closed and the pass goes on without it.
+            updates = [(origin, f) for origin, f in relays if f[0] == _SYNC_FRAME]
+            others = [(origin, f) for origin, f in relays if f[0] != _SYNC_FRAME]
+            for peer in self.peers:
+                frames = [f for origin, f in updates if origin is not peer]
+                if plan is not None:
+                    frame = plan.frame_for(peer)
+                    if frame is not None:
+                        frames.append(frame)
+                frames.extend(f for origin, f in others if origin is not peer)
+                if frames and not peer.channel.closed:
+                    try:
+                        rest = self._send_now(peer, frames)
+                    except (ConnectionError, RuntimeError, OSError):
+                        failed.append(peer)
+                        continue
+                    if rest:
+                        outbox.append((peer, rest))
+        for peer in failed:  # not while iterating over the peers
+            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
+            # and may not be sent (RFC 6455 7.4.1)
+            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
+        # What a connection did not take at once is awaited in turn (uvicorn's send only
+        # waits while a transport is paused, which measured cheaper than a writer task per
+        # connection). One deadline covers the whole pass; when it expires, the peer being
+        # written to is the one that stopped reading: it is closed and the pass goes on
+        # without it.
         sent = 0
         while sent < len(outbox):
             try:
@@ -592,6 +620,16 @@ class Room:
             except TimeoutError:
                 log.warning("room %s: closing a peer that stopped reading", self.doc_id)
                 self._drop(outbox[sent - 1][0], CLOSE_TRY_AGAIN, "too slow to keep up")
+
+    @staticmethod
+    def _send_now(peer: Peer, frames: list[bytes]) -> list[bytes]:
+        """Write what `peer`'s connection takes without waiting; return the frames left
+        to await (from the first one it did not take, so their order holds)."""
+        channel = peer.channel
+        for index, frame in enumerate(frames):
+            if not channel.send_now(frame):
+                return frames[index:]
+        return []
 
     async def _send(self, peer: Peer, frames: list[bytes]) -> None:
         try:

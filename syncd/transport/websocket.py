@@ -40,6 +40,7 @@ from syncd.services.notes import NoteNotFound, NoteService
 from syncd.services.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.storage import StorageError
 from syncd.transport.expiries import Expiries
+from syncd.transport.lean_protocol import LeanWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,19 @@ PATH_PREFIX = "/ws/notes/"
 
 
 class AsgiChannel:
-    """`Channel` over an ASGI WebSocket `send` callable; counts every frame it sends."""
+    """`Channel` over an ASGI WebSocket `send` callable; counts every frame it sends.
 
-    __slots__ = ("__weakref__", "_closed", "_send", "principal")
+    Under `syncd serve` the `send` is a `LeanWebSocketProtocol`'s: frames then go to its
+    transport directly while it is not paused (see `lean_protocol`); under any other
+    server, and while paused, through ASGI messages.
+    """
+
+    __slots__ = ("__weakref__", "_closed", "_send", "_socket", "principal")
 
     def __init__(self, send: Send, principal: Principal) -> None:
         self._send = send
+        owner = getattr(send, "__self__", None)
+        self._socket = owner if isinstance(owner, LeanWebSocketProtocol) else None
         self._closed = False
         self.principal = principal
 
@@ -69,7 +77,19 @@ class AsgiChannel:
         if self._closed:
             return
         metrics.count_frame("out", metrics.frame_type(frame), len(frame))
+        socket = self._socket
+        if socket is not None and socket.write_binary(frame):
+            return
         await self._send({"type": "websocket.send", "bytes": frame})
+
+    def send_now(self, frame: bytes) -> bool:
+        if self._closed:
+            return True
+        socket = self._socket
+        if socket is None or not socket.write_binary(frame):
+            return False
+        metrics.count_frame("out", metrics.frame_type(frame), len(frame))
+        return True
 
     async def close(self, code: int, reason: str = "") -> None:
         if self._closed:

@@ -49,3 +49,28 @@ def test_a_server_relaying_a_yjs_session_in_order_never_misses_a_dependency(seed
         for client, clock in read_state_vector(whole.get_state()).items():
             expected[client] = max(expected.get(client, 0), clock)
     assert read_state_vector(server.get_state()) == expected
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_the_keystroke_fast_path_agrees_with_the_full_walk_on_yjs_traffic(seed: int) -> None:
+    from syncd.protocol._ycontent import Cursor
+    from syncd.protocol._ystructs import (
+        UpdateShape,
+        _typing_shape,
+        _walk_delete_set,
+        _walk_structs,
+    )
+
+    traffic = yjs_traffic(seed, steps=400)
+    taken = 0
+    for update in traffic.updates:
+        fast = _typing_shape(update)
+        if fast is None:
+            continue
+        taken += 1
+        cur = Cursor(update)
+        full = UpdateShape()
+        _walk_structs(cur, LIMITS, full)
+        _walk_delete_set(cur, LIMITS)
+        assert fast == full and not cur.left
+    assert taken > 0  # the session types text: the fast path does take some of it

@@ -41,6 +41,11 @@ class MemoryChannel:
         self.frames.append(frame)
         self.arrived.set()
 
+    def send_now(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        self.arrived.set()
+        return True
+
     async def close(self, code: int, reason: str = "") -> None:
         self.close_code = code
 
@@ -288,6 +293,9 @@ class StuckChannel(MemoryChannel):
     async def send(self, frame: bytes) -> None:
         await asyncio.Event().wait()
 
+    def send_now(self, frame: bytes) -> bool:
+        return False  # its socket buffer is full: the room has to wait
+
 
 async def test_a_peer_that_stops_reading_is_closed_and_does_not_stall_the_room() -> None:
     from syncd.room import RoomLimits
@@ -305,6 +313,46 @@ async def test_a_peer_that_stops_reading_is_closed_and_does_not_stall_the_room()
     assert text_of(cr.updates()) == "x"
     assert stuck_channel.close_code == 1013
     assert stuck not in room.peers
+
+
+class BrokenChannel(MemoryChannel):
+    """A connection whose socket fails on write."""
+
+    def send_now(self, frame: bytes) -> bool:
+        raise ConnectionResetError("gone")
+
+
+class PausedChannel(MemoryChannel):
+    """A socket over its high-water mark: nothing is taken at once, `send` waits its turn."""
+
+    def send_now(self, frame: bytes) -> bool:
+        return False
+
+
+async def test_a_peer_whose_socket_fails_is_closed_and_the_others_still_get_the_pass() -> None:
+    room = Room("n", MemoryLog())
+    writer, _ = peer()
+    broken_channel, paused_channel = BrokenChannel(), PausedChannel()
+    broken = Peer(channel=broken_channel, user_id="b", can_write=True)
+    paused = Peer(channel=paused_channel, user_id="p", can_write=True)
+    readers = [peer() for _ in range(3)]
+    for p in (writer, broken, paused, *(r for r, _ in readers)):
+        room.join(p)
+    room.handle(writer, SyncUpdate(typed("x", 1)))
+    room.handle(writer, awareness(7, 1, '{"user":"w"}'))  # a relay: the other branch
+    await asyncio.wait_for(room.drain(), 5)
+    await asyncio.sleep(0)  # let the close task of the dropped peer run
+    assert broken_channel.close_code == 1011 and broken not in room.peers
+    for channel in (paused_channel, *(c for _, c in readers)):
+        assert text_of(channel.updates()) == "x"  # the paused one through the awaited send
+    second_channel = BrokenChannel()
+    second = Peer(channel=second_channel, user_id="b2", can_write=True)
+    room.join(second)
+    room.handle(writer, SyncUpdate(typed("y", 2)))  # the keystroke-only pass, no relay
+    await asyncio.wait_for(room.drain(), 5)
+    await asyncio.sleep(0)
+    assert second_channel.close_code == 1011 and second not in room.peers
+    assert all(len(c.updates()) == 2 for c in (paused_channel, *(c for _, c in readers)))
 
 
 async def test_new_clients_share_one_encoded_state_until_the_doc_changes() -> None:

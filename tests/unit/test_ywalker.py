@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from syncd.protocol import ProtocolError, YLimits, check_state_vector, check_update
+from syncd.protocol._ycontent import Cursor
 from syncd.protocol._ylimits import MAX_CLOCK
+from syncd.protocol._ystructs import UpdateShape, _typing_shape, _walk_delete_set, _walk_structs
 
 LIMITS = YLimits.for_message_bytes()
 #: the frames of issue 10, without their y-websocket header
@@ -225,3 +227,89 @@ def test_dependencies_are_what_the_doc_and_the_update_hold() -> None:
     pointing_ahead = b"\x01\x01\x09\x03\x84\x09\x07\x01a\x00"
     with pytest.raises(ProtocolError, match="points at"):
         check_dependencies(check_update(pointing_ahead, LIMITS), known)
+
+
+def _var_uint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _full_walk(update: bytes) -> UpdateShape | None:
+    """The general walk alone (what `check_update` does when the fast path declines)."""
+    cur = Cursor(update)
+    shape = UpdateShape()
+    try:
+        _walk_structs(cur, LIMITS, shape)
+        _walk_delete_set(cur, LIMITS)
+    except ProtocolError:
+        return None
+    return None if cur.left else shape
+
+
+CLIENT = 0x9ABCDEF1  # Yjs client ids are random uint32s: five bytes
+#: keystrokes as Yjs writes them: typed at the end (left origin), inside the text (both
+#: origins, here with a two-byte character), and with a delete range
+KEYSTROKES = [
+    b"\x01\x01"
+    + _var_uint(CLIENT)
+    + _var_uint(1000)
+    + b"\x84"
+    + _var_uint(CLIENT)
+    + _var_uint(999)
+    + b"\x01a\x00",
+    b"\x01\x01"
+    + _var_uint(CLIENT)
+    + _var_uint(1000)
+    + b"\xc4"
+    + _var_uint(CLIENT)
+    + _var_uint(999)
+    + _var_uint(77)
+    + _var_uint(5)
+    + b"\x02\xc3\xa9\x01"
+    + _var_uint(CLIENT)
+    + b"\x01"
+    + _var_uint(3)
+    + _var_uint(1),
+    b"\x01\x01\x07\x00\x84\x09\x00\x04\xf0\x9f\x98\x80\x00",  # one emoji: two clock units
+]
+
+
+def test_the_keystroke_fast_path_reads_what_the_full_walk_reads() -> None:
+    for update in KEYSTROKES:
+        fast = _typing_shape(update)
+        assert fast is not None and fast == _full_walk(update) == check_update(update, LIMITS)
+    assert _typing_shape(KEYSTROKES[2]) == UpdateShape({7: (0, 2)}, {9: 0})
+    doc = Doc(client_id=CLIENT)
+    text = doc.get("t", type=Text)
+    text += "ab"
+    before = doc.get_state()
+    text.insert(1, "Z")
+    incremental = doc.get_update(before)
+    assert _typing_shape(incremental) == _full_walk(incremental)
+    assert _typing_shape(incremental) is not None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_the_keystroke_fast_path_never_accepts_what_the_full_walk_refuses(
+    data: st.DataObject,
+) -> None:
+    """Mutated keystrokes: the fast path either declines (the full walk decides) or
+    returns exactly the full walk's shape, never a shape for a frame it would refuse."""
+    update = bytearray(data.draw(st.sampled_from(KEYSTROKES)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        where = data.draw(st.integers(0, len(update)))
+        action = data.draw(st.sampled_from(["set", "delete", "insert"]))
+        if action == "insert" or where == len(update):
+            update.insert(where, data.draw(st.integers(0, 255)))
+        elif action == "set":
+            update[where] = data.draw(st.integers(0, 255))
+        else:
+            del update[where]
+    fast = _typing_shape(bytes(update))
+    if fast is not None:
+        assert fast == _full_walk(bytes(update))

@@ -47,6 +47,9 @@ class DocChannel:
         metrics.count_frame("out", metrics.frame_type(frame), len(frame))
         await self.doc.socket.send(self.doc.prefix + frame)
 
+    def send_now(self, frame: bytes) -> bool:
+        return False  # every frame gets the document name in front: `send` builds it
+
     async def send_raw(self, frame: bytes) -> None:
         """Send a frame that already has the document name."""
         if not self.closed:

@@ -48,6 +48,9 @@ class Silent:
     async def send(self, frame: bytes) -> None:
         pass
 
+    def send_now(self, frame: bytes) -> bool:
+        return True
+
     async def close(self, code: int, reason: str = "") -> None:
         self.closed = True
 

@@ -1,0 +1,130 @@
+"""Frames written straight to the transport (`LeanWebSocketProtocol.write_binary`): a real
+uvicorn server with syncd's protocol class and a real WebSocket client, no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from syncd.auth import Principal
+from syncd.transport.lean_protocol import LeanWebSocketProtocol, binary_frame
+from syncd.transport.websocket import AsgiChannel
+from tests.support.polling import eventually
+
+SIZES = [0, 1, 125, 126, 127, 65535, 65536, 200_000]
+PRINCIPAL = Principal("u1", None, None, (), 2e9, None)
+
+
+def _parse(frame: bytes) -> Frame:
+    reader = StreamReader()
+    reader.feed_data(frame)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False, max_size=None)
+    try:
+        next(parser)
+    except StopIteration as done:
+        parsed: Frame = done.value
+        return parsed
+    raise AssertionError("incomplete frame")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_binary_frame_is_what_rfc_6455_reads(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    parsed = _parse(binary_frame(payload))
+    assert parsed.opcode is Opcode.BINARY and parsed.fin and parsed.data == payload
+    assert binary_frame(payload) is binary_frame(payload)  # framed once per payload
+
+
+class _App:
+    """Accepts, then sends what the test asks through an `AsgiChannel`."""
+
+    def __init__(self) -> None:
+        self.channels: asyncio.Queue[tuple[AsgiChannel, Any]] = asyncio.Queue()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        channel = AsgiChannel(send, PRINCIPAL)
+        await self.channels.put((channel, send.__self__))
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[_App, int]]:
+    app = _App()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ws=LeanWebSocketProtocol,
+        ws_per_message_deflate=False,
+        lifespan="off",
+        log_level="warning",
+    )
+    instance = uvicorn.Server(config)
+    task = asyncio.create_task(instance.serve())
+
+    async def started() -> bool:
+        return bool(instance.started)
+
+    await eventually(started, timeout=10, what="the server")
+    try:
+        yield app, port
+    finally:
+        instance.should_exit = True
+        async with asyncio.timeout(10):
+            await task
+
+
+async def test_frames_go_straight_to_the_transport_and_arrive_whole(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    async with connect(f"ws://127.0.0.1:{port}/", max_size=None) as client:
+        async with asyncio.timeout(10):
+            channel, protocol = await app.channels.get()
+        assert isinstance(protocol, LeanWebSocketProtocol)
+        payloads = [bytes([i % 251]) * size for i, size in enumerate(SIZES)]
+        for payload in payloads:
+            assert protocol.write_binary(payload)  # open and not paused: written now
+            await channel.send(payload)  # the channel takes the same path
+        async with asyncio.timeout(10):
+            for payload in payloads:
+                assert await client.recv() == payload
+                assert await client.recv() == payload
+
+
+async def test_a_paused_or_closed_transport_is_left_to_the_asgi_send(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    async with connect(f"ws://127.0.0.1:{port}/") as client:
+        async with asyncio.timeout(10):
+            channel, protocol = await app.channels.get()
+        protocol.pause_writing()
+        assert not protocol.write_binary(b"\x00\x02\x01a")
+        sent = asyncio.create_task(channel.send(b"\x00\x02\x01b"))
+        for _ in range(10):  # loop turns, not time: only resume_writing can wake it
+            await asyncio.sleep(0)
+        assert not sent.done()  # the ASGI send waits out the pause: backpressure holds
+        protocol.resume_writing()
+        async with asyncio.timeout(10):
+            await sent
+            assert await client.recv() == b"\x00\x02\x01b"
+        await channel.close(1000)
+        assert not protocol.write_binary(b"\x00\x02\x01c")
