@@ -140,6 +140,37 @@ def _redis_prefix(env: Mapping[str, str]) -> str:
     return prefix
 
 
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def _redis_urls(env: Mapping[str, str]) -> tuple[str | None, bool, str | None]:
+    """`REDIS_URL` as redis-py reads it, whether it names a Redis Cluster
+    (`redis+cluster://` or `SYNCD_REDIS_CLUSTER=1`), and the Redis of the job queue.
+
+    SAQ (the job queue) speaks to one Redis only, so a cluster deployment names a separate,
+    non-cluster Redis for it in `SYNCD_JOBS_REDIS_URL`; without a cluster the job queue uses
+    `REDIS_URL` unless told otherwise."""
+    url = env.get("REDIS_URL") or None
+    cluster = _bool(env, "SYNCD_REDIS_CLUSTER", False)
+    if url is not None:
+        scheme, sep, rest = url.partition("://")
+        if scheme.lower() in _CLUSTER_SCHEMES:
+            url, cluster = f"{_CLUSTER_SCHEMES[scheme.lower()]}{sep}{rest}", True
+    jobs_url = env.get("SYNCD_JOBS_REDIS_URL") or None
+    if url is None:
+        if cluster:
+            raise SettingsError("SYNCD_REDIS_CLUSTER=1 needs a REDIS_URL (a node of the cluster)")
+        return None, False, None
+    if jobs_url is not None and jobs_url.partition("://")[0].lower() in _CLUSTER_SCHEMES:
+        raise SettingsError("SYNCD_JOBS_REDIS_URL must be a single Redis, not a cluster")
+    if cluster and jobs_url is None:
+        raise SettingsError(
+            "REDIS_URL names a Redis Cluster, and the job queue (SAQ) does not support one: "
+            "set SYNCD_JOBS_REDIS_URL to a separate, non-cluster Redis"
+        )
+    return url, cluster, jobs_url or url
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A duration where 0 means off."""
     raw = env.get(name)
@@ -248,6 +279,10 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    #: `REDIS_URL` is a seed node of a Redis Cluster (`redis+cluster://`, SYNCD_REDIS_CLUSTER)
+    redis_cluster: bool = False
+    #: the (non-cluster) Redis of the job queue; `REDIS_URL` unless set otherwise
+    jobs_redis_url: str | None = None
     redis_prefix: str = "syncd"
     jwt_secret: str | None = None
     jwt_refresh_secret: str | None = None
@@ -303,12 +338,14 @@ class Settings:
             ),
             hocuspocus_auth_timeout=_float(env, "SYNCD_HOCUSPOCUS_AUTH_TIMEOUT", 10.0),
         )
-        redis_url = env.get("REDIS_URL") or None
+        redis_url, redis_cluster, jobs_redis_url = _redis_urls(env)
         data_dir = Path(env.get("SYNCD_DATA_DIR") or "./syncd-data")
         database_url = env.get("DATABASE_URL") or sqlite_url_in(data_dir)
         return cls(
             database_url=database_url,
             redis_url=redis_url,
+            redis_cluster=redis_cluster,
+            jobs_redis_url=jobs_redis_url,
             redis_prefix=_redis_prefix(env),
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_refresh_secret=env.get("JWT_REFRESH_SECRET") or None,

@@ -27,6 +27,7 @@ from syncd.auth import TokenVerifier
 from syncd.auth.configured import jwt_secret, refresh_service
 from syncd.auth.refresh import RefreshService
 from syncd.bus import LocalBus, RedisBus
+from syncd.bus.connect import open_redis
 from syncd.bus.events import RedisEvents
 from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.keys import Keys
@@ -160,7 +161,7 @@ async def _open_bus(
         raise SettingsError(
             "REDIS_URL (scaled mode) needs a shared postgresql:// DATABASE_URL, not SQLite"
         )
-    redis = Redis.from_url(settings.redis_url)
+    redis = open_redis(settings.redis_url, cluster=settings.redis_cluster)
     stack.push_async_callback(redis.aclose)
 
     async def from_other_instance(kind: str, note_id: str) -> None:
@@ -189,7 +190,7 @@ def _job_backend(settings: Settings) -> JobBackend:
         return MemoryBackend()
     from syncd.jobs.redis_queue import SaqBackend  # SAQ only in scaled mode
 
-    return SaqBackend(settings.redis_url, prefix=settings.redis_prefix)
+    return SaqBackend(settings.jobs_redis_url or settings.redis_url, prefix=settings.redis_prefix)
 
 
 def _mailer(settings: Settings) -> Mailer | None:
@@ -285,7 +286,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             auto_create=settings.auto_create_notes,
             cache=cache,
         )
-        limiter = RateLimiter(settings.rate_limits, redis_url=settings.redis_url, prefix=prefix)
+        limiter = RateLimiter(
+            settings.rate_limits,
+            redis_url=settings.redis_url,
+            redis_cluster=settings.redis_cluster,
+            prefix=prefix,
+        )
         sync = SyncEndpoint(
             notes,
             rooms,
@@ -489,7 +495,7 @@ async def open_worker(settings: Settings, store: Store) -> AsyncIterator[Worker]
             "syncd worker needs REDIS_URL: embedded, jobs run inside `syncd serve` itself"
         )
     async with contextlib.AsyncExitStack() as stack:
-        redis = Redis.from_url(settings.redis_url)
+        redis = open_redis(settings.redis_url, cluster=settings.redis_cluster)
         stack.push_async_callback(redis.aclose)
         deliverer = RedisDeliverer(redis, settings.redis_url, settings.redis_prefix)
         stack.push_async_callback(deliverer.close)

@@ -5,6 +5,11 @@ the blocked read is then cut short (`CLIENT UNBLOCK`) so the new stream is read 
 Entries this instance wrote itself are skipped: their updates are in the room already.
 On a lost connection the loop retries with capped exponential backoff and resumes from the
 last id of each doc, so nothing appended meanwhile is missed.
+
+On a Redis Cluster, `XREAD` may name streams of one hash slot only, so `ClusterStreamReader`
+runs one such loop per slot that holds loaded docs, each connected to the master that
+serves the slot at the time (looked up again after every lost connection: a failover or a
+resharding moves it).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import RedisError
 
 from syncd import metrics
@@ -49,8 +57,12 @@ class StreamReader:
         *,
         block_ms: int = 5000,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
+        locate: Callable[[bool], Awaitable[str]] | None = None,
     ) -> None:
         self._url = redis_url
+        #: the URL to (re)connect to, asked before every connect (a cluster slot's master);
+        #: its argument says the last connection failed (the answer may have changed)
+        self._locate = locate
         self._keys = keys
         self._instance_id = instance_id
         self._block_ms = block_ms
@@ -67,11 +79,16 @@ class StreamReader:
         self._on_reconnect = on_reconnect
 
     async def __aenter__(self) -> StreamReader:
-        self._control = Redis.from_url(self._url)
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.start()
         return self
 
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
     async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -86,6 +103,10 @@ class StreamReader:
 
     def unsubscribe(self, doc_id: str) -> None:
         self._subs.pop(doc_id, None)
+
+    @property
+    def empty(self) -> bool:
+        return not self._subs
 
     def positions(self) -> dict[str, bytes]:
         """The last stream id each loaded room holds."""
@@ -107,11 +128,16 @@ class StreamReader:
             task.add_done_callback(_log_failure)
 
     async def _connect(self) -> Redis:
+        url = self._url if self._locate is None else await self._locate(self.errors > 0)
+        if self._control is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._control.aclose()
+        self._control = Redis.from_url(url)
         # The socket timeout must outlast the server-side BLOCK: with redis-py's default
         # (5 s) an idle XREAD BLOCK 5000 timed out on the client first, every time, and the
         # reader went into ever longer backoff (up to MAX_BACKOFF without reading at all).
         conn = Redis.from_url(
-            self._url,
+            url,
             single_connection_client=True,
             socket_timeout=self._block_ms / 1000 + READ_MARGIN,
         )
@@ -192,3 +218,99 @@ class StreamReader:
 def _log_failure(task: asyncio.Task[object]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.debug("CLIENT UNBLOCK failed: %s", task.exception())
+
+
+class ClusterStreamReader:
+    """`StreamReader`'s interface over a Redis Cluster: one reader per hash slot with loaded
+    docs (their streams share the slot by their `{doc:<id>}` hash tag only when they are
+    one doc's, so in practice one blocked connection per loaded doc's slot)."""
+
+    def __init__(
+        self,
+        cluster: RedisCluster,
+        redis_url: str,
+        instance_id: bytes,
+        keys: Keys,
+        *,
+        on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._cluster = cluster
+        self._url = redis_url
+        self._instance_id = instance_id
+        self._keys = keys
+        self._on_reconnect = on_reconnect
+        self._readers: dict[int, StreamReader] = {}
+        self._slots: dict[str, int] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> ClusterStreamReader:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            await reader.aclose()
+        for task in list(self._closing):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def connected(self) -> bool:
+        return all(reader.connected for reader in self._readers.values())
+
+    @property
+    def errors(self) -> int:
+        return sum(reader.errors for reader in self._readers.values())
+
+    def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
+        slot = key_slot(self._keys.updates(doc_id).encode())
+        self._slots[doc_id] = slot
+        reader = self._readers.get(slot)
+        if reader is None:
+            reader = StreamReader(
+                self._url,
+                self._instance_id,
+                self._keys,
+                on_reconnect=self._on_reconnect,
+                locate=lambda refresh: self._master_of(slot, refresh=refresh),
+            )
+            self._readers[slot] = reader
+            reader.start()
+        reader.subscribe(doc_id, listener)
+
+    def unsubscribe(self, doc_id: str) -> None:
+        slot = self._slots.pop(doc_id, None)
+        reader = self._readers.get(slot) if slot is not None else None
+        if reader is None:
+            return
+        reader.unsubscribe(doc_id)
+        if reader.empty:
+            del self._readers[slot]  # type: ignore[arg-type]
+            task = asyncio.get_running_loop().create_task(reader.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def positions(self) -> dict[str, bytes]:
+        merged: dict[str, bytes] = {}
+        for reader in self._readers.values():
+            merged.update(reader.positions())
+        return merged
+
+    def start_at(self, doc_id: str, last_id: bytes) -> None:
+        slot = self._slots.get(doc_id)
+        reader = self._readers.get(slot) if slot is not None else None
+        if reader is not None:
+            reader.start_at(doc_id, last_id)
+
+    async def _master_of(self, slot: int, *, refresh: bool) -> str:
+        """The URL of the master serving `slot`; the slot map is read from the cluster
+        again first when the reader lost its connection (a failover or a resharding may
+        have moved the slot) or the client has not loaded it yet."""
+        manager = self._cluster.nodes_manager
+        if refresh or not manager.slots_cache.get(slot):
+            await manager.initialize()
+        node = manager.get_node_from_slot(slot)
+        parts = urlsplit(self._url)
+        auth = parts.netloc.rpartition("@")[0]
+        netloc = f"{auth}@{node.host}:{node.port}" if auth else f"{node.host}:{node.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from syncd import metrics
@@ -27,7 +28,7 @@ from syncd.backoff import Backoff
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.keys import Keys, id_order, key_part
-from syncd.bus.reader import StreamReader
+from syncd.bus.reader import ClusterStreamReader, StreamReader
 from syncd.room.backend import RemoteListener
 from syncd.storage import Store
 
@@ -57,9 +58,15 @@ class RedisBus:
         self._store = store
         self.instance_id = instance_id
         self._origin = instance_id.encode()
-        self._reader = StreamReader(
-            redis_url, self._origin, self._keys, on_reconnect=self._catch_up
-        )
+        self._reader: StreamReader | ClusterStreamReader
+        if isinstance(redis, RedisCluster):  # see `syncd.bus.connect.open_redis`
+            self._reader = ClusterStreamReader(
+                redis, redis_url, self._origin, self._keys, on_reconnect=self._catch_up
+            )
+        else:
+            self._reader = StreamReader(
+                redis_url, self._origin, self._keys, on_reconnect=self._catch_up
+            )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
         #: rights changes and deletions to and from the other instances (`on_event`)
         self.events = RedisEvents(redis, instance_id, self._keys, on_event)

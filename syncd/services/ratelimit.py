@@ -88,6 +88,7 @@ class RateLimiter:
         settings: RateLimits,
         *,
         redis_url: str | None = None,
+        redis_cluster: bool = False,
         prefix: str = "syncd",
     ) -> None:
         self.enabled = settings.enabled
@@ -100,6 +101,9 @@ class RateLimiter:
         if redis_url is None:
             storage = cast(Storage, storage_from_string("async+memory://"))
         else:
+            if redis_cluster:  # `limits` has a storage of its own for Redis Cluster
+                scheme, _, rest = redis_url.partition("://")
+                redis_url = f"{scheme}+cluster://{rest}"
             storage = cast(
                 Storage,
                 storage_from_string(
