@@ -445,25 +445,16 @@ class WebhookStore(EngineStore):
     async def earlier_pending(self, delivery: DeliveryRecord) -> int | None:
         """The oldest pending delivery of the same note to the same endpoint before this
         one (it goes first), or None."""
-        if delivery.note_id is None:
-            return None
-        query = (
-            sa.select(_D.id)
-            .where(
-                _D.endpoint_id == delivery.endpoint_id,
-                _D.note_id == delivery.note_id,
-                _D.status == PENDING,
-                _D.id < delivery.id,
-            )
-            .order_by(_D.id)
-            .limit(1)
-        )
-        async with self._read() as conn:
-            found = (await conn.execute(query)).scalar()
-        return None if found is None else int(found)
+        return await self._pending_beside(delivery, _D.id < delivery.id)
 
     async def next_pending(self, delivery: DeliveryRecord) -> int | None:
         """The next pending delivery of the same note to the same endpoint, or None."""
+        return await self._pending_beside(delivery, _D.id > delivery.id)
+
+    async def _pending_beside(
+        self, delivery: DeliveryRecord, side: sa.ColumnElement[bool]
+    ) -> int | None:
+        """The lowest pending delivery id of the same note and endpoint on `side`."""
         if delivery.note_id is None:
             return None
         query = (
@@ -472,7 +463,7 @@ class WebhookStore(EngineStore):
                 _D.endpoint_id == delivery.endpoint_id,
                 _D.note_id == delivery.note_id,
                 _D.status == PENDING,
-                _D.id > delivery.id,
+                side,
             )
             .order_by(_D.id)
             .limit(1)
