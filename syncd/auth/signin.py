@@ -22,9 +22,11 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
 def app_url(settings: Settings) -> str:
-    """Where the web app is: `FRONTEND_URL` when set, else this server's own address."""
-    if settings.frontend_url:
-        return settings.frontend_url.rstrip("/") + "/"
+    """Where the web app is: the first origin of `FRONTEND_URL` when set (it may list
+    several, comma-separated, for CORS), else this server's own address."""
+    origins = settings.frontend_origins
+    if origins:
+        return origins[0] + "/"
     host = "127.0.0.1" if settings.host in _ANY_ADDRESS else settings.host
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"

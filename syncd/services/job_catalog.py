@@ -132,9 +132,8 @@ def register_jobs(
 ) -> None:
     collab = settings.collab
     notifications = NotificationStore(store.engine)
-    origins = settings.frontend_origins
     # links in e-mail lead to the CRM's first origin, else to this server's web app
-    link_base = origins[0] if origins else app_url(settings)
+    link_base = app_url(settings)
 
     def policy(attempts: int) -> RetryPolicy:
         return RetryPolicy(attempts, base_delay=collab.retry_base, max_delay=collab.retry_max)
