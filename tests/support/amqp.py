@@ -75,9 +75,7 @@ class Consumer:
 
 
 @contextlib.asynccontextmanager
-async def consumer(
-    url: str, exchange: str, *bindings: str
-) -> AsyncIterator[Consumer]:
+async def consumer(url: str, exchange: str, *bindings: str) -> AsyncIterator[Consumer]:
     """An exclusive queue bound to `exchange` with `bindings` (default `note.#`)."""
     got = Consumer()
     connection = await aio_pika.connect(url, timeout=10)

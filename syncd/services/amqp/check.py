@@ -5,6 +5,7 @@ later is a degraded state instead (`relay.py`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import aio_pika
 
@@ -24,6 +25,11 @@ async def check_broker(settings: AmqpSettings) -> None:
     assert settings.url is not None
     timeout = CHECK_TIMEOUT
     where = settings.safe_url
+    # aiormq logs its own ERROR line (with the exception) before raising: the one line
+    # the operator needs is ours
+    quiet = logging.getLogger("aiormq")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         async with asyncio.timeout(timeout):
             connection = await aio_pika.connect(settings.url, timeout=timeout)
@@ -38,6 +44,8 @@ async def check_broker(settings: AmqpSettings) -> None:
         raise BrokerUnusable(f"RABBITMQ_URL {where}: no answer within {timeout:.0f} s") from None
     except Exception as exc:
         raise BrokerUnusable(f"RABBITMQ_URL {where}: {_reason(exc)}") from None
+    finally:
+        quiet.setLevel(level)
 
 
 def _reason(exc: BaseException) -> str:
@@ -45,7 +53,10 @@ def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or repr(exc)
     if "ACCESS_REFUSED" in text or "Authentication" in name or "AuthenticationError" in text:
         return f"the broker refused the credentials ({name}: {text})"[:400]
-    if "NOT_ALLOWED" in text or "vhost" in text.lower():
+    closed = [a for a in getattr(exc, "args", ()) if hasattr(a, "reply_text")]
+    if closed:  # the broker closed the handshake and said why (e.g. an unknown vhost)
+        text = f"{closed[0].reply_code} {closed[0].reply_text}"
+    if "NOT_ALLOWED" in text or "vhost" in text.lower() or "Connection.OpenOk" in text:
         return f"the broker refused the virtual host ({name}: {text})"[:400]
     if isinstance(exc, ConnectionError | OSError):
         return f"cannot connect ({name}: {text})"[:400]
