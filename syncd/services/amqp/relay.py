@@ -145,6 +145,12 @@ class OutboxRelay:
                     )
                 self._failing = why
                 metrics.ERRORS.labels("amqp").inc()
+                # let an instance that reaches the broker publish meanwhile (with the broker
+                # down for all, the lease just passes around between retries)
+                if self._publishing:
+                    self._publishing = False
+                    with contextlib.suppress(Exception):
+                        await self._lease.release()
                 metrics.AMQP_CONNECTED.set(1 if self.connected else 0)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

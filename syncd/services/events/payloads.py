@@ -256,10 +256,15 @@ def new_event_id() -> str:
 
 
 def message(
-    type_: EventType, note_id: str | None, data: EventData, *, at: datetime | None = None
+    type_: EventType,
+    note_id: str | None,
+    data: EventData,
+    *,
+    at: datetime | None = None,
+    event_id: str | None = None,
 ) -> EventMessage:
     return EventMessage(
-        id=new_event_id(),
+        id=event_id or new_event_id(),
         type=type_,
         timestamp=at or datetime.now(UTC),
         note_id=note_id,
@@ -331,10 +336,13 @@ def message_of(event: NoteEvent) -> EventMessage | None:
                 ),
             )
         case SessionStarted(session_id=session_id):
+            # every instance that joins the session announces it (`SessionService`): one
+            # id per session, so webhooks store one delivery and AMQP consumers dedupe
             return message(
                 "session.started",
                 note_id,
                 SessionStartedData(note_id=note_id, session_id=session_id),
+                event_id=f"evt_session_started_{session_id}",
             )
         case SessionEnded(session=s):
             return message(
