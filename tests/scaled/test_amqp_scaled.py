@@ -139,9 +139,9 @@ async def test_a_scripted_session_on_two_instances_arrives_once_in_order(
         assert kinds.index("session.started") < kinds.index("session.ended")
         assert kinds.index("note.deleted") < kinds.index("note.restored")
         assert kinds[-1] == "note.restored"
-        published = [a, b]
-        publishers = [(await _amqp(s))["publisher"] for s in published]
-        assert publishers.count(True) == 1, publishers  # one lease holder
+        states = [await _amqp(s) for s in (a, b)]
+        assert [s["publisher"] for s in states].count(True) == 1, states  # one lease holder
+        assert all(s["connected"] for s in states), states
 
 
 async def _type_and_create(

@@ -6,7 +6,7 @@ messages of the outbox, publishes them one after the other to the durable topic 
 (routing key = event type, persistent, `mandatory` so an unroutable one comes back and is
 counted) and removes each batch only once the broker confirmed it. One message in flight
 at a time keeps the order without relying on the client library's pipelining; measured on
-the local broker it is far above the rate of note events (figure in the README).
+the local broker it is far above the rate of note events (README "RabbitMQ").
 
 A broker that is down or goes away is a degraded state: the backlog waits in the outbox
 (its depth in `/readyz` and `syncd_amqp_outbox_depth`), and drains in order on reconnect.
@@ -156,12 +156,14 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 5.0)
 
     async def _round(self) -> None:
+        # every instance keeps its connection (so `/readyz` tells, and a take-over is
+        # quick); only the lease holder publishes
+        exchange = await self._ensure_exchange()
         if not await self._lease.hold():
             self._publishing = False
             await self._rest()
             return
         self._publishing = True
-        exchange = await self._ensure_exchange()
         batch = await self._outbox.head(BATCH)
         if not batch:
             self._set_depth(0)
