@@ -138,7 +138,9 @@ async def test_a_scripted_session_on_two_instances_arrives_once_in_order(
         assert kinds.index("note.shared") < kinds.index("note.permissions_changed")
         assert kinds.index("session.started") < kinds.index("session.ended")
         assert kinds.index("note.deleted") < kinds.index("note.restored")
-        assert kinds[-1] == "note.restored"
+        # after the restore only its consequences (a debounced note.updated may follow)
+        after = set(kinds[kinds.index("note.restored") + 1 :])
+        assert after <= {"note.updated", "version.created"}, kinds
         states = [await _amqp(s) for s in (a, b)]
         assert [s["publisher"] for s in states].count(True) == 1, states  # one lease holder
         assert all(s["connected"] for s in states), states
