@@ -23,6 +23,7 @@ from tests.support.amqp import (
     consumer,
     fresh_exchange,
     metric,
+    require_broker,
     tcp_proxy,
 )
 from tests.support.fixtures import StartServer, create_note
@@ -205,6 +206,7 @@ async def _serve_once(tmp_path: Path, rabbitmq_url: str) -> tuple[int, list[str]
 
 async def test_a_wrong_password_refuses_the_start_in_one_line(tmp_path: Path) -> None:
     base = amqp_url()
+    await require_broker(base)  # a refusal needs a broker that refuses
     wrong = base.replace("guest:guest@", "guest:not-the-password@")
     assert wrong != base, f"{base} has no guest:guest credentials to spoil"
     code, lines = await _serve_once(tmp_path, wrong)
@@ -223,6 +225,7 @@ async def test_an_unreachable_broker_refuses_the_start_in_one_line(tmp_path: Pat
 
 
 async def test_an_unknown_virtual_host_refuses_the_start_in_one_line(tmp_path: Path) -> None:
+    await require_broker(amqp_url())
     base = amqp_url().rstrip("/")
     code, lines = await _serve_once(tmp_path, f"{base}/no-such-vhost-{os.getpid()}")
     assert code == 2, lines
