@@ -20,6 +20,15 @@ def _serve(settings: Settings) -> int:
     from syncd.app import FrontDoor, create_app
     from syncd.transport.lean_protocol import LeanWebSocketProtocol
 
+    if settings.amqp.enabled:
+        from syncd.services.amqp import BrokerUnusable, check_broker
+
+        try:
+            asyncio.run(check_broker(settings.amqp))
+        except BrokerUnusable as exc:
+            # one line, no traceback: the operator fixes RABBITMQ_URL or the broker
+            print(f"syncd: not starting: {exc}", file=sys.stderr, flush=True)
+            return 2
     app = FrontDoor(create_app(settings))
     config = uvicorn.Config(
         app,

@@ -137,6 +137,34 @@ WEBHOOK_LATENCY = Histogram(
     "Time from sending a webhook to its receiver's response",
     buckets=_LATENCY,
 )
+# -- AMQP (RABBITMQ_URL) -----------------------------------------------------------------
+AMQP_PUBLISHED = Counter(
+    "syncd_amqp_published_total", "Messages sent to the AMQP exchange (confirmed or not)"
+)
+AMQP_CONFIRMED = Counter(
+    "syncd_amqp_confirmed_total", "Messages the broker confirmed (then removed from the outbox)"
+)
+AMQP_RETURNED = Counter(
+    "syncd_amqp_returned_total",
+    "Messages the broker returned as unroutable (no queue bound for their routing key)",
+)
+AMQP_DROPPED = Counter(
+    "syncd_amqp_dropped_total",
+    "Messages not put in the AMQP outbox because it held SYNCD_AMQP_OUTBOX_MAX already",
+)
+AMQP_OUTBOX_DEPTH = Gauge(
+    "syncd_amqp_outbox_depth",
+    "Messages waiting in the AMQP outbox for the broker's confirm",
+    multiprocess_mode="livemax",
+)
+AMQP_CONNECTED = Gauge(
+    "syncd_amqp_connected",
+    "1 while this instance's connection to the AMQP broker is up",
+    multiprocess_mode="livemax",
+)
+AMQP_RECONNECTS = Counter(
+    "syncd_amqp_reconnects_total", "Connections to the AMQP broker made again after a loss"
+)
 ERRORS = Counter(
     "syncd_errors_total",
     "Errors caught, logged and carried on from, by component",

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///./syncd-data/syncd.db"
 
@@ -268,6 +269,65 @@ def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AmqpSettings:
+    """Note events to a RabbitMQ topic exchange (`RABBITMQ_URL`; None: off)."""
+
+    url: str | None = None
+    exchange: str = "syncd.events"
+    #: messages the outbox holds while the broker is away; past that they are dropped
+    #: (logged and counted), so a long outage cannot fill the disk or Redis
+    outbox_max: int = 100_000
+
+    @property
+    def enabled(self) -> bool:
+        return self.url is not None
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for log lines."""
+        return redact_url(self.url or "")
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _amqp(env: Mapping[str, str]) -> AmqpSettings:
+    url = (env.get("RABBITMQ_URL") or "").strip() or None
+    exchange = (env.get("SYNCD_AMQP_EXCHANGE") or "syncd.events").strip()
+    if not exchange or len(exchange) > 255 or exchange.startswith("amq."):
+        raise SettingsError(
+            f"SYNCD_AMQP_EXCHANGE must be 1-255 characters, not starting with amq.: {exchange!r}"
+        )
+    outbox_max = _int(env, "SYNCD_AMQP_OUTBOX_MAX", 100_000, minimum=1)
+    if url is not None:
+        _check_amqp_url(url)
+    return AmqpSettings(url=url, exchange=exchange, outbox_max=outbox_max)
+
+
+def _check_amqp_url(url: str) -> None:
+    """Refuse at start what the broker client could never connect to."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SettingsError(f"RABBITMQ_URL is not a valid URL: {exc}") from None
+    if parts.scheme not in ("amqp", "amqps"):
+        raise SettingsError(
+            f"RABBITMQ_URL must start with amqp:// or amqps://, got {redact_url(url)!r}"
+        )
+    if not parts.hostname:
+        raise SettingsError(f"RABBITMQ_URL has no host: {redact_url(url)!r}")
+    if port == 0:
+        raise SettingsError(f"RABBITMQ_URL has an invalid port: {redact_url(url)!r}")
+
+
 def sqlite_url_in(data_dir: Path) -> str:
     """The default database: `syncd.db` in the data folder (`SYNCD_DATA_DIR`)."""
     return f"sqlite:///{data_dir / 'syncd.db'}"
@@ -301,6 +361,7 @@ class Settings:
     versions: VersionSettings = field(default_factory=VersionSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    amqp: AmqpSettings = field(default_factory=AmqpSettings)
     #: seconds a cached note or permission look-up lives (0: no caching)
     cache_ttl: float = 60.0
     #: PROMETHEUS_MULTIPROC_DIR: metrics of several worker processes merged
@@ -371,6 +432,7 @@ class Settings:
                 refresh_ttl=_int(env, "SYNCD_REFRESH_TOKEN_TTL", 30 * 24 * 3600, minimum=1),
             ),
             webhooks=_webhooks(env),
+            amqp=_amqp(env),
             cache_ttl=_seconds(env, "SYNCD_CACHE_TTL", 60.0),
             metrics_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"])
             if env.get("PROMETHEUS_MULTIPROC_DIR")

@@ -35,6 +35,14 @@ from syncd.jobs.backend import JobBackend
 from syncd.jobs.memory import MemoryBackend
 from syncd.jobs.worker import JobRegistry, Jobs, Worker
 from syncd.room import RoomLimits, RoomRegistry
+from syncd.services.amqp import (
+    AmqpPublisher,
+    OutboxRelay,
+    RedisLease,
+    SoleLease,
+    StreamOutbox,
+    TableOutbox,
+)
 from syncd.services.cache import NoteCache, open_cache
 from syncd.services.events import (
     ALL_KINDS,
@@ -48,6 +56,7 @@ from syncd.services.events import (
     NoteRestored,
     NoteShared,
     NoteUpdated,
+    NotificationCreated,
     PeerJoined,
     PeerLeft,
     PermissionsChanged,
@@ -57,6 +66,7 @@ from syncd.services.events import (
     UserLeft,
     VersionTaken,
 )
+from syncd.services.events.outgoing import RedisWindow
 from syncd.services.job_catalog import Cleanup, Deliverer, register_jobs, standard_cleanup
 from syncd.services.mailer import Mailer
 from syncd.services.notes import ContentRecorder, NoteService
@@ -68,7 +78,6 @@ from syncd.services.ratelimit import RateLimiter
 from syncd.services.sessions import SessionService
 from syncd.services.versions import VersionService
 from syncd.services.webhooks import (
-    RedisWindow,
     WebhookDispatcher,
     WebhookEndpoints,
     WebhookPublisher,
@@ -80,6 +89,7 @@ from syncd.storage import (
     NoteRecord,
     NotificationStore,
     SessionStore,
+    SqlOutbox,
     Store,
     VersionStore,
     WebhookStore,
@@ -141,6 +151,8 @@ class Services:
     #: webhook endpoints and their delivery log (`/api/webhooks`)
     webhooks: WebhookEndpoints = field(kw_only=True)
     webhook_dispatcher: WebhookDispatcher = field(kw_only=True)
+    #: the AMQP outbox's publisher (None: `RABBITMQ_URL` unset)
+    amqp: OutboxRelay | None = field(default=None, kw_only=True)
 
 
 # -- parts chosen by the mode ------------------------------------------------------------
@@ -354,6 +366,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             )
         )
         _subscribe_webhooks(events, hooks)
+        amqp = await _open_amqp(settings, store, events, redis, instance_id, stack)
         await stack.enter_async_context(hub)
         await stack.enter_async_context(gateway)
         worker = None
@@ -384,6 +397,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             hocuspocus=hocuspocus,
             webhooks=endpoints,
             webhook_dispatcher=dispatcher,
+            amqp=amqp,
             collab=Collaboration(
                 hub, gateway, sessions, notifications, jobs, worker, cleanup, instance_id, redis
             ),
@@ -458,6 +472,58 @@ def _subscribe_webhooks(events: EventBus, hooks: WebhookPublisher) -> None:
     """One queued handler for every kind: one FIFO, so a note's messages keep their order."""
     for kind in _WEBHOOK_KINDS:
         events.subscribe(kind, hooks.on_event, queued=True, name="webhooks")
+
+
+#: what AMQP carries: the webhooks' kinds and the users' notifications
+_AMQP_KINDS: tuple[type[NoteEvent], ...] = (*_WEBHOOK_KINDS, NotificationCreated)
+
+
+async def _open_amqp(
+    settings: Settings,
+    store: Store,
+    events: EventBus,
+    redis: Redis | None,
+    instance_id: str,
+    stack: contextlib.AsyncExitStack,
+) -> OutboxRelay | None:
+    """With `RABBITMQ_URL`: the outbox (a table embedded, the shared Redis stream scaled),
+    its relay to the broker, and the queued subscriber that fills it. Entered after the
+    store and Redis it uses: on exit the pending `note.updated` reach the outbox first."""
+    config = settings.amqp
+    if not config.enabled:
+        return None
+    prefix = settings.redis_prefix
+    if redis is None:
+        outbox: TableOutbox | StreamOutbox = TableOutbox(SqlOutbox(store.engine), config.outbox_max)
+        lease: SoleLease | RedisLease = SoleLease()
+    else:
+        outbox = StreamOutbox(redis, prefix, config.outbox_max)
+        lease = RedisLease(redis, prefix, instance_id)
+    relay = await stack.enter_async_context(
+        OutboxRelay(
+            config,
+            outbox,
+            lease,
+            name=f"syncd {instance_id[:8]}",
+            # scaled, the lease holder also publishes what other instances appended
+            idle=1.0 if redis is None else 0.25,
+        )
+    )
+    publisher = await stack.enter_async_context(
+        AmqpPublisher(
+            outbox,
+            relay.wake,
+            settings.webhooks.debounce,
+            store.get_note,
+            limit=config.outbox_max,
+            field=settings.prosemirror_field,
+            window=RedisWindow(redis, prefix, "amqp") if redis is not None else None,
+        )
+    )
+    # one queued handler for every kind: one FIFO, so a note's messages keep their order
+    for kind in _AMQP_KINDS:
+        events.subscribe(kind, publisher.on_event, queued=True, name="amqp")
+    return relay
 
 
 def _count(event: NoteEvent) -> None:

@@ -15,7 +15,11 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@operation("Readiness (database, bus)", responses={200: Ready, 503: Ready}, auth=False)
+@operation(
+    "Readiness (database, bus; the AMQP broker and outbox reported)",
+    responses={200: Ready, 503: Ready},
+    auth=False,
+)
 async def readyz(request: Request) -> Response:
     services = request.app.state.services
     checks: dict[str, str] = {}
@@ -28,10 +32,12 @@ async def readyz(request: Request) -> Response:
     if check_bus is not None:
         checks.update(await check_bus())
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if services.amqp is not None:
+        # reported, not a check: without the broker the server still serves, and the
+        # events wait in the outbox (a load balancer must not take the instance out)
+        body["amqp"] = await services.amqp.status()
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 def routes() -> list[Route]:

@@ -37,8 +37,10 @@ async def queue_stats(request: Request) -> Response:
     collab = request.app.state.services.collab
     stats = await collab.jobs.stats()
     worker = collab.worker
+    amqp = request.app.state.services.amqp
     return JSONResponse(
         {
+            "amqp": await amqp.status() if amqp is not None else None,
             "mode": collab.jobs.mode,
             "queues": {name: dataclasses.asdict(s) for name, s in stats.items()},
             "worker": {

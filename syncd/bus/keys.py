@@ -24,6 +24,9 @@ Per doc (hash tag `{doc:<id>}`):
 Shared:
 - `<prefix>:docs` (sorted set): `key_part(doc id)` of the docs that have a stream, scored by
   their last append time; finds the streams of docs whose instance died.
+- `<prefix>:amqp:outbox` (stream), `<prefix>:amqp:lease` (string, TTL): the AMQP outbox
+  and the one instance that publishes it (`syncd.services.amqp`); per doc, `:webhook` and
+  `:amqp` hold the `note.updated` window of each channel.
 - `<prefix>:events` (pub/sub channel): note events every instance acts on (rights changed,
   note deleted), JSON with the note id inside.
 - `<prefix>:{note:<id>}:presence`, `<prefix>:{user:<id>}:online`,
@@ -87,7 +90,11 @@ class Keys:
 
     def webhook_window(self, note_id: str) -> str:
         """Held (with a TTL) by the instance that sent the note's last `note.updated`."""
-        return f"{self._doc(note_id)}:webhook"
+        return self.event_window(note_id, "webhook")
+
+    def event_window(self, note_id: str, channel: str) -> str:
+        """The `note.updated` window of one outgoing channel (`webhook`, `amqp`)."""
+        return f"{self._doc(note_id)}:{channel}"
 
     # -- shared --------------------------------------------------------------------------
 
@@ -98,6 +105,16 @@ class Keys:
     @property
     def events(self) -> str:
         return f"{self.prefix}:events"
+
+    @property
+    def amqp_outbox(self) -> str:
+        """The AMQP outbox (stream): messages waiting for the broker's confirm, in order."""
+        return f"{self.prefix}:amqp:outbox"
+
+    @property
+    def amqp_lease(self) -> str:
+        """The instance that publishes the AMQP outbox now (string with a PX TTL)."""
+        return f"{self.prefix}:amqp:lease"
 
     @property
     def stateless(self) -> str:

@@ -19,7 +19,13 @@ from syncd import metrics
 from syncd.auth import Principal
 from syncd.content import doc_to_json, extract_mentions
 from syncd.jobs.worker import Jobs
-from syncd.services.events import ContentChanged, EventBus, Mention, NoteShared
+from syncd.services.events import (
+    ContentChanged,
+    EventBus,
+    Mention,
+    NoteShared,
+    NotificationCreated,
+)
 from syncd.storage import NewNotification, NotificationRecord, NotificationStore, Store
 
 log = logging.getLogger(__name__)
@@ -109,7 +115,14 @@ class NotificationService:
     ) -> list[tuple[NotificationRecord, str | None]]:
         """Store one notification per user and queue its delivery: each record with the id
         of its delivery job (None if queueing it failed)."""
-        return await notify_users(self.store, self._jobs, user_ids, new)
+        queued = await notify_users(self.store, self._jobs, user_ids, new)
+        for record, _ in queued:
+            await self._created(record)
+        return queued
+
+    async def _created(self, record: NotificationRecord) -> None:
+        """Tell the subscribers (AMQP's `notification.created`)."""
+        await self._events.publish(NotificationCreated(record.note_id or "", record))
 
     async def deliver(self, record: NotificationRecord) -> str | None:
         """Queue the delivery of `record`; the job's id, or None if the queue failed."""
@@ -179,6 +192,7 @@ class NotificationService:
         created = await self.store.notify_mentions(note_id, sorted(mentioned), new, skip=editor)
         for record in created:
             await self.deliver(record)
+            await self._created(record)
         if created:
             users = tuple(sorted({record.user_id for record in created}))
             await self._events.publish(Mention(note_id, users, editor))

@@ -99,7 +99,8 @@ class SessionService:
 
     async def _started(self, note_id: str, session_id: str) -> None:
         """Publish `SessionStarted` the first time this process sees the session (another
-        instance that joins it may announce it too: at least once per session)."""
+        instance that joins it may announce it too: at least once per session; its outgoing
+        message has one id per session, so receivers keep one: `events.payloads`)."""
         if session_id in self._announced:
             return
         self._announced[session_id] = None

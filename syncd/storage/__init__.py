@@ -12,6 +12,7 @@ from ._errors import (
     StorageUnavailable,
 )
 from ._url import DatabaseURL, parse_database_url
+from .amqp_outbox import OutboxRow, SqlOutbox
 from .migrate import migrate_database
 from .notifications import NewNotification, NotificationRecord, NotificationStore
 from .records import (
@@ -48,12 +49,14 @@ __all__ = [
     "NoteRecord",
     "NotificationRecord",
     "NotificationStore",
+    "OutboxRow",
     "Permissions",
     "Rotation",
     "SessionActivity",
     "SessionRecord",
     "SessionStore",
     "Snapshot",
+    "SqlOutbox",
     "SqlRefreshRecords",
     "StorageError",
     "StorageRejected",

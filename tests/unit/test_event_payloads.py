@@ -20,15 +20,16 @@ from syncd.services.events import (
     UserJoined,
     VersionTaken,
 )
-from syncd.services.events.kinds import Mention, NoteEvent
+from syncd.services.events.kinds import Mention, NoteEvent, NotificationCreated
 from syncd.services.events.payloads import (
     DATA_MODELS,
     EVENT_TYPES,
+    WEBHOOK_EVENT_TYPES,
     EventMessage,
     message_of,
     note_updated,
 )
-from syncd.storage import NoteRecord
+from syncd.storage import NoteRecord, NotificationRecord
 from syncd.storage.records import NoteMetadata, Permissions
 from syncd.storage.sessions import SessionRecord
 from syncd.storage.versions import VersionRecord
@@ -49,6 +50,20 @@ RECORD = NoteRecord(
 )
 ALICE = Principal("alice", None, None, (), 0.0, None)
 SESSION = SessionRecord("s1", "n1", False, AT, AT, AT, 4, 120, ("alice", "bob"))
+NOTIFICATION = NotificationRecord(
+    "nt1",
+    "bob",
+    "mention",
+    "mention",
+    "Alice mentioned you",
+    "",
+    {},
+    "n1",
+    "alice",
+    False,
+    None,
+    AT,
+)
 VERSION = VersionRecord("n1", 2, None, True, None, "alice", ("alice",), 10, AT, b"")
 
 CASES: list[tuple[NoteEvent, str]] = [
@@ -61,6 +76,7 @@ CASES: list[tuple[NoteEvent, str]] = [
     (SessionStarted("n1", "s1"), "session.started"),
     (SessionEnded("n1", SESSION), "session.ended"),
     (Mention("n1", ("bob",), "alice"), "mention.created"),
+    (NotificationCreated("n1", NOTIFICATION), "notification.created"),
 ]
 
 
@@ -98,6 +114,24 @@ def test_a_deletion_says_whether_it_was_permanent_and_a_restore_who_did_it() -> 
 def test_every_type_is_covered() -> None:
     covered = {t for _, t in CASES} | {"note.updated"}
     assert covered == set(EVENT_TYPES) == set(DATA_MODELS)
+    # webhooks carry every note event; a user's notification goes to AMQP only
+    assert set(EVENT_TYPES) - set(WEBHOOK_EVENT_TYPES) == {"notification.created"}
+
+
+def test_a_session_start_keeps_one_id_whoever_announces_it() -> None:
+    first = message_of(SessionStarted("n1", "s1"))
+    again = message_of(SessionStarted("n1", "s1"))
+    assert first is not None and again is not None and first.id == again.id
+
+
+def test_a_notification_about_no_note_has_no_note_id() -> None:
+    about_nothing = NotificationRecord(
+        "nt2", "bob", "info", "general", "Hi", "", {}, None, "svc", False, None, AT
+    )
+    message = message_of(NotificationCreated("", about_nothing))
+    assert message is not None
+    body = json.loads(message.body())
+    assert body["noteId"] is None and body["data"]["userId"] == "bob"
 
 
 def test_remote_copies_and_internal_events_have_no_message() -> None:

@@ -37,7 +37,20 @@ class WorkerState(Out):
     inFlight: int = Field(ge=0)
 
 
+class AmqpStatus(Out):
+    """RabbitMQ (`RABBITMQ_URL`): this instance's connection and the shared outbox."""
+
+    connected: bool
+    publisher: bool = Field(description="this instance holds the lease and publishes")
+    outboxDepth: int | None = Field(
+        description="messages waiting for the broker's confirm (null: could not be read)"
+    )
+    exchange: str
+    error: str | None = Field(description="why publishing is paused, while it is")
+
+
 class QueueStats(Out):
+    amqp: AmqpStatus | None = Field(description="null: RABBITMQ_URL is not set")
     mode: Literal["embedded", "redis"]
     queues: dict[str, QueueCounts]
     worker: WorkerState
@@ -105,3 +118,7 @@ class Live(Out):
 class Ready(Out):
     status: Literal["ready", "not ready"]
     checks: dict[str, str]
+    amqp: AmqpStatus | None = Field(
+        default=None,
+        description="present with RABBITMQ_URL; a broker away is degraded, not unready",
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from syncd.api.models._base import Body, Out, Timestamp, text_field
-from syncd.services.events.payloads import EventType
+from syncd.services.events.payloads import WebhookEventType
 
 MAX_LIMIT = 200
 #: the longest id a delivery can have (a Postgres BIGINT)
@@ -28,7 +28,7 @@ Url = Annotated[
     ),
 ]
 Events = Annotated[
-    list[EventType],
+    list[WebhookEventType],
     Field(min_length=1, max_length=50, description="the event types sent to this endpoint"),
 ]
 Description = Annotated[str, text_field(500)]

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from syncd.auth import Principal
 from syncd.room import Peer, Room
-from syncd.storage import NoteRecord, SessionRecord, VersionRecord
+from syncd.storage import NoteRecord, NotificationRecord, SessionRecord, VersionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +154,14 @@ class Mention(NoteEvent):
     by: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationCreated(NoteEvent):
+    """A notification was stored for a user; `note_id` is its note's, or "" for one about
+    no note (a service's own)."""
+
+    record: NotificationRecord
+
+
 #: every kind (for subscribers that take them all, like metrics); a new kind goes here too
 ALL_KINDS: tuple[type[NoteEvent], ...] = (
     NoteCreated,
@@ -172,4 +180,5 @@ ALL_KINDS: tuple[type[NoteEvent], ...] = (
     SessionEnded,
     VersionTaken,
     Mention,
+    NotificationCreated,
 )

@@ -1,6 +1,6 @@
 """The event catalogue: one JSON payload schema per event type that leaves the process.
 
-Webhooks send these today; an AMQP publisher (issue 17) reuses the same models, so a CRM
+Webhooks and the AMQP publisher (`syncd.services.amqp`) send the same models, so a CRM
 back end parses one schema whatever carries it. Every message is an `EventMessage`
 envelope (the Standard Webhooks layout: `type`, `timestamp`, `data`, plus the event `id`,
 which is also the `webhook-id` header) around the `data` model of its type. Times are ISO
@@ -27,6 +27,7 @@ from syncd.services.events.kinds import (
     NoteEvent,
     NoteRestored,
     NoteShared,
+    NotificationCreated,
     PermissionsChanged,
     SessionEnded,
     SessionStarted,
@@ -34,7 +35,7 @@ from syncd.services.events.kinds import (
 )
 from syncd.storage import NoteRecord
 
-EventType = Literal[
+WebhookEventType = Literal[
     "note.created",
     "note.updated",
     "note.deleted",
@@ -46,9 +47,14 @@ EventType = Literal[
     "session.ended",
     "mention.created",
 ]
+#: every type: webhooks carry all but `notification.created` (a user's notification is
+#: for the AMQP consumers of a CRM, e.g. its activity timeline; not a note event)
+EventType = WebhookEventType | Literal["notification.created"]
 
-#: every type, in the order the README lists them (the filter of `SYNCD_WEBHOOK_EVENTS`)
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+#: the webhooks' types, in the order the README lists them (`SYNCD_WEBHOOK_EVENTS`)
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
+#: every type of the catalogue (what AMQP carries)
+EVENT_TYPES: tuple[str, ...] = (*WEBHOOK_EVENT_TYPES, "notification.created")
 
 
 class _Payload(BaseModel):
@@ -152,6 +158,21 @@ class MentionCreatedData(_Payload):
     by: str | None
 
 
+class NotificationCreatedData(_Payload):
+    """A notification stored for a user (a share, a mention, one a service created);
+    title and message as the user sees them, `noteId` None when it is about no note."""
+
+    notification_id: str
+    user_id: str
+    type: str
+    category: str
+    title: str
+    message: str
+    note_id: str | None
+    actor_id: str | None
+    created_at: datetime
+
+
 EventData = (
     NoteCreatedData
     | NoteUpdatedData
@@ -163,6 +184,7 @@ EventData = (
     | SessionStartedData
     | SessionEndedData
     | MentionCreatedData
+    | NotificationCreatedData
 )
 
 #: the `data` model of each type (for consumers that parse, and for the README's table)
@@ -177,17 +199,19 @@ DATA_MODELS: dict[str, type[_Payload]] = {
     "session.started": SessionStartedData,
     "session.ended": SessionEndedData,
     "mention.created": MentionCreatedData,
+    "notification.created": NotificationCreatedData,
 }
 
 
 class EventMessage(_Payload):
     """The envelope: `id` is unique per event and stable across delivery attempts, so a
-    receiver drops duplicates by it; `noteId` lets it order and route per note."""
+    receiver drops duplicates by it; `noteId` lets it order and route per note (None only
+    for a `notification.created` about no note)."""
 
     id: str
     type: EventType
     timestamp: datetime
-    note_id: str
+    note_id: str | None
     #: the model of `type` (`DATA_MODELS`); checked when built by `message`
     data: EventData
 
@@ -232,10 +256,15 @@ def new_event_id() -> str:
 
 
 def message(
-    type_: EventType, note_id: str, data: EventData, *, at: datetime | None = None
+    type_: EventType,
+    note_id: str | None,
+    data: EventData,
+    *,
+    at: datetime | None = None,
+    event_id: str | None = None,
 ) -> EventMessage:
     return EventMessage(
-        id=new_event_id(),
+        id=event_id or new_event_id(),
         type=type_,
         timestamp=at or datetime.now(UTC),
         note_id=note_id,
@@ -307,10 +336,13 @@ def message_of(event: NoteEvent) -> EventMessage | None:
                 ),
             )
         case SessionStarted(session_id=session_id):
+            # every instance that joins the session announces it (`SessionService`): one
+            # id per session, so webhooks store one delivery and AMQP consumers dedupe
             return message(
                 "session.started",
                 note_id,
                 SessionStartedData(note_id=note_id, session_id=session_id),
+                event_id=f"evt_session_started_{session_id}",
             )
         case SessionEnded(session=s):
             return message(
@@ -329,4 +361,17 @@ def message_of(event: NoteEvent) -> EventMessage | None:
         case Mention(user_ids=user_ids, by=by):
             mentioned = MentionCreatedData(note_id=note_id, user_ids=list(user_ids), by=by)
             return message("mention.created", note_id, mentioned)
+        case NotificationCreated(record=n):
+            created = NotificationCreatedData(
+                notification_id=n.id,
+                user_id=n.user_id,
+                type=n.type,
+                category=n.category,
+                title=n.title,
+                message=n.message,
+                note_id=n.note_id,
+                actor_id=n.actor_id,
+                created_at=n.created_at,
+            )
+            return message("notification.created", n.note_id, created)
     return None

@@ -57,7 +57,7 @@ class WebhookDispatcher:
         wanting = [e.id for e in await self.enabled() if message.type in e.events]
         if not wanting:
             return []
-        new = NewDelivery(message.id, message.type, message.note_id, message.body())
+        new = NewDelivery(message.id, message.type, message.note_id or "", message.body())
         added = await self.store.add_deliveries(new, wanting)
         for delivery_id in added:
             await self.enqueue(delivery_id)

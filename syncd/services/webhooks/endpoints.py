@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from standardwebhooks import Webhook
 
-from syncd.services.events.payloads import EVENT_TYPES
+from syncd.services.events.payloads import WEBHOOK_EVENT_TYPES
 from syncd.services.webhooks.dispatch import WebhookDispatcher
 from syncd.settings import SettingsError, WebhookSettings
 from syncd.storage import EndpointRecord
@@ -35,10 +35,11 @@ def check_settings(settings: WebhookSettings) -> None:
         Webhook(settings.secret or "")
     except Exception:
         raise SettingsError("SYNCD_WEBHOOK_SECRET must be whsec_ followed by base64") from None
-    unknown = sorted(set(settings.events) - set(EVENT_TYPES))
+    unknown = sorted(set(settings.events) - set(WEBHOOK_EVENT_TYPES))
     if unknown:
         raise SettingsError(
-            f"SYNCD_WEBHOOK_EVENTS: unknown {', '.join(unknown)}; use {', '.join(EVENT_TYPES)}"
+            f"SYNCD_WEBHOOK_EVENTS: unknown {', '.join(unknown)}; "
+            f"use {', '.join(WEBHOOK_EVENT_TYPES)}"
         )
 
 
@@ -67,7 +68,7 @@ class WebhookEndpoints:
         await self._store.sync_configured(
             {configured_id(url): url for url in hooks.urls},
             secret=hooks.secret or "",
-            events=hooks.events or EVENT_TYPES,
+            events=hooks.events or WEBHOOK_EVENT_TYPES,
         )
         self._dispatcher.forget()
 
