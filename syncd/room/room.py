@@ -173,17 +173,45 @@ class Room:
         #: (client, clock) of the second UTF-16 unit of every character outside the BMP
         #: in the doc: no update may split an item there (see `check_splits`)
         self._pairs: set[tuple[int, int]] = set()
+        #: remote updates applied before `load` (the bus subscribes first), kept in case
+        #: `load` has to start from a fresh Doc
+        self._before_load: list[bytes] | None = []
 
     # -- loading -------------------------------------------------------------------------
 
     def load(self, updates: Sequence[bytes]) -> None:
-        """Apply stored updates (snapshot, then the log's tail) before anyone joins."""
+        """Apply stored updates (snapshot, then the log's tail) before anyone joins.
+
+        In one transaction, or, if pycrdt refuses that, in one each, as they were applied
+        live: between transactions yrs collects deleted items, and an item whose parent
+        was collected by then is fine live yet refused while the parent is still there
+        (see `syncd.updates`). Raises what pycrdt raises if that fails too.
+        """
         self._clocks = None
-        with self.doc.transaction(origin="load"):
-            for update in updates:
-                if update and update != EMPTY_UPDATE:
+        stored = [update for update in updates if update and update != EMPTY_UPDATE]
+        early, self._before_load = self._before_load, None
+        try:
+            with self.doc.transaction(origin="load"):
+                for update in stored:
                     self.doc.apply_update(update)
-                    self._note_pairs(update)
+        except BaseException as exc:
+            if not _is_pycrdt_failure(exc):
+                raise
+            metrics.ERRORS.labels("room_load").inc()
+            log.warning(
+                "room %s: stored updates do not apply in one transaction (%s: %.200s); "
+                "applying them one by one",
+                self.doc_id,
+                type(exc).__name__,
+                exc,
+            )
+            # the failed transaction may have applied part of them: start afresh, with
+            # what other instances sent meanwhile after them
+            self.doc = Doc()
+            for update in [*stored, *(early or [])]:
+                self.doc.apply_update(update)
+        for update in stored:
+            self._note_pairs(update)
 
     # -- peers ---------------------------------------------------------------------------
 
@@ -475,6 +503,8 @@ class Room:
                 )
                 continue
             self._note_pairs(update)
+            if self._before_load is not None:
+                self._before_load.append(update)
             frames.append(update)
         self._remote_changes += 1
         if frames:

@@ -1,4 +1,5 @@
-"""Updates that split a character outside the BMP (an emoji, two UTF-16 units) are refused.
+"""Updates that split a character outside the BMP (an emoji, two UTF-16 units) are refused;
+stored updates that pycrdt refuses in one transaction are compacted and loaded one by one.
 
 Found by tests/integration/test_fuzz_frames.py (seed 10): a fuzzed delete-only update of
 one clock, inside an emoji the room did not have yet, was accepted (pycrdt kept it
@@ -14,7 +15,7 @@ from __future__ import annotations
 import pytest
 from pycrdt import Doc
 
-from syncd.protocol import ProtocolError, SyncUpdate, YLimits, check_update
+from syncd.protocol import ProtocolError, SyncUpdate, YLimits, check_update, read_state_vector
 from syncd.protocol.close_codes import CLOSE_MALFORMED
 from syncd.room import Room
 from syncd.updates import CompactionError, compact_state
@@ -111,3 +112,25 @@ async def test_whole_emoji_edits_go_through() -> None:
     room.handle(writer, SyncUpdate(bytes.fromhex("000101010002")))  # clocks 0-1
     await room.drain()
     assert reloads(room.doc.get_update())
+
+
+#: an item in array "a" (1#0, an Any), its deletion, and an item whose parent is 1#0: fine
+#: applied one by one (yrs collected 1#0 in between), refused in one transaction
+ANY_ITEM = bytes.fromhex("01010100080101610177017800")
+ANY_DELETE = bytes.fromhex("000101010001")
+CHILD_OF_ANY = bytes.fromhex("0101020028000100016b0177017600")
+
+
+def test_compact_state_applies_one_by_one_what_one_transaction_refuses() -> None:
+    doc = Doc()
+    with pytest.raises(RuntimeError), doc.transaction():
+        for update in (ANY_ITEM, ANY_DELETE, CHILD_OF_ANY):
+            doc.apply_update(update)
+    assert reloads(compact_state([ANY_ITEM, ANY_DELETE, CHILD_OF_ANY]))
+
+
+async def test_a_room_loads_one_by_one_what_one_transaction_refuses() -> None:
+    room = Room("n", MemoryLog())
+    room.load([ANY_ITEM, ANY_DELETE, CHILD_OF_ANY])
+    assert reloads(room.doc.get_update())
+    assert read_state_vector(room.doc.get_state()) == {1: 1, 2: 1}
