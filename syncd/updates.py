@@ -169,7 +169,10 @@ def _encode(chunks: Sequence[bytes], *, one_by_one: bool) -> tuple[bytes, list[b
 
 
 def _clocks(state_vector: bytes) -> dict[int, int]:
+    """A state vector as a dict, without clients at clock 0 (a Doc lists a client whose
+    structs all stayed pending; its encoding does not)."""
     try:
-        return read_state_vector(state_vector)
+        clocks = read_state_vector(state_vector)
     except ProtocolError as exc:
         raise CompactionError(f"unreadable state vector: {exc}") from None
+    return {client: clock for client, clock in clocks.items() if clock}
