@@ -31,19 +31,37 @@ the Doc's state vector (`pycrdt.get_update(part, state)`) must have no structs, 
 delete set that diff carries whole must add nothing to the Doc's. If not, it tries once
 more from the union as one update (which settled all 82), and what is still pending is
 merged into the Doc's encoding: nothing is lost, and what the Doc took in stays compact.
+
+Applying stored updates in one transaction is not always what the room did: it applied them
+one by one, and between two transactions yrs garbage-collects deleted items, so an item
+whose parent was deleted (and collected) by then is fine live, and refused ("block parent
+... must be deleted or shared ref type") when the same parent is still there in one
+transaction. `compact_state` then tries once more with one transaction per update. It also
+checks that the Doc's encoding covers exactly the Doc's state vector: pycrdt 0.14 can
+encode a doc it cannot load again (an item split inside a UTF-16 surrogate pair shifts
+every later clock of its client; the room refuses such updates, see
+`syncd.protocol.check_splits`). What fails either way raises `CompactionError`, and the
+compactions keep the log as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pycrdt import Doc, get_update, merge_updates
+from pycrdt import Doc, get_state, get_update, merge_updates
+
+from syncd.protocol import ProtocolError, read_state_vector
 
 #: a Yjs v1 update that changes nothing (no structs, empty delete set)
 EMPTY_UPDATE = b"\x00\x00"
 GROUP = 32
 #: an update this large (a snapshot) is applied on its own rather than merged into a group
 LARGE = 4096
+
+
+class CompactionError(ValueError):
+    """pycrdt cannot fold these updates into one Doc encoding (it refuses them, panics, or
+    encodes a doc it cannot load back); the caller keeps the updates as they are."""
 
 
 def merge(updates: Sequence[bytes]) -> bytes:
@@ -89,8 +107,27 @@ def compact_state(updates: Sequence[bytes]) -> bytes:
     applied: applying 10,000 one by one takes 20 ms (9 ms in one transaction) and leaves
     10,000 diffs to check.
     """
-    chunks = _chunks(updates)
-    compact, rests = _encode(chunks)
+    try:
+        return _compact(_chunks(updates), one_by_one=False)
+    except BaseException as exc:
+        first = _failure(exc)
+    # As the room applied them (see the module docstring): each in its own transaction.
+    try:
+        return _compact(list(updates), one_by_one=True)
+    except BaseException as exc:
+        raise CompactionError(f"{first}; one by one: {_failure(exc)}") from None
+
+
+def _failure(exc: BaseException) -> str:
+    """What pycrdt raised, as text; anything else (cancellation, exit) goes on up."""
+    # a Rust panic surfaces as pyo3's PanicException, a BaseException
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        raise exc
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _compact(chunks: Sequence[bytes], *, one_by_one: bool) -> bytes:
+    compact, rests = _encode(chunks, one_by_one=one_by_one)
     if not rests:
         return compact
     # Something stayed pending. Either its dependencies are missing, or they came in a
@@ -99,19 +136,26 @@ def compact_state(updates: Sequence[bytes]) -> bytes:
     # Doc holds every struct below its state vector, so the Doc's encoding plus the rests
     # is the union of all updates; with the Doc's encoding first, the merge keeps its
     # compact structs.
-    compact, rests = _encode([merge([compact, *rests])])
+    compact, rests = _encode([merge([compact, *rests])], one_by_one=False)
     return merge([compact, *rests]) if rests else compact
 
 
-def _encode(chunks: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
-    """The encoding of a Doc that `chunks` were applied to, and, if the Doc did not take
-    in all of them, what each chunk holds beyond the Doc's state vector (else [])."""
+def _encode(chunks: Sequence[bytes], *, one_by_one: bool) -> tuple[bytes, list[bytes]]:
+    """The encoding of a Doc that `chunks` were applied to (in one transaction, or one
+    each), and, if the Doc did not take in all of them, what each chunk holds beyond the
+    Doc's state vector (else [])."""
     doc: Doc = Doc()
-    with doc.transaction():
+    if one_by_one:
         for chunk in chunks:
             doc.apply_update(chunk)
+    else:
+        with doc.transaction():
+            for chunk in chunks:
+                doc.apply_update(chunk)
     state = doc.get_state()
     compact = doc.get_update()
+    if _clocks(get_state(compact)) != _clocks(state):
+        raise CompactionError("the doc's encoding does not match its state vector")
     # What each chunk holds that the Doc's state vector does not cover: the structs the Doc
     # left pending, and the chunk's whole delete set.
     rests = [get_update(chunk, state) for chunk in chunks]
@@ -122,3 +166,13 @@ def _encode(chunks: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
     if all(rest[0] == 0 for rest in rests) and merge([deletes, *rests]) == deletes:
         return compact, []
     return compact, rests
+
+
+def _clocks(state_vector: bytes) -> dict[int, int]:
+    """A state vector as a dict, without clients at clock 0 (a Doc lists a client whose
+    structs all stayed pending; its encoding does not)."""
+    try:
+        clocks = read_state_vector(state_vector)
+    except ProtocolError as exc:
+        raise CompactionError(f"unreadable state vector: {exc}") from None
+    return {client: clock for client, clock in clocks.items() if clock}

@@ -26,7 +26,7 @@ from syncd import metrics
 from syncd.bus.keys import Keys, id_of_part, id_order, key_part
 from syncd.room.backend import DocGone
 from syncd.storage import NoteNotFound, Store
-from syncd.updates import compact_state
+from syncd.updates import CompactionError, compact_state
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,9 @@ class Compactor:
         self._store = store
         self._instance_id = instance_id
         self._keep_ms = keep_ms
+        #: docs whose compaction pycrdt refused, with the last stream id it was tried up
+        #: to: logged once, not again every pass until the stream grows
+        self._failed: dict[str, bytes] = {}
 
     async def compact(self, doc_id: str, *, keep_ms: int | None = None) -> int | None:
         """Fold the stream into the snapshot and trim what the snapshot holds, sparing
@@ -92,7 +95,12 @@ class Compactor:
             parts = [fields[b"u"] for _, fields in entries]
             if snapshot is not None:
                 parts.insert(0, snapshot.state)
-            state = compact_state(parts)
+            try:
+                state = compact_state(parts)
+            except CompactionError as exc:
+                self._compaction_failed(doc_id, entries[-1][0], len(entries), exc)
+                return 0
+            self._failed.pop(doc_id, None)
             last_id = entries[-1][0].decode()
             try:
                 stored = await self._store.save_snapshot(doc_id, state, position=last_id)
@@ -109,6 +117,23 @@ class Compactor:
             await self._trim(stream, position, keep_ms)
         await self._unlist_if_empty(doc_id)
         return len(entries)
+
+    def _compaction_failed(
+        self, doc_id: str, last_id: bytes, count: int, exc: CompactionError
+    ) -> None:
+        """Snapshot and stream stay as they are (loading reads both: nothing is lost)."""
+        metrics.ERRORS.labels("compaction").inc()
+        if self._failed.get(doc_id) == last_id:
+            return  # said already, for these very entries
+        if len(self._failed) >= 1024:
+            self._failed.clear()
+        self._failed[doc_id] = last_id
+        log.error(
+            "doc %s: compaction failed, snapshot and %d stream entries kept: %s",
+            doc_id,
+            count,
+            exc,
+        )
 
     async def _trim(self, stream: str, position: str, keep_ms: int) -> None:
         """Trim entries up to `position` (what the snapshot holds) older than `keep_ms`."""

@@ -32,6 +32,7 @@ from ._messages import (
     parse_message,
 )
 from ._ylimits import YLimits
+from ._ysplits import check_splits, surrogate_pairs
 from ._ystructs import (
     UpdateShape,
     check_dependencies,
@@ -56,6 +57,7 @@ __all__ = [
     "UpdateShape",
     "YLimits",
     "check_dependencies",
+    "check_splits",
     "check_state_vector",
     "check_update",
     "encode",
@@ -70,4 +72,5 @@ __all__ = [
     "parse_awareness_update",
     "parse_message",
     "read_state_vector",
+    "surrogate_pairs",
 ]

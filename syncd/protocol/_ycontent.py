@@ -17,7 +17,7 @@ from ._codec import MAX_SAFE_INTEGER, read_var_uint
 from ._errors import ProtocolError
 from ._ylimits import YLimits
 
-__all__ = ["TYPE_CONTENT", "Cursor", "limit", "malformed", "skip_content"]
+__all__ = ["TYPE_CONTENT", "Cursor", "limit", "malformed", "skip_content", "surrogate_offsets"]
 
 TYPE_CONTENT = 7
 """Content reference of a shared type (its item is the parent of the type's children)."""
@@ -127,13 +127,21 @@ class Cursor:
             raise malformed("var-int beyond 2**53 - 1")
 
 
-def skip_content(cur: Cursor, ref: int, limits: YLimits) -> int:
+def skip_content(cur: Cursor, ref: int, limits: YLimits, pairs: list[int] | None = None) -> int:
     """Walk one item's content; return its length in clock units (1 for most content,
-    the element count for deleted/JSON/any, UTF-16 code units for a string)."""
+    the element count for deleted/JSON/any, UTF-16 code units for a string).
+
+    For a string with characters outside the BMP, the offset of each one's second
+    UTF-16 unit (low surrogate) is appended to `pairs`: a clock no split may land on.
+    """
     if ref == 4:  # string
         text = cur.string()
+        if text.isascii():
+            return _positive(len(text), "string")
         # Yjs counts in UTF-16 code units; a character outside the BMP takes two
-        units = len(text.encode("utf-16-le")) >> 1 if not text.isascii() else len(text)
+        units = len(text.encode("utf-16-le")) >> 1
+        if units != len(text) and pairs is not None:
+            pairs.extend(surrogate_offsets(text))
         return _positive(units, "string")
     if ref == 8:  # any
         count = _positive(cur.count("values", cur.left), "any")
@@ -171,6 +179,19 @@ def skip_content(cur: Cursor, ref: int, limits: YLimits) -> int:
         _skip_any(cur, limits, 0)
         return 1
     raise malformed(f"unknown content type {ref}")
+
+
+def surrogate_offsets(text: str) -> list[int]:
+    """UTF-16 offsets of the low surrogates of `text` (one per character outside the BMP)."""
+    found: list[int] = []
+    units = 0
+    for char in text:
+        if ord(char) > 0xFFFF:
+            found.append(units + 1)
+            units += 2
+        else:
+            units += 1
+    return found
 
 
 def _positive(length: int, what: str) -> int:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ._codec import MAX_SAFE_INTEGER
 from ._errors import ProtocolError
-from ._ycontent import TYPE_CONTENT, Cursor, limit, malformed, skip_content
+from ._ycontent import TYPE_CONTENT, Cursor, limit, malformed, skip_content, surrogate_offsets
 from ._ylimits import MAX_CLOCK, YLimits
 
 __all__ = [
@@ -59,6 +59,14 @@ class UpdateShape:
     blocks: dict[int, tuple[int, int]] = field(default_factory=dict)
     #: per client: the highest clock an origin or parent in the update points at
     refs: dict[int, int] = field(default_factory=dict)
+    #: per client: the clock after the last one its delete ranges cover
+    deletes: dict[int, int] = field(default_factory=dict)
+    #: where integrating the update may split an item, as (client, clock): after a left
+    #: origin, at a right origin, at both ends of a delete range (see `check_splits`)
+    splits: list[tuple[int, int]] = field(default_factory=list)
+    #: the clocks of the second UTF-16 unit of every character outside the BMP in the
+    #: update's strings: an item split there is one yrs cannot encode again
+    pairs: set[tuple[int, int]] = field(default_factory=set)
 
     def point_at(self, client: int, clock: int) -> None:
         if self.refs.get(client, -1) < clock:
@@ -67,8 +75,8 @@ class UpdateShape:
 
 def check_dependencies(shape: UpdateShape, state: dict[int, int]) -> None:
     """Refuse an update that needs structs the doc does not have (given its state vector
-    as a dict): a client's structs starting past the doc's clock for it, or an origin or
-    parent past what the doc and the update hold.
+    as a dict): a client's structs starting past the doc's clock for it, an origin or
+    parent past what the doc and the update hold, or a delete range past them.
 
     pycrdt keeps such an update pending until the gap is filled, and its integration of
     pending structs is where fuzzed updates crash the process (segfaults in pycrdt 0.14),
@@ -88,6 +96,15 @@ def check_dependencies(shape: UpdateShape, state: dict[int, int]) -> None:
             known = max(known, block[1])
         if clock >= known:
             raise ProtocolError("update points at structs the server does not have", kind="missing")
+    for client, end in shape.deletes.items():
+        known = state.get(client, 0)
+        block = shape.blocks.get(client)
+        if block is not None:
+            known = max(known, block[1])
+        if end > known:
+            # yrs keeps such a delete pending and applies it when the structs come, after
+            # every check of theirs (a split it makes there is one `check_splits` missed)
+            raise ProtocolError("update deletes structs the server does not have", kind="missing")
 
 
 def read_state_vector(data: bytes) -> dict[int, int]:
@@ -121,7 +138,7 @@ def check_update(data: bytes, limits: YLimits) -> UpdateShape:
     cur = Cursor(data)
     shape = UpdateShape()
     _walk_structs(cur, limits, shape)
-    _walk_delete_set(cur, limits)
+    _walk_delete_set(cur, limits, shape)
     if cur.left:
         raise malformed(f"{cur.left} trailing bytes after an update")
     return shape
@@ -185,20 +202,28 @@ def _typing_shape(data: bytes) -> UpdateShape | None:
     if stop >= end:
         return None
     raw = data[pos:stop]
+    surrogates: list[int] = []
     if raw.isascii():
         units = stop - pos
     else:
         try:
-            units = len(raw.decode("utf-8").encode("utf-16-le")) >> 1
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return None
+        units = len(text.encode("utf-16-le")) >> 1
+        if units != len(text):  # characters outside the BMP: where their halves meet
+            surrogates = surrogate_offsets(text)
+    deleted: tuple[int, int, int] | None = None
     if stop + 1 != end or data[stop]:  # not an empty delete set: one range, or refused
         deletes = _DELETE_ONE.fullmatch(data, stop)
         if deletes is None:
             return None
-        deleter, clock_raw, length_raw = deletes.groups()
-        if _var(deleter) > MAX_SAFE_INTEGER or _var(clock_raw) + _var(length_raw) > MAX_CLOCK + 1:
+        deleter_raw, clock_raw, length_raw = deletes.groups()
+        deleter, deleted_start = _var(deleter_raw), _var(clock_raw)
+        deleted_end = deleted_start + _var(length_raw)
+        if deleter > MAX_SAFE_INTEGER or deleted_end > MAX_CLOCK + 1:
             return None
+        deleted = (deleter, deleted_start, deleted_end)
     client = _var(client_raw)
     start = _var(start_raw)
     origin = _var(second)
@@ -211,20 +236,32 @@ def _typing_shape(data: bytes) -> UpdateShape | None:
     ):
         return None
     refs = {origin: clock}
-    if first is not None:  # 0xc4: `first` is the left origin, `second` the right one
+    # in the order the walk finds them: left origin, right origin, delete range
+    if first is None:  # 0x84: `second` is the left origin
+        splits = [(origin, clock + 1)]
+    else:  # 0xc4: `first` is the left origin, `second` the right one
+        right = (origin, clock)
         origin = _var(first)
         clock = _var(first_clock)
         if origin > MAX_SAFE_INTEGER or clock > MAX_CLOCK:
             return None
         if refs.get(origin, -1) < clock:
             refs[origin] = clock
-    return UpdateShape({client: (start, start + units)}, refs)
+        splits = [(origin, clock + 1), right]
+    deleted_to: dict[int, int] = {}
+    if deleted is not None:
+        deleter, deleted_start, deleted_end = deleted
+        splits += ((deleter, deleted_start), (deleter, deleted_end))
+        deleted_to[deleter] = deleted_end
+    pairs = {(client, start + offset) for offset in surrogates}
+    return UpdateShape({client: (start, start + units)}, refs, deleted_to, splits, pairs)
 
 
 def _walk_structs(cur: Cursor, limits: YLimits, shape: UpdateShape) -> None:
     clients = cur.count("clients", limits.max_clients, _MIN_CLIENT)
     budget = limits.max_structs
     seen: set[int] = set()
+    pairs: list[int] = []
     # How deep each type made in this update sits, keyed by its item's ID, and the depth
     # of the parent of every item (by its first and last ID, which is what right and left
     # origins point at); items whose parent is outside the update count from zero.
@@ -247,7 +284,10 @@ def _walk_structs(cur: Cursor, limits: YLimits, shape: UpdateShape) -> None:
                     raise malformed("a zero-length struct")
             else:
                 depth = _walk_item_header(cur, info, limits, type_depth, parent_depth, shape)
-                length = skip_content(cur, ref, limits)
+                length = skip_content(cur, ref, limits, pairs)
+                if pairs:
+                    shape.pairs.update((client, clock + offset) for offset in pairs)
+                    pairs.clear()
                 parent_depth[(client, clock)] = depth
                 parent_depth[(client, clock + length - 1)] = depth
                 if ref == TYPE_CONTENT:
@@ -273,10 +313,12 @@ def _walk_item_header(
     if info & _HAS_ORIGIN:
         origin = (cur.uint(), _clock(cur))
         shape.point_at(*origin)
+        shape.splits.append((origin[0], origin[1] + 1))
         depth = parent_depth.get(origin, 0)
     if info & _HAS_RIGHT_ORIGIN:
         origin = (cur.uint(), _clock(cur))
         shape.point_at(*origin)
+        shape.splits.append(origin)
         depth = max(depth, parent_depth.get(origin, 0))
     if info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
         return depth  # the parent is the origin's; the key bit carries nothing here
@@ -301,14 +343,19 @@ def _clock(cur: Cursor) -> int:
     return clock
 
 
-def _walk_delete_set(cur: Cursor, limits: YLimits) -> None:
+def _walk_delete_set(cur: Cursor, limits: YLimits, shape: UpdateShape) -> None:
     clients = cur.count("delete-set clients", limits.max_clients, _MIN_PAIR)
     budget = limits.max_delete_ranges
+    splits = shape.splits
     for _ in range(clients):
-        cur.uint()
+        client = cur.uint()
         ranges = cur.count("delete ranges", budget, _MIN_PAIR)
         budget -= ranges
         for _ in range(ranges):
             clock = cur.uint()
-            if clock + cur.uint() > MAX_CLOCK + 1:
+            end = clock + cur.uint()
+            if end > MAX_CLOCK + 1:
                 raise malformed("a delete range beyond clock 2**32 - 1")
+            splits += ((client, clock), (client, end))
+            if shape.deletes.get(client, 0) < end:
+                shape.deletes[client] = end

@@ -37,6 +37,7 @@ from syncd.protocol import (
     UpdateShape,
     YLimits,
     check_dependencies,
+    check_splits,
     check_state_vector,
     check_update,
     encode_awareness,
@@ -47,6 +48,7 @@ from syncd.protocol import (
     encode_update,
     parse_awareness_update,
     read_state_vector,
+    surrogate_pairs,
 )
 from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
@@ -168,16 +170,48 @@ class Room:
         self._clocks: dict[int, int] | None = None
         #: updates of peers waiting for missing structs, by peer (only peers holding any)
         self._held: dict[Peer, HeldUpdates] = {}
+        #: (client, clock) of the second UTF-16 unit of every character outside the BMP
+        #: in the doc: no update may split an item there (see `check_splits`)
+        self._pairs: set[tuple[int, int]] = set()
+        #: remote updates applied before `load` (the bus subscribes first), kept in case
+        #: `load` has to start from a fresh Doc
+        self._before_load: list[bytes] | None = []
 
     # -- loading -------------------------------------------------------------------------
 
     def load(self, updates: Sequence[bytes]) -> None:
-        """Apply stored updates (snapshot, then the log's tail) before anyone joins."""
+        """Apply stored updates (snapshot, then the log's tail) before anyone joins.
+
+        In one transaction, or, if pycrdt refuses that, in one each, as they were applied
+        live: between transactions yrs collects deleted items, and an item whose parent
+        was collected by then is fine live yet refused while the parent is still there
+        (see `syncd.updates`). Raises what pycrdt raises if that fails too.
+        """
         self._clocks = None
-        with self.doc.transaction(origin="load"):
-            for update in updates:
-                if update and update != EMPTY_UPDATE:
+        stored = [update for update in updates if update and update != EMPTY_UPDATE]
+        early, self._before_load = self._before_load, None
+        try:
+            with self.doc.transaction(origin="load"):
+                for update in stored:
                     self.doc.apply_update(update)
+        except BaseException as exc:
+            if not _is_pycrdt_failure(exc):
+                raise
+            metrics.ERRORS.labels("room_load").inc()
+            log.warning(
+                "room %s: stored updates do not apply in one transaction (%s: %.200s); "
+                "applying them one by one",
+                self.doc_id,
+                type(exc).__name__,
+                exc,
+            )
+            # the failed transaction may have applied part of them: start afresh, with
+            # what other instances sent meanwhile after them
+            self.doc = Doc()
+            for update in [*stored, *(early or [])]:
+                self.doc.apply_update(update)
+        for update in stored:
+            self._note_pairs(update)
 
     # -- peers ---------------------------------------------------------------------------
 
@@ -278,7 +312,10 @@ class Room:
         self, peer: Peer, update: bytes, shape: UpdateShape, clocks: dict[int, int]
     ) -> None:
         """Apply a peer's update whose dependencies the doc holds (`clocks`: its state)."""
+        check_splits(shape, self._pairs, clocks)
         self._integrate(update, origin=peer)  # drops the clocks: pycrdt may fail halfway
+        if shape.pairs:
+            self._pairs |= shape.pairs
         # Nothing was left pending (that is what the check ensured), so every block of
         # the update is now in the doc.
         for client, (_, end) in shape.blocks.items():
@@ -378,21 +415,43 @@ class Room:
         pending, and with no connection to hold it for, one that needs structs the doc
         lacks is refused (`ProtocolError`, kind "missing").
         """
-        self.check(update)
+        shape = self._check(update)
         self._integrate(update, origin=origin, editor=editor)
+        if shape.pairs:
+            self._pairs |= shape.pairs
         self._release_held()
 
     def check(self, update: bytes) -> None:
         """Raise `ProtocolError` unless `update` is well formed, within the walker's caps
         and applicable to this doc now: what must hold before pycrdt is given it, here or
         in a scratch doc (the content guard tries updates on a copy)."""
-        check_dependencies(check_update(update, self._limits.yjs), self._current_clocks())
+        self._check(update)
+
+    def _check(self, update: bytes) -> UpdateShape:
+        shape = check_update(update, self._limits.yjs)
+        clocks = self._current_clocks()
+        check_dependencies(shape, clocks)
+        check_splits(shape, self._pairs, clocks)
+        return shape
+
+    def _note_pairs(self, update: bytes) -> None:
+        """Remember where a trusted update (stored, remote, made here by pycrdt) holds
+        characters outside the BMP."""
+        try:
+            pairs = surrogate_pairs(update)
+        except ProtocolError as exc:
+            metrics.ERRORS.labels("room_walk").inc()
+            log.warning("room %s: a trusted update does not walk: %s", self.doc_id, exc)
+            return
+        if pairs:
+            self._pairs |= pairs
 
     def record_local(
         self, update: bytes, *, origin: Peer | None = SERVER, editor: str | None = None
     ) -> None:
         """Queue an update already applied to `self.doc` (e.g. by a server-side edit made
         in a transaction) for the durable log and every peer but its origin."""
+        self._note_pairs(update)
         self._queue(update, origin=origin, editor=editor)
         self._release_held()
 
@@ -443,6 +502,9 @@ class Room:
                     exc,
                 )
                 continue
+            self._note_pairs(update)
+            if self._before_load is not None:
+                self._before_load.append(update)
             frames.append(update)
         self._remote_changes += 1
         if frames:

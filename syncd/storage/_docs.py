@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from syncd.updates import compact_state
+from syncd import metrics
+from syncd.updates import CompactionError, compact_state
 
 from ._engine import dialect_insert
 from ._errors import NoteNotFound
@@ -124,7 +125,13 @@ async def save(conn: AsyncConnection, doc_id: str, state: bytes, position: str) 
         # (every compaction's) comes out byte for byte unchanged.
         merged = pycrdt.merge_updates(state, stored.state)
         if merged != state:
-            state = compact_state([merged])
+            try:
+                state = compact_state([merged])
+            except CompactionError as exc:
+                # the union as merged: larger, but it holds everything both do
+                metrics.ERRORS.labels("compaction").inc()
+                log.error("doc %s: snapshot stored uncompacted: %s", doc_id, exc)
+                state = merged
             state_vector = pycrdt.get_state(state)
     await conn.execute(
         sa.update(doc_snapshots)
@@ -135,7 +142,11 @@ async def save(conn: AsyncConnection, doc_id: str, state: bytes, position: str) 
 
 
 async def compact(conn: AsyncConnection, doc_id: str) -> int:
-    """Fold the whole log of `doc_id` into its snapshot; return rows folded."""
+    """Fold the whole log of `doc_id` into its snapshot; return rows folded.
+
+    If pycrdt cannot fold them (`CompactionError`), the snapshot and the log stay as they
+    are (nothing is lost: loading reads both), with one log line and a counted error.
+    """
     snapshot = await load(conn, doc_id, lock=True)
     rows = await read(conn, doc_id, 0)
     if not rows:
@@ -144,7 +155,15 @@ async def compact(conn: AsyncConnection, doc_id: str) -> int:
     if snapshot is not None:
         parts.insert(0, snapshot.state)
     last_seq = rows[-1][0]
-    if not await save(conn, doc_id, compact_state(parts), str(last_seq)):
+    try:
+        state = compact_state(parts)
+    except CompactionError as exc:
+        metrics.ERRORS.labels("compaction").inc()
+        log.error(
+            "doc %s: compaction failed, snapshot and %d log rows kept: %s", doc_id, len(rows), exc
+        )
+        return 0
+    if not await save(conn, doc_id, state, str(last_seq)):
         return 0
     seqs = [seq for seq, _ in rows]
     if conn.dialect.name == "postgresql":

@@ -6,19 +6,26 @@ loses an update because compaction trimmed it before that instance's reader got 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 
+from syncd.bus.compaction import Compactor
+from syncd.bus.keys import Keys
+from syncd.storage import open_store
 from tests.scaled.helpers import Backing, converged, open_backing
 from tests.support.fixtures import StartServer, create_note
 from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.services import start_redis
 from tests.support.yjs_node import NodeYjs, YClient
+from tests.unit.test_room_surrogates import HALF_DELETE, STATE
 
 
 async def _connect(node: NodeYjs, name: str, server: SyncdProcess, note_id: str) -> YClient:
@@ -193,3 +200,37 @@ def _stream_empty(backing: Backing, note_id: str) -> Callable[[], Awaitable[bool
 def _order(stream_id: str) -> tuple[int, int]:
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+async def test_entries_pycrdt_cannot_compact_stay_in_the_stream_with_one_error_line(
+    postgres_url: str,
+    redis_server_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Entries stored before the room refused such updates (tests/unit/
+    test_room_surrogates.py): every pass keeps snapshot and stream as they are, counts an
+    error, and logs one line with the doc id until the stream changes, never a traceback."""
+    keys = Keys(redis_prefix.rstrip(":"))
+    redis = Redis.from_url(redis_server_url)
+    try:
+        async with open_store(postgres_url, pool_size=2) as store:
+            await store.create_note(note_id="n1", title="t", created_by="o")
+            for update in (HALF_DELETE, STATE):
+                await redis.xadd(keys.updates("n1"), {b"o": b"old", b"u": update})
+            compactor = Compactor(redis, store, "test-compactor", keys, keep_ms=0)
+            before = _compaction_errors()
+            with caplog.at_level(logging.ERROR, logger="syncd.bus"):
+                assert await compactor.compact("n1") == 0
+                assert await compactor.compact("n1") == 0
+            assert await store.load_snapshot("n1") is None
+            assert await redis.xlen(keys.updates("n1")) == 2
+            assert _compaction_errors() == before + 2
+            [line] = caplog.records
+            assert "doc n1: compaction failed" in line.getMessage() and line.exc_info is None
+    finally:
+        await redis.aclose()
+
+
+def _compaction_errors() -> float:
+    return REGISTRY.get_sample_value("syncd_errors_total", {"component": "compaction"}) or 0.0

@@ -4,10 +4,15 @@ the stored snapshot holds."""
 
 from __future__ import annotations
 
+import logging
+
 import pycrdt
+import pytest
+from prometheus_client import REGISTRY
 
 from syncd.storage import Store
 from syncd.updates import compact_state, merge
+from tests.unit.test_room_surrogates import HALF_DELETE, STATE
 
 
 def keystrokes(count: int) -> tuple[pycrdt.Doc, list[bytes]]:
@@ -82,3 +87,25 @@ async def test_a_delete_merged_in_from_the_stored_snapshot_stays_compact(store: 
     assert text_of(loaded(snapshot.state)) == text_of(source)
     assert snapshot.state == source.get_update()  # the union, re-encoded by a Doc
     assert snapshot.state_vector == source.get_state()
+
+
+async def test_updates_pycrdt_cannot_compact_stay_in_the_log_with_one_error_line(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored before the room refused them (see tests/unit/test_room_surrogates.py): the
+    compaction keeps the log as it is, says so once with the doc id, counts it, and does
+    not raise, so the room's checkpoint neither logs a traceback nor stays stuck."""
+    await store.create_note(note_id="n1", title="t", created_by="o")
+    await store.append_updates("n1", [HALF_DELETE, STATE])
+    before = _compaction_errors()
+    with caplog.at_level(logging.ERROR, logger="syncd.storage"):
+        assert await store.compact_doc("n1") == 0
+    assert await store.load_snapshot("n1") is None
+    assert [data for _, data in await store.read_updates("n1")] == [HALF_DELETE, STATE]
+    assert _compaction_errors() == before + 1
+    [line] = caplog.records
+    assert "doc n1: compaction failed" in line.getMessage() and line.exc_info is None
+
+
+def _compaction_errors() -> float:
+    return REGISTRY.get_sample_value("syncd_errors_total", {"component": "compaction"}) or 0.0

@@ -161,3 +161,13 @@ def test_merging_in_what_a_compact_state_holds_leaves_it_unchanged() -> None:
     assert pycrdt.merge_updates(compact, compact_state(updates[:2000])) == compact
     assert pycrdt.merge_updates(compact, merge(updates[:2000])) == compact
     assert len(pycrdt.merge_updates(merge(updates[:2000]), compact)) > 2 * len(compact)
+
+
+def test_a_client_whose_structs_all_stay_pending_is_no_encoding_mismatch() -> None:
+    """A subdocument at clock 56 of a client with no earlier clock (fuzz seed 30): the
+    Doc lists the client at clock 0, its encoding leaves it out; both say the same."""
+    lone = bytes.fromhex(
+        "0101f955382901036d6170057375622d312430333435373236382d363238352d3463613307393634"
+        "392d373436353064623732613432760000"
+    )
+    assert pycrdt.get_state(merge([compact_state([lone])])) == pycrdt.get_state(lone)

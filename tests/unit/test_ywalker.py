@@ -244,7 +244,7 @@ def _full_walk(update: bytes) -> UpdateShape | None:
     shape = UpdateShape()
     try:
         _walk_structs(cur, LIMITS, shape)
-        _walk_delete_set(cur, LIMITS)
+        _walk_delete_set(cur, LIMITS, shape)
     except ProtocolError:
         return None
     return None if cur.left else shape
@@ -282,7 +282,9 @@ def test_the_keystroke_fast_path_reads_what_the_full_walk_reads() -> None:
     for update in KEYSTROKES:
         fast = _typing_shape(update)
         assert fast is not None and fast == _full_walk(update) == check_update(update, LIMITS)
-    assert _typing_shape(KEYSTROKES[2]) == UpdateShape({7: (0, 2)}, {9: 0})
+    assert _typing_shape(KEYSTROKES[2]) == UpdateShape(
+        {7: (0, 2)}, {9: 0}, splits=[(9, 1)], pairs={(7, 1)}
+    )
     doc = Doc(client_id=CLIENT)
     text = doc.get("t", type=Text)
     text += "ab"
