@@ -22,9 +22,11 @@ def _doc(paragraphs: int) -> dict[str, Any]:
             "content": [
                 {"type": "text", "text": f"line {i} with some words "},
                 {"type": "text", "text": "bold", "marks": [{"type": "bold"}]},
-                {"type": "text", "text": " and a link", "marks": [
-                    {"type": "link", "attrs": {"href": "https://example.com"}}
-                ]},
+                {
+                    "type": "text",
+                    "text": " and a link",
+                    "marks": [{"type": "link", "attrs": {"href": "https://example.com"}}],
+                },
             ],
         }
 

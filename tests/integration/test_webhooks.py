@@ -169,6 +169,7 @@ async def test_content_typed_by_a_client_is_sent_sanitised_when_it_leaves(
         assert updated["text"] == "intro\nclick"
         assert updated["content"]["type"] == "doc"
         assert "javascript" not in json.dumps(updated)
+
         # `session.ended` is its own delivery, which may still be on its way when
         # `note.updated` has arrived: wait for it rather than read the log once.
         async def ended() -> list[dict[str, Any]]:
