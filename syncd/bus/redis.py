@@ -83,8 +83,7 @@ class RedisBus:
 
     async def __aenter__(self) -> RedisBus:
         await self._stack.enter_async_context(self._reader)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(self._keys.events, self._keys.stateless)
+        await self._open_pubsub()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen()),
@@ -252,12 +251,29 @@ class RedisBus:
         if self._pubsub is not None:
             await getattr(self._pubsub, method)(channel)
 
+    async def _open_pubsub(self) -> None:
+        """A pub/sub connection subscribed to the events, stateless and every loaded doc's
+        awareness channel. A new one after each failure: on a Redis Cluster the old one stays
+        bound to its node, which may be the master that just died (a failover)."""
+        old, self._pubsub = self._pubsub, None
+        if old is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old.aclose()
+        if isinstance(self._redis, RedisCluster):
+            # the slot map may still name the dead master: read it again first
+            await self._redis.nodes_manager.initialize()
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._keys.events, self._keys.stateless, *self._channels)
+        self._pubsub = pubsub
+
     async def _listen(self) -> None:
         """Awareness of loaded docs and note events, from one pub/sub connection."""
-        assert self._pubsub is not None
         backoff = Backoff(0.05, 5.0)
         while True:
             try:
+                if self._pubsub is None:
+                    await self._open_pubsub()
+                assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=1.0)
                 backoff.reset()
             except asyncio.CancelledError:
@@ -266,6 +282,10 @@ class RedisBus:
                 metrics.ERRORS.labels("bus_pubsub").inc()
                 delay = backoff.next()
                 log.warning("pub/sub listener: %s; retrying in %.2fs", exc, delay)
+                if self._pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._pubsub.aclose()
+                    self._pubsub = None
                 await asyncio.sleep(delay)
                 continue
             if message is None or message.get("type") != "message":
