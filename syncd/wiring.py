@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from syncd import metrics
 from syncd.api.models.note_views import note_json
@@ -324,6 +325,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             hub,
             store,
             redis_url=settings.redis_url,
+            cluster=redis if isinstance(redis, RedisCluster) else None,
             prefix=prefix,
             online=online,
             instance_id=instance_id,
