@@ -181,6 +181,8 @@ async def _open_bus(
             orphan_interval=settings.compact_interval,
             keys=Keys(settings.redis_prefix),
             on_event=from_other_instance,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_ms=settings.redis_wait_ms,
         )
     )
     return bus, redis
