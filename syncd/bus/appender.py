@@ -149,16 +149,21 @@ class StreamAppender:
     async def _append_on_cluster(
         self, cluster: RedisCluster, batch: Batch, index: dict[str, float]
     ) -> tuple[dict[str, Exception | None], bool]:
-        if self._refresh:
+        manager = cluster.nodes_manager
+        if self._refresh or not manager.slots_cache:
             self._refresh = False
             with contextlib.suppress(RedisError, OSError):
-                await cluster.nodes_manager.initialize()
-        manager = cluster.nodes_manager
+                await manager.initialize()
         groups: dict[str, tuple[str, int, list[tuple[str, Sequence[bytes]]]]] = {}
-        for doc_id, updates in batch:
-            node = manager.get_node_from_slot(key_slot(self._keys.updates(doc_id).encode()))
-            groups.setdefault(node.name, (node.host, node.port, []))[2].append((doc_id, updates))
-        index_node = manager.get_node_from_slot(key_slot(self._keys.doc_index.encode()))
+        try:
+            for doc_id, updates in batch:
+                node = manager.get_node_from_slot(key_slot(self._keys.updates(doc_id).encode()))
+                group = groups.setdefault(node.name, (node.host, node.port, []))
+                group[2].append((doc_id, updates))
+            index_node = manager.get_node_from_slot(key_slot(self._keys.doc_index.encode()))
+        except RedisError as exc:  # a slot no master serves (mid-failover)
+            self._refresh = True
+            return {doc_id: exc for doc_id, _ in batch}, False
         groups.setdefault(index_node.name, (index_node.host, index_node.port, []))
         runs = [
             self._append_on(

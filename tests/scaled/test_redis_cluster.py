@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from syncd.auth.refresh_redis import RedisRefreshRecords
+from syncd.bus.appender import NotReplicated, StreamAppender
 from syncd.bus.connect import open_redis
 from syncd.bus.keys import Keys
 from syncd.services.cache import RedisCache
@@ -224,3 +225,33 @@ async def test_socketio_events_cross_instances_on_the_cluster(
     )
     [editor] = await ann.wait_sio_event("note:user-joined", contains={"userId": "cara"})
     assert editor["source"] == "websocket"
+
+
+async def test_an_append_the_replica_has_not_acknowledged_is_not_durable(
+    redis_cluster: RedisCluster, redis_prefix: str
+) -> None:
+    """With SYNCD_REDIS_WAIT_REPLICAS=1, an append to a master whose replica is attached but
+    stalled (SIGSTOP) fails (the room keeps it, unsent, and retries); once the replica
+    answers again, appends are durable again."""
+    url = redis_cluster.url.replace("redis+cluster://", "redis://")
+    keys = Keys(redis_prefix.rstrip(":"))
+    redis = open_redis(url, cluster=True)
+    appender = StreamAppender(redis, url, keys, b"me", replicas=1, wait_ms=200)
+    replica = redis_cluster.replica_of(redis_cluster.owner_of(keys.updates("d1")))
+    try:
+        assert await appender.append([("d1", [b"\x00\x00"])], 1.0) == {"d1": None}
+        replica.pause()
+        try:
+            outcome = await appender.append([("d1", [b"\x00\x00"])], 1.0)
+        finally:
+            replica.resume()
+        assert isinstance(outcome["d1"], NotReplicated), outcome
+
+        async def durable_again() -> bool:
+            return await appender.append([("d1", [b"\x00\x00"])], 1.0) == {"d1": None}
+
+        await eventually(durable_again, timeout=30, what="appends acknowledged again")
+    finally:
+        replica.resume()
+        await appender.aclose()
+        await redis.aclose()

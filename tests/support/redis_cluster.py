@@ -89,6 +89,15 @@ class ClusterNode:
             self._process.wait(timeout=30)
         self._process = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the node holds its connections but answers nothing (a stalled replica)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+
     def cli(self, *args: str, timeout: float = 10.0) -> str:
         done = subprocess.run(
             ["redis-cli", "-p", str(self.port), *args],
