@@ -344,6 +344,10 @@ class Settings:
     #: the (non-cluster) Redis of the job queue; `REDIS_URL` unless set otherwise
     jobs_redis_url: str | None = None
     redis_prefix: str = "syncd"
+    #: replicas that must acknowledge a stream append (`WAIT`) before it counts as durable
+    redis_wait_replicas: int = 0
+    #: milliseconds an append waits for those acknowledgements before it is retried
+    redis_wait_ms: int = 1000
     jwt_secret: str | None = None
     jwt_refresh_secret: str | None = None
     host: str = "127.0.0.1"
@@ -408,6 +412,8 @@ class Settings:
             redis_cluster=redis_cluster,
             jobs_redis_url=jobs_redis_url,
             redis_prefix=_redis_prefix(env),
+            redis_wait_replicas=_int(env, "SYNCD_REDIS_WAIT_REPLICAS", 0),
+            redis_wait_ms=_int(env, "SYNCD_REDIS_WAIT_MS", 1000, minimum=1),
             jwt_secret=env.get("JWT_SECRET") or None,
             jwt_refresh_secret=env.get("JWT_REFRESH_SECRET") or None,
             host=env.get("HOST") or "127.0.0.1",

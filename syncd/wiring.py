@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from syncd import metrics
 from syncd.api.models.note_views import note_json
@@ -192,6 +193,8 @@ async def _open_bus(
             orphan_interval=settings.compact_interval,
             keys=Keys(settings.redis_prefix),
             on_event=from_other_instance,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_ms=settings.redis_wait_ms,
         )
     )
     return bus, redis
@@ -336,6 +339,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             hub,
             store,
             redis_url=settings.redis_url,
+            cluster=redis if isinstance(redis, RedisCluster) else None,
             prefix=prefix,
             online=online,
             instance_id=instance_id,

@@ -11,13 +11,33 @@ is handed around typed as `Redis`. The stream reader is the exception that has t
 from __future__ import annotations
 
 from typing import cast
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 
 def open_redis(url: str, *, cluster: bool) -> Redis:
-    """A client for `url`; on a cluster, `url` is any one node (the seed)."""
+    """A client for `url`. On a cluster, `url` names one node or several, comma-separated
+    (`redis://h1:7000,h2:7000/0`): the client starts from whichever answers, so an instance
+    still starts while the first node named is the master that just failed."""
     if cluster:
-        return cast(Redis, RedisCluster.from_url(url))
+        first, others = split_seeds(url)
+        seeds = [ClusterNode(host, port) for host, port in others]
+        return cast(Redis, RedisCluster.from_url(first, startup_nodes=seeds or None))
     return Redis.from_url(url)
+
+
+def split_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """The URL of the first node named in `url`, and (host, port) of the others."""
+    parts = urlsplit(url)
+    auth, at, hosts = parts.netloc.rpartition("@")
+    names = [name.strip() for name in hosts.split(",") if name.strip()]
+    if not names:
+        return url, []
+    first = urlunsplit(parts._replace(netloc=f"{auth}{at}{names[0]}"))
+    others = []
+    for name in names[1:]:
+        host, _, port = name.rpartition(":")
+        others.append((host.strip("[]") or "localhost", int(port)) if host else (name, 6379))
+    return first, others

@@ -25,9 +25,10 @@ from redis.exceptions import RedisError
 
 from syncd import metrics
 from syncd.backoff import Backoff
+from syncd.bus.appender import StreamAppender
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import EventHandler, RedisEvents
-from syncd.bus.keys import Keys, id_order, key_part
+from syncd.bus.keys import Keys, id_order
 from syncd.bus.reader import ClusterStreamReader, StreamReader
 from syncd.room.backend import RemoteListener
 from syncd.storage import Store
@@ -52,6 +53,8 @@ class RedisBus:
         orphan_interval: float = 30.0,
         keys: Keys | None = None,
         on_event: EventHandler | None = None,
+        wait_replicas: int = 0,
+        wait_ms: int = 1000,
     ) -> None:
         self._keys = keys or Keys()
         self._redis = redis
@@ -67,6 +70,9 @@ class RedisBus:
             self._reader = StreamReader(
                 redis_url, self._origin, self._keys, on_reconnect=self._catch_up
             )
+        self._appender = StreamAppender(
+            redis, redis_url, self._keys, self._origin, replicas=wait_replicas, wait_ms=wait_ms
+        )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
         #: rights changes and deletions to and from the other instances (`on_event`)
         self.events = RedisEvents(redis, instance_id, self._keys, on_event)
@@ -82,9 +88,9 @@ class RedisBus:
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> RedisBus:
+        self._stack.push_async_callback(self._appender.aclose)
         await self._stack.enter_async_context(self._reader)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(self._keys.events, self._keys.stateless)
+        await self._open_pubsub()
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen()),
@@ -136,23 +142,18 @@ class RedisBus:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        pipe = self._redis.pipeline(transaction=False)
-        now = time.time()
-        for doc_id, updates, _ in batch:
-            stream = self._keys.updates(doc_id)
-            for update in updates:
-                pipe.xadd(stream, {b"o": self._origin, b"u": update})
-        pipe.zadd(self._keys.doc_index, {key_part(doc_id): now for doc_id, _, _ in batch})
         try:
-            await pipe.execute()
+            outcome = await self._appender.append([(d, u) for d, u, _ in batch], time.time())
         except Exception as exc:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for _, _, future in batch:
-            if not future.done():
+            outcome = {doc_id: exc for doc_id, _, _ in batch}
+        for doc_id, _, future in batch:
+            if future.done():
+                continue
+            error = outcome.get(doc_id)
+            if error is None:
                 future.set_result(None)
+            else:
+                future.set_exception(error)
 
     async def compact(self, doc_id: str) -> bool:
         return await self.compactor.compact(doc_id) is not None
@@ -252,12 +253,29 @@ class RedisBus:
         if self._pubsub is not None:
             await getattr(self._pubsub, method)(channel)
 
+    async def _open_pubsub(self) -> None:
+        """A pub/sub connection subscribed to the events, stateless and every loaded doc's
+        awareness channel. A new one after each failure: on a Redis Cluster the old one stays
+        bound to its node, which may be the master that just died (a failover)."""
+        old, self._pubsub = self._pubsub, None
+        if old is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await old.aclose()
+        if isinstance(self._redis, RedisCluster):
+            # the slot map may still name the dead master: read it again first
+            await self._redis.nodes_manager.initialize()
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self._keys.events, self._keys.stateless, *self._channels)
+        self._pubsub = pubsub
+
     async def _listen(self) -> None:
         """Awareness of loaded docs and note events, from one pub/sub connection."""
-        assert self._pubsub is not None
         backoff = Backoff(0.05, 5.0)
         while True:
             try:
+                if self._pubsub is None:
+                    await self._open_pubsub()
+                assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=1.0)
                 backoff.reset()
             except asyncio.CancelledError:
@@ -266,6 +284,10 @@ class RedisBus:
                 metrics.ERRORS.labels("bus_pubsub").inc()
                 delay = backoff.next()
                 log.warning("pub/sub listener: %s; retrying in %.2fs", exc, delay)
+                if self._pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._pubsub.aclose()
+                    self._pubsub = None
                 await asyncio.sleep(delay)
                 continue
             if message is None or message.get("type") != "message":

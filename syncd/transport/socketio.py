@@ -18,6 +18,8 @@ from typing import Any
 
 import socketio
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from syncd import metrics
 from syncd.auth import Access, AuthError, Principal
@@ -30,6 +32,7 @@ from syncd.services.presence.hub import CollaborationHub
 from syncd.services.presence.presence import Connection, merge_by_user
 from syncd.services.presence.redis_state import RedisOnline
 from syncd.storage import StorageError, Store, UserRecord
+from syncd.transport.socketio_cluster import ClusterSocketManager
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +76,19 @@ class SocketGateway:
         users: Store,
         *,
         redis_url: str | None = None,
+        cluster: RedisCluster | None = None,
         prefix: str = "syncd",
         online: RedisOnline | None = None,
         instance_id: str = "",
     ) -> None:
+        """`redis_url` (a single Redis) or `cluster` (the shared Redis Cluster client)
+        carries events between instances; neither: this instance alone."""
         self._notes = notes
         self._hub = hub
         self._users = users
         self._online = online
         self._instance_id = instance_id
-        self._redis_manager = (
-            socketio.AsyncRedisManager(redis_url, channel=Keys(prefix).socketio_channel)
-            if redis_url
-            else None
-        )
+        self._redis_manager = socket_manager(redis_url, cluster, prefix)
         # CORS is Starlette's job (FRONTEND_URL); tokens, not cookies, authenticate here.
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -111,6 +113,9 @@ class SocketGateway:
             self.sio.manager_initialized = True
             manager.initialize()
             async with asyncio.timeout(10):
+                if isinstance(manager, ClusterSocketManager):
+                    await manager.subscribed.wait()
+                    return self
                 # python-socketio offers no event for this; a bounded start-up poll
                 while manager.pubsub is None or not manager.pubsub.subscribed:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
@@ -128,6 +133,8 @@ class SocketGateway:
         if manager is not None and thread is not None:
             thread.cancel()
             await asyncio.wait([thread], timeout=2.0)
+        if isinstance(manager, socketio.AsyncRedisManager) and manager.redis is not None:
+            # its own connection (a cluster manager borrows the shared client instead)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(manager.redis.aclose(), 2.0)
 
@@ -300,6 +307,19 @@ class SocketGateway:
         return {"ok": True}
 
 
+def socket_manager(
+    redis_url: str | None, cluster: RedisCluster | None, prefix: str, *, write_only: bool = False
+) -> AsyncPubSubManager | None:
+    """The client manager that carries Socket.IO events between instances: sharded pub/sub
+    on a Redis Cluster, python-socketio's Redis manager on a single Redis, else none."""
+    channel = Keys(prefix).socketio_channel
+    if cluster is not None:
+        return ClusterSocketManager(cluster, channel=channel, write_only=write_only)
+    if redis_url:
+        return socketio.AsyncRedisManager(redis_url, channel=channel, write_only=write_only)
+    return None
+
+
 def presence_payload(event: UserJoined | UserLeft) -> dict[str, Any]:
     """The body of `note:user-joined` / `note:user-left`."""
     return {
@@ -316,9 +336,10 @@ class RedisDeliverer:
     markers."""
 
     def __init__(self, redis: Redis, redis_url: str, prefix: str) -> None:
-        self._manager = socketio.AsyncRedisManager(
-            redis_url, channel=Keys(prefix).socketio_channel, write_only=True
-        )
+        cluster = redis if isinstance(redis, RedisCluster) else None
+        manager = socket_manager(redis_url, cluster, prefix, write_only=True)
+        assert manager is not None
+        self._manager = manager
         self._online = RedisOnline(redis, prefix)
 
     async def emit_to_user(self, user_id: str, event: str, data: dict[str, Any]) -> None:
@@ -328,6 +349,6 @@ class RedisDeliverer:
         return await self._online.online(user_id)
 
     async def close(self) -> None:
-        redis = getattr(self._manager, "redis", None)
-        if redis is not None:
+        redis = getattr(self._manager, "redis", None)  # the cluster manager's is shared
+        if isinstance(self._manager, socketio.AsyncRedisManager) and redis is not None:
             await redis.aclose()

@@ -8,13 +8,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import cast
 
 import pytest
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster as ClusterClient
 
 from syncd.auth.refresh_redis import RedisRefreshRecords
+from syncd.bus.appender import NotReplicated, StreamAppender
 from syncd.bus.connect import open_redis
 from syncd.bus.keys import Keys
 from syncd.services.cache import RedisCache
@@ -58,10 +56,10 @@ async def pair(
 async def backing(
     postgres_url: str, redis_cluster: RedisCluster, redis_prefix: str
 ) -> AsyncIterator[Backing]:
-    client = ClusterClient.from_url(redis_cluster.url.replace("redis+cluster://", "redis://"))
+    client = open_redis(redis_cluster.url.replace("redis+cluster://", "redis://"), cluster=True)
     try:
         async with open_store(postgres_url, migrate=False, pool_size=2) as store:
-            yield Backing(store, cast(Redis, client), Keys(redis_prefix.rstrip(":")))
+            yield Backing(store, client, Keys(redis_prefix.rstrip(":")))
     finally:
         await client.aclose()
 
@@ -199,4 +197,61 @@ async def test_every_other_redis_user_works_on_the_cluster(
         )
         assert [await limiter.check_connect("10.0.0.1") for _ in range(3)] == [True, True, False]
     finally:
+        await redis.aclose()
+
+
+async def test_socketio_events_cross_instances_on_the_cluster(
+    pair: tuple[SyncdProcess, SyncdProcess], node: NodeYjs
+) -> None:
+    """Socket.IO's manager rides the cluster's sharded pub/sub: a socket on instance A hears
+    of a join and a cursor move made on instance B, and B of a notification A delivers."""
+    a, b = pair
+    await wait_ready([a.http_url, b.http_url], ready=True)
+    note = await create_note(a, permissions={"canView": ["bob", "cara"]})
+    ann = await node.sio_connect("ann", a.http_url, token=make_token("owner", name="Ann"))
+    assert (await ann.sio_emit("note:join", {"noteId": note["id"]}, ack=True))["ok"] is True
+    bob = await node.sio_connect("bob", b.http_url, token=make_token("bob", name="Bob"))
+    assert (await bob.sio_emit("note:join", {"noteId": note["id"]}, ack=True))["ok"] is True
+
+    [joined] = await ann.wait_sio_event("note:user-joined")
+    assert joined["noteId"] == note["id"] and joined["user"] == {"id": "bob", "name": "Bob"}
+    await bob.sio_emit("note:cursor", {"noteId": note["id"], "position": {"line": 2}})
+    [moved] = await ann.wait_sio_event("note:cursor-update")
+    assert moved["userId"] == "bob" and moved["position"] == {"line": 2}
+
+    # A y-websocket editor on B shows up as joined to the Socket.IO listener on A.
+    await node.connect(
+        "editor", url=b.ws_url, room=note["id"], token=make_token("cara"), wait_synced=True
+    )
+    [editor] = await ann.wait_sio_event("note:user-joined", contains={"userId": "cara"})
+    assert editor["source"] == "websocket"
+
+
+async def test_an_append_the_replica_has_not_acknowledged_is_not_durable(
+    redis_cluster: RedisCluster, redis_prefix: str
+) -> None:
+    """With SYNCD_REDIS_WAIT_REPLICAS=1, an append to a master whose replica is attached but
+    stalled (SIGSTOP) fails (the room keeps it, unsent, and retries); once the replica
+    answers again, appends are durable again."""
+    url = redis_cluster.url.replace("redis+cluster://", "redis://")
+    keys = Keys(redis_prefix.rstrip(":"))
+    redis = open_redis(url, cluster=True)
+    appender = StreamAppender(redis, url, keys, b"me", replicas=1, wait_ms=200)
+    replica = redis_cluster.replica_of(redis_cluster.owner_of(keys.updates("d1")))
+    try:
+        assert await appender.append([("d1", [b"\x00\x00"])], 1.0) == {"d1": None}
+        replica.pause()
+        try:
+            outcome = await appender.append([("d1", [b"\x00\x00"])], 1.0)
+        finally:
+            replica.resume()
+        assert isinstance(outcome["d1"], NotReplicated), outcome
+
+        async def durable_again() -> bool:
+            return await appender.append([("d1", [b"\x00\x00"])], 1.0) == {"d1": None}
+
+        await eventually(durable_again, timeout=30, what="appends acknowledged again")
+    finally:
+        replica.resume()
+        await appender.aclose()
         await redis.aclose()

@@ -89,6 +89,15 @@ class ClusterNode:
             self._process.wait(timeout=30)
         self._process = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the node holds its connections but answers nothing (a stalled replica)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+
     def cli(self, *args: str, timeout: float = 10.0) -> str:
         done = subprocess.run(
             ["redis-cli", "-p", str(self.port), *args],
@@ -128,8 +137,15 @@ class RedisCluster:
 
     @property
     def url(self) -> str:
-        """A seed URL in the form syncd reads as a cluster."""
-        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+        """A seed URL in the form syncd reads as a cluster: every node, so an instance
+        (re)started after a node was killed still finds the cluster."""
+        seeds = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return f"redis+cluster://{seeds}/0"
+
+    @property
+    def running(self) -> ClusterNode:
+        """A node that is up (to ask the cluster things)."""
+        return next(node for node in self.nodes if node.running)
 
     def start(self) -> None:
         for node in self.nodes:
@@ -179,7 +195,7 @@ class RedisCluster:
 
     def owner_of(self, key: str) -> ClusterNode:
         """The master that serves `key`'s slot now."""
-        slot = int(self.nodes[0].cli("cluster", "keyslot", key).strip())
+        slot = int(self.running.cli("cluster", "keyslot", key).strip())
         for node in self.masters():
             for line in node.cli("cluster", "nodes").splitlines():
                 fields = line.split()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from syncd.bus.connect import split_seeds
 from syncd.settings import Settings, SettingsError
 
 
@@ -53,3 +54,21 @@ def test_the_cluster_flag_names_a_cluster() -> None:
 def test_a_cluster_without_a_job_queue_redis_is_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("url", "first", "others"),
+    [
+        ("redis://n1:7000/0", "redis://n1:7000/0", []),
+        ("redis://n1:7000,n2:7001/0", "redis://n1:7000/0", [("n2", 7001)]),
+        (
+            "rediss://u:p@n1:7000, n2:7001,[::1]:7002/0",
+            "rediss://u:p@n1:7000/0",
+            [("n2", 7001), ("::1", 7002)],
+        ),
+    ],
+)
+def test_a_cluster_url_may_name_several_seed_nodes(
+    url: str, first: str, others: list[tuple[str, int]]
+) -> None:
+    assert split_seeds(url) == (first, others)

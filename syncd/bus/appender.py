@@ -1,0 +1,196 @@
+"""Writes one event-loop turn's stream appends and tells, per doc, whether they are durable.
+
+Per doc, because one master failing must fail only the docs it serves: the room retries a
+failed append, and re-appending docs whose entries are already in their streams would
+store them twice. (An entry whose reply was lost with the connection may still be stored
+twice; a Yjs update applied twice changes nothing.)
+
+Durable means in the stream and, with `SYNCD_REDIS_WAIT_REPLICAS=n`, acknowledged by the
+replicas attached to the master, up to `n` (`WAIT` on the connection that made the
+appends, right after them): replication is asynchronous, so without it a `kill -9` of a
+master can lose appends it acknowledged that its promoted replica never got. A doc whose
+append is not acknowledged so is reported failed, and the room keeps it and does not fan
+it out until a retry succeeds. "Attached" is read with `ROLE` after the `WAIT` in the same
+pipeline: a master left without a replica (the one just promoted, its old master dead)
+goes on taking appends, as durable as a single Redis (its AOF), instead of refusing every
+write until a replica returns; the next turn waits for none, and for one again once one
+has attached. (Redis's own `min-replicas-to-write` would refuse them instead.)
+
+On a Redis Cluster the appends are grouped by the master that serves each doc's slot (per
+the client's slot map), one pipeline per master on a connection of its own, so the `WAIT`
+follows the appends it vouches for. A `MOVED`, `CLUSTERDOWN` or lost connection fails
+that master's docs and has the slot map read again before the next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import RedisError
+
+from syncd import metrics
+from syncd.bus.connect import split_seeds
+from syncd.bus.keys import Keys, key_part
+
+log = logging.getLogger(__name__)
+
+#: (doc id, updates) of one turn
+Batch = Sequence[tuple[str, Sequence[bytes]]]
+
+
+class NotReplicated(Exception):
+    """Appended, but fewer replicas than required acknowledged it in time."""
+
+
+class StreamAppender:
+    """`append(batch, now)` -> {doc id: None if durable, else the error}."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        redis_url: str,
+        keys: Keys,
+        origin: bytes,
+        *,
+        replicas: int = 0,
+        wait_ms: int = 1000,
+    ) -> None:
+        self._redis = redis
+        self._url = split_seeds(redis_url)[0]
+        self._keys = keys
+        self._origin = origin
+        self._replicas = replicas
+        self._wait_ms = wait_ms
+        #: docs appended whose entry in the doc index failed: added again next turn
+        self._unindexed: set[str] = set()
+        self._nodes: dict[str, Redis] = {}
+        #: replicas each master had attached after its last append (node name, "" for one
+        #: Redis): how many the next `WAIT` asks for
+        self._attached: dict[str, int] = {}
+        self._refresh = False
+
+    async def aclose(self) -> None:
+        nodes, self._nodes = list(self._nodes.values()), {}
+        for client in nodes:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+
+    async def append(self, batch: Batch, now: float) -> dict[str, Exception | None]:
+        index = {key_part(doc_id): now for doc_id in {*self._unindexed, *(d for d, _ in batch)}}
+        self._unindexed.clear()
+        if not isinstance(self._redis, RedisCluster):
+            outcome, indexed = await self._append_on("", self._redis, batch, index)
+        else:
+            outcome, indexed = await self._append_on_cluster(self._redis, batch, index)
+        if not indexed:
+            self._unindexed.update(doc_id for doc_id, error in outcome.items() if error is None)
+        return outcome
+
+    async def _append_on(
+        self, name: str, client: Redis, batch: Batch, index: dict[str, float]
+    ) -> tuple[dict[str, Exception | None], bool]:
+        """One pipeline on one connection: the appends, the doc index, `WAIT`, `ROLE`."""
+        pipe = client.pipeline(transaction=False)
+        for doc_id, updates in batch:
+            stream = self._keys.updates(doc_id)
+            for update in updates:
+                pipe.xadd(stream, {b"o": self._origin, b"u": update})
+        if index:
+            pipe.zadd(self._keys.doc_index, index)
+        asked = min(self._replicas, self._attached.get(name, self._replicas))
+        if self._replicas:
+            if asked:
+                pipe.execute_command("WAIT", asked, self._wait_ms)
+            pipe.execute_command("ROLE")
+        try:
+            results = list(await pipe.execute(raise_on_error=False))
+        except (RedisError, OSError) as exc:
+            return {doc_id: exc for doc_id, _ in batch}, False
+        shortfall: Exception | None = None
+        if self._replicas:
+            role = results.pop()
+            acked = results.pop() if asked else 0
+            if isinstance(role, Exception):
+                shortfall = role
+            elif isinstance(acked, Exception):
+                shortfall = acked
+            else:
+                # replicas attached now: a replica that left meanwhile is not waited for
+                attached = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
+                self._attached[name] = attached
+                needed = min(self._replicas, attached)
+                if int(acked) < needed:
+                    shortfall = NotReplicated(
+                        f"{acked} of {needed} replicas acknowledged within {self._wait_ms} ms"
+                    )
+        indexed = True
+        if index:
+            result = results.pop()
+            if isinstance(result, Exception):
+                indexed = False
+                metrics.ERRORS.labels("bus_index").inc()
+                log.warning("adding docs to the doc index failed (again next turn): %s", result)
+        outcome: dict[str, Exception | None] = {}
+        position = 0
+        for doc_id, updates in batch:
+            mine = results[position : position + len(updates)]
+            position += len(updates)
+            failed = next((r for r in mine if isinstance(r, Exception)), None)
+            outcome[doc_id] = failed or shortfall
+        return outcome, indexed
+
+    async def _append_on_cluster(
+        self, cluster: RedisCluster, batch: Batch, index: dict[str, float]
+    ) -> tuple[dict[str, Exception | None], bool]:
+        manager = cluster.nodes_manager
+        if self._refresh or not manager.slots_cache:
+            self._refresh = False
+            with contextlib.suppress(RedisError, OSError):
+                await manager.initialize()
+        groups: dict[str, tuple[str, int, list[tuple[str, Sequence[bytes]]]]] = {}
+        try:
+            for doc_id, updates in batch:
+                node = manager.get_node_from_slot(key_slot(self._keys.updates(doc_id).encode()))
+                group = groups.setdefault(node.name, (node.host, node.port, []))
+                group[2].append((doc_id, updates))
+            index_node = manager.get_node_from_slot(key_slot(self._keys.doc_index.encode()))
+        except RedisError as exc:  # a slot no master serves (mid-failover)
+            self._refresh = True
+            return {doc_id: exc for doc_id, _ in batch}, False
+        groups.setdefault(index_node.name, (index_node.host, index_node.port, []))
+        runs = [
+            self._append_on(
+                name,
+                self._node(name, host, port),
+                docs,
+                index if name == index_node.name else {},
+            )
+            for name, (host, port, docs) in groups.items()
+        ]
+        outcome: dict[str, Exception | None] = {}
+        indexed = True
+        for (name, _), (part, part_indexed) in zip(
+            groups.items(), await asyncio.gather(*runs), strict=True
+        ):
+            outcome.update(part)
+            indexed = indexed and part_indexed
+            if not part_indexed or any(error is not None for error in part.values()):
+                self._refresh = True  # a failover or a resharding may have moved slots
+                log.warning("appends on Redis node %s failed; reading the slot map again", name)
+        return outcome, indexed
+
+    def _node(self, name: str, host: str, port: int) -> Redis:
+        client = self._nodes.get(name)
+        if client is None:
+            parts = urlsplit(self._url)
+            auth, at, _ = parts.netloc.rpartition("@")
+            url = urlunsplit(parts._replace(netloc=f"{auth}{at}{host}:{port}"))
+            client = self._nodes[name] = Redis.from_url(url)
+        return client
