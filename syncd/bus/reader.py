@@ -3,6 +3,11 @@
 A doc joins the read set once its room has loaded and knows the last stream id it holds;
 the blocked read is then cut short (`CLIENT UNBLOCK`) so the new stream is read at once.
 Entries this instance wrote itself are skipped: their updates are in the room already.
+Since a blocked read is woken by every append to the streams it names, this instance's own
+included, a busy instance mostly reads back its own entries. That read-back is kept cheap:
+the reply is taken as Redis sent it (no per-entry dict), an entry is judged by its first
+field (the origin, written first) with one bytes compare before anything else is looked at,
+and the stream names are encoded once per loaded doc, not per read.
 On a lost connection the loop retries with capped exponential backoff and resumes from the
 last id of each doc, so nothing appended meanwhile is missed.
 
@@ -37,11 +42,15 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
 #: seconds a blocked read may take beyond its BLOCK before the connection counts as dead
 READ_MARGIN = 5.0
+#: entries per stream one read may return (the rest comes with the next read)
+READ_COUNT = 1000
 
 
 @dataclass(slots=True)
 class _Subscription:
     listener: RemoteListener
+    #: the doc's stream name, as sent to Redis
+    stream: bytes
     #: last stream id this room holds; None while the room is loading
     last_id: bytes | None = None
 
@@ -99,7 +108,7 @@ class StreamReader:
                     await conn.aclose()
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
-        self._subs[doc_id] = _Subscription(listener)
+        self._subs[doc_id] = _Subscription(listener, self._keys.updates(doc_id).encode())
 
     def unsubscribe(self, doc_id: str) -> None:
         self._subs.pop(doc_id, None)
@@ -141,6 +150,9 @@ class StreamReader:
             single_connection_client=True,
             socket_timeout=self._block_ms / 1000 + READ_MARGIN,
         )
+        # The XREAD reply as Redis sent it: `_deliver` skips this instance's own entries
+        # before building anything for them (redis-py's parser makes a dict per entry).
+        conn.set_response_callback("XREAD", _raw)
         self._conn_id = int(await conn.client_id())
         return conn
 
@@ -173,13 +185,14 @@ class StreamReader:
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
         docs: dict[bytes, str] = {}
-        streams: dict[str, bytes] = {}
+        names: list[bytes] = []
+        ids: list[bytes] = []
         for doc_id, sub in self._subs.items():
             if sub.last_id:
-                stream = self._keys.updates(doc_id)
-                docs[stream.encode()] = doc_id
-                streams[stream] = sub.last_id
-        if not streams:
+                docs[sub.stream] = doc_id
+                names.append(sub.stream)
+                ids.append(sub.last_id)
+        if not names:
             self._changed.clear()
             await self._changed.wait()
             return
@@ -187,10 +200,15 @@ class StreamReader:
         assert self._conn is not None
         self._blocked = True
         try:
-            response = await self._conn.xread(streams, count=1000, block=self._block_ms)
+            response = await self._conn.execute_command(
+                "XREAD", "COUNT", READ_COUNT, "BLOCK", self._block_ms, "STREAMS", *names, *ids
+            )
         finally:
             self._blocked = False
-        for key, entries in response or ():
+        if not response:
+            return
+        # RESP3 answers a map of stream -> entries, RESP2 a list of [stream, entries]
+        for key, entries in response.items() if isinstance(response, dict) else response:
             asked = docs.get(key.encode() if isinstance(key, str) else key)
             if asked is None:
                 metrics.ERRORS.labels("bus_reader").inc()
@@ -198,14 +216,32 @@ class StreamReader:
                 continue
             self._deliver(asked, entries)
 
-    def _deliver(self, doc_id: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _deliver(self, doc_id: str, entries: list[list[object]]) -> None:
+        """Hand a stream's new entries to the room; `entries` as Redis sent them: each an
+        id and the flat field list `[b"o", origin, b"u", update]` (the order `append`
+        writes; any other order is read too, just not on the fast path)."""
         sub = self._subs.get(doc_id)
         if sub is None or not entries:
             return
-        updates = [fields[b"u"] for _, fields in entries if fields.get(b"o") != self._instance_id]
-        sub.last_id = entries[-1][0]
+        origin = self._instance_id
+        updates: list[bytes] = []
+        for entry in entries:
+            fields = entry[1]
+            if not isinstance(fields, list) or len(fields) < 4:
+                continue
+            if fields[1] == origin and fields[0] == b"o":
+                continue  # this instance's own entry: its update is in the room already
+            if fields[0] == b"o" and fields[2] == b"u":
+                updates.append(fields[3])  # type: ignore[arg-type]
+                continue
+            named = dict(zip(fields[::2], fields[1::2], strict=False))
+            if named.get(b"o") != origin and isinstance(named.get(b"u"), bytes):
+                updates.append(named[b"u"])  # type: ignore[arg-type]
+        last = entries[-1][0]
+        assert isinstance(last, bytes)
+        sub.last_id = last
         # Stream ids start with the appending instance's clock in ms: the hop's latency.
-        sent_ms = int(entries[-1][0].split(b"-", 1)[0])
+        sent_ms = int(last.split(b"-", 1)[0])
         metrics.FANOUT_SECONDS.labels("remote").observe(max(0.0, time.time() - sent_ms / 1000))
         if updates:
             try:
@@ -213,6 +249,10 @@ class StreamReader:
             except Exception:
                 metrics.ERRORS.labels("bus_apply").inc()
                 log.exception("applying remote updates to doc %s failed", doc_id)
+
+
+def _raw(response: object, **options: object) -> object:
+    return response
 
 
 def _log_failure(task: asyncio.Task[object]) -> None:
