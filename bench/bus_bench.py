@@ -162,7 +162,8 @@ def main() -> int:
                     results.setdefault(mode, {}).setdefault(label, []).append(record)
     finally:
         redis.close()
-    print(f"{'mode':6} {'tree':10} {'syncd us/append':>16} {'redis us/append':>16} {'appends/s':>10}")
+    head = ('mode', 'tree', 'syncd us/append', 'redis us/append', 'appends/s')
+    print(f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10}")
     for mode, by_tree in results.items():
         for label, records in by_tree.items():
 

@@ -232,11 +232,11 @@ class StreamReader:
             if fields[1] == origin and fields[0] == b"o":
                 continue  # this instance's own entry: its update is in the room already
             if fields[0] == b"o" and fields[2] == b"u":
-                updates.append(fields[3])  # type: ignore[arg-type]
+                updates.append(fields[3])
                 continue
             named = dict(zip(fields[::2], fields[1::2], strict=False))
             if named.get(b"o") != origin and isinstance(named.get(b"u"), bytes):
-                updates.append(named[b"u"])  # type: ignore[arg-type]
+                updates.append(named[b"u"])
         last = entries[-1][0]
         assert isinstance(last, bytes)
         sub.last_id = last
