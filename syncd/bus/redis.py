@@ -2,8 +2,12 @@
 
 `append` returns once the updates are stream entries (Redis runs with appendonly), so a
 room fans an update out only after any instance could recover it. Appends of every room
-made during one event-loop turn go to Redis in one pipeline: fan-out throughput does not
-pay a round trip per update or per room. Loading reads the snapshot, then the stream after
+made during one event-loop turn go to Redis together: fan-out throughput does not pay a
+round trip per update or per room. On a single Redis they are one script call (`_APPEND`):
+one command to pack and one reply to read for the whole turn, and the stream readers of
+every instance are woken once per turn, not once per room (a blocked XREAD is served after
+each command). On a Redis Cluster, where one script may only touch one slot, they are one
+pipeline. Loading reads the snapshot, then the stream after
 the id the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
 snapshot and trims only what the snapshot holds.
 """
@@ -37,6 +41,23 @@ log = logging.getLogger(__name__)
 _Pending = tuple[str, Sequence[bytes], asyncio.Future[None]]
 LOAD_ATTEMPTS = 5
 
+#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, then per
+#: doc: its doc-index member, its update count n, its n updates]. The same entries
+#: (`o` first, then `u`) and doc-index scores as the pipeline writes, in one command.
+_APPEND = """
+local origin, now, a = ARGV[1], ARGV[2], 3
+for k = 2, #KEYS do
+  local member, n = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  for _ = 1, n do
+    redis.call('XADD', KEYS[k], '*', 'o', origin, 'u', ARGV[a])
+    a = a + 1
+  end
+  redis.call('ZADD', KEYS[1], now, member)
+end
+return #KEYS - 1
+"""
+
 
 class RedisBus:
     """`DocBackend` over Redis streams and a Postgres (or any) store; an async context
@@ -59,6 +80,10 @@ class RedisBus:
         self.instance_id = instance_id
         self._origin = instance_id.encode()
         self._reader: StreamReader | ClusterStreamReader
+        self._cluster = isinstance(redis, RedisCluster)
+        self._append_script = None if self._cluster else redis.register_script(_APPEND)
+        #: doc id -> (stream name, doc-index member) of loaded docs, built once per doc
+        self._names: dict[str, tuple[str, str]] = {}
         if isinstance(redis, RedisCluster):  # see `syncd.bus.connect.open_redis`
             self._reader = ClusterStreamReader(
                 redis, redis_url, self._origin, self._keys, on_reconnect=self._catch_up
@@ -136,15 +161,24 @@ class RedisBus:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        pipe = self._redis.pipeline(transaction=False)
-        now = time.time()
-        for doc_id, updates, _ in batch:
-            stream = self._keys.updates(doc_id)
-            for update in updates:
-                pipe.xadd(stream, {b"o": self._origin, b"u": update})
-        pipe.zadd(self._keys.doc_index, {key_part(doc_id): now for doc_id, _, _ in batch})
         try:
-            await pipe.execute()
+            if self._append_script is not None:
+                keys: list[str] = [self._keys.doc_index]
+                args: list[bytes | str | float | int] = [self._origin, time.time()]
+                for doc_id, updates, _ in batch:
+                    stream, member = self._names_of(doc_id)
+                    keys.append(stream)
+                    args += (member, len(updates), *updates)
+                await self._append_script(keys=keys, args=args)
+            else:
+                pipe = self._redis.pipeline(transaction=False)
+                now = time.time()
+                for doc_id, updates, _ in batch:
+                    stream = self._names_of(doc_id)[0]
+                    for update in updates:
+                        pipe.xadd(stream, {b"o": self._origin, b"u": update})
+                pipe.zadd(self._keys.doc_index, {self._names_of(d)[1]: now for d, _, _ in batch})
+                await pipe.execute()
         except Exception as exc:
             for _, _, future in batch:
                 if not future.done():
@@ -154,12 +188,19 @@ class RedisBus:
             if not future.done():
                 future.set_result(None)
 
+    def _names_of(self, doc_id: str) -> tuple[str, str]:
+        names = self._names.get(doc_id)
+        if names is None:
+            names = (self._keys.updates(doc_id), key_part(doc_id))
+        return names
+
     async def compact(self, doc_id: str) -> bool:
         return await self.compactor.compact(doc_id) is not None
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
         channel = self._keys.awareness(doc_id)
         self._listeners[doc_id] = listener
+        self._names[doc_id] = (self._keys.updates(doc_id), key_part(doc_id))
         self._channels[channel.encode()] = doc_id
         self._reader.subscribe(doc_id, listener)
         self._in_background(self._pubsub_call("subscribe", channel))
@@ -167,6 +208,7 @@ class RedisBus:
     def unsubscribe(self, doc_id: str) -> None:
         channel = self._keys.awareness(doc_id)
         self._listeners.pop(doc_id, None)
+        self._names.pop(doc_id, None)
         self._channels.pop(channel.encode(), None)
         self._reader.unsubscribe(doc_id)
         self._in_background(self._pubsub_call("unsubscribe", channel))
