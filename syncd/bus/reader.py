@@ -27,8 +27,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
@@ -81,6 +83,8 @@ class StreamReader:
         self._changed = asyncio.Event()
         self._conn: Redis | None = None
         self._conn_id: int | None = None
+        #: the connection under `_conn`, which each read uses directly
+        self._link: Connection | None = None
         self._control: Redis | None = None
         self._blocked = False
         self._task: asyncio.Task[None] | None = None
@@ -144,18 +148,16 @@ class StreamReader:
             with contextlib.suppress(RedisError, OSError):
                 await self._control.aclose()
         self._control = Redis.from_url(url)
-        # The socket timeout must outlast the server-side BLOCK: with redis-py's default
-        # (5 s) an idle XREAD BLOCK 5000 timed out on the client first, every time, and the
-        # reader went into ever longer backoff (up to MAX_BACKOFF without reading at all).
+        # No socket timeout on the client: `_read_once` bounds each read itself, by more
+        # than the server-side BLOCK (redis-py's socket timeout would also wrap every send
+        # in a task of its own).
         conn = Redis.from_url(
-            url,
-            single_connection_client=True,
-            socket_timeout=self._block_ms / 1000 + READ_MARGIN,
+            url, single_connection_client=True, socket_connect_timeout=READ_MARGIN
         )
-        # The XREAD reply as Redis sent it: `_deliver` skips this instance's own entries
-        # before building anything for them (redis-py's parser makes a dict per entry).
-        conn.set_response_callback("XREAD", _raw)
-        self._conn_id = int(await conn.client_id())
+        async with asyncio.timeout(READ_MARGIN):
+            self._conn_id = int(await conn.client_id())
+        assert conn.connection is not None  # a single-connection client holds it from now
+        self._link = conn.connection
         return conn
 
     async def _run(self) -> None:
@@ -180,7 +182,7 @@ class StreamReader:
                 if self._conn is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await self._conn.aclose()
-                    self._conn = None
+                    self._conn = self._link = None
                 await asyncio.sleep(delay)
 
     async def _read_once(self) -> None:
@@ -199,12 +201,18 @@ class StreamReader:
             await self._changed.wait()
             return
         self._changed.clear()
-        assert self._conn is not None
+        assert self._link is not None
+        # Packed and read straight on the connection: the reply as Redis sent it, so
+        # `_deliver` skips this instance's own entries before building anything for them
+        # (redis-py's XREAD parser makes a dict per entry), and none of the client's
+        # per-command layers (retry, callbacks, timing) for a command sent at every wake.
+        args = (b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", self._block_ms, b"STREAMS", *names, *ids)
+        command = hiredis.pack_command(args)  # type: ignore[arg-type]  # stub: 1-tuple
         self._blocked = True
         try:
-            response = await self._conn.execute_command(
-                "XREAD", "COUNT", READ_COUNT, "BLOCK", self._block_ms, "STREAMS", *names, *ids
-            )
+            await self._link.send_packed_command(command, check_health=False)
+            async with asyncio.timeout(self._block_ms / 1000 + READ_MARGIN):
+                response = await self._link.read_response()
         finally:
             self._blocked = False
         if not response:
@@ -251,10 +259,6 @@ class StreamReader:
             except Exception:
                 metrics.ERRORS.labels("bus_apply").inc()
                 log.exception("applying remote updates to doc %s failed", doc_id)
-
-
-def _raw(response: object, **options: object) -> object:
-    return response
 
 
 def _log_failure(task: asyncio.Task[object]) -> None:
