@@ -46,6 +46,9 @@ MAX_BACKOFF = 5.0
 READ_MARGIN = 5.0
 #: entries per stream one read may return (the rest comes with the next read)
 READ_COUNT = 1000
+#: seconds between the starts of two reads that returned entries (a bound on the hop's
+#: added latency; a blocked read that had nothing to return is sent again at once)
+READ_INTERVAL = 0.001
 #: the remote hop's latency histogram, its label resolved once (py-spy: `labels()` per read)
 _FANOUT_REMOTE = metrics.FANOUT_SECONDS.labels("remote")
 
@@ -169,7 +172,15 @@ class StreamReader:
                     if self.errors and self._on_reconnect is not None:
                         await self._on_reconnect()
                 self.connected = True
-                await self._read_once()
+                started = time.monotonic()
+                if await self._read_once():
+                    # Every append to a read stream (this instance's own too) ends a blocked
+                    # read, and each read is a send to Redis, the dearest part of a read:
+                    # at most one read per READ_INTERVAL, so a busy instance reads a few
+                    # turns' appends at once rather than one read per appending turn.
+                    rest = READ_INTERVAL - (time.monotonic() - started)
+                    if rest > 0:
+                        await asyncio.sleep(rest)
                 backoff.reset()
             except asyncio.CancelledError:
                 raise
@@ -185,7 +196,8 @@ class StreamReader:
                     self._conn = self._link = None
                 await asyncio.sleep(delay)
 
-    async def _read_once(self) -> None:
+    async def _read_once(self) -> bool:
+        """One XREAD over the loaded docs' streams; whether it returned entries."""
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
         docs: dict[bytes, str] = {}
@@ -199,7 +211,7 @@ class StreamReader:
         if not names:
             self._changed.clear()
             await self._changed.wait()
-            return
+            return False
         self._changed.clear()
         assert self._link is not None
         # Packed and read straight on the connection: the reply as Redis sent it, so
@@ -216,7 +228,7 @@ class StreamReader:
         finally:
             self._blocked = False
         if not response:
-            return
+            return False
         # RESP3 answers a map of stream -> entries, RESP2 a list of [stream, entries]
         for key, entries in response.items() if isinstance(response, dict) else response:
             asked = docs.get(key.encode() if isinstance(key, str) else key)
@@ -225,6 +237,7 @@ class StreamReader:
                 log.error("XREAD answered for stream %r, which it was not asked for", key)
                 continue
             self._deliver(asked, entries)
+        return True
 
     def _deliver(self, doc_id: str, entries: list[list[object]]) -> None:
         """Hand a stream's new entries to the room; `entries` as Redis sent them: each an
