@@ -250,16 +250,22 @@ class StreamReader:
         updates: list[bytes] = []
         for entry in entries:
             fields = entry[1]
-            if not isinstance(fields, list) or len(fields) < 4:
+            if isinstance(fields, list) and len(fields) == 4 and fields[0] == b"o":
+                if fields[1] == origin:
+                    continue  # this instance's own entry: its update is in the room already
+                if fields[2] == b"u":
+                    updates.append(fields[3])
+                    continue
+            # any other layout: by name (a map, should a protocol ever send one)
+            if isinstance(fields, list):
+                named = dict(zip(fields[::2], fields[1::2], strict=False))
+            elif isinstance(fields, dict):
+                named = fields
+            else:
                 continue
-            if fields[1] == origin and fields[0] == b"o":
-                continue  # this instance's own entry: its update is in the room already
-            if fields[0] == b"o" and fields[2] == b"u":
-                updates.append(fields[3])
-                continue
-            named = dict(zip(fields[::2], fields[1::2], strict=False))
-            if named.get(b"o") != origin and isinstance(named.get(b"u"), bytes):
-                updates.append(named[b"u"])
+            update = named.get(b"u")
+            if named.get(b"o") != origin and isinstance(update, bytes):
+                updates.append(update)
         last = entries[-1][0]
         assert isinstance(last, bytes)
         sub.last_id = last
