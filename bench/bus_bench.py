@@ -162,7 +162,7 @@ def main() -> int:
                     results.setdefault(mode, {}).setdefault(label, []).append(record)
     finally:
         redis.close()
-    head = ('mode', 'tree', 'syncd us/append', 'redis us/append', 'appends/s')
+    head = ("mode", "tree", "syncd us/append", "redis us/append", "appends/s")
     print(f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10}")
     for mode, by_tree in results.items():
         for label, records in by_tree.items():
