@@ -151,11 +151,15 @@ class StreamReader:
             with contextlib.suppress(RedisError, OSError):
                 await self._control.aclose()
         self._control = Redis.from_url(url)
-        # No socket timeout on the client: `_read_once` bounds each read itself, by more
-        # than the server-side BLOCK (redis-py's socket timeout would also wrap every send
-        # in a task of its own).
+        # No socket timeout on the connection (None, explicitly: redis-py's default is 5 s,
+        # which an idle XREAD BLOCK 5000 runs into first, every time, sending the reader
+        # into backoff): `_read_once` bounds each read itself, by more than the server-side
+        # BLOCK; and with a socket timeout redis-py would wrap every send in a task too.
         conn = Redis.from_url(
-            url, single_connection_client=True, socket_connect_timeout=READ_MARGIN
+            url,
+            single_connection_client=True,
+            socket_timeout=None,
+            socket_connect_timeout=READ_MARGIN,
         )
         async with asyncio.timeout(READ_MARGIN):
             self._conn_id = int(await conn.client_id())

@@ -112,3 +112,27 @@ async def test_each_instance_reads_the_others_updates_in_order_and_never_its_own
         entries = await redis.xrange(keys.updates(DOCS[1]))
         assert list(entries[0][1]) == [b"o", b"u"]
         assert entries[0][1][b"o"] == b"bus-a"
+
+
+async def test_a_reader_idle_longer_than_its_block_keeps_reading_without_errors(
+    redis_server_url: str, redis_prefix: str, store: Store
+) -> None:
+    """A blocked XREAD that ends with nothing to read (BLOCK 5000) is not a failure: the
+    reader's connection has no socket timeout of its own that could fire first (redis-py's
+    default of 5 s did, and every idle reader then backed off for seconds)."""
+    keys = Keys(redis_prefix.rstrip(":"))
+    async with (
+        open_bus(redis_server_url, store, "bus-a", keys) as (bus_a, _),
+        open_bus(redis_server_url, store, "bus-b", keys) as (bus_b, on_b),
+    ):
+        # Idle for longer than one whole BLOCK: the condition under test, not a wait for
+        # something to happen.
+        await asyncio.sleep(6.5)
+        assert (bus_a._reader.errors, bus_b._reader.errors) == (0, 0)
+        await bus_a.append(DOCS[0], [b"after-idle"])
+
+        async def arrived() -> bool:
+            return on_b[DOCS[0]].updates == [b"after-idle"]
+
+        await eventually(arrived, timeout=2, what="an update appended after an idle BLOCK")
+        assert (bus_a._reader.errors, bus_b._reader.errors) == (0, 0)
