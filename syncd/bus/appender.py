@@ -20,6 +20,11 @@ On a Redis Cluster the appends are grouped by the master that serves each doc's 
 the client's slot map), one pipeline per master on a connection of its own, so the `WAIT`
 follows the appends it vouches for. A `MOVED`, `CLUSTERDOWN` or lost connection fails
 that master's docs and has the slot map read again before the next turn.
+
+On a single Redis the appends of a turn are one script call (`_APPEND`): one command to
+pack and one reply to read for the whole turn, and every instance's blocked stream read is
+woken once per turn rather than once per room. A script may touch one slot only, so a
+cluster master gets the plain `XADD`s instead.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -43,6 +48,24 @@ log = logging.getLogger(__name__)
 
 #: (doc id, updates) of one turn
 Batch = Sequence[tuple[str, Sequence[bytes]]]
+
+#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, then per
+#: doc: its doc-index member, its update count n, its n updates]. The same entries (`o`
+#: first, then `u`, the layout the stream reader's fast path expects) and doc-index scores
+#: as the plain `XADD`s, in one command.
+_APPEND = """
+local origin, now, a = ARGV[1], ARGV[2], 3
+for k = 2, #KEYS do
+  local member, n = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  for _ = 1, n do
+    redis.call('XADD', KEYS[k], '*', 'o', origin, 'u', ARGV[a])
+    a = a + 1
+  end
+  redis.call('ZADD', KEYS[1], now, member)
+end
+return #KEYS - 1
+"""
 
 
 class NotReplicated(Exception):
@@ -61,8 +84,12 @@ class StreamAppender:
         *,
         replicas: int = 0,
         wait_ms: int = 1000,
+        names: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
         self._redis = redis
+        #: doc id -> (stream name, doc-index member); the bus caches them per loaded doc
+        self._names = names or (lambda doc_id: (keys.updates(doc_id), key_part(doc_id)))
+        self._script = None if isinstance(redis, RedisCluster) else redis.register_script(_APPEND)
         self._url = split_seeds(redis_url)[0]
         self._keys = keys
         self._origin = origin
@@ -83,10 +110,11 @@ class StreamAppender:
                 await client.aclose()
 
     async def append(self, batch: Batch, now: float) -> dict[str, Exception | None]:
-        index = {key_part(doc_id): now for doc_id in {*self._unindexed, *(d for d, _ in batch)}}
+        names = self._names
+        index = {names(doc_id)[1]: now for doc_id in {*self._unindexed, *(d for d, _ in batch)}}
         self._unindexed.clear()
         if not isinstance(self._redis, RedisCluster):
-            outcome, indexed = await self._append_on("", self._redis, batch, index)
+            outcome, indexed = await self._append_on("", self._redis, batch, index, now)
         else:
             outcome, indexed = await self._append_on_cluster(self._redis, batch, index)
         if not indexed:
@@ -94,14 +122,33 @@ class StreamAppender:
         return outcome
 
     async def _append_on(
-        self, name: str, client: Redis, batch: Batch, index: dict[str, float]
+        self,
+        name: str,
+        client: Redis,
+        batch: Batch,
+        index: dict[str, float],
+        now: float | None = None,
     ) -> tuple[dict[str, Exception | None], bool]:
-        """One pipeline on one connection: the appends, the doc index, `WAIT`, `ROLE`."""
+        """One pipeline on one connection: the appends, the doc index, `WAIT`, `ROLE`.
+        With `now` (a single Redis), the appends and their doc-index entries are the
+        `_APPEND` script; `index` then only adds the docs left out of the index before."""
         pipe = client.pipeline(transaction=False)
-        for doc_id, updates in batch:
-            stream = self._keys.updates(doc_id)
-            for update in updates:
-                pipe.xadd(stream, {b"o": self._origin, b"u": update})
+        scripted = now is not None and self._script is not None and bool(batch)
+        if scripted:
+            keys: list[str] = [self._keys.doc_index]
+            args: list[bytes | str | float | int] = [self._origin, now or 0.0]
+            for doc_id, updates in batch:
+                stream, member = self._names(doc_id)
+                keys.append(stream)
+                args += (member, len(updates), *updates)
+                index.pop(member, None)
+            assert self._script is not None
+            self._script(keys=keys, args=args, client=pipe)
+        else:
+            for doc_id, updates in batch:
+                stream = self._names(doc_id)[0]
+                for update in updates:
+                    pipe.xadd(stream, {b"o": self._origin, b"u": update})
         if index:
             pipe.zadd(self._keys.doc_index, index)
         asked = min(self._replicas, self._attached.get(name, self._replicas))
@@ -138,6 +185,11 @@ class StreamAppender:
                 metrics.ERRORS.labels("bus_index").inc()
                 log.warning("adding docs to the doc index failed (again next turn): %s", result)
         outcome: dict[str, Exception | None] = {}
+        if scripted:
+            # one reply for every doc: a script error leaves them all to be retried (a
+            # single Redis either takes the script or is failing for every doc anyway)
+            failed = results[0] if isinstance(results[0], Exception) else None
+            return {doc_id: failed or shortfall for doc_id, _ in batch}, indexed
         position = 0
         for doc_id, updates in batch:
             mine = results[position : position + len(updates)]

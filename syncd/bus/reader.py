@@ -3,6 +3,11 @@
 A doc joins the read set once its room has loaded and knows the last stream id it holds;
 the blocked read is then cut short (`CLIENT UNBLOCK`) so the new stream is read at once.
 Entries this instance wrote itself are skipped: their updates are in the room already.
+Since a blocked read is woken by every append to the streams it names, this instance's own
+included, a busy instance mostly reads back its own entries. That read-back is kept cheap:
+the reply is taken as Redis sent it (no per-entry dict), an entry is judged by its first
+field (the origin, written first) with one bytes compare before anything else is looked at,
+and the stream names are encoded once per loaded doc, not per read.
 On a lost connection the loop retries with capped exponential backoff and resumes from the
 last id of each doc, so nothing appended meanwhile is missed.
 
@@ -22,8 +27,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 from redis.exceptions import RedisError
 
@@ -37,11 +44,20 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
 #: seconds a blocked read may take beyond its BLOCK before the connection counts as dead
 READ_MARGIN = 5.0
+#: entries per stream one read may return (the rest comes with the next read)
+READ_COUNT = 1000
+#: seconds between the starts of two reads that returned entries (a bound on the hop's
+#: added latency; a blocked read that had nothing to return is sent again at once)
+READ_INTERVAL = 0.001
+#: the remote hop's latency histogram, its label resolved once (py-spy: `labels()` per read)
+_FANOUT_REMOTE = metrics.FANOUT_SECONDS.labels("remote")
 
 
 @dataclass(slots=True)
 class _Subscription:
     listener: RemoteListener
+    #: the doc's stream name, as sent to Redis
+    stream: bytes
     #: last stream id this room holds; None while the room is loading
     last_id: bytes | None = None
 
@@ -70,6 +86,8 @@ class StreamReader:
         self._changed = asyncio.Event()
         self._conn: Redis | None = None
         self._conn_id: int | None = None
+        #: the connection under `_conn`, which each read uses directly
+        self._link: Connection | None = None
         self._control: Redis | None = None
         self._blocked = False
         self._task: asyncio.Task[None] | None = None
@@ -99,7 +117,7 @@ class StreamReader:
                     await conn.aclose()
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
-        self._subs[doc_id] = _Subscription(listener)
+        self._subs[doc_id] = _Subscription(listener, self._keys.updates(doc_id).encode())
 
     def unsubscribe(self, doc_id: str) -> None:
         self._subs.pop(doc_id, None)
@@ -133,15 +151,20 @@ class StreamReader:
             with contextlib.suppress(RedisError, OSError):
                 await self._control.aclose()
         self._control = Redis.from_url(url)
-        # The socket timeout must outlast the server-side BLOCK: with redis-py's default
-        # (5 s) an idle XREAD BLOCK 5000 timed out on the client first, every time, and the
-        # reader went into ever longer backoff (up to MAX_BACKOFF without reading at all).
+        # No socket timeout on the connection (None, explicitly: redis-py's default is 5 s,
+        # which an idle XREAD BLOCK 5000 runs into first, every time, sending the reader
+        # into backoff): `_read_once` bounds each read itself, by more than the server-side
+        # BLOCK; and with a socket timeout redis-py would wrap every send in a task too.
         conn = Redis.from_url(
             url,
             single_connection_client=True,
-            socket_timeout=self._block_ms / 1000 + READ_MARGIN,
+            socket_timeout=None,
+            socket_connect_timeout=READ_MARGIN,
         )
-        self._conn_id = int(await conn.client_id())
+        async with asyncio.timeout(READ_MARGIN):
+            self._conn_id = int(await conn.client_id())
+        assert conn.connection is not None  # a single-connection client holds it from now
+        self._link = conn.connection
         return conn
 
     async def _run(self) -> None:
@@ -153,7 +176,15 @@ class StreamReader:
                     if self.errors and self._on_reconnect is not None:
                         await self._on_reconnect()
                 self.connected = True
-                await self._read_once()
+                started = time.monotonic()
+                if await self._read_once():
+                    # Every append to a read stream (this instance's own too) ends a blocked
+                    # read, and each read is a send to Redis, the dearest part of a read:
+                    # at most one read per READ_INTERVAL, so a busy instance reads a few
+                    # turns' appends at once rather than one read per appending turn.
+                    rest = READ_INTERVAL - (time.monotonic() - started)
+                    if rest > 0:
+                        await asyncio.sleep(rest)
                 backoff.reset()
             except asyncio.CancelledError:
                 raise
@@ -166,47 +197,85 @@ class StreamReader:
                 if self._conn is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await self._conn.aclose()
-                    self._conn = None
+                    self._conn = self._link = None
                 await asyncio.sleep(delay)
 
-    async def _read_once(self) -> None:
+    async def _read_once(self) -> bool:
+        """One XREAD over the loaded docs' streams; whether it returned entries."""
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
         docs: dict[bytes, str] = {}
-        streams: dict[str, bytes] = {}
+        names: list[bytes] = []
+        ids: list[bytes] = []
         for doc_id, sub in self._subs.items():
             if sub.last_id:
-                stream = self._keys.updates(doc_id)
-                docs[stream.encode()] = doc_id
-                streams[stream] = sub.last_id
-        if not streams:
+                docs[sub.stream] = doc_id
+                names.append(sub.stream)
+                ids.append(sub.last_id)
+        if not names:
             self._changed.clear()
             await self._changed.wait()
-            return
+            return False
         self._changed.clear()
-        assert self._conn is not None
+        assert self._link is not None
+        # Packed and read straight on the connection: the reply as Redis sent it, so
+        # `_deliver` skips this instance's own entries before building anything for them
+        # (redis-py's XREAD parser makes a dict per entry), and none of the client's
+        # per-command layers (retry, callbacks, timing) for a command sent at every wake.
+        args = (b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", self._block_ms, b"STREAMS", *names, *ids)
+        command = hiredis.pack_command(args)  # type: ignore[arg-type]  # stub: 1-tuple
         self._blocked = True
         try:
-            response = await self._conn.xread(streams, count=1000, block=self._block_ms)
+            await self._link.send_packed_command(command, check_health=False)
+            async with asyncio.timeout(self._block_ms / 1000 + READ_MARGIN):
+                response = await self._link.read_response()
         finally:
             self._blocked = False
-        for key, entries in response or ():
+        if not response:
+            return False
+        # RESP3 answers a map of stream -> entries, RESP2 a list of [stream, entries]
+        for key, entries in response.items() if isinstance(response, dict) else response:
             asked = docs.get(key.encode() if isinstance(key, str) else key)
             if asked is None:
                 metrics.ERRORS.labels("bus_reader").inc()
                 log.error("XREAD answered for stream %r, which it was not asked for", key)
                 continue
             self._deliver(asked, entries)
+        return True
 
-    def _deliver(self, doc_id: str, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    def _deliver(self, doc_id: str, entries: list[list[object]]) -> None:
+        """Hand a stream's new entries to the room; `entries` as Redis sent them: each an
+        id and the flat field list `[b"o", origin, b"u", update]` (the order `append`
+        writes; any other order is read too, just not on the fast path)."""
         sub = self._subs.get(doc_id)
         if sub is None or not entries:
             return
-        updates = [fields[b"u"] for _, fields in entries if fields.get(b"o") != self._instance_id]
-        sub.last_id = entries[-1][0]
+        origin = self._instance_id
+        updates: list[bytes] = []
+        for entry in entries:
+            fields = entry[1]
+            if isinstance(fields, list) and len(fields) == 4 and fields[0] == b"o":
+                if fields[1] == origin:
+                    continue  # this instance's own entry: its update is in the room already
+                if fields[2] == b"u":
+                    updates.append(fields[3])
+                    continue
+            # any other layout: by name (a map, should a protocol ever send one)
+            if isinstance(fields, list):
+                named = dict(zip(fields[::2], fields[1::2], strict=False))
+            elif isinstance(fields, dict):
+                named = fields
+            else:
+                continue
+            update = named.get(b"u")
+            if named.get(b"o") != origin and isinstance(update, bytes):
+                updates.append(update)
+        last = entries[-1][0]
+        assert isinstance(last, bytes)
+        sub.last_id = last
         # Stream ids start with the appending instance's clock in ms: the hop's latency.
-        sent_ms = int(entries[-1][0].split(b"-", 1)[0])
-        metrics.FANOUT_SECONDS.labels("remote").observe(max(0.0, time.time() - sent_ms / 1000))
+        sent_ms = int(last.split(b"-", 1)[0])
+        _FANOUT_REMOTE.observe(max(0.0, time.time() - sent_ms / 1000))
         if updates:
             try:
                 sub.listener.apply_remote(updates)

@@ -2,9 +2,10 @@
 
 `append` returns once the updates are stream entries (Redis runs with appendonly), so a
 room fans an update out only after any instance could recover it. Appends of every room
-made during one event-loop turn go to Redis in one pipeline: fan-out throughput does not
-pay a round trip per update or per room. Loading reads the snapshot, then the stream after
-the id the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
+made during one event-loop turn go to Redis together (`syncd.bus.appender`: one script call
+on a single Redis, one pipeline per master on a cluster): fan-out throughput does not pay a
+round trip per update or per room. Loading reads the snapshot, then the stream after the id
+the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
 snapshot and trims only what the snapshot holds.
 """
 
@@ -28,7 +29,7 @@ from syncd.backoff import Backoff
 from syncd.bus.appender import StreamAppender
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import EventHandler, RedisEvents
-from syncd.bus.keys import Keys, id_order
+from syncd.bus.keys import Keys, id_order, key_part
 from syncd.bus.reader import ClusterStreamReader, StreamReader
 from syncd.room.backend import RemoteListener
 from syncd.storage import Store
@@ -62,6 +63,9 @@ class RedisBus:
         self.instance_id = instance_id
         self._origin = instance_id.encode()
         self._reader: StreamReader | ClusterStreamReader
+        self._cluster = isinstance(redis, RedisCluster)
+        #: doc id -> (stream name, doc-index member) of loaded docs, built once per doc
+        self._names: dict[str, tuple[str, str]] = {}
         if isinstance(redis, RedisCluster):  # see `syncd.bus.connect.open_redis`
             self._reader = ClusterStreamReader(
                 redis, redis_url, self._origin, self._keys, on_reconnect=self._catch_up
@@ -71,7 +75,13 @@ class RedisBus:
                 redis_url, self._origin, self._keys, on_reconnect=self._catch_up
             )
         self._appender = StreamAppender(
-            redis, redis_url, self._keys, self._origin, replicas=wait_replicas, wait_ms=wait_ms
+            redis,
+            redis_url,
+            self._keys,
+            self._origin,
+            replicas=wait_replicas,
+            wait_ms=wait_ms,
+            names=self._names_of,
         )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
         #: rights changes and deletions to and from the other instances (`on_event`)
@@ -155,12 +165,19 @@ class RedisBus:
             else:
                 future.set_exception(error)
 
+    def _names_of(self, doc_id: str) -> tuple[str, str]:
+        names = self._names.get(doc_id)
+        if names is None:
+            names = (self._keys.updates(doc_id), key_part(doc_id))
+        return names
+
     async def compact(self, doc_id: str) -> bool:
         return await self.compactor.compact(doc_id) is not None
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
         channel = self._keys.awareness(doc_id)
         self._listeners[doc_id] = listener
+        self._names[doc_id] = (self._keys.updates(doc_id), key_part(doc_id))
         self._channels[channel.encode()] = doc_id
         self._reader.subscribe(doc_id, listener)
         self._in_background(self._pubsub_call("subscribe", channel))
@@ -168,6 +185,7 @@ class RedisBus:
     def unsubscribe(self, doc_id: str) -> None:
         channel = self._keys.awareness(doc_id)
         self._listeners.pop(doc_id, None)
+        self._names.pop(doc_id, None)
         self._channels.pop(channel.encode(), None)
         self._reader.unsubscribe(doc_id)
         self._in_background(self._pubsub_call("unsubscribe", channel))
