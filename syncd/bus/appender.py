@@ -38,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from syncd import metrics
 from syncd.bus.connect import split_seeds
@@ -52,19 +52,31 @@ Batch = Sequence[tuple[str, Sequence[bytes]]]
 #: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, then per
 #: doc: its doc-index member, its update count n, its n updates]. The same entries (`o`
 #: first, then `u`, the layout the stream reader's fast path expects) and doc-index scores
-#: as the plain `XADD`s, in one command.
+#: as the plain `XADD`s, in one command. Each doc succeeds or fails on its own (`pcall`, as
+#: the pipeline's replies do): the reply has one string per doc, "" when appended and
+#: indexed, "!" + the error when appended but not indexed, else the error of its append.
 _APPEND = """
 local origin, now, a = ARGV[1], ARGV[2], 3
+local out = {}
 for k = 2, #KEYS do
   local member, n = ARGV[a], tonumber(ARGV[a + 1])
   a = a + 2
+  local failed = nil
   for _ = 1, n do
-    redis.call('XADD', KEYS[k], '*', 'o', origin, 'u', ARGV[a])
+    if not failed then
+      local r = redis.pcall('XADD', KEYS[k], '*', 'o', origin, 'u', ARGV[a])
+      if type(r) == 'table' and r.err then failed = r.err end
+    end
     a = a + 1
   end
-  redis.call('ZADD', KEYS[1], now, member)
+  if failed then
+    out[k - 1] = failed
+  else
+    local r = redis.pcall('ZADD', KEYS[1], now, member)
+    out[k - 1] = (type(r) == 'table' and r.err) and ('!' .. r.err) or ''
+  end
 end
-return #KEYS - 1
+return out
 """
 
 
@@ -143,7 +155,8 @@ class StreamAppender:
                 args += (member, len(updates), *updates)
                 index.pop(member, None)
             assert self._script is not None
-            self._script(keys=keys, args=args, client=pipe)
+            # queued on the pipeline (loaded there first if Redis lacks it), not run yet
+            await self._script(keys=keys, args=args, client=pipe)
         else:
             for doc_id, updates in batch:
                 stream = self._names(doc_id)[0]
@@ -186,10 +199,7 @@ class StreamAppender:
                 log.warning("adding docs to the doc index failed (again next turn): %s", result)
         outcome: dict[str, Exception | None] = {}
         if scripted:
-            # one reply for every doc: a script error leaves them all to be retried (a
-            # single Redis either takes the script or is failing for every doc anyway)
-            failed = results[0] if isinstance(results[0], Exception) else None
-            return {doc_id: failed or shortfall for doc_id, _ in batch}, indexed
+            return self._script_outcome(batch, results[0], shortfall), indexed
         position = 0
         for doc_id, updates in batch:
             mine = results[position : position + len(updates)]
@@ -197,6 +207,27 @@ class StreamAppender:
             failed = next((r for r in mine if isinstance(r, Exception)), None)
             outcome[doc_id] = failed or shortfall
         return outcome, indexed
+
+    def _script_outcome(
+        self, batch: Batch, reply: object, shortfall: Exception | None
+    ) -> dict[str, Exception | None]:
+        """Per doc, from the `_APPEND` reply (or the error of the whole script)."""
+        if isinstance(reply, Exception) or not isinstance(reply, list) or len(reply) != len(batch):
+            error = reply if isinstance(reply, Exception) else ResponseError(f"{reply!r:.200}")
+            return {doc_id: error for doc_id, _ in batch}
+        outcome: dict[str, Exception | None] = {}
+        for (doc_id, _), raw in zip(batch, reply, strict=True):
+            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+            if text.startswith("!"):
+                # appended; its doc-index entry is added again next turn
+                self._unindexed.add(doc_id)
+                metrics.ERRORS.labels("bus_index").inc()
+                log.warning(
+                    "adding doc %s to the doc index failed (again next turn): %s", doc_id, text[1:]
+                )
+                text = ""
+            outcome[doc_id] = ResponseError(text) if text else shortfall
+        return outcome
 
     async def _append_on_cluster(
         self, cluster: RedisCluster, batch: Batch, index: dict[str, float]
