@@ -143,7 +143,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             elif message["type"] == "websocket.disconnect":
                 ended = True
         self._handler = handler
-        self.queue = _Events(self)  # type: ignore[assignment]
+        queue, self.queue = self.queue, _Events(self)  # type: ignore[assignment]
+        # An ASGI `receive` still waiting (not syncd's endpoint, which adopts from its own
+        # coroutine) returns the end of the connection: the app is done with it.
+        queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()

@@ -128,3 +128,45 @@ async def test_a_paused_or_closed_transport_is_left_to_the_asgi_send(
             assert await client.recv() == b"\x00\x02\x01b"
         await channel.close(1000)
         assert not protocol.write_binary(b"\x00\x02\x01c")
+
+
+class _Recorder:
+    """A `FrameHandler` that records what an adopted connection hands it."""
+
+    def __init__(self) -> None:
+        self.bursts: list[list[bytes | str]] = []
+        self.ended = asyncio.Event()
+
+    def frames_received(self, frames: list[bytes | str]) -> None:
+        assert not self.ended.is_set(), "a message after the end"
+        self.bursts.append(frames)
+
+    def disconnected(self) -> None:
+        self.ended.set()
+
+
+async def test_an_adopted_connection_gets_one_burst_per_read_and_then_its_end(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    client = await connect(f"ws://127.0.0.1:{port}/")
+    async with asyncio.timeout(10):
+        channel, protocol = await app.channels.get()
+    recorder = _Recorder()
+    assert protocol.adopt(recorder)
+    assert not protocol.adopt(_Recorder())  # once
+    frames = [bytes([0, 2, 1, i]) for i in range(20)]
+    for frame in frames:
+        client.protocol.send_binary(frame)
+    client.protocol.send_text(b"text")
+    client.protocol.send_close(1000)
+    client.transport.write(b"".join(client.protocol.data_to_send()))  # one write
+    async with asyncio.timeout(10):
+        await recorder.ended.wait()
+    assert recorder.bursts == [[*frames, "text"]]  # one read, in order, before the end
+    assert channel.socket is protocol
+
+    async def app_returned() -> bool:
+        return protocol.scope is None  # the ASGI coroutine ended; the connection did not
+
+    await eventually(app_returned, timeout=10, what="the app's coroutine to return")
