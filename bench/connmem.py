@@ -8,6 +8,7 @@ sites are printed, grouped by traceback. The client also reports connects+syncs 
 of the second phase (slowed down by tracemalloc: compare runs of this script only).
 
     .venv/bin/python bench/connmem.py --conns 2000 --rooms 100 [--frames 12] [--top 25]
+    .venv/bin/python bench/connmem.py --no-trace   # connect rate only (e.g. under py-spy)
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--frames", type=int, default=12, help="traceback depth")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--no-trace", action="store_true", help="connect rate only (no tracemalloc)"
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -122,7 +126,8 @@ def main() -> int:
     from syncd.cli import server_config
     from syncd.settings import Settings
 
-    tracemalloc.start(args.frames)
+    if not args.no_trace:
+        tracemalloc.start(args.frames)
     server = uvicorn.Server(server_config(Settings.from_env()))
 
     def drive() -> None:
@@ -140,17 +145,23 @@ def main() -> int:
         )
         assert client.stdin is not None and client.stdout is not None
         client.stdout.readline()
-        time.sleep(1.0)
-        gc.collect()
-        a = tracemalloc.take_snapshot()
-        client.stdin.write("\n")
-        client.stdin.flush()
-        line = json.loads(client.stdout.readline())
-        time.sleep(2.0)
-        gc.collect()
-        b = tracemalloc.take_snapshot()
-        print(f"connects+syncs/s under tracemalloc: {line['connects_per_s']}")
-        _diff(a, b, args.conns, args.top)
+        if args.no_trace:
+            client.stdin.write("\n")
+            client.stdin.flush()
+            line = json.loads(client.stdout.readline())
+            print(f"connects+syncs/s: {line['connects_per_s']}")
+        else:
+            time.sleep(1.0)
+            gc.collect()
+            a = tracemalloc.take_snapshot()
+            client.stdin.write("\n")
+            client.stdin.flush()
+            line = json.loads(client.stdout.readline())
+            time.sleep(2.0)
+            gc.collect()
+            b = tracemalloc.take_snapshot()
+            print(f"connects+syncs/s under tracemalloc: {line['connects_per_s']}")
+            _diff(a, b, args.conns, args.top)
         client.stdin.write("\n")
         client.stdin.flush()
         client.wait(timeout=60)
