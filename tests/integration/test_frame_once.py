@@ -175,6 +175,7 @@ async def test_an_adopted_connection_gets_one_burst_per_read_and_then_its_end(
         return protocol.scope is None  # the ASGI coroutine ended; the connection did not
 
     await eventually(app_returned, timeout=10, what="the app's coroutine to return")
+    assert not set(LeanWebSocketProtocol._SHED) & set(vars(protocol))  # shed, defaults read
 
 
 @pytest.mark.ping(0.1, 0.2)
