@@ -16,7 +16,8 @@ from syncd.services import redaction
 from syncd.settings import Settings, SettingsError
 
 
-def _serve(settings: Settings) -> int:
+def server_config(settings: Settings) -> uvicorn.Config:
+    """uvicorn's configuration for `syncd serve` (also what bench/connmem.py serves)."""
     from syncd.app import FrontDoor, create_app
     from syncd.transport.lean_protocol import LeanWebSocketProtocol
 
@@ -30,7 +31,7 @@ def _serve(settings: Settings) -> int:
             print(f"syncd: not starting: {exc}", file=sys.stderr, flush=True)
             return 2
     app = FrontDoor(create_app(settings))
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -49,6 +50,10 @@ def _serve(settings: Settings) -> int:
         timeout_graceful_shutdown=15,
         proxy_headers=True,
     )
+
+
+def _serve(settings: Settings) -> int:
+    config = server_config(settings)
     _print_sign_in_link(settings)
     # uvicorn configured its loggers in Config(); mask tokens (e.g. `?token=` in the
     # WebSocket handshake line) before anything is logged

@@ -57,7 +57,7 @@ class AwarenessTable:
                 if len(peer.awareness_ids) >= max_ids:
                     continue
                 self._states[entry.client_id] = _State(entry.clock, entry.state, peer)
-                peer.awareness_ids.add(entry.client_id)
+                peer.awareness_ids += (entry.client_id,)
                 accepted.append(entry)
                 continue
             if current.owner is not peer:
@@ -65,7 +65,9 @@ class AwarenessTable:
             if self._take(entry, current):
                 accepted.append(entry)
                 if entry.state == NULL_STATE:
-                    peer.awareness_ids.discard(entry.client_id)
+                    peer.awareness_ids = tuple(
+                        cid for cid in peer.awareness_ids if cid != entry.client_id
+                    )
         return accepted
 
     def apply_remote(self, entries: Iterable[AwarenessEntry]) -> list[AwarenessEntry]:
@@ -104,7 +106,7 @@ class AwarenessTable:
                 # what lib0 can encode (a peer may have sent 2**53 - 1 itself)
                 clock = min(current.clock + 1, MAX_SAFE_INTEGER)
                 removals.append(AwarenessEntry(client_id, clock, NULL_STATE))
-        peer.awareness_ids.clear()
+        peer.awareness_ids = ()
         return removals
 
     def snapshot(self) -> list[AwarenessEntry]:

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pycrdt import Doc
@@ -240,6 +241,17 @@ class Room:
                 self._schedule_flush()
 
     # -- messages from peers -------------------------------------------------------------
+
+    def burst(self) -> AbstractContextManager[object]:
+        """One doc transaction around the messages of one read from a peer (`handle` each
+        inside it): their updates are integrated and committed once, not once each. An
+        update refused halfway leaves the ones before it applied and queued."""
+        return self.doc.transaction()
+
+    @property
+    def durable(self) -> bool:
+        """Every update applied so far is in the durable log (`wait_durable` would not wait)."""
+        return self._journaled >= self._applied
 
     def handle(self, peer: Peer, message: Message) -> list[bytes]:
         """Process one parsed message from `peer`; return the frames to answer it with.

@@ -23,16 +23,69 @@ Server-to-client frames are not masked (RFC 6455 5.1) and syncd runs without
 permessage-deflate, so a binary message is the same bytes on every connection: a room's
 fan-out builds them once (`binary_frame`) and `write_binary` puts them on each transport
 directly, instead of one ASGI message, one `websockets` framing and one await per peer.
+
+After the handshake a y-websocket connection needs no task of its own: the endpoint
+`adopt`s the protocol with a `FrameHandler`, its ASGI coroutine returns, and from then on
+`data_received` hands the handler every message of one TCP read as one burst (applied to
+the room in one go) and the end of the connection as one call. The ASGI task with its
+coroutine frames, the receive queue (four deques), the scope, the upgrade request's
+headers and a `writable` event per connection are then gone: about 8 KB of every idle
+connection (tracemalloc, 2,000 connections; bench/connmem.py). A connection whose handler
+has to wait (a reply held until the doc is durable, a paused transport) pauses reading
+until it is done, as the ASGI pump did by not calling `receive`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+from typing import Any, Protocol
+
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
 from syncd import metrics
 
-__all__ = ["LeanWebSocketProtocol", "binary_frame"]
+__all__ = ["FrameHandler", "LeanWebSocketProtocol", "binary_frame"]
+
+log = logging.getLogger(__name__)
+
+#: the `writable` event of every connection whose transport is not paused: one set event
+#: shared by all (never cleared; a paused connection gets an event of its own)
+_OPEN = asyncio.Event()
+_OPEN.set()
+
+
+class FrameHandler(Protocol):
+    """What serves an adopted connection (the y-websocket endpoint's connection)."""
+
+    def frames_received(self, frames: list[bytes | str]) -> None:
+        """The complete messages of one read, in order (text frames as `str`)."""
+        ...
+
+    def disconnected(self) -> None:
+        """The connection ended (after every message received before its end)."""
+        ...
+
+
+class _Events:
+    """Stands in for the ASGI receive queue of an adopted connection: what uvicorn's code
+    still puts there (the end of the connection) goes to the protocol's handler."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: LeanWebSocketProtocol) -> None:
+        self._protocol = protocol
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.disconnect":
+            self._protocol._ended()
+
+    def empty(self) -> bool:
+        return True
+
 
 _FIN_BINARY = 0x82
 #: the last payload framed and its frame: one fan-out sends one payload to every peer
@@ -60,12 +113,238 @@ def binary_frame(payload: bytes) -> bytes:
     return frame
 
 
+class _Keepalive:
+    """One timer for the keepalive pings of every connection of one server.
+
+    uvicorn keeps a timer handle (with its bound method) per connection for its pings,
+    about 600 bytes of every idle connection; this sweeps the server's own set of
+    connections every `interval` seconds instead: a connection whose last ping is
+    unanswered after `timeout` is failed with 1011, as uvicorn does, and every other one
+    is pinged. A dead peer is thus found within `interval` + `timeout` (+ `interval`).
+    """
+
+    def __init__(self, connections: set[Any], interval: float, timeout: float | None) -> None:
+        self.connections = connections
+        self.interval = interval
+        self.timeout = timeout
+        self.loop = asyncio.get_running_loop()
+        self.active = True
+        self._timer = self.loop.call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        alive = False
+        for protocol in list(self.connections):
+            if isinstance(protocol, LeanWebSocketProtocol) and protocol._swept:
+                alive = True
+                protocol._keepalive_sweep(now, self.timeout)
+        if not alive:
+            self.active = False
+            _keepalives.pop(id(self.connections), None)
+            return
+        self._timer = self.loop.call_later(self.interval, self._sweep)
+
+
+#: the keepalive sweeper of each server, by the id of its set of connections
+_keepalives: dict[int, _Keepalive] = {}
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     _refused = False
+    _handler: FrameHandler | None = None
+    #: messages of the read being parsed (adopted connections), else None
+    _burst: list[bytes | str] | None = None
+    #: the connection ended while a read was being parsed: told after its messages
+    _ended_in_burst = False
+    _gone = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writable = _OPEN
+
+    # -- task-less connections ------------------------------------------------------------
+
+    #: What an adopted connection never reads or writes again once its ASGI coroutine has
+    #: returned (uvicorn's methods that can still run were checked one by one): dropped from
+    #: the instance, which then reads these class defaults. uvicorn sets some 45 attributes,
+    #: past what a compact instance dict holds: 1.6 KB of every connection, 0.8 KB rebuilt
+    #: without these (tracemalloc).
+    #: (set on the class below the class body: the types differ from uvicorn's)
+    _SHED: dict[str, Any] = {
+        "app": None,
+        "app_state": None,
+        "asgi_version": None,
+        "client": None,
+        "close_timeout": 10.0,
+        "config": None,
+        "default_headers": None,
+        "handshake_initiated": True,
+        "initial_response": None,
+        "logger": logging.getLogger("uvicorn.error"),
+        "ping_interval": None,
+        "ping_timeout": None,
+        "request": None,
+        "response": None,
+        "root_path": "",
+        "scheme": "ws",
+        "scope": None,
+        "server": None,
+    }
+
+    def _shed(self) -> None:
+        """Drop `_SHED` and rebuild the instance dict to its new size. Every attribute
+        still written later is already in it (`_burst`, `ping_timer`, ...), so it does not
+        grow back."""
+        state = self.__dict__
+        for name in self._SHED:
+            state.pop(name, None)
+        for name in ("_burst", "_ended_in_burst", "_gone", "_refused", "pong_timer", "ping_timer"):
+            state.setdefault(name, getattr(self, name))
+        self.__dict__ = dict(state)
+
+    def adopt(self, handler: FrameHandler) -> bool:
+        """Serve the rest of this connection through `handler` (module docstring); the
+        caller's ASGI coroutine then returns. False (nothing changed) if the connection is
+        already closing. Messages queued during the handshake go to the handler first."""
+        if self.close_sent or self.disconnected or self._handler is not None:
+            return False
+        queued: list[bytes | str] = []
+        ended = False
+        while not self.queue.empty():
+            message = self.queue.get_nowait()
+            if message["type"] == "websocket.receive":
+                data = message.get("bytes")
+                queued.append(data if data is not None else message.get("text") or "")
+            elif message["type"] == "websocket.disconnect":
+                ended = True
+        self._handler = handler
+        queue, self.queue = self.queue, _Events(self)  # type: ignore[assignment]
+        # An ASGI `receive` still waiting (not syncd's endpoint, which adopts from its own
+        # coroutine) returns the end of the connection: the app is done with it.
+        queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        if queued:
+            handler.frames_received(queued)
+        if ended:
+            self._ended()
+        return True
+
+    def pause_reading(self) -> None:
+        """Stop reading from the client (its handler is busy with an earlier message)."""
+        if not self.read_paused and not self.disconnected:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        handler = self._handler
+        if handler is None:
+            super().data_received(data)
+            return
+        burst: list[bytes | str] = []
+        self._burst = burst
+        try:
+            self.conn.receive_data(data)
+            # The messages parsed before a frame the parser refused (too big) are handled
+            # too: the good ones of a burst are not lost with the bad one.
+            self.handle_events()
+            if self.conn.parser_exc is not None:
+                self.handle_parser_exception()
+        finally:
+            self._burst = None
+        if burst:
+            handler.frames_received(burst)
+        if self._ended_in_burst:
+            self._ended_in_burst = False
+            self._ended()
+
+    def send_receive_event_to_app(self) -> None:
+        handler = self._handler
+        if handler is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # past the close: discarded, as uvicorn does
+        message: bytes | str = data
+        if self.curr_msg_data_type == "text":
+            message = data.decode("utf-8", "replace")
+        if self._burst is not None:
+            self._burst.append(message)
+        else:
+            handler.frames_received([message])
+
+    def _ended(self) -> None:
+        if self._burst is not None:
+            self._ended_in_burst = True
+            return
+        handler = self._handler
+        if handler is None or self._gone:
+            return
+        self._gone = True
+        try:
+            handler.disconnected()
+        except Exception:
+            log.exception("ending a connection failed")
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, except that an adopted connection stays open when the app returns."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+        if self._handler is not None:
+            self._shed()
+            return
+        if self.close_timer is None:
+            self.transport.close()
+
+    def pause_writing(self) -> None:
+        self.writable = asyncio.Event()  # cleared; `send` waits on it
+
+    def resume_writing(self) -> None:
+        writable, self.writable = self.writable, _OPEN
+        writable.set()
+
+    #: pinged by the server's `_Keepalive` (instead of a timer of its own)
+    _swept = False
 
     def start_keepalive(self) -> None:
-        super().start_keepalive()
-        # Called right after the 101 response went out; nothing reads these later.
+        interval = self.ping_interval
+        if interval is not None and interval > 0:
+            key = id(self.connections)
+            sweeper = _keepalives.get(key)
+            if (
+                sweeper is None
+                or not sweeper.active
+                or sweeper.connections is not self.connections
+                or sweeper.loop is not asyncio.get_running_loop()
+            ):
+                _keepalives[key] = _Keepalive(self.connections, interval, self.ping_timeout)
+            self._swept = True
+        # Called right after the 101 response went out; nothing reads these later. The
+        # request also stays referenced by the `websockets` parser's generator frame for
+        # life: its headers (and its path, with the token) are emptied in place.
+        request = self.request
+        if request is not None:
+            request.headers.clear()
+            request.path = ""
         self.request = None  # type: ignore[assignment]
         self.response = None  # type: ignore[assignment]
 
@@ -92,6 +371,33 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_timer is None:
             self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
+    def _keepalive_sweep(self, now: float, timeout: float | None) -> None:
+        """Ping, or fail the connection whose last ping went unanswered (`_Keepalive`)."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        if self.pending_ping_payload is not None:
+            if timeout is not None and now - self.ping_sent_at >= timeout:
+                self.keepalive_timeout()
+            return
+        self.pending_ping_payload = random.getrandbits(32).to_bytes(4, "big")
+        self.ping_sent_at = now
+        self.conn.send_ping(self.pending_ping_payload)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+
+    def write_close(self, code: int, reason: str) -> None:
+        """uvicorn's `websocket.close` without its await: the close frame goes into the
+        transport's buffer even while it is paused (it is a few bytes, and the last)."""
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
     def write_binary(self, payload: bytes) -> bool:
         """Write `payload` as one binary message now and return True, if the connection
         is open and its transport not paused; otherwise write nothing and return False,
@@ -103,9 +409,13 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if (
             self.close_sent
             or self.disconnected
-            or not self.writable.is_set()
+            or self.writable is not _OPEN
             or self.conn.state is not State.OPEN
         ):
             return False
         self.transport.write(binary_frame(payload))
         return True
+
+
+for _name, _default in LeanWebSocketProtocol._SHED.items():
+    setattr(LeanWebSocketProtocol, _name, _default)

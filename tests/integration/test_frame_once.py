@@ -62,8 +62,12 @@ class _App:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[_App, int]]:
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[_App, int]]:
+    """uvicorn with syncd's protocol class; `@pytest.mark.ping(interval, timeout)` sets
+    its keepalive (uvicorn's defaults otherwise)."""
     app = _App()
+    ping = request.node.get_closest_marker("ping")
+    keepalive = {"ws_ping_interval": ping.args[0], "ws_ping_timeout": ping.args[1]} if ping else {}
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -75,6 +79,7 @@ async def server() -> AsyncIterator[tuple[_App, int]]:
         ws_per_message_deflate=False,
         lifespan="off",
         log_level="warning",
+        **keepalive,
     )
     instance = uvicorn.Server(config)
     task = asyncio.create_task(instance.serve())
@@ -128,3 +133,72 @@ async def test_a_paused_or_closed_transport_is_left_to_the_asgi_send(
             assert await client.recv() == b"\x00\x02\x01b"
         await channel.close(1000)
         assert not protocol.write_binary(b"\x00\x02\x01c")
+
+
+class _Recorder:
+    """A `FrameHandler` that records what an adopted connection hands it."""
+
+    def __init__(self) -> None:
+        self.bursts: list[list[bytes | str]] = []
+        self.ended = asyncio.Event()
+
+    def frames_received(self, frames: list[bytes | str]) -> None:
+        assert not self.ended.is_set(), "a message after the end"
+        self.bursts.append(frames)
+
+    def disconnected(self) -> None:
+        self.ended.set()
+
+
+async def test_an_adopted_connection_gets_one_burst_per_read_and_then_its_end(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    client = await connect(f"ws://127.0.0.1:{port}/")
+    async with asyncio.timeout(10):
+        channel, protocol = await app.channels.get()
+    recorder = _Recorder()
+    assert protocol.adopt(recorder)
+    assert not protocol.adopt(_Recorder())  # once
+    frames = [bytes([0, 2, 1, i]) for i in range(20)]
+    for frame in frames:
+        client.protocol.send_binary(frame)
+    client.protocol.send_text(b"text")
+    client.protocol.send_close(1000)
+    client.transport.write(b"".join(client.protocol.data_to_send()))  # one write
+    async with asyncio.timeout(10):
+        await recorder.ended.wait()
+    assert recorder.bursts == [[*frames, "text"]]  # one read, in order, before the end
+    assert channel.socket is protocol
+
+    async def app_returned() -> bool:
+        return protocol.scope is None  # the ASGI coroutine ended; the connection did not
+
+    await eventually(app_returned, timeout=10, what="the app's coroutine to return")
+    assert not set(LeanWebSocketProtocol._SHED) & set(vars(protocol))  # shed, defaults read
+
+
+@pytest.mark.ping(0.1, 0.2)
+async def test_one_sweep_pings_every_connection_and_fails_the_silent_ones(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    answering = await connect(f"ws://127.0.0.1:{port}/")  # answers pings by itself
+    silent = await connect(f"ws://127.0.0.1:{port}/")
+    async with asyncio.timeout(10):
+        _, kept = await app.channels.get()
+        _, failed = await app.channels.get()
+    assert kept.ping_timer is None and failed.ping_timer is None  # no timer of their own
+    silent.transport.pause_reading()  # reads nothing more: no pong goes back
+
+    async def failed_with_1011() -> bool:
+        sent = failed.conn.close_sent
+        return failed.close_sent and sent is not None and sent.code == 1011
+
+    await eventually(failed_with_1011, timeout=10, what="the silent connection to be failed")
+
+    async def answered_pings() -> bool:
+        return kept.last_ping_rtt > 0 and not kept.close_sent
+
+    await eventually(answered_pings, timeout=10, what="the answering connection pinged")
+    await answering.close()
