@@ -21,15 +21,6 @@ def server_config(settings: Settings) -> uvicorn.Config:
     from syncd.app import FrontDoor, create_app
     from syncd.transport.lean_protocol import LeanWebSocketProtocol
 
-    if settings.amqp.enabled:
-        from syncd.services.amqp import BrokerUnusable, check_broker
-
-        try:
-            asyncio.run(check_broker(settings.amqp))
-        except BrokerUnusable as exc:
-            # one line, no traceback: the operator fixes RABBITMQ_URL or the broker
-            print(f"syncd: not starting: {exc}", file=sys.stderr, flush=True)
-            return 2
     app = FrontDoor(create_app(settings))
     return uvicorn.Config(
         app,
@@ -53,6 +44,15 @@ def server_config(settings: Settings) -> uvicorn.Config:
 
 
 def _serve(settings: Settings) -> int:
+    if settings.amqp.enabled:
+        from syncd.services.amqp import BrokerUnusable, check_broker
+
+        try:
+            asyncio.run(check_broker(settings.amqp))
+        except BrokerUnusable as exc:
+            # one line, no traceback: the operator fixes RABBITMQ_URL or the broker
+            print(f"syncd: not starting: {exc}", file=sys.stderr, flush=True)
+            return 2
     config = server_config(settings)
     _print_sign_in_link(settings)
     # uvicorn configured its loggers in Config(); mask tokens (e.g. `?token=` in the
