@@ -71,6 +71,6 @@ def test_the_keystroke_fast_path_agrees_with_the_full_walk_on_yjs_traffic(seed: 
         cur = Cursor(update)
         full = UpdateShape()
         _walk_structs(cur, LIMITS, full)
-        _walk_delete_set(cur, LIMITS)
+        _walk_delete_set(cur, LIMITS, full)
         assert fast == full and not cur.left
     assert taken > 0  # the session types text: the fast path does take some of it
