@@ -17,6 +17,7 @@ import httpx
 from syncd.services.events.payloads import EventMessage
 from tests.integration.collab_helpers import FAST, mention
 from tests.support.amqp import (
+    ALL_EVENTS,
     Consumer,
     amqp_env,
     amqp_url,
@@ -32,8 +33,6 @@ from tests.support.server import SyncdProcess, free_port, make_token
 from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
-#: every routing key syncd publishes, by its first word
-ALL = ("note.#", "version.#", "session.#", "mention.#", "notification.#")
 
 
 def _doc(text: str) -> dict[str, Any]:
@@ -64,7 +63,7 @@ async def test_a_scripted_session_arrives_once_with_its_properties(
     url = amqp_url()
     async with (
         fresh_exchange(url) as exchange,
-        consumer(url, exchange, *ALL) as everything,
+        consumer(url, exchange, *ALL_EVENTS) as everything,
         consumer(url, exchange, "note.#") as notes_only,
     ):
         env = amqp_env(url, exchange, SYNCD_WEBHOOK_DEBOUNCE="0.3", **FAST)
@@ -140,7 +139,7 @@ async def test_a_full_outbox_drops_loudly_and_the_rest_drains_after_an_outage(
     url = amqp_url()
     async with (
         fresh_exchange(url) as exchange,
-        consumer(url, exchange, *ALL) as got,
+        consumer(url, exchange, *ALL_EVENTS) as got,
         tcp_proxy(url) as proxy,
     ):
         env = amqp_env(proxy.url_for(url), exchange, SYNCD_AMQP_OUTBOX_MAX="3")

@@ -17,6 +17,7 @@ from pycrdt import Doc, Text
 from redis.asyncio import Redis
 
 from syncd.bus.compaction import Compactor
+from syncd.bus.connect import open_redis
 from syncd.bus.keys import Keys
 from syncd.storage import Store, open_store
 from syncd.storage.records import Snapshot
@@ -188,10 +189,17 @@ class Backing:
 
 
 @contextlib.asynccontextmanager
-async def open_backing(database_url: str, redis_url: str, prefix: str) -> AsyncIterator[Backing]:
+async def open_backing(
+    database_url: str, redis_url: str, prefix: str, *, cluster: bool = False
+) -> AsyncIterator[Backing]:
     """A `Backing` over the deployment's database and Redis, with its key prefix (as the
-    `redis_prefix` fixture gives it; `start_scaled` strips the trailing colon)."""
-    redis = Redis.from_url(redis_url)
+    `redis_prefix` fixture gives it; `start_scaled` strips the trailing colon); with
+    `cluster`, `redis_url` is a node of a Redis Cluster."""
+    redis = (
+        open_redis(redis_url.replace("redis+cluster://", "redis://"), cluster=True)
+        if cluster
+        else Redis.from_url(redis_url)
+    )
     try:
         async with open_store(database_url, migrate=False, pool_size=2) as store:
             yield Backing(store, redis, Keys(prefix.rstrip(":")))

@@ -16,6 +16,7 @@ from typing import Any
 from syncd.services.events.payloads import EventMessage
 from tests.integration.collab_helpers import FAST, mention
 from tests.support.amqp import (
+    ALL_EVENTS,
     Consumer,
     Received,
     amqp_env,
@@ -30,7 +31,6 @@ from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
-ALL = ("note.#", "version.#", "session.#", "mention.#", "notification.#")
 ENV = {"SYNCD_WEBHOOK_DEBOUNCE": "0.3", **FAST}
 
 
@@ -63,7 +63,7 @@ async def test_a_scripted_session_on_two_instances_arrives_once_in_order(
     start_scaled: StartServer, node: NodeYjs
 ) -> None:
     url = amqp_url()
-    async with fresh_exchange(url) as exchange, consumer(url, exchange, *ALL) as got:
+    async with fresh_exchange(url) as exchange, consumer(url, exchange, *ALL_EVENTS) as got:
         env = amqp_env(url, exchange, **ENV)
         a = await start_scaled(name="a", env=env)
         b = await start_scaled(name="b", env=env)
@@ -170,7 +170,7 @@ async def test_a_ten_second_broker_outage_loses_nothing(
     url = amqp_url()
     async with (
         fresh_exchange(url) as exchange,
-        consumer(url, exchange, *ALL) as got,
+        consumer(url, exchange, *ALL_EVENTS) as got,
         tcp_proxy(url) as proxy,
     ):
         env = amqp_env(proxy.url_for(url), exchange, **ENV)

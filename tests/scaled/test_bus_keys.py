@@ -11,16 +11,16 @@ the listener of another. (NUL is left out here only because Postgres text cannot
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from pycrdt import Doc, Text
 from redis.asyncio import Redis
 
-from syncd.bus import RedisBus
 from syncd.bus.keys import Keys, id_of_part
-from syncd.storage import Store, open_store
+from syncd.storage import Store
 from tests.scaled.helpers import doc_text
+from tests.support.bus import Recorder, open_bus, store_with_notes
 from tests.support.polling import eventually
 
 IDS = [
@@ -58,44 +58,9 @@ def update_of(text: str) -> bytes:
     return doc.get_update()
 
 
-class Recorder:
-    """A `RemoteListener` that keeps everything delivered to it."""
-
-    def __init__(self) -> None:
-        self.updates: list[bytes] = []
-        self.awareness: list[bytes] = []
-
-    def apply_remote(self, updates: Sequence[bytes]) -> None:
-        self.updates.extend(updates)
-
-    def apply_remote_awareness(self, payload: bytes) -> None:
-        self.awareness.append(payload)
-
-
-@contextlib.asynccontextmanager
-async def open_bus(
-    redis_url: str, store: Store, instance_id: str, keys: Keys
-) -> AsyncIterator[tuple[RedisBus, dict[str, Recorder]]]:
-    """A bus with every doc of `IDS` and the sentinel subscribed and loaded."""
-    redis = Redis.from_url(redis_url)
-    try:
-        async with RedisBus(
-            redis, redis_url, store, instance_id, orphan_interval=3600, keys=keys
-        ) as bus:
-            recorders = {doc_id: Recorder() for doc_id in [*IDS, SENTINEL]}
-            for doc_id, recorder in recorders.items():
-                bus.subscribe(doc_id, recorder)
-                assert await bus.load(doc_id) == []
-            yield bus, recorders
-    finally:
-        await redis.aclose()
-
-
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Store]:
-    async with open_store(postgres_url, migrate=True) as opened:
-        for doc_id in [*IDS, SENTINEL]:
-            await opened.create_note(note_id=doc_id, title="t", created_by="owner")
+    async with store_with_notes(postgres_url, [*IDS, SENTINEL]) as opened:
         yield opened
 
 
@@ -106,8 +71,8 @@ async def test_updates_and_awareness_of_one_doc_never_reach_another(
     redis = Redis.from_url(redis_server_url)
     async with (
         contextlib.aclosing(redis),
-        open_bus(redis_server_url, store, "bus-a", keys) as (bus_a, on_a),
-        open_bus(redis_server_url, store, "bus-b", keys) as (bus_b, on_b),
+        open_bus(redis_server_url, store, "bus-a", keys, [*IDS, SENTINEL]) as (bus_a, on_a),
+        open_bus(redis_server_url, store, "bus-b", keys, [*IDS, SENTINEL]) as (bus_b, on_b),
     ):
         channels = [keys.awareness(doc_id) for doc_id in [*IDS, SENTINEL]]
 

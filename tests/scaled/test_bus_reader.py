@@ -12,56 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from syncd.bus import RedisBus
 from syncd.bus.keys import Keys
-from syncd.storage import Store, open_store
+from syncd.storage import Store
+from tests.support.bus import open_bus, store_with_notes
 from tests.support.polling import eventually
 
 DOCS = ["r1", "r2", "r3"]
 SENTINEL = "sentinel"
 
 
-class Recorder:
-    """A `RemoteListener` that keeps the updates delivered to it."""
-
-    def __init__(self) -> None:
-        self.updates: list[bytes] = []
-
-    def apply_remote(self, updates: Sequence[bytes]) -> None:
-        self.updates.extend(updates)
-
-    def apply_remote_awareness(self, payload: bytes) -> None:
-        pass
-
-
-@contextlib.asynccontextmanager
-async def open_bus(
-    redis_url: str, store: Store, instance_id: str, keys: Keys
-) -> AsyncIterator[tuple[RedisBus, dict[str, Recorder]]]:
-    redis = Redis.from_url(redis_url)
-    try:
-        async with RedisBus(
-            redis, redis_url, store, instance_id, orphan_interval=3600, keys=keys
-        ) as bus:
-            recorders = {doc_id: Recorder() for doc_id in [*DOCS, SENTINEL]}
-            for doc_id, recorder in recorders.items():
-                bus.subscribe(doc_id, recorder)
-                assert await bus.load(doc_id) == []
-            yield bus, recorders
-    finally:
-        await redis.aclose()
-
-
 @pytest.fixture
 async def store(postgres_url: str) -> AsyncIterator[Store]:
-    async with open_store(postgres_url, migrate=True) as opened:
-        for doc_id in [*DOCS, SENTINEL]:
-            await opened.create_note(note_id=doc_id, title="t", created_by="owner")
+    async with store_with_notes(postgres_url, [*DOCS, SENTINEL]) as opened:
         yield opened
 
 
@@ -72,8 +39,8 @@ async def test_each_instance_reads_the_others_updates_in_order_and_never_its_own
     redis = Redis.from_url(redis_server_url)
     async with (
         contextlib.aclosing(redis),
-        open_bus(redis_server_url, store, "bus-a", keys) as (bus_a, on_a),
-        open_bus(redis_server_url, store, "bus-b", keys) as (bus_b, on_b),
+        open_bus(redis_server_url, store, "bus-a", keys, [*DOCS, SENTINEL]) as (bus_a, on_a),
+        open_bus(redis_server_url, store, "bus-b", keys, [*DOCS, SENTINEL]) as (bus_b, on_b),
     ):
         expected_at_b: dict[str, list[bytes]] = {doc_id: [] for doc_id in DOCS}
         expected_at_a: dict[str, list[bytes]] = {doc_id: [] for doc_id in DOCS}
@@ -122,8 +89,8 @@ async def test_a_reader_idle_longer_than_its_block_keeps_reading_without_errors(
     default of 5 s did, and every idle reader then backed off for seconds)."""
     keys = Keys(redis_prefix.rstrip(":"))
     async with (
-        open_bus(redis_server_url, store, "bus-a", keys) as (bus_a, _),
-        open_bus(redis_server_url, store, "bus-b", keys) as (bus_b, on_b),
+        open_bus(redis_server_url, store, "bus-a", keys, [*DOCS, SENTINEL]) as (bus_a, _),
+        open_bus(redis_server_url, store, "bus-b", keys, [*DOCS, SENTINEL]) as (bus_b, on_b),
     ):
         # Idle for longer than one whole BLOCK: the condition under test, not a wait for
         # something to happen.

@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from syncd.bus.connect import open_redis
 from syncd.bus.keys import Keys
-from syncd.storage import open_store
-from tests.scaled.helpers import Backing, Typist, converged, marker_counts, stop_all, wait_ready
+from tests.scaled.helpers import (
+    Backing,
+    Typist,
+    converged,
+    marker_counts,
+    open_backing,
+    stop_all,
+    wait_ready,
+)
 from tests.support.fixtures import StartServer, create_note
 from tests.support.polling import eventually
 from tests.support.redis_cluster import (
@@ -44,12 +50,8 @@ def redis_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
 async def backing(
     postgres_url: str, redis_cluster: RedisCluster, redis_prefix: str
 ) -> AsyncIterator[Backing]:
-    client = open_redis(redis_cluster.url.replace("redis+cluster://", "redis://"), cluster=True)
-    try:
-        async with open_store(postgres_url, migrate=False, pool_size=2) as store:
-            yield Backing(store, client, Keys(redis_prefix.rstrip(":")))
-    finally:
-        await client.aclose()
+    async with open_backing(postgres_url, redis_cluster.url, redis_prefix, cluster=True) as b:
+        yield b
 
 
 async def _notes_on(

@@ -24,6 +24,8 @@ from aio_pika.abc import AbstractIncomingMessage
 
 AMQP_ENV = "SYNCD_TEST_AMQP_URL"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+#: bindings for every routing key syncd publishes, by its first word
+ALL_EVENTS = ("note.#", "version.#", "session.#", "mention.#", "notification.#")
 
 
 def amqp_url() -> str:
