@@ -27,19 +27,12 @@ from tests.support.amqp import (
     require_broker,
     tcp_proxy,
 )
-from tests.support.fixtures import StartServer, create_note
+from tests.support.fixtures import StartServer, create_note, paragraphs
 from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, free_port, make_token
 from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
-
-
-def _doc(text: str) -> dict[str, Any]:
-    return {
-        "type": "doc",
-        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
-    }
 
 
 async def _readyz(server: SyncdProcess) -> dict[str, Any]:
@@ -73,7 +66,7 @@ async def test_a_scripted_session_arrives_once_with_its_properties(
         alice = await node.connect(
             "alice", url=server.ws_url, room=note["id"], token=token, wait_synced=True
         )
-        await alice.pm_set(_doc("hello"))
+        await alice.pm_set(paragraphs("hello"))
         await eventually(lambda: _types(everything, "note.updated"), what="note.updated")
         async with server.client(token) as api:
             put = await api.put(f"{NOTES}/{note['id']}", json={"contentJson": mention("dave")})

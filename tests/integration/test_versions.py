@@ -3,21 +3,12 @@ automatic versions at session end and during long editing, retention."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.support.fixtures import StartServer, create_note
+from tests.support.fixtures import StartServer, create_note, paragraphs
 from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
-
-
-def paragraphs(*texts: str) -> dict[str, Any]:
-    return {
-        "type": "doc",
-        "content": [{"type": "paragraph", "content": [{"type": "text", "text": t}]} for t in texts],
-    }
 
 
 async def versions_of(server: SyncdProcess, note_id: str, user: str = "owner") -> list[dict]:

@@ -25,20 +25,13 @@ from tests.support.amqp import (
     fresh_exchange,
     tcp_proxy,
 )
-from tests.support.fixtures import StartServer, create_note
+from tests.support.fixtures import StartServer, create_note, paragraphs
 from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.yjs_node import NodeYjs
 
 NOTES = "/api/collaborative-notes"
 ENV = {"SYNCD_WEBHOOK_DEBOUNCE": "0.3", **FAST}
-
-
-def _doc(text: str) -> dict[str, Any]:
-    return {
-        "type": "doc",
-        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
-    }
 
 
 async def _amqp(server: SyncdProcess) -> dict[str, Any]:
@@ -75,9 +68,9 @@ async def test_a_scripted_session_on_two_instances_arrives_once_in_order(
         bob = await node.connect(
             "bob", url=b.ws_url, room=note_id, token=make_token("bob"), wait_synced=True
         )
-        await alice.pm_set(_doc("from alice"))
+        await alice.pm_set(paragraphs("from alice"))
         await bob.wait_pm_text(equals="from alice")
-        await bob.pm_set(_doc("from alice and bob"))
+        await bob.pm_set(paragraphs("from alice and bob"))
         await alice.wait_pm_text(equals="from alice and bob")
         await eventually(lambda: _has(got, note_id, "note.updated"), what="note.updated")
         async with b.client(make_token("owner")) as api:  # shared on B
@@ -156,7 +149,7 @@ async def _type_and_create(
     n = 0
     while time.monotonic() < deadline and n < 200:
         client = clients[n % len(clients)]
-        await client.pm_set(_doc(f"text {n}"))
+        await client.pm_set(paragraphs(f"text {n}"))
         note = await create_note(servers[n % len(servers)], title=f"outage {n}")
         created.append(note["id"])
         n += 1

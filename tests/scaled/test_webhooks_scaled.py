@@ -8,9 +8,8 @@ import itertools
 import signal
 from collections import Counter
 from datetime import datetime
-from typing import Any
 
-from tests.support.fixtures import StartServer, create_note
+from tests.support.fixtures import StartServer, create_note, paragraphs
 from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
 from tests.support.webhook_receiver import Receiver, webhook_env, webhook_receiver
@@ -82,13 +81,6 @@ async def test_a_delivery_waiting_for_retry_survives_its_instance(
         assert b.proc is not None and b.proc.returncode is None
 
 
-def _doc(text: str) -> dict[str, Any]:
-    return {
-        "type": "doc",
-        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
-    }
-
-
 def _missing(receiver: Receiver, wanted: set[str]) -> set[str]:
     return wanted - {r.body["type"] for r in receiver.delivered}
 
@@ -118,9 +110,9 @@ async def test_note_updated_window_is_shared_by_the_instances(
         on_b = await node.connect(
             "on-b", url=b.ws_url, room=note["id"], token=token, wait_synced=True
         )
-        await on_a.pm_set(_doc("alpha"))
+        await on_a.pm_set(paragraphs("alpha"))
         await on_b.wait_pm_text(equals="alpha")
-        await on_b.pm_set(_doc("alpha beta"))
+        await on_b.pm_set(paragraphs("alpha beta"))
         await on_a.wait_pm_text(equals="alpha beta")
         await on_a.disconnect()
         await on_b.disconnect()

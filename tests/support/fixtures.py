@@ -46,6 +46,14 @@ async def node() -> AsyncIterator[NodeYjs]:
         yield hosted
 
 
+def paragraphs(*texts: str) -> dict[str, Any]:
+    """ProseMirror JSON of a doc with one plain paragraph per text (a `contentJson` body)."""
+    return {
+        "type": "doc",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": t}]} for t in texts],
+    }
+
+
 async def create_note(
     server: SyncdProcess,
     owner: str = "owner",
