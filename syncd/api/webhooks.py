@@ -16,7 +16,6 @@ from syncd.api.models.note_views import timestamp
 from syncd.api.models.webhooks import (
     ENDPOINT_ID_PATTERN,
     MAX_DELIVERY_ID,
-    Delivery,
     DeliveryId,
     DeliveryList,
     DeliveryQuery,
@@ -26,6 +25,7 @@ from syncd.api.models.webhooks import (
     EndpointList,
     EndpointWithSecret,
     NewEndpoint,
+    QueuedDelivery,
 )
 from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate
@@ -219,16 +219,16 @@ async def rotate_secret(request: Request) -> Response:
 
 @operation(
     "Send a `webhook.test` event to the endpoint (role service or admin); answers its "
-    "delivery, to follow in the delivery log",
-    responses={201: Delivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
+    "delivery, to follow in the delivery log, and its queued job's `jobId`",
+    responses={201: QueuedDelivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def send_test(request: Request) -> Response:
     endpoint = await _endpoint(request)
     if not endpoint.enabled:
         raise ApiError(409, "the endpoint is disabled: enable it first")
-    delivery = await _dispatcher(request).send_test(endpoint)
-    return JSONResponse(delivery_json(delivery), status_code=201)
+    delivery, job_id = await _dispatcher(request).send_test(endpoint)
+    return JSONResponse({**delivery_json(delivery), "jobId": job_id}, status_code=201)
 
 
 @operation(
@@ -260,8 +260,8 @@ async def list_deliveries(request: Request) -> Response:
 
 @operation(
     "Deliver a logged event again, as a new delivery with its own attempts (same event "
-    "id and body) (role service or admin)",
-    responses={201: Delivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
+    "id and body) (role service or admin); answers it with its queued job's `jobId`",
+    responses={201: QueuedDelivery, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     tags=TAGS,
 )
 async def replay_delivery(request: Request) -> Response:
@@ -276,8 +276,8 @@ async def replay_delivery(request: Request) -> Response:
         raise ApiError(404, "delivery not found")
     if not endpoint.enabled:
         raise ApiError(409, "the endpoint is disabled: enable it first")
-    again = await dispatcher.replay(delivery)
-    return JSONResponse(delivery_json(again), status_code=201)
+    again, job_id = await dispatcher.replay(delivery)
+    return JSONResponse({**delivery_json(again), "jobId": job_id}, status_code=201)
 
 
 def routes() -> list[Route]:

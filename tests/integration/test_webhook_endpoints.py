@@ -45,6 +45,21 @@ async def _value(value: object) -> object:
     return value
 
 
+async def _job_completes(server: SyncdProcess, job_id: str, what: str) -> dict[str, Any]:
+    """`GET /api/jobs/:id` of a job id an endpoint answered, until the job is complete."""
+
+    async def complete() -> dict[str, Any] | None:
+        async with server.client(ADMIN) as api:
+            response = await api.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job = response.json()
+        return job if job["status"] == "complete" else None
+
+    job = await eventually(complete, what=what)
+    assert (job["id"], job["function"]) == (job_id, "deliver_webhook")
+    return job
+
+
 async def test_only_service_or_admin_manage_endpoints_and_bad_input_is_422(
     start_scaled: StartServer,
 ) -> None:
@@ -137,6 +152,8 @@ async def test_events_are_signed_and_both_secrets_verify_during_a_rotation(
         )
         assert test[0].body["data"]["endpointId"] == endpoint["id"]
         assert test[0].webhook_id == sent.json()["eventId"]
+        # the queued job's id comes back, and the jobs API knows it
+        await _job_completes(server, sent.json()["jobId"], "the test event's job")
         assert receiver.forged == []
 
 
@@ -175,6 +192,7 @@ async def test_the_delivery_log_shows_retries_and_a_replay_sends_the_same_event(
             assert missing.status_code == 404
         again = replay.json()
         assert (again["eventId"], again["replayOf"]) == (event_id, entry["id"])
+        await _job_completes(server, again["jobId"], "the replay's job")
         await eventually(lambda: _value(len(receiver.delivered) == 2), what="the replayed delivery")
         assert receiver.delivered[1].webhook_id == event_id
         assert receiver.delivered[1].body == receiver.delivered[0].body

@@ -106,6 +106,12 @@ class Delivery(Out):
     finishedAt: Timestamp | None
 
 
+class QueuedDelivery(Delivery):
+    """A delivery just queued (a test event, a replay), with the job that sends it."""
+
+    jobId: str = Field(description="its `deliver_webhook` job (`GET /api/jobs/:jobId`)")
+
+
 class DeliveryList(Out):
     deliveries: list[Delivery]
     nextCursor: str | None = Field(description="`cursor` of the next page; null: no more")

@@ -73,21 +73,22 @@ class WebhookDispatcher:
         )
         return job_id
 
-    async def send_test(self, endpoint: EndpointRecord) -> DeliveryRecord:
-        """A `webhook.test` message to one endpoint, whatever events it wants."""
+    async def send_test(self, endpoint: EndpointRecord) -> tuple[DeliveryRecord, str]:
+        """A `webhook.test` message to one endpoint, whatever events it wants; the
+        delivery and the id of its queued job (`GET /api/jobs/:id`)."""
         message = WebhookTestMessage.new(WebhookTestData(endpoint_id=endpoint.id))
         new = NewDelivery(message.id, message.type, None, message.body())
         (delivery_id,) = await self.store.add_deliveries(new, [endpoint.id])
-        await self.enqueue(delivery_id)
+        job_id = await self.enqueue(delivery_id)
         delivery = await self.store.get_delivery(delivery_id)
         assert delivery is not None
-        return delivery
+        return delivery, job_id
 
-    async def replay(self, delivery: DeliveryRecord) -> DeliveryRecord:
-        """The same event and body again, as a new delivery with its own attempt chain."""
+    async def replay(self, delivery: DeliveryRecord) -> tuple[DeliveryRecord, str]:
+        """The same event and body again, as a new delivery with its own attempt chain;
+        the new delivery and the id of its queued job."""
         again = await self.store.replay(delivery)
-        await self.enqueue(again.id)
-        return again
+        return again, await self.enqueue(again.id)
 
     async def resume(self) -> int:
         """Queue again the job of every pending delivery: embedded, the job queue lives in
