@@ -16,6 +16,7 @@ from syncd.api.errors import ApiError
 from syncd.api.models.monitoring import Job, JobId, JobList, JobListQuery
 from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate
+from syncd.api.users import remember_admin
 from syncd.api.validation import read_query
 from syncd.auth import Principal
 from syncd.jobs import JobConflict, JobInfo, JobQuery, Jobs, JobStatus
@@ -25,10 +26,12 @@ TAGS = ["monitoring"]
 path_parameter("job_id", JobId)
 
 
-def _operator(request: Request) -> Principal:
+async def _operator(request: Request) -> Principal:
+    """The caller; 403 unless service or admin (an admin is recorded: `remember_admin`)."""
     principal = authenticate(request)
     if not principal.privileged:
         raise ApiError(403, "service or admin role required")
+    await remember_admin(request.app.state.services.store, principal)
     return principal
 
 
@@ -74,7 +77,7 @@ def _job_id(request: Request) -> str:
     tags=TAGS,
 )
 async def job_status(request: Request) -> Response:
-    _operator(request)
+    await _operator(request)
     info = await _jobs(request).info(_job_id(request))
     if info is None:
         raise ApiError(404, "job not found")
@@ -90,7 +93,7 @@ async def job_status(request: Request) -> Response:
     tags=TAGS,
 )
 async def list_jobs(request: Request) -> Response:
-    _operator(request)
+    await _operator(request)
     params = read_query(request, JobListQuery)
     query = JobQuery(
         limit=params.limit + 1,  # one more than asked: is there a next page?
@@ -127,7 +130,7 @@ async def _change(request: Request, change: Callable[[str], Awaitable[JobInfo | 
     tags=TAGS,
 )
 async def retry_job(request: Request) -> Response:
-    _operator(request)
+    await _operator(request)
     return await _change(request, _jobs(request).retry)
 
 
@@ -138,7 +141,7 @@ async def retry_job(request: Request) -> Response:
     tags=TAGS,
 )
 async def cancel_job(request: Request) -> Response:
-    reason = f"cancelled by {_operator(request).user_id}"
+    reason = f"cancelled by {(await _operator(request)).user_id}"
     return await _change(request, lambda job_id: _jobs(request).cancel(job_id, reason))
 
 

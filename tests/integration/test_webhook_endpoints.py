@@ -213,13 +213,18 @@ async def test_the_delivery_log_shows_retries_and_a_replay_sends_the_same_event(
         assert rest["nextCursor"] is None
 
 
-async def test_a_failure_streak_disables_the_endpoint_and_notifies_its_admin(
+async def test_a_failure_streak_disables_the_endpoint_and_notifies_its_admins(
     start_scaled: StartServer,
 ) -> None:
+    """Told: the service that registered the endpoint, and every user with the role
+    `admin`, here one who only ever used the admin REST API (no socket, no e-mail)."""
     env = {**FAST, "SYNCD_WEBHOOK_ATTEMPTS": "1", "SYNCD_WEBHOOK_DISABLE_AFTER": "3"}
+    boss = make_token("boss", roles=["admin"])
     async with webhook_receiver(fail_first=100) as down, webhook_receiver() as up:
         server = await start_scaled(env=env)
         broken = await _register(server, down, "note.created")
+        async with server.client(boss) as api:
+            assert (await api.get(HOOKS)).status_code == 200
         for n in range(3):
             await create_note(server, title=f"n{n}")
             # one at a time: each failure counts toward the streak in turn
@@ -244,6 +249,13 @@ async def test_a_failure_streak_disables_the_endpoint_and_notifies_its_admin(
         (notice,) = await eventually(notified, what="the admin's notification")
         assert notice["data"]["endpointId"] == broken["id"]
         assert broken["url"] in notice["title"]
+        async with server.client(boss) as api:
+            listed = (await api.get("/api/notifications")).json()["notifications"]
+        assert [(n["type"], n["data"]["endpointId"]) for n in listed] == [
+            ("webhook_disabled", broken["id"])
+        ]
+        async with server.client(make_token("owner")) as api:  # not an admin: not told
+            assert (await api.get("/api/notifications")).json()["notifications"] == []
 
         # a disabled endpoint gets nothing: an event that reaches another endpoint is not
         # even logged for it
