@@ -91,6 +91,44 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_and_logged(
         assert "failed for good after 2 attempts" in server.log_tail(200)
 
 
+async def test_a_receiver_that_hangs_past_the_timeout_is_a_failed_attempt_retried(
+    start_syncd: StartServer,
+) -> None:
+    """`SYNCD_WEBHOOK_TIMEOUT`: a receiver that never answers (it hangs until the test
+    ends) costs one attempt each time, logged as a timeout, and the job retries it."""
+    async with webhook_receiver(hang_first=100) as receiver:
+        server = await start_syncd(
+            env=webhook_env(
+                receiver,
+                SYNCD_WEBHOOK_EVENTS="note.created",
+                SYNCD_WEBHOOK_ATTEMPTS="2",
+                SYNCD_WEBHOOK_TIMEOUT="0.5",
+            )
+        )
+        note = await create_note(server)
+        service = make_token("crm", roles=["service"])
+
+        async def finished() -> dict[str, Any] | None:
+            async with server.client(service) as api:
+                (endpoint,) = (await api.get("/api/webhooks")).json()["endpoints"]
+                log = await api.get(f"/api/webhooks/{endpoint['id']}/deliveries")
+            entries = log.json()["deliveries"]
+            return entries[0] if entries and entries[0]["status"] != "pending" else None
+
+        entry = await eventually(finished, timeout=30, what="the delivery given up")
+        assert entry["noteId"] == note["id"]
+        assert (entry["status"], entry["attempts"]) == ("failed", 2)
+        assert entry["lastResponseCode"] is None
+        assert "Timeout" in entry["error"], entry["error"]
+        # both attempts reached the receiver, the same event each time; none was answered
+        assert receiver.hung == [entry["eventId"]] * 2
+        assert receiver.requests == []
+        async with server.client() as api:
+            text = (await api.get("/metrics")).text
+        assert _metric(text, 'type="note.created"', 'outcome="retried"') == 1
+        assert _metric(text, 'type="note.created"', 'outcome="failed"') == 1
+
+
 async def test_note_updated_is_debounced_per_note(start_syncd: StartServer) -> None:
     async with webhook_receiver() as receiver:
         server = await start_syncd(

@@ -1,7 +1,7 @@
 """A real HTTP receiver for webhook tests: a Starlette app served by uvicorn in the test's
 event loop, verifying each request with the `standardwebhooks` verifier as a CRM back end
 would, and answering 500 to the first `fail_first` requests of each event (or to those
-`fail_when` picks)."""
+`fail_when` picks), or not answering the first `hang_first` until the receiver closes."""
 
 from __future__ import annotations
 
@@ -47,7 +47,12 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     #: requests whose signature did not verify (should stay empty)
     forged: list[str] = field(default_factory=list)
+    #: the first `hang_first` requests of each event get no answer until the receiver closes
+    hang_first: int = 0
+    #: webhook ids of the requests left hanging, in arrival order
+    hung: list[str] = field(default_factory=list)
     _attempts: Counter[str] = field(default_factory=Counter)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -79,6 +84,10 @@ class Receiver:
         webhook_id = request.headers["webhook-id"]
         self._attempts[webhook_id] += 1
         attempt = self._attempts[webhook_id]
+        if attempt <= self.hang_first:  # longer than any sender's timeout: until closing
+            self.hung.append(webhook_id)
+            await self._closing.wait()
+            return Response(status_code=503)
         failing = attempt <= self.fail_first or (
             self.fail_when is not None and self.fail_when(body, attempt)
         )
@@ -92,8 +101,9 @@ async def webhook_receiver(
     *,
     fail_first: int = 0,
     fail_when: Callable[[dict[str, Any], int], bool] | None = None,
+    hang_first: int = 0,
 ) -> AsyncIterator[Receiver]:
-    receiver = Receiver(free_port(), fail_first, fail_when)
+    receiver = Receiver(free_port(), fail_first, fail_when, hang_first=hang_first)
     app = Starlette(routes=[Route("/hooks", receiver.handle, methods=["POST"])])
     server = uvicorn.Server(
         uvicorn.Config(
@@ -105,6 +115,7 @@ async def webhook_receiver(
         await eventually(_async(lambda: server.started), timeout=10, what="the receiver")
         yield receiver
     finally:
+        receiver._closing.set()
         server.should_exit = True
         await asyncio.wait_for(task, 10)
 
