@@ -6,7 +6,8 @@ generator walks the app's routes; path parameters come from the route template, 
 types from `path_parameter` (one per name); every model becomes a component. Responses
 every route shares are added here, once: 401 with a token; under `/api/` 400 and 422 for
 the URL (`UrlGuardMiddleware`), 429 and 503 with `Retry-After`; 400, 413, 415 and 422 for
-a body.
+a body. The `webhooks` section lists the message of every webhook event type
+(`syncd.api.models.events`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from starlette.routing import BaseRoute, Route
 
 from syncd.api.models import content
 from syncd.api.models._base import NO_NUL
+from syncd.api.models.events import WEBHOOK_MESSAGES, WEBHOOK_TEST
+from syncd.api.openapi_webhooks import webhook_item
 from syncd.api.operations import (
     ERROR,
     PATH_PARAMETERS,
@@ -274,6 +277,8 @@ def build_document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, An
         path = re.sub(r"{([^}:]+)(:[^}]+)?}", r"{\1}", route.path)
         for method in sorted((route.methods or set()) - {"HEAD"}):
             pending.append((path, _pending(route, spec, method, collect)))
+    messages = (*WEBHOOK_MESSAGES.items(), WEBHOOK_TEST)
+    hooks = {kind: collect.add(model, "serialization") for kind, model in messages}
     schemas, definitions = collect.generate()
     paths: dict[str, dict[str, Any]] = {}
     for path, op in pending:
@@ -288,6 +293,7 @@ def build_document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, An
             "Browse it at `/docs`.",
         },
         "paths": paths,
+        "webhooks": {kind: webhook_item(kind, schemas[key]) for kind, key in hooks.items()},
         "components": {
             "schemas": dict(sorted({**definitions, **content.COMPONENTS}.items())),
             "securitySchemes": {

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
+from syncd.services.events.payloads import DATA_MODELS, WEBHOOK_EVENT_TYPES
 from tests.support.fixtures import StartServer
 from tests.support.server import SyncdProcess, make_token
 
@@ -43,6 +44,21 @@ async def test_the_document_is_valid_openapi_3_1(syncd: SyncdProcess) -> None:
     validate(document)
     versions = document["paths"]["/api/collaborative-notes/{note_id}/versions/{number}/restore"]
     assert versions["post"]["parameters"][1]["schema"]["type"] == "integer"
+    # every webhook event type, with the schema of its message and its `data`
+    assert list(document["webhooks"]) == [*WEBHOOK_EVENT_TYPES, "webhook.test"]
+    components = document["components"]["schemas"]
+    for event_type, item in document["webhooks"].items():
+        body = item["post"]["requestBody"]["content"]["application/json"]["schema"]
+        message = components[body["$ref"].rsplit("/", 1)[1]]
+        assert message["properties"]["type"]["const"] == event_type
+        data = message["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+        if event_type != "webhook.test":
+            assert data == DATA_MODELS[event_type].__name__
+        assert {p["name"] for p in item["post"]["parameters"]} == {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        }
 
 
 @pytest.mark.timeout(BUDGET + 60)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from syncd.api.models.events import WEBHOOK_MESSAGES
 from syncd.auth import Principal
 from syncd.services.events import (
     NoteCreated,
@@ -92,6 +93,9 @@ def test_each_event_has_its_message(event: NoteEvent, type_: str) -> None:
     parsed = EventMessage.parse(message.body())
     assert isinstance(parsed.data, DATA_MODELS[type_])
     assert parsed == message
+    if type_ in WEBHOOK_MESSAGES:  # the body is what the OpenAPI `webhooks` section says
+        documented = WEBHOOK_MESSAGES[type_].model_validate_json(message.body())
+        assert documented.model_dump(mode="json", by_alias=True) == body
 
 
 def test_a_deletion_says_whether_it_was_permanent_and_a_restore_who_did_it() -> None:
