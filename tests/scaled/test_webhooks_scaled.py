@@ -153,3 +153,51 @@ async def _first_attempt_logged(server: SyncdProcess) -> bool:
         (endpoint,) = (await api.get("/api/webhooks")).json()["endpoints"]
         log = await api.get(f"/api/webhooks/{endpoint['id']}/deliveries")
     return [(d["attempts"], d["lastResponseCode"]) for d in log.json()["deliveries"]] == [(1, 500)]
+
+
+async def test_each_session_starts_and_ends_once_across_two_instances(
+    start_scaled: StartServer, node: NodeYjs
+) -> None:
+    """Editors of one note on both instances, twice over: each editing session is one
+    `session.started` and one `session.ended` at the receiver, whichever instance saw
+    which editor join and leave."""
+    async with webhook_receiver() as receiver:
+        env = webhook_env(
+            receiver, SYNCD_WEBHOOK_EVENTS="session.started,session.ended,note.created"
+        )
+        a = await start_scaled(name="a", env=env)
+        b = await start_scaled(name="b", env=env)
+        note = await create_note(a)
+        token = make_token("owner")
+        for round_ in range(2):
+            on_a = await node.connect(
+                f"a{round_}", url=a.ws_url, room=note["id"], token=token, wait_synced=True
+            )
+            on_b = await node.connect(
+                f"b{round_}", url=b.ws_url, room=note["id"], token=token, wait_synced=True
+            )
+            await on_a.pm_set(paragraphs(f"round {round_}"))
+            await on_b.wait_pm_text(equals=f"round {round_}")
+            await on_a.disconnect()
+            await on_b.disconnect()
+
+            async def ended(count: int = round_ + 1) -> bool:
+                return len(receiver.of_type("session.ended")) >= count
+
+            await eventually(ended, timeout=30, what=f"session {round_} ended")
+        # a later event from each instance: their queues (and any second announcement of
+        # a session, queued before it) have been worked through once both arrived
+        later = [(await create_note(server, title="later"))["id"] for server in (a, b)]
+
+        async def later_arrived() -> bool:
+            created = {body["noteId"] for body in receiver.of_type("note.created")}
+            return created >= set(later)
+
+        await eventually(later_arrived, what="the later notes' note.created")
+
+    started = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.started"))
+    finished = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.ended"))
+    assert len(started) == 2 and set(started.values()) == {1}, started
+    assert finished == started, (started, finished)
+    assert Counter(r.webhook_id for r in receiver.requests).most_common(1)[0][1] == 1
+    assert receiver.forged == []
