@@ -121,3 +121,67 @@ async def test_what_a_yjs_client_wrote_is_served_sanitised(
             return text if text != "" else None
 
         assert await eventually(checkpointed, timeout=10, what="the checkpoint") == "intro\nclick"
+
+
+#: event-handler attributes a raw Yjs client can put where no editor schema would
+_HANDLERS = ("onerror", "onclick", "onmouseover", "onload")
+
+
+async def test_no_event_handler_attribute_reaches_any_rest_json(
+    syncd: SyncdProcess, node: NodeYjs
+) -> None:
+    """A raw Yjs client writes `onerror` on an image, `onclick` on a paragraph, and
+    `onmouseover` inside a link mark and `onload` beside a mention's id: every REST JSON
+    answer that carries content (the note, the list, versions, a diff, both restores)
+    keeps the safe attributes and drops those."""
+    note = await create_note(syncd, title="Handlers")
+    url = f"{NOTES}/{note['id']}"
+    editor = await node.connect(
+        "e", url=syncd.ws_url, room=note["id"], token=make_token("owner"), wait_synced=True
+    )
+    raw = pycrdt.Doc()
+    raw.apply_update(await editor.state_update())
+    fragment = raw.get("prosemirror", type=pycrdt.XmlFragment)
+    image = pycrdt.XmlElement("image", {"src": "/x.png", "onerror": "alert(1)"})
+    fragment.children.append(pycrdt.XmlElement("paragraph", {}, [image]))
+    clicked = pycrdt.XmlElement("paragraph", {"onclick": "alert(2)"}, [pycrdt.XmlText("hi ")])
+    fragment.children.append(clicked)
+    link = {"link": {"href": "https://example.com/", "onmouseover": "alert(3)"}}
+    clicked.children[0].insert(3, "there", link)
+    person = pycrdt.XmlElement("mention", {"id": "ann", "label": "Ann", "onload": "alert(4)"})
+    fragment.children.append(pycrdt.XmlElement("paragraph", {}, [person]))
+    written = str(fragment)
+    assert all(handler in written for handler in _HANDLERS), written
+    await editor.apply_update(raw.get_update(await editor.state_vector()))
+    await editor.wait_pm_text(contains="hi there")
+    bodies: list[str] = []
+    async with syncd.client(make_token("owner")) as api:
+        shown = await api.get(url)
+        bodies.append(shown.text)
+        content = shown.json()["contentJson"]["content"]
+        assert content[0]["content"][0]["attrs"]["src"] == "/x.png"
+        link_marks = [m for m in content[1]["content"][1]["marks"] if m["type"] == "link"]
+        assert link_marks[0]["attrs"]["href"] == "https://example.com/"
+        assert content[2]["content"][0]["attrs"]["id"] == "ann"
+        version = await api.post(f"{url}/versions", json={"label": "dirty"})
+        assert version.status_code == 201, version.text
+        number = version.json()["number"]
+        await editor.disconnect()
+        for path in (url, NOTES, f"{url}/versions", f"{url}/versions/{number}"):
+            response = await api.get(path)
+            assert response.status_code == 200, response.text
+            bodies.append(response.text)
+        diff = await api.get(f"{url}/versions/{number}/diff")
+        assert diff.status_code == 200, diff.text
+        bodies.append(diff.text)
+        again = await api.post(f"{url}/versions/{number}/restore")
+        assert again.status_code in (200, 201), again.text
+        bodies.append(again.text)
+        assert (await api.delete(url)).status_code == 204
+        trash = await api.get(NOTES, params={"deleted": "true"})
+        restored = await api.post(f"{url}/restore")
+        assert restored.status_code == 200, restored.text
+        bodies += [version.text, trash.text, restored.text]
+    for body in bodies:
+        for bad in (*_HANDLERS, "alert"):
+            assert bad not in body.lower(), (bad, body)
