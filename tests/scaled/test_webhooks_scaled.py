@@ -155,12 +155,12 @@ async def _first_attempt_logged(server: SyncdProcess) -> bool:
     return [(d["attempts"], d["lastResponseCode"]) for d in log.json()["deliveries"]] == [(1, 500)]
 
 
-async def test_each_session_starts_and_ends_once_across_two_instances(
+async def test_a_session_on_two_instances_starts_and_ends_once(
     start_scaled: StartServer, node: NodeYjs
 ) -> None:
-    """Editors of one note on both instances, twice over: each editing session is one
-    `session.started` and one `session.ended` at the receiver, whichever instance saw
-    which editor join and leave."""
+    """Editors of one note on both instances: the session is one `session.started` and
+    one `session.ended` at the receiver, although both instances join it (each announces
+    a session it joins) and either may find it over when its editor leaves."""
     async with webhook_receiver() as receiver:
         env = webhook_env(
             receiver, SYNCD_WEBHOOK_EVENTS="session.started,session.ended,note.created"
@@ -169,24 +169,17 @@ async def test_each_session_starts_and_ends_once_across_two_instances(
         b = await start_scaled(name="b", env=env)
         note = await create_note(a)
         token = make_token("owner")
-        for round_ in range(2):
-            on_a = await node.connect(
-                f"a{round_}", url=a.ws_url, room=note["id"], token=token, wait_synced=True
-            )
-            on_b = await node.connect(
-                f"b{round_}", url=b.ws_url, room=note["id"], token=token, wait_synced=True
-            )
-            await on_a.pm_set(paragraphs(f"round {round_}"))
-            await on_b.wait_pm_text(equals=f"round {round_}")
-            await on_a.disconnect()
-            await on_b.disconnect()
-
-            async def ended(count: int = round_ + 1) -> bool:
-                return len(receiver.of_type("session.ended")) >= count
-
-            await eventually(ended, timeout=30, what=f"session {round_} ended")
+        on_a = await node.connect("a", url=a.ws_url, room=note["id"], token=token, wait_synced=True)
+        on_b = await node.connect("b", url=b.ws_url, room=note["id"], token=token, wait_synced=True)
+        await on_a.pm_set(paragraphs("typed on A"))
+        await on_b.wait_pm_text(equals="typed on A")
+        await on_b.pm_set(paragraphs("typed on B"))
+        await on_a.wait_pm_text(equals="typed on B")
+        await on_a.disconnect()
+        await on_b.disconnect()
+        await eventually(lambda: _async(receiver.of_type("session.ended")), what="the end")
         # a later event from each instance: their queues (and any second announcement of
-        # a session, queued before it) have been worked through once both arrived
+        # the session, queued before it) have been worked through once both arrived
         later = [(await create_note(server, title="later"))["id"] for server in (a, b)]
 
         async def later_arrived() -> bool:
@@ -195,9 +188,9 @@ async def test_each_session_starts_and_ends_once_across_two_instances(
 
         await eventually(later_arrived, what="the later notes' note.created")
 
-    started = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.started"))
-    finished = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.ended"))
-    assert len(started) == 2 and set(started.values()) == {1}, started
-    assert finished == started, (started, finished)
+    (started,) = receiver.of_type("session.started")
+    (ended,) = receiver.of_type("session.ended")
+    assert started["data"]["sessionId"] == ended["data"]["sessionId"]
+    assert ended["data"]["updates"] >= 2 and ended["data"]["participants"] == ["owner"]
     assert Counter(r.webhook_id for r in receiver.requests).most_common(1)[0][1] == 1
     assert receiver.forged == []
