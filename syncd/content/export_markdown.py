@@ -42,12 +42,28 @@ def render_markdown(pm_json: Mapping[str, Any]) -> str:
     return "\n\n".join(blocks).rstrip("\n") + "\n" if blocks else ""
 
 
+_BULLETS = ("bullet_list", "bulletList", "taskList")
+_ORDERED = ("ordered_list", "orderedList")
+
+
 def _blocks(nodes: list[Mapping[str, Any]]) -> list[str]:
-    out = [_block(node) for node in nodes]
-    return [b for b in out if b is not None]
+    """The blocks' Markdown. Two lists of one family in a row (a bullet list then a task
+    list, say) would read as one list in CommonMark, a blank line between them or not:
+    the second takes the other marker (`*` for `-`, `)` for `.`), which starts a new list."""
+    out: list[str] = []
+    family, alternate = "", False
+    for node in nodes:
+        kind = node["type"]
+        this = "bullet" if kind in _BULLETS else "ordered" if kind in _ORDERED else ""
+        alternate = bool(this) and this == family and not alternate
+        block = _block(node, alternate)
+        if block is not None:
+            out.append(block)
+            family = this
+    return out
 
 
-def _block(node: Mapping[str, Any]) -> str | None:
+def _block(node: Mapping[str, Any], alternate: bool = False) -> str | None:
     kind = node["type"]
     attrs = node.get("attrs") or {}
     content = node.get("content") or []
@@ -69,8 +85,8 @@ def _block(node: Mapping[str, Any]) -> str | None:
     if kind == "blockquote":
         inner = "\n\n".join(_blocks(content))
         return "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
-    if kind in ("bullet_list", "bulletList", "ordered_list", "orderedList", "taskList"):
-        return _list(kind, attrs, content)
+    if kind in _BULLETS or kind in _ORDERED:
+        return _list(kind, attrs, content, alternate)
     if kind == "table":
         return _table(content)
     if kind in ("image", "mention", "hard_break", "hardBreak"):  # an inline node as a block
@@ -79,12 +95,16 @@ def _block(node: Mapping[str, Any]) -> str | None:
     return "\n\n".join(nested) if nested else None
 
 
-def _list(kind: str, attrs: Mapping[str, Any], items: list[Mapping[str, Any]]) -> str:
-    ordered = kind in ("ordered_list", "orderedList")
+def _list(
+    kind: str, attrs: Mapping[str, Any], items: list[Mapping[str, Any]], alternate: bool
+) -> str:
+    """`alternate`: the other marker (a new list right after one of the same family)."""
+    ordered = kind in _ORDERED
     start = int(attrs.get("start", attrs.get("order", 1)) or 0) if ordered else 0
     lines: list[str] = []
+    delimiter, bullet = (")", "*") if alternate else (".", "-")
     for i, item in enumerate(items):
-        marker = f"{start + i}." if ordered else "-"
+        marker = f"{start + i}{delimiter}" if ordered else bullet
         pad = " " * (len(marker) + 1)
         if kind == "taskList":
             # GFM's task list item: the box opens the item's first paragraph

@@ -7,7 +7,7 @@ from typing import Any
 
 import pycrdt
 
-from tests.support.export_text import html_lines, markdown_lines, text_lines
+from tests.support.export_text import html_lines, markdown_lines, markdown_parser, text_lines
 from tests.support.fixtures import create_note
 from tests.support.polling import eventually
 from tests.support.server import SyncdProcess, make_token
@@ -112,6 +112,85 @@ async def test_what_a_stock_editor_typed_exports_with_the_same_text(
         assert out[fmt].headers["content-type"] == media_type
         disposition = out[fmt].headers["content-disposition"]
         assert disposition == f'attachment; filename="{note["id"]}.{extension}"'
+
+
+def _item(kind: str, *paragraphs: str, **attrs: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "type": kind,
+        "content": [{"type": "paragraph", "content": [_t(p)]} for p in paragraphs],
+    }
+    if attrs:
+        item["attrs"] = attrs
+    return item
+
+
+# the lists of the Node clients' schema: prosemirror-schema-list's and Tiptap's task list
+LISTS = {
+    "type": "doc",
+    "content": [
+        {"type": "paragraph", "content": [_t("Next steps")]},
+        {
+            "type": "bullet_list",
+            "content": [
+                _item("list_item", "call *Ann*"),
+                {
+                    "type": "list_item",
+                    "content": [
+                        {"type": "paragraph", "content": [_t("send")]},
+                        {
+                            "type": "ordered_list",
+                            "attrs": {"order": 3},
+                            "content": [
+                                _item("list_item", "quote"),
+                                _item("list_item", "1. terms"),
+                            ],
+                        },
+                    ],
+                },
+            ],
+        },
+        {
+            "type": "taskList",
+            "content": [
+                _item("taskItem", "signed", checked=True),
+                _item("taskItem", "- [ ] paid", checked=False),
+            ],
+        },
+    ],
+}
+
+
+async def test_lists_typed_by_a_stock_editor_export_with_the_same_text(
+    syncd: SyncdProcess, node: NodeYjs
+) -> None:
+    """Bullet, ordered (starting at 3, nested) and task lists, with text that looks like
+    list syntax: HTML and Markdown read back as the doc's text, and keep the structure."""
+    note = await create_note(syncd, title="Lists")
+    url = f"{NOTES}/{note['id']}"
+    editor = await node.connect(
+        "e", url=syncd.ws_url, room=note["id"], token=make_token("owner"), wait_synced=True
+    )
+    await editor.pm_set(LISTS)
+    assert await editor.pm_get() == LISTS  # the client's schema took every list as it is
+    await editor.pm_type(" today", at="end")  # a keystroke in the last task item
+    typed = await editor.pm_text()
+    assert typed.endswith("paid today")
+    async with syncd.client(make_token("owner")) as api:
+
+        async def arrived() -> str | None:
+            content = str((await api.get(url)).json()["content"])
+            return content if text_lines(content) == text_lines(typed) else None
+
+        await eventually(arrived, timeout=10, what="the typed text on the server")
+        out = await _exports(api, url)
+    expected = text_lines(typed)
+    assert markdown_lines(out["markdown"].text) == expected, out["markdown"].text
+    assert html_lines(out["html"].text) == ["Lists", *expected], out["html"].text
+    assert out["json"].json() == _without_nulls(await editor.pm_get(raw=True))
+    html = out["html"].text
+    assert html.count("<ul") == 2 and '<ol start="3">' in html, html
+    tokens = [t.type for t in markdown_parser().parse(out["markdown"].text)]
+    assert tokens.count("bullet_list_open") == 2 and tokens.count("ordered_list_open") == 1
 
 
 async def test_nothing_unsafe_is_exported_and_versions_export_too(

@@ -18,6 +18,7 @@ import * as decoding from 'lib0/decoding'
 import * as authProtocol from 'y-protocols/auth'
 import { Schema, Node as PMNode } from 'prosemirror-model'
 import { schema as basicSchema } from 'prosemirror-schema-basic'
+import { addListNodes } from '@tiptap/pm/schema-list'
 import { EditorState } from 'prosemirror-state'
 import {
   updateYFragment,
@@ -52,10 +53,30 @@ process.on('unhandledRejection', (err) => {
 })
 
 // ---------------------------------------------------------------------------
-// ProseMirror schema: prosemirror-schema-basic plus an inline atom `mention`
-// node with attrs {id, label} (the shape Tiptap's Mention extension produces).
+// ProseMirror schema: prosemirror-schema-basic, the lists of prosemirror-schema-list
+// (bullet_list, ordered_list, list_item), a task list in Tiptap's shape (taskList of
+// taskItem with a boolean `checked`), and an inline atom `mention` node with attrs
+// {id, label} (the shape Tiptap's Mention extension produces).
+const listNodes = addListNodes(basicSchema.spec.nodes, 'paragraph block*', 'block')
 export const schema = new Schema({
-  nodes: basicSchema.spec.nodes.append({
+  nodes: listNodes.append({
+    taskList: {
+      group: 'block',
+      content: 'taskItem+',
+      toDOM: () => ['ul', { 'data-type': 'taskList' }, 0],
+      parseDOM: [{ tag: 'ul[data-type="taskList"]', priority: 60 }]
+    },
+    taskItem: {
+      content: 'paragraph block*',
+      defining: true,
+      attrs: { checked: { default: false } },
+      toDOM: (node) => ['li', { 'data-type': 'taskItem', 'data-checked': String(node.attrs.checked) }, 0],
+      parseDOM: [{
+        tag: 'li[data-type="taskItem"]',
+        priority: 60,
+        getAttrs: (dom) => ({ checked: dom.getAttribute('data-checked') === 'true' })
+      }]
+    },
     mention: {
       group: 'inline',
       inline: true,

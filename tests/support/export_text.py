@@ -3,12 +3,15 @@ parser and markdown-it-py), to compare exports with a doc's plain text."""
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from markdown_it import MarkdownIt
 
 _BLOCK_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "pre", "blockquote", "tr", "td"}
 _BLOCK_TAGS |= {"th", "br", "hr", "ul", "ol", "table"}
+#: GFM's task list checkbox at the start of a list item's first paragraph
+_TASK_BOX = re.compile(r"\[[ xX]\] ")
 
 
 def markdown_parser() -> MarkdownIt:
@@ -20,10 +23,20 @@ def markdown_lines(markdown: str) -> list[str]:
     """Non-empty text lines of the Markdown as markdown-it-py reads it (a line per table
     cell, as a doc's plain text has one per cell paragraph)."""
     lines: list[str] = []
-    for token in markdown_parser().parse(markdown):
+    tokens = markdown_parser().parse(markdown)
+    for index, token in enumerate(tokens):
         if token.type == "inline":
             parts: list[str] = []
-            for child in token.children or []:
+            first_of_item = index >= 2 and tokens[index - 2].type == "list_item_open"
+            children = token.children or []
+            if first_of_item and children and children[0].type == "text":
+                # GFM's task list item: a checkbox, not text (markdown-it's CommonMark
+                # reads it as text; an escaped `\[ ]` is text and stays)
+                box = _TASK_BOX.match(children[0].content)
+                if box and token.content.startswith(box.group()):
+                    parts.append(children[0].content[box.end() :])
+                    children = children[1:]
+            for child in children:
                 if child.type in ("text", "code_inline"):
                     parts.append(child.content)
                 elif child.type in ("softbreak", "hardbreak"):

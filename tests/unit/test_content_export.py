@@ -262,15 +262,10 @@ def test_a_task_list_exports_as_checkboxes_and_the_same_text() -> None:
     assert "\n  - [x] nested" in markdown
     # plain CommonMark reads a box as text in front of the item's text, which is the same
     tasks = markdown_parser().render(markdown)
-    assert tasks.count("<li>") == 4 and "[x] not a checkbox" in tasks
-    assert markdown_lines(markdown) == [
-        "Next steps",
-        "[x] call ACME",
-        "[ ] send the quote",
-        "with the discount",
-        "[ ] [x] not a checkbox",  # the text's brackets escaped: not a second box
-        "[x] nested",
-    ]
+    assert tasks.count("<li>") == 4 and "[ ] [x] not a checkbox" in tasks
+    # read as GFM does (the box is no text), the text is the doc's; the text's own
+    # brackets are escaped, so they are not taken for a second box
+    assert markdown_lines(markdown) == lines
     fragment = render_html(TASKS)
     for part in (
         '<ul data-type="taskList">',
@@ -280,3 +275,34 @@ def test_a_task_list_exports_as_checkboxes_and_the_same_text() -> None:
     ):
         assert part in fragment, (part, fragment)
     assert html_lines(fragment) == lines
+
+
+def _list_of(kind: str, *texts: str) -> dict[str, Any]:
+    item = "taskItem" if kind == "taskList" else "list_item"
+    return {"type": kind, "content": [{"type": item, "content": [p(t(x))]} for x in texts]}
+
+
+def test_lists_in_a_row_stay_apart_in_markdown() -> None:
+    """CommonMark joins two lists of one marker into one, a blank line between or not:
+    the second takes the other marker, the third the first again."""
+    doc = {
+        "type": "doc",
+        "content": [
+            _list_of("bullet_list", "a"),
+            _list_of("taskList", "b"),
+            _list_of("bulletList", "c"),
+            _list_of("ordered_list", "d"),
+            _list_of("orderedList", "e"),
+            p(t("f")),
+            _list_of("bullet_list", "g"),
+        ],
+    }
+    markdown = render_markdown(doc)
+    kinds = [
+        token.type
+        for token in markdown_parser().parse(markdown)
+        if token.type in ("bullet_list_open", "ordered_list_open")
+    ]
+    assert kinds == ["bullet_list_open"] * 3 + ["ordered_list_open"] * 2 + ["bullet_list_open"]
+    assert markdown.split("\n\n")[:5] == ["- a", "* [ ] b", "- c", "1. d", "1) e"]
+    assert markdown_lines(markdown) == list("abcdefg")
