@@ -88,19 +88,24 @@ class _Events:
 
 
 _FIN_BINARY = 0x82
-#: the last payload framed and its frame: one fan-out sends one payload to every peer
-_last_frame: tuple[bytes, bytes] = (b"", b"\x82\x00")
+#: the last two payloads framed and their frames, newest first: one fan-out sends one
+#: payload to every peer, and a pass with a cursor move sends each peer the update and
+#: then the awareness frame (one slot would frame both again for every peer)
+_recent: tuple[bytes, bytes, bytes, bytes] = (b"", b"\x82\x00", b"", b"\x82\x00")
 
 
 def binary_frame(payload: bytes) -> bytes:
     """`payload` as one unmasked, final binary WebSocket frame (RFC 6455 5.2).
 
-    The frame of the last payload is kept: every peer of a fan-out pass is sent the same
-    payload object, so it is framed once per pass, not once per peer.
+    The frames of the last two payloads are kept: every peer of a fan-out pass is sent
+    the same payload objects, so each is framed once per pass, not once per peer.
     """
-    global _last_frame
-    if _last_frame[0] is payload:
-        return _last_frame[1]
+    global _recent
+    recent = _recent
+    if recent[0] is payload:
+        return recent[1]
+    if recent[2] is payload:
+        return recent[3]
     size = len(payload)
     if size < 126:
         header = bytes((_FIN_BINARY, size))
@@ -109,7 +114,7 @@ def binary_frame(payload: bytes) -> bytes:
     else:
         header = bytes((_FIN_BINARY, 127)) + size.to_bytes(8, "big")
     frame = header + payload
-    _last_frame = (payload, frame)
+    _recent = (payload, frame, recent[0], recent[1])
     return frame
 
 

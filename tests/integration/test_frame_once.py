@@ -44,6 +44,16 @@ def test_a_binary_frame_is_what_rfc_6455_reads(size: int) -> None:
     assert binary_frame(payload) is binary_frame(payload)  # framed once per payload
 
 
+def test_two_payloads_sent_in_turn_to_every_peer_are_framed_once_each() -> None:
+    update, cursor, third = b"\x00\x02\x01u", b"\x01\x05cursor", b"\x00\x02\x01x"
+    first = binary_frame(update), binary_frame(cursor)
+    for _ in range(10):  # each peer: the pass's update, then its cursor move
+        assert binary_frame(update) is first[0] and binary_frame(cursor) is first[1]
+    assert _parse(binary_frame(third)).data == third  # a third payload evicts the older
+    assert binary_frame(cursor) is first[1] and binary_frame(update) is not first[0]
+    assert _parse(binary_frame(update)).data == update
+
+
 class _App:
     """Accepts, then sends what the test asks through an `AsgiChannel`."""
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from syncd.storage import (
     NewNotification,
@@ -216,3 +217,38 @@ async def test_recording_many_notes_opens_joins_and_keeps_sessions_in_one_go(
     ended = await sessions.close_many(["n1", "n3", "gone"])
     assert sorted(s.note_id for s in ended) == ["n1", "n3"]
     assert all(not s.active for s in ended) and await sessions.close_many(["n1"]) == []
+
+
+async def test_recording_compiles_its_statements_once_whatever_the_batch(
+    store: Store, sessions: SessionStore
+) -> None:
+    """A refresh records every loaded note: the session and participant upserts are one
+    parameterised statement each, compiled once and reused for any number of rows (a
+    VALUES list with the rows in it was compiled afresh on every call)."""
+    notes = [f"n{i}" for i in range(30)]
+    for note_id in notes:
+        await store.create_note(note_id=note_id, title="t", created_by="owner")
+    sent: list[tuple[str, int]] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *args: object) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb in ("SELECT", "INSERT"):
+            sent.append((verb, id(getattr(args[1], "compiled", None))))
+
+    def activity(count: int, users: int) -> list[SessionActivity]:
+        people = tuple(f"u{j}" for j in range(users))
+        return [SessionActivity(n, people, 3, 30) for n in notes[:count]]
+
+    sa.event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        first = await sessions.record(activity(30, 10))
+        split = len(sent)
+        again = await sessions.record(activity(12, 4))
+    finally:
+        sa.event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+    assert set(first) == set(notes) and again == {n: first[n] for n in notes[:12]}
+    assert [verb for verb, _ in sent] == ["SELECT", "INSERT", "INSERT"] * 2
+    assert [c for _, c in sent[1:split]] == [c for _, c in sent[split + 1 :]]
+    active = await sessions.active("n7")
+    assert active is not None and (active.updates, active.bytes) == (6, 60)
+    assert active.participants == tuple(f"u{j}" for j in range(10))

@@ -401,6 +401,16 @@ def test_an_awareness_state_that_is_not_json_is_a_protocol_error(state: bytes) -
         parse_awareness_update(entry_bytes(state))
 
 
+def test_one_shared_json_decoder_judges_each_awareness_state_on_its_own() -> None:
+    # the decoder is built once per process; a refusal must leave nothing behind
+    good = [b' {"cursor": {"anchor": 1}} ', b"[1, 2.5, true, null]", b'"text"', b"0"]
+    for state in good:
+        with pytest.raises(ProtocolError, match="JSON"):
+            parse_awareness_update(entry_bytes(b'{"x":NaN}'))
+        [entry] = parse_awareness_update(entry_bytes(state))
+        assert entry.state == state.decode()
+
+
 def test_a_deeply_nested_awareness_state_is_a_protocol_error() -> None:
     # Python's json recurses; a 100k-deep array must not escape as RecursionError.
     state = "[" * 100_000 + "]" * 100_000

@@ -23,6 +23,7 @@ from syncd.protocol import (
 )
 from syncd.protocol import Awareness as AwarenessMessage
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+from syncd.transport.lean_protocol import binary_frame
 
 
 class MemoryChannel:
@@ -366,6 +367,29 @@ async def test_new_clients_share_one_encoded_state_until_the_doc_changes() -> No
     third = room.handle(b[0], SyncStep1(b"\x00"))
     reply = parse_message(third[0])
     assert isinstance(reply, SyncStep2) and sorted(text_of([reply.update])) == sorted("storedmore")
+
+
+async def test_a_cursor_move_is_encoded_once_and_framed_once_for_every_peer() -> None:
+    """A pass with a keystroke and a cursor move hands every peer the same two message
+    objects, and the WebSocket framing keeps both, so nothing is built per peer."""
+    room = Room("n", MemoryLog())
+    pairs = [peer() for _ in range(10)]
+    for p, _ in pairs:
+        room.join(p)
+    for _, channel in pairs:
+        channel.frames.clear()  # the handshakes
+    writer = pairs[0][0]
+    room.handle(writer, SyncUpdate(typed("a", 1)))
+    room.handle(writer, awareness(1, 1, '{"cursor":{"anchor":1}}'))
+    await room.drain()
+    sent = [channel.frames for _, channel in pairs[1:]]
+    assert all(len(frames) == 2 for frames in sent)
+    assert len({id(frames[0]) for frames in sent}) == 1  # the update: one object
+    assert len({id(frames[1]) for frames in sent}) == 1  # the cursor move: one object
+    assert pairs[0][1].frames == [sent[0][1]]  # echoed to its sender, the same object
+    framed = [binary_frame(frame) for frames in sent for frame in frames]
+    assert framed[0::2] == [framed[0]] * 9 and framed[1::2] == [framed[1]] * 9
+    assert all(f is framed[0] for f in framed[0::2]) and all(f is framed[1] for f in framed[1::2])
 
 
 async def test_awareness_is_echoed_to_its_sender_so_idle_stock_clients_stay_connected() -> None:
