@@ -82,6 +82,7 @@ class RedisBus:
             replicas=wait_replicas,
             wait_ms=wait_ms,
             names=self._names_of,
+            on_appended=None if isinstance(self._reader, ClusterStreamReader) else self._reader.own,
         )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
         #: rights changes and deletions to and from the other instances (`on_event`)
