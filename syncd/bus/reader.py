@@ -8,13 +8,14 @@ id of the entry right before it (`own`): a stream whose read position is that en
 past the run without reading it (nothing else can be inside a run: the script is atomic),
 and a run read back anyway (another instance appended before it) is dropped by its exact
 ids. Since a blocked read is woken by every append to the streams it names, this
-instance's own included, the reader polls instead (`XREAD` without `BLOCK`, every
-`POLL_INTERVAL`) while its own appends come more often than that: it is not woken for them,
-and its polls step over them. Entries no run covers (read before the script's reply came,
-or appended by `XADD` on a cluster) are judged by their origin field: the reply is taken as
-Redis sent it (no per-entry dict), an entry is judged by its first field (the origin,
-written first) with one bytes compare before anything else is looked at, and the stream
-names are encoded once per loaded doc, not per read.
+instance's own included, the reader polls instead (`XREAD` without `BLOCK`, each sent right
+after an own append's reply) while its own appends are recent (`POLL_WINDOW`): it is
+not woken for them, and its polls step over them. Entries no run
+covers (read before the script's reply came, or appended by `XADD` on a cluster) are
+judged by their origin field: the reply is taken as Redis sent it (no per-entry dict), an
+entry is judged by its first field (the origin, written first) with one bytes compare
+before anything else is looked at, and the stream names are encoded once per loaded doc,
+not per read.
 On a lost connection the loop retries with capped exponential backoff and resumes from the
 last id of each doc, so nothing appended meanwhile is missed.
 
@@ -57,10 +58,13 @@ READ_COUNT = 1000
 #: seconds between the starts of two reads that returned entries (a bound on the hop's
 #: added latency; a blocked read that had nothing to return is sent again at once)
 READ_INTERVAL = 0.001
-#: while this instance's own appends are this close together, the reader polls at this
-#: interval instead of blocking (a blocked read would wake for each of them): the added
-#: latency of a remote update stays below it
-POLL_INTERVAL = 0.002
+#: for this long after this instance's last own append, the reader polls instead of
+#: blocking (a blocked read would wake for each of its appends): READ_INTERVAL after the
+#: previous read, then at the next own append's reply or READ_INTERVAL later (so a poll adds
+#: at most 2 * READ_INTERVAL to a remote update). 10 ms, not less: a turn of 100 busy rooms
+#: on a loaded machine takes several ms, and with 2 ms a third of an instance's own entries
+#: were still read back (bus_bench, 100 rooms: 0.34 per append; 0.04 with 10 ms).
+POLL_WINDOW = 0.010
 #: the remote hop's latency histogram, its label resolved once (py-spy: `labels()` per read)
 _FANOUT_REMOTE = metrics.FANOUT_SECONDS.labels("remote")
 
@@ -124,8 +128,9 @@ class StreamReader:
         #: own entries read back (and dropped), and own entries stepped over unread
         self.own_read = 0
         self.own_skipped = 0
-        #: `time.monotonic()` of the last own run told
+        #: `time.monotonic()` of the last own run told, and set when one is told
         self._own_at = 0.0
+        self._told = asyncio.Event()
         #: called after the reader reconnected, before it reads again (gap checks)
         self._on_reconnect = on_reconnect
 
@@ -174,13 +179,18 @@ class StreamReader:
         """This instance appended `ids` to the doc's stream, right after entry `prev`
         (b"" when unknown): step over them rather than reading them back."""
         self._own_at = time.monotonic()
+        self._told.set()
         sub = self._subs.get(doc_id)
         if sub is None or sub.last_id is None or not ids:
             return
         order = id_order(ids[-1])
         if order <= id_order(sub.last_id):
             return  # read back already (the read came before the script's reply)
-        sub.runs.append((prev, ids[-1], order, ids))
+        runs = sub.runs
+        runs.append((prev, ids[-1], order, ids))
+        if len(runs) > 1 and runs[-2][2] > order:
+            # two turns' appends in flight at once, their replies in the other order
+            sub.runs = deque(sorted(runs, key=lambda run: run[2]))
         sub.own.update(ids)
 
     def _wake(self) -> None:
@@ -250,6 +260,15 @@ class StreamReader:
     async def _read_once(self) -> float:
         """One XREAD over the loaded docs' streams; how long after its start the next one
         may start (0: at once, after a blocked read that returned nothing)."""
+        poll = time.monotonic() - self._own_at < POLL_WINDOW
+        if poll:
+            # Sent right after the next own append's reply (before the rooms, woken by the
+            # same reply, append again): Redis has then appended nothing of this instance
+            # that the runs told do not cover, and the poll steps over all of it.
+            self._told.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READ_INTERVAL):
+                    await self._told.wait()
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
         docs: dict[bytes, str] = {}
@@ -276,7 +295,6 @@ class StreamReader:
         # `_deliver` skips this instance's own entries before building anything for them
         # (redis-py's XREAD parser makes a dict per entry), and none of the client's
         # per-command layers (retry, callbacks, timing) for a command sent at every wake.
-        poll = time.monotonic() - self._own_at < POLL_INTERVAL
         if poll:
             args: tuple[bytes | int, ...] = (b"XREAD", b"COUNT", READ_COUNT, b"STREAMS")
         else:
@@ -290,7 +308,7 @@ class StreamReader:
         finally:
             self._blocked = False
         if not response:
-            return POLL_INTERVAL if poll else 0.0
+            return READ_INTERVAL if poll else 0.0
         # RESP3 answers a map of stream -> entries, RESP2 a list of [stream, entries]
         for key, entries in response.items() if isinstance(response, dict) else response:
             asked = docs.get(key.encode() if isinstance(key, str) else key)
@@ -299,7 +317,7 @@ class StreamReader:
                 log.error("XREAD answered for stream %r, which it was not asked for", key)
                 continue
             self._deliver(asked, entries)
-        return POLL_INTERVAL if poll else READ_INTERVAL
+        return READ_INTERVAL
 
     def _deliver(self, doc_id: str, entries: list[list[object]]) -> None:
         """Hand a stream's new entries to the room; `entries` as Redis sent them: each an
