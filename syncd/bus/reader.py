@@ -131,6 +131,8 @@ class StreamReader:
         #: `time.monotonic()` of the last own run told, and set when one is told
         self._own_at = 0.0
         self._told = asyncio.Event()
+        #: own appends sent and not answered yet (counted by the bus)
+        self.appending = 0
         #: called after the reader reconnected, before it reads again (gap checks)
         self._on_reconnect = on_reconnect
 
@@ -269,6 +271,12 @@ class StreamReader:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(READ_INTERVAL):
                     await self._told.wait()
+            if self.appending and not self._told.is_set():
+                # an append on its way: a poll now would read its entries back before its
+                # reply tells their ids
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_WINDOW):
+                        await self._told.wait()
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
         docs: dict[bytes, str] = {}

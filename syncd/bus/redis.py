@@ -153,10 +153,16 @@ class RedisBus:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
+        reader = self._reader if isinstance(self._reader, StreamReader) else None
+        if reader is not None:
+            reader.appending += 1  # its poll waits for the reply (see `syncd.bus.reader`)
         try:
             outcome = await self._appender.append([(d, u) for d, u, _ in batch], time.time())
         except Exception as exc:
             outcome = {doc_id: exc for doc_id, _, _ in batch}
+        finally:
+            if reader is not None:
+                reader.appending -= 1
         for doc_id, _, future in batch:
             if future.done():
                 continue
