@@ -12,7 +12,9 @@ empty (every doc starts with no snapshot).
 Modes: `self` (one instance appends and reads its own streams: a one-instance scaled
 deployment), `cross` (instance A appends, B has the same docs loaded and applies them) and
 `append` (appends only, no doc loaded, so nothing is read back: `self` minus `append` is
-what reading back its own entries costs an instance).
+what reading back its own entries costs an instance). "own read back" is the share of the
+writer's own entries its reader read back from Redis (1.00 for a tree that cannot tell:
+it reads every one back).
 It starts its own `redis-server` (appendonly, as deployments run it) so Redis's CPU is its
 own: `used_cpu_user + used_cpu_sys` from INFO, before and after.
 """
@@ -100,6 +102,8 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     redis_cpu = await info_cpu() - redis_cpu
     total = args.rooms * args.appends
+    # own entries the writer's reader read back; a tree without the counter reads them all
+    read_back = getattr(writer._reader, "own_read", total) if args.mode != "append" else 0
     if args.mode == "cross":
         got = sum(room.received for room in rooms[1].values())
         if got != total:
@@ -113,6 +117,7 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         "syncd_us_per_append": cpu / total * 1e6,
         "redis_us_per_append": redis_cpu / total * 1e6,
         "appends_per_s_wall": total / wall,
+        "own_read_back_per_append": read_back / total,
     }
 
 
@@ -168,8 +173,8 @@ def main() -> int:
                     results.setdefault(mode, {}).setdefault(label, []).append(record)
     finally:
         redis.close()
-    head = ("mode", "tree", "syncd us/append", "redis us/append", "appends/s")
-    print(f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10}")
+    head = ("mode", "tree", "syncd us/append", "redis us/append", "appends/s", "own read back")
+    print(f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10} {head[5]:>14}")
     for mode, by_tree in results.items():
         for label, records in by_tree.items():
 
@@ -178,7 +183,8 @@ def main() -> int:
 
             print(
                 f"{mode:6} {label:10} {med('syncd_us_per_append'):16.1f} "
-                f"{med('redis_us_per_append'):16.1f} {med('appends_per_s_wall'):10.0f}"
+                f"{med('redis_us_per_append'):16.1f} {med('appends_per_s_wall'):10.0f} "
+                f"{med('own_read_back_per_append'):14.2f}"
             )
     return 0
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -38,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from syncd import metrics
 from syncd.bus.connect import split_seeds
@@ -51,33 +52,52 @@ Batch = Sequence[tuple[str, Sequence[bytes]]]
 
 #: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, then per
 #: doc: its doc-index member, its update count n, its n updates]. The same entries (`o`
-#: first, then `u`, the layout the stream reader's fast path expects) and doc-index scores
-#: as the plain `XADD`s, in one command. Each doc succeeds or fails on its own (`pcall`, as
-#: the pipeline's replies do): the reply has one string per doc, "" when appended and
-#: indexed, "!" + the error when appended but not indexed, else the error of its append.
+#: first, then `u`, the layout the stream reader's fast path expects) as the plain `XADD`s,
+#: in one command. Each doc succeeds or fails on its own (`pcall`, as the pipeline's replies
+#: do): the reply has, per doc, the error of its append, or `{status, prev, id...}`: status
+#: "" when appended and indexed, "!" + the error when appended but not indexed; `prev` the
+#: id of the entry right before the run (atomic, so nothing else is between it and the
+#: run), "" when the stream had none; then the ids of the run. With them the stream reader
+#: steps over this instance's own entries instead of reading them back.
+#: The doc index is written only when its score is over a second old (`ZSCORE` first, in
+#: the script so a compaction's `ZREM` is seen): it only finds streams idle for a whole
+#: compaction interval, and a `ZADD` per doc per turn is a write the AOF and replicas get.
 _APPEND = """
 local origin, now, a = ARGV[1], ARGV[2], 3
+local stale = tonumber(now) - 1
 local out = {}
 for k = 2, #KEYS do
-  local member, n = ARGV[a], tonumber(ARGV[a + 1])
+  local stream, member, n = KEYS[k], ARGV[a], tonumber(ARGV[a + 1])
   a = a + 2
+  local last = redis.pcall('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  local reply = {'', ''}
+  if type(last) == 'table' and not last.err and last[1] then reply[2] = last[1][1] end
   local failed = nil
   for _ = 1, n do
     if not failed then
-      local r = redis.pcall('XADD', KEYS[k], '*', 'o', origin, 'u', ARGV[a])
-      if type(r) == 'table' and r.err then failed = r.err end
+      local r = redis.pcall('XADD', stream, '*', 'o', origin, 'u', ARGV[a])
+      if type(r) == 'table' and r.err then failed = r.err else reply[#reply + 1] = r end
     end
     a = a + 1
   end
   if failed then
     out[k - 1] = failed
   else
-    local r = redis.pcall('ZADD', KEYS[1], now, member)
-    out[k - 1] = (type(r) == 'table' and r.err) and ('!' .. r.err) or ''
+    local score = redis.pcall('ZSCORE', KEYS[1], member)
+    if type(score) ~= 'string' or tonumber(score) < stale then
+      local r = redis.pcall('ZADD', KEYS[1], now, member)
+      if type(r) == 'table' and r.err then reply[1] = '!' .. r.err end
+    end
+    out[k - 1] = reply
   end
 end
 return out
 """
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+
+#: (doc id, id of the entry before the run or b"", the run's ids): told for every run the
+#: script appended, before `append` returns
+OnAppended = Callable[[str, bytes, Sequence[bytes]], None]
 
 
 class NotReplicated(Exception):
@@ -97,11 +117,13 @@ class StreamAppender:
         replicas: int = 0,
         wait_ms: int = 1000,
         names: Callable[[str], tuple[str, str]] | None = None,
+        on_appended: OnAppended | None = None,
     ) -> None:
         self._redis = redis
         #: doc id -> (stream name, doc-index member); the bus caches them per loaded doc
         self._names = names or (lambda doc_id: (keys.updates(doc_id), key_part(doc_id)))
-        self._script = None if isinstance(redis, RedisCluster) else redis.register_script(_APPEND)
+        self._scripted = not isinstance(redis, RedisCluster)
+        self._on_appended = on_appended
         self._url = split_seeds(redis_url)[0]
         self._keys = keys
         self._origin = origin
@@ -140,12 +162,14 @@ class StreamAppender:
         batch: Batch,
         index: dict[str, float],
         now: float | None = None,
+        *,
+        loaded: bool = False,
     ) -> tuple[dict[str, Exception | None], bool]:
         """One pipeline on one connection: the appends, the doc index, `WAIT`, `ROLE`.
         With `now` (a single Redis), the appends and their doc-index entries are the
         `_APPEND` script; `index` then only adds the docs left out of the index before."""
         pipe = client.pipeline(transaction=False)
-        scripted = now is not None and self._script is not None and bool(batch)
+        scripted = now is not None and self._scripted and bool(batch)
         if scripted:
             keys: list[str] = [self._keys.doc_index]
             args: list[bytes | str | float | int] = [self._origin, now or 0.0]
@@ -154,9 +178,10 @@ class StreamAppender:
                 keys.append(stream)
                 args += (member, len(updates), *updates)
                 index.pop(member, None)
-            assert self._script is not None
-            # queued on the pipeline (loaded there first if Redis lacks it), not run yet
-            await self._script(keys=keys, args=args, client=pipe)
+            # EVALSHA queued as is: redis-py's scripts on a pipeline ask `SCRIPT EXISTS`
+            # first, a round trip per turn; a Redis without it (restarted, SCRIPT FLUSH)
+            # answers NOSCRIPT, having run nothing, and the turn is sent again once loaded.
+            pipe.execute_command("EVALSHA", _APPEND_SHA, len(keys), *keys, *args)
         else:
             for doc_id, updates in batch:
                 stream = self._names(doc_id)[0]
@@ -199,6 +224,12 @@ class StreamAppender:
                 log.warning("adding docs to the doc index failed (again next turn): %s", result)
         outcome: dict[str, Exception | None] = {}
         if scripted:
+            if isinstance(results[0], NoScriptError) and not loaded:
+                try:
+                    await client.script_load(_APPEND)
+                except (RedisError, OSError) as exc:
+                    return {doc_id: exc for doc_id, _ in batch}, False
+                return await self._append_on(name, client, batch, index, now, loaded=True)
             return self._script_outcome(batch, results[0], shortfall), indexed
         position = 0
         for doc_id, updates in batch:
@@ -216,7 +247,13 @@ class StreamAppender:
             error = reply if isinstance(reply, Exception) else ResponseError(f"{reply!r:.200}")
             return {doc_id: error for doc_id, _ in batch}
         outcome: dict[str, Exception | None] = {}
+        told = self._on_appended
         for (doc_id, _), raw in zip(batch, reply, strict=True):
+            if isinstance(raw, list) and len(raw) >= 2:
+                status, prev, *ids = raw
+                if told is not None and ids:
+                    told(doc_id, prev, ids)
+                raw = status
             text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
             if text.startswith("!"):
                 # appended; its doc-index entry is added again next turn

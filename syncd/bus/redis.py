@@ -82,6 +82,7 @@ class RedisBus:
             replicas=wait_replicas,
             wait_ms=wait_ms,
             names=self._names_of,
+            on_appended=None if isinstance(self._reader, ClusterStreamReader) else self._reader.own,
         )
         self.compactor = Compactor(redis, store, instance_id, self._keys)
         #: rights changes and deletions to and from the other instances (`on_event`)
@@ -152,10 +153,16 @@ class RedisBus:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
+        reader = self._reader if isinstance(self._reader, StreamReader) else None
+        if reader is not None:
+            reader.appending += 1  # its poll waits for the reply (see `syncd.bus.reader`)
         try:
             outcome = await self._appender.append([(d, u) for d, u, _ in batch], time.time())
         except Exception as exc:
             outcome = {doc_id: exc for doc_id, _, _ in batch}
+        finally:
+            if reader is not None:
+                reader.appending -= 1
         for doc_id, _, future in batch:
             if future.done():
                 continue

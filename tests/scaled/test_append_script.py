@@ -1,0 +1,87 @@
+"""The append script's contract on a real Redis (issue 15): it tells each run's ids and the
+entry right before it, it is sent as `EVALSHA` and survives a Redis that lost it
+(`SCRIPT FLUSH`, a restart), and it writes a doc's index score at most once a second."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from syncd.bus.appender import OnAppended, StreamAppender
+from syncd.bus.keys import Keys
+from tests.scaled.test_bus_keys import update_of
+from tests.support.services import start_redis
+
+Told = list[tuple[str, bytes, list[bytes]]]
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[Redis, str]]:
+    """A Redis of this test alone: `SCRIPT FLUSH` would pull scripts from under the other
+    tests sharing the suite's Redis."""
+    server = start_redis(tmp_path, appendonly=False)
+    client = Redis.from_url(server.url)
+    try:
+        yield client, server.url
+    finally:
+        await client.aclose()
+        server.close()
+
+
+def recorder(told: Told) -> OnAppended:
+    def on_appended(doc_id: str, prev: bytes, ids: Sequence[bytes]) -> None:
+        told.append((doc_id, prev, list(ids)))
+
+    return on_appended
+
+
+async def test_runs_are_told_with_the_entry_before_them_and_noscript_is_recovered(
+    own_redis: tuple[Redis, str],
+) -> None:
+    redis, url = own_redis
+    keys = Keys("t")
+    told: Told = []
+    appender = StreamAppender(redis, url, keys, b"me", on_appended=recorder(told))
+    try:
+        first = await appender.append([("d1", [update_of("a"), update_of("b")])], 1.0)
+        other = await redis.xadd(keys.updates("d1"), {b"o": b"else", b"u": b"x"})
+        await redis.script_flush()
+        second = await appender.append([("d1", [update_of("c")]), ("d2", [update_of("d")])], 2.0)
+    finally:
+        await appender.aclose()
+    assert first == {"d1": None}
+    assert second == {"d1": None, "d2": None}
+    ids = [entry_id for entry_id, _ in await redis.xrange(keys.updates("d1"))]
+    assert len(ids) == 4 and ids[2] == other
+    (d2_id,) = [entry_id for entry_id, _ in await redis.xrange(keys.updates("d2"))]
+    assert (
+        told
+        == [
+            ("d1", b"", ids[:2]),  # the stream had no entry before the run
+            ("d1", other, ids[3:]),
+            ("d2", b"", [d2_id]),
+        ]
+    )
+
+
+async def test_the_doc_index_is_written_at_most_once_a_second_yet_never_left_out(
+    own_redis: tuple[Redis, str],
+) -> None:
+    redis, url = own_redis
+    keys = Keys("t")
+    appender = StreamAppender(redis, url, keys, b"me")
+    try:
+        await appender.append([("d1", [update_of("a")])], 100.0)
+        await appender.append([("d1", [update_of("b")])], 100.5)
+        assert await redis.zscore(keys.doc_index, "d1") == 100.0
+        await appender.append([("d1", [update_of("c")])], 101.5)
+        assert await redis.zscore(keys.doc_index, "d1") == 101.5
+        # a compaction unlisted it (its stream looked empty): the next append lists it again
+        await redis.zrem(keys.doc_index, "d1")
+        await appender.append([("d1", [update_of("d")])], 101.6)
+        assert await redis.zscore(keys.doc_index, "d1") == 101.6
+    finally:
+        await appender.aclose()
