@@ -40,9 +40,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
+from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import unquote
 
-from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.utils import (
+    ClientDisconnected,
+    get_client_addr,
+    get_path_with_query_string,
+)
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -86,6 +93,15 @@ class _Events:
     def empty(self) -> bool:
         return True
 
+
+#: the lean handshake's 101 up to the accept key (what `websockets` writes, less its date)
+_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: "
+)
+#: a response header as `websockets` would let it through (`websockets.http11`)
+_HEADER_NAME = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
+_HEADER_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 
 _FIN_BINARY = 0x82
 #: the last payload framed and its frame: one fan-out sends one payload to every peer
@@ -161,6 +177,105 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.writable = _OPEN
+
+    # -- the lean handshake (syncd.transport.lean_upgrade) ----------------------------------
+
+    #: the `Sec-WebSocket-Accept` of a handshake begun by `start_upgraded`, until the app
+    #: accepts (or refuses) the connection
+    _accept: str | None = None
+
+    def start_upgraded(
+        self, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]], accept: str
+    ) -> None:
+        """Run the app for an upgrade `LeanHttpToolsProtocol` checked: what uvicorn's
+        `handle_connect` does with the request `websockets` parsed again, here from the
+        parts httptools parsed; the 101 goes out when the app accepts (`send`)."""
+        conn = self.conn
+        conn.state = State.OPEN  # no request left to parse: frames from the first byte
+        conn.parser = conn.parse()
+        next(conn.parser)
+        self._accept = accept
+        self.handshake_initiated = True
+        raw_path = path.decode("ascii")
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": self.scheme,
+            "server": self.server,
+            "client": self.client,
+            "root_path": "",
+            "path": unquote(raw_path) if "%" in raw_path else raw_path,
+            "raw_path": path,
+            "query_string": query,
+            "headers": headers,
+            "subprotocols": [],
+            "state": self.app_state.copy(),
+            "extensions": {"websocket.http.response": {}},
+        }
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
+
+    async def send(self, message: Any) -> None:
+        """uvicorn's, but the answer to the app's first message of a lean handshake is
+        written here (the 101, or the 403 of a close before accept)."""
+        if self._accept is None:
+            await super().send(message)
+            return
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self._send_101(message)
+        elif kind == "websocket.close":
+            self._send_403()
+        else:
+            self._accept = None  # a denial response: uvicorn's code needs no request for it
+            await super().send(message)
+
+    def _send_101(self, message: Any) -> None:
+        """What `websockets` serialises for uvicorn's accept: its 101 with uvicorn's
+        default headers (date, server) in place of its date, and the app's own headers."""
+        accept, self._accept = self._accept, None
+        scope = self.scope
+        self.logger.info(
+            '%s - "WebSocket %s" [accepted]',
+            get_client_addr(scope),
+            get_path_with_query_string(scope),
+        )
+        lines = [_101, str(accept).encode("ascii"), b"\r\n"]
+        headers = [(name.lower(), value) for name, value in message.get("headers", ())]
+        subprotocol = message.get("subprotocol")
+        if subprotocol:
+            headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
+        for name, value in (*self.default_headers, *headers):
+            if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+                raise RuntimeError(f"invalid response header {name!r}")
+            lines += [name, b": ", value, b"\r\n"]
+        lines.append(b"\r\n")
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self.transport.write(b"".join(lines))
+            self.conn.logger.info("connection open")
+            self.start_keepalive()
+
+    def _send_403(self) -> None:
+        """uvicorn's answer to a close before accept."""
+        self._accept = None
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+        self.logger.info(
+            '%s - "WebSocket %s" 403',
+            get_client_addr(self.scope),
+            get_path_with_query_string(self.scope),
+        )
+        response = self.conn.reject(HTTPStatus.FORBIDDEN, "")
+        self.close_sent = True
+        self.handshake_complete = True
+        self.transport.write(response.serialize())
+        self.transport.close()
 
     # -- task-less connections ------------------------------------------------------------
 
