@@ -191,3 +191,47 @@ async def test_a_bad_key_gets_the_400_of_websockets() -> None:
     http.data_received(_request(headers))
     assert bytes(transport.written).startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert transport.closed
+
+
+class _Handler:
+    """Records what an adopted connection hands over."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes | str] = []
+        self.ended = False
+
+    def frames_received(self, frames: list[bytes | str]) -> None:
+        self.frames.extend(frames)
+
+    def disconnected(self) -> None:
+        self.ended = True
+
+
+async def test_an_adopted_lean_connection_keeps_a_small_dict_and_still_works() -> None:
+    handler = _Handler()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        assert send.__self__.adopt(handler)
+
+    config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off")
+    config.load()
+    state = ServerState()
+    transport = _Transport()
+    http = LeanHttpToolsProtocol(config, state, {})
+    http.connection_made(transport)
+    http.data_received(_request(PLAIN))
+    async with asyncio.timeout(5):
+        await asyncio.gather(*state.tasks)  # the app's task: adopts, returns, sheds
+    protocol = transport.protocol
+    # at most what a 32-slot dict holds (lean_protocol._SHED_AT_DEFAULT)
+    assert len(protocol.__dict__) <= 21, sorted(protocol.__dict__)
+    mask = b"\x01\x02\x03\x04"
+    payload = b"\x00\x00\x01\x00"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    protocol.data_received(b"\x82\x84" + mask + masked)
+    assert handler.frames == [payload]
+    assert not protocol.close_sent and not protocol.disconnected
+    protocol.connection_lost(None)
+    assert handler.ended and protocol.disconnected
