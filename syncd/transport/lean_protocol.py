@@ -33,6 +33,10 @@ headers and a `writable` event per connection are then gone: about 8 KB of every
 connection (tracemalloc, 2,000 connections; bench/connmem.py). A connection whose handler
 has to wait (a reply held until the doc is durable, a paused transport) pauses reading
 until it is done, as the ASGI pump did by not calling `receive`.
+
+A plain upgrade of the sync path does not go through `websockets`' handshake at all:
+`lean_upgrade.LeanHttpToolsProtocol` checks it from the headers httptools parsed and calls
+`start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept.
 """
 
 from __future__ import annotations
