@@ -8,7 +8,8 @@ sites are printed, grouped by traceback. The client also reports connects+syncs 
 of the second phase (slowed down by tracemalloc: compare runs of this script only).
 
     .venv/bin/python bench/connmem.py --conns 2000 --rooms 100 [--frames 12] [--top 25]
-    .venv/bin/python bench/connmem.py --no-trace   # connect rate only (e.g. under py-spy)
+    .venv/bin/python bench/connmem.py --no-trace   # connect rate and server CPU per connect
+                                                   # (e.g. under py-spy)
 """
 
 from __future__ import annotations
@@ -146,10 +147,13 @@ def main() -> int:
         assert client.stdin is not None and client.stdout is not None
         client.stdout.readline()
         if args.no_trace:
+            cpu = time.process_time()
             client.stdin.write("\n")
             client.stdin.flush()
             line = json.loads(client.stdout.readline())
+            per_connect = (time.process_time() - cpu) * 1000 / args.conns
             print(f"connects+syncs/s: {line['connects_per_s']}")
+            print(f"server CPU per connect+sync: {per_connect:.3f} ms")
         else:
             time.sleep(1.0)
             gc.collect()

@@ -35,12 +35,22 @@ def server_config(settings: Settings) -> uvicorn.Config:
         ws_max_size=settings.limits.max_message_bytes + 1024,
         ws_per_message_deflate=False,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # httptools with the lean handshake of a plain sync connection (lean_upgrade)
+        http=_http_protocol(),
         lifespan="on",
         interface="asgi3",  # FrontDoor returns coroutines from a plain __call__
         timeout_graceful_shutdown=15,
         proxy_headers=True,
     )
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """`LeanHttpToolsProtocol` when httptools is installed, else uvicorn's h11 protocol."""
+    if importlib.util.find_spec("httptools") is None:
+        return "h11"
+    from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
+
+    return LeanHttpToolsProtocol
 
 
 def _serve(settings: Settings) -> int:

@@ -13,6 +13,7 @@ invalidation moves it. Every entry expires (`ttl`), so Redis may evict them
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -220,7 +221,10 @@ def _dump_access(access: NoteAccess) -> str:
     return json.dumps([access.owner, access.can_view, access.can_edit, access.can_delete])
 
 
+@functools.lru_cache(maxsize=1024)
 def _load_access(raw: str) -> NoteAccess:
+    """Parsed once per distinct grant: a grant is one of a few shapes (`NoteAccess` is
+    frozen, so sharing one is safe), and every connect reads one."""
     owner, view, edit, delete = json.loads(raw)
     return NoteAccess(owner=owner, can_view=view, can_edit=edit, can_delete=delete)
 

@@ -33,6 +33,10 @@ headers and a `writable` event per connection are then gone: about 8 KB of every
 connection (tracemalloc, 2,000 connections; bench/connmem.py). A connection whose handler
 has to wait (a reply held until the doc is durable, a paused transport) pauses reading
 until it is done, as the ASGI pump did by not calling `receive`.
+
+A plain upgrade of the sync path does not go through `websockets`' handshake at all:
+`lean_upgrade.LeanHttpToolsProtocol` checks it from the headers httptools parsed and calls
+`start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept.
 """
 
 from __future__ import annotations
@@ -40,9 +44,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
+from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import unquote
 
-from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.utils import (
+    ClientDisconnected,
+    get_client_addr,
+    get_path_with_query_string,
+)
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -86,6 +97,15 @@ class _Events:
     def empty(self) -> bool:
         return True
 
+
+#: the lean handshake's 101 up to the accept key (what `websockets` writes, less its date)
+_101 = (
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: "
+)
+#: a response header as `websockets` would let it through (`websockets.http11`)
+_HEADER_NAME = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
+_HEADER_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 
 _FIN_BINARY = 0x82
 #: the last two payloads framed and their frames, newest first: one fan-out sends one
@@ -167,6 +187,105 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.writable = _OPEN
 
+    # -- the lean handshake (syncd.transport.lean_upgrade) ----------------------------------
+
+    #: the `Sec-WebSocket-Accept` of a handshake begun by `start_upgraded`, until the app
+    #: accepts (or refuses) the connection
+    _accept: str | None = None
+
+    def start_upgraded(
+        self, path: bytes, query: bytes, headers: list[tuple[bytes, bytes]], accept: str
+    ) -> None:
+        """Run the app for an upgrade `LeanHttpToolsProtocol` checked: what uvicorn's
+        `handle_connect` does with the request `websockets` parsed again, here from the
+        parts httptools parsed; the 101 goes out when the app accepts (`send`)."""
+        conn = self.conn
+        conn.state = State.OPEN  # no request left to parse: frames from the first byte
+        conn.parser = conn.parse()
+        next(conn.parser)
+        self._accept = accept
+        self.handshake_initiated = True
+        raw_path = path.decode("ascii")
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": self.scheme,
+            "server": self.server,
+            "client": self.client,
+            "root_path": "",
+            "path": unquote(raw_path) if "%" in raw_path else raw_path,
+            "raw_path": path,
+            "query_string": query,
+            "headers": headers,
+            "subprotocols": [],
+            "state": self.app_state.copy(),
+            "extensions": {"websocket.http.response": {}},
+        }
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self.run_asgi())
+        task.add_done_callback(self.on_task_complete)
+        self.tasks.add(task)
+
+    async def send(self, message: Any) -> None:
+        """uvicorn's, but the answer to the app's first message of a lean handshake is
+        written here (the 101, or the 403 of a close before accept)."""
+        if self._accept is None:
+            await super().send(message)
+            return
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected()
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self._send_101(message)
+        elif kind == "websocket.close":
+            self._send_403()
+        else:
+            self._accept = None  # a denial response: uvicorn's code needs no request for it
+            await super().send(message)
+
+    def _send_101(self, message: Any) -> None:
+        """What `websockets` serialises for uvicorn's accept: its 101 with uvicorn's
+        default headers (date, server) in place of its date, and the app's own headers."""
+        accept, self._accept = self._accept, None
+        scope = self.scope
+        self.logger.info(
+            '%s - "WebSocket %s" [accepted]',
+            get_client_addr(scope),
+            get_path_with_query_string(scope),
+        )
+        lines = [_101, str(accept).encode("ascii"), b"\r\n"]
+        headers = [(name.lower(), value) for name, value in message.get("headers", ())]
+        subprotocol = message.get("subprotocol")
+        if subprotocol:
+            headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
+        for name, value in (*self.default_headers, *headers):
+            if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+                raise RuntimeError(f"invalid response header {name!r}")
+            lines += [name, b": ", value, b"\r\n"]
+        lines.append(b"\r\n")
+        if not self.transport.is_closing():
+            self.handshake_complete = True
+            self.transport.write(b"".join(lines))
+            self.conn.logger.info("connection open")
+            self.start_keepalive()
+
+    def _send_403(self) -> None:
+        """uvicorn's answer to a close before accept."""
+        self._accept = None
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+        self.logger.info(
+            '%s - "WebSocket %s" 403',
+            get_client_addr(self.scope),
+            get_path_with_query_string(self.scope),
+        )
+        response = self.conn.reject(HTTPStatus.FORBIDDEN, "")
+        self.close_sent = True
+        self.handshake_complete = True
+        self.transport.write(response.serialize())
+        self.transport.close()
+
     # -- task-less connections ------------------------------------------------------------
 
     #: What an adopted connection never reads or writes again once its ASGI coroutine has
@@ -196,14 +315,33 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         "server": None,
     }
 
+    #: What an open connection writes again only once it ends (closes, is refused, is
+    #: lost): dropped too while they hold these values, so the instance dict of an idle
+    #: connection has at most 21 keys, the most a 32-slot dict holds (one of up to 42 is
+    #: twice the size: 832 bytes, 448 with 18 keys; sys.getsizeof). A write at the end
+    #: may grow the dict of a connection that is going away.
+    _SHED_AT_DEFAULT: dict[str, Any] = {
+        "_accept": None,
+        "_ended_in_burst": False,
+        "_gone": False,
+        "_refused": False,
+        "close_sent": False,
+        "close_timer": None,
+        "disconnected": False,
+        "handshake_complete": True,
+    }
+
     def _shed(self) -> None:
-        """Drop `_SHED` and rebuild the instance dict to its new size. Every attribute
-        still written later is already in it (`_burst`, `ping_timer`, ...), so it does not
-        grow back."""
+        """Drop `_SHED` (and `_SHED_AT_DEFAULT` where at its default) and rebuild the
+        instance dict to its new size. Every attribute written while the connection is
+        open is already in it (`_burst`, `ping_timer`, ...), so it does not grow back."""
         state = self.__dict__
         for name in self._SHED:
             state.pop(name, None)
-        for name in ("_burst", "_ended_in_burst", "_gone", "_refused", "pong_timer", "ping_timer"):
+        for name, default in self._SHED_AT_DEFAULT.items():
+            if name in state and state[name] is default:
+                del state[name]
+        for name in ("_burst", "pong_timer", "ping_timer"):
             state.setdefault(name, getattr(self, name))
         self.__dict__ = dict(state)
 
@@ -422,5 +560,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         return True
 
 
-for _name, _default in LeanWebSocketProtocol._SHED.items():
+for _name, _default in (
+    *LeanWebSocketProtocol._SHED.items(),
+    *LeanWebSocketProtocol._SHED_AT_DEFAULT.items(),
+):
     setattr(LeanWebSocketProtocol, _name, _default)

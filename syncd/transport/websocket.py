@@ -22,7 +22,7 @@ from typing import Any
 
 from syncd import metrics
 from syncd.auth import AuthError, Principal
-from syncd.auth.bearer import query_or_bearer
+from syncd.auth.bearer import bearer_token, query_or_bearer
 from syncd.auth.permissions import Access
 from syncd.ids import is_note_id
 from syncd.protocol import ProtocolError, parse_message
@@ -128,9 +128,13 @@ class AsgiChannel:
 
 
 def token_from_scope(scope: Scope) -> str | None:
-    """`?token=` first (what browsers can send), else `Authorization: Bearer`."""
+    """`?token=` first (what browsers can send), else `Authorization: Bearer`; the
+    headers are scanned only when there is no query token (the usual connect has one)."""
+    token = query_or_bearer(scope.get("query_string", b""), None)
+    if token is not None:
+        return token
     header = next((v for k, v in scope.get("headers", []) if k == b"authorization"), None)
-    return query_or_bearer(scope.get("query_string", b""), header)
+    return bearer_token(header)
 
 
 class SyncEndpoint:

@@ -1,0 +1,237 @@
+"""The lean WebSocket handshake (`syncd.transport.lean_upgrade`) takes only a plain
+upgrade of the sync path, answers it as uvicorn + `websockets` would, and leaves every
+other request to uvicorn's own path (the HTTP protocol driven with a fake transport)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+import uvicorn
+from uvicorn.server import ServerState
+from websockets.utils import accept_key
+
+from syncd.transport.lean_protocol import LeanWebSocketProtocol
+from syncd.transport.lean_upgrade import LeanHttpToolsProtocol, plain_upgrade
+
+KEY = base64.b64encode(b"0123456789abcdef").decode()
+PLAIN = [
+    (b"host", b"127.0.0.1"),
+    (b"upgrade", b"websocket"),
+    (b"connection", b"Upgrade"),
+    (b"sec-websocket-key", KEY.encode()),
+    (b"sec-websocket-version", b"13"),
+    (b"sec-websocket-extensions", b"permessage-deflate; client_max_window_bits"),
+    (b"origin", b"https://elsewhere.example"),
+]
+URL = b"/ws/notes/n1?token=abc"
+
+
+def _with(name: bytes, value: bytes | None) -> list[tuple[bytes, bytes]]:
+    """PLAIN with header `name` set to `value` (None: removed)."""
+    headers = [(n, v) for n, v in PLAIN if n != name]
+    return headers if value is None else [*headers, (name, value)]
+
+
+def test_a_plain_upgrade_of_the_sync_path_is_taken() -> None:
+    assert plain_upgrade("GET", "1.1", URL, PLAIN) == KEY
+    assert plain_upgrade("GET", "1.1", URL, _with(b"connection", b"keep-alive, Upgrade")) == KEY
+    assert plain_upgrade("GET", "1.1", URL, _with(b"authorization", b"Bearer x")) == KEY
+
+
+@pytest.mark.parametrize(
+    ("case", "method", "version", "url", "headers"),
+    [
+        ("HTTP/1.0", "GET", "1.0", URL, PLAIN),
+        ("POST", "POST", "1.1", URL, PLAIN),
+        ("another path", "GET", "1.1", b"/ws/hocuspocus", PLAIN),
+        ("absolute target", "GET", "1.1", b"http://h/ws/notes/n1", PLAIN),
+        ("fragment", "GET", "1.1", b"/ws/notes/n1#x", PLAIN),
+        ("non-ASCII target", "GET", "1.1", "/ws/notes/né".encode(), PLAIN),
+        ("target too long", "GET", "1.1", b"/ws/notes/" + b"a" * 8200, PLAIN),
+        ("no key", "GET", "1.1", URL, _with(b"sec-websocket-key", None)),
+        ("key not base64", "GET", "1.1", URL, _with(b"sec-websocket-key", b"not base64!")),
+        ("key of 8 bytes", "GET", "1.1", URL, _with(b"sec-websocket-key", b"MDEyMzQ1Njc=")),
+        ("two keys", "GET", "1.1", URL, [*PLAIN, (b"sec-websocket-key", KEY.encode())]),
+        ("version 12", "GET", "1.1", URL, _with(b"sec-websocket-version", b"12")),
+        ("no version", "GET", "1.1", URL, _with(b"sec-websocket-version", None)),
+        ("upgrade h2c", "GET", "1.1", URL, _with(b"upgrade", b"h2c")),
+        ("two upgrades", "GET", "1.1", URL, [*PLAIN, (b"upgrade", b"websocket")]),
+        ("no connection upgrade", "GET", "1.1", URL, _with(b"connection", b"keep-alive")),
+        ("subprotocol", "GET", "1.1", URL, _with(b"sec-websocket-protocol", b"y")),
+        ("a body", "GET", "1.1", URL, _with(b"content-length", b"3")),
+        ("chunked", "GET", "1.1", URL, _with(b"transfer-encoding", b"chunked")),
+        ("bad header name", "GET", "1.1", URL, [*PLAIN, (b"x(y)", b"1")]),
+        ("control character", "GET", "1.1", URL, [*PLAIN, (b"x-y", b"a\x01b")]),
+        ("129 headers", "GET", "1.1", URL, PLAIN + [(b"x-n", b"1")] * 122),
+        ("header too long", "GET", "1.1", URL, [*PLAIN, (b"x-n", b"v" * 8200)]),
+    ],
+)
+def test_anything_unusual_is_left_to_uvicorn(
+    case: str, method: str, version: str, url: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    assert plain_upgrade(method, version, url, headers) is None, case
+
+
+class _Transport(asyncio.Transport):
+    """Records what is written; hands over to the protocol set on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+        self.protocol: Any = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 3001)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+
+def _request(headers: list[tuple[bytes, bytes]], url: bytes = URL) -> bytes:
+    lines = [b"GET " + url + b" HTTP/1.1", *(n + b": " + v for n, v in headers)]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def _handshake(
+    request: bytes, first: dict[str, Any]
+) -> tuple[_Transport, dict[str, Any], list[str]]:
+    """Feed `request` to the HTTP protocol of an app that answers with `first`; return
+    the transport, the scope the app saw and the types of the app's messages sent."""
+    seen: dict[str, Any] = {}
+    done = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.update(scope)
+        assert (await receive())["type"] == "websocket.connect"
+        await send(first)
+        done.set()
+
+    config = uvicorn.Config(
+        app, ws=LeanWebSocketProtocol, ws_per_message_deflate=False, lifespan="off"
+    )
+    config.load()
+    state = ServerState()
+    state.default_headers = [(b"date", b"Sun, 06 Dec 2026 18:00:00 GMT"), (b"server", b"uvicorn")]
+    transport = _Transport()
+    http = LeanHttpToolsProtocol(config, state, {})
+    http.connection_made(transport)
+    http.data_received(request)
+    async with asyncio.timeout(5):
+        await done.wait()
+    return transport, seen, [type(transport.protocol).__name__]
+
+
+async def test_the_lean_path_builds_the_scope_and_the_101() -> None:
+    transport, scope, _ = await _handshake(_request(PLAIN), {"type": "websocket.accept"})
+    protocol = transport.protocol
+    assert isinstance(protocol, LeanWebSocketProtocol)
+    assert protocol._accept is None and protocol.handshake_complete
+    assert scope["path"] == "/ws/notes/n1" and scope["raw_path"] == b"/ws/notes/n1"
+    assert scope["query_string"] == b"token=abc"
+    assert (b"origin", b"https://elsewhere.example") in scope["headers"]
+    assert scope["subprotocols"] == [] and scope["type"] == "websocket"
+    assert bytes(transport.written) == (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(KEY).encode() + b"\r\n"
+        b"date: Sun, 06 Dec 2026 18:00:00 GMT\r\nserver: uvicorn\r\n\r\n"
+    )
+
+
+async def test_the_lean_and_the_uvicorn_path_answer_alike() -> None:
+    """The same request, once lean and once through `websockets` (a subprotocol offer
+    the app does not take sends it there): the same 101, byte for byte."""
+    lean, _, _ = await _handshake(_request(PLAIN), {"type": "websocket.accept"})
+    offered = _with(b"sec-websocket-protocol", b"unused")
+    stock, scope, _ = await _handshake(_request(offered), {"type": "websocket.accept"})
+    assert stock.protocol._accept is None and scope["subprotocols"] == ["unused"]
+    assert bytes(lean.written) == bytes(stock.written)
+
+
+async def test_a_close_before_accept_is_a_403_on_both_paths() -> None:
+    lean, _, _ = await _handshake(_request(PLAIN), {"type": "websocket.close"})
+    offered = _with(b"sec-websocket-protocol", b"unused")
+    stock, _, _ = await _handshake(_request(offered), {"type": "websocket.close"})
+    for transport in (lean, stock):
+        assert bytes(transport.written).startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert transport.closed
+
+
+async def test_a_bad_key_gets_the_400_of_websockets() -> None:
+    headers = _with(b"sec-websocket-key", b"not base64!")
+    transport = _Transport()
+    config = uvicorn.Config(lambda *a: None, ws=LeanWebSocketProtocol, lifespan="off")
+    config.load()
+    http = LeanHttpToolsProtocol(config, ServerState(), {})
+    http.connection_made(transport)
+    http.data_received(_request(headers))
+    assert bytes(transport.written).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert transport.closed
+
+
+class _Handler:
+    """Records what an adopted connection hands over."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes | str] = []
+        self.ended = False
+
+    def frames_received(self, frames: list[bytes | str]) -> None:
+        self.frames.extend(frames)
+
+    def disconnected(self) -> None:
+        self.ended = True
+
+
+async def test_an_adopted_lean_connection_keeps_a_small_dict_and_still_works() -> None:
+    handler = _Handler()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        assert send.__self__.adopt(handler)
+
+    config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off")
+    config.load()
+    state = ServerState()
+    transport = _Transport()
+    http = LeanHttpToolsProtocol(config, state, {})
+    http.connection_made(transport)
+    http.data_received(_request(PLAIN))
+    async with asyncio.timeout(5):
+        await asyncio.gather(*state.tasks)  # the app's task: adopts, returns, sheds
+    protocol = transport.protocol
+    # at most what a 32-slot dict holds (lean_protocol._SHED_AT_DEFAULT)
+    assert len(protocol.__dict__) <= 21, sorted(protocol.__dict__)
+    mask = b"\x01\x02\x03\x04"
+    payload = b"\x00\x00\x01\x00"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    protocol.data_received(b"\x82\x84" + mask + masked)
+    assert handler.frames == [payload]
+    assert not protocol.close_sent and not protocol.disconnected
+    protocol.connection_lost(None)
+    assert handler.ended and protocol.disconnected
