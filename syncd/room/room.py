@@ -63,10 +63,10 @@ log = logging.getLogger(__name__)
 EMPTY_STATE_VECTOR = b"\x00"
 #: origin of updates that did not come from a local peer (REST edits, other instances)
 SERVER = None
-#: counted once durable: an update the room applied is appended exactly once
-_APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
-#: resolved once: `labels()` takes a lock and a dict lookup, and this runs every flush
-_FANOUT_LOCAL = metrics.FANOUT_SECONDS.labels("local")
+#: counted once durable: an update the room applied is appended exactly once (batched:
+#: these run every flush, see `syncd.metrics_batched`)
+_APPLIED_LOCAL = metrics.APPLIED_LOCAL
+_FANOUT_LOCAL = metrics.FANOUT_LOCAL
 
 
 #: how many of a peer's updates may wait for their dependencies at once (a stock client
