@@ -160,7 +160,9 @@ class Room:
         self._batch_started = 0.0
         self._full_state: tuple[int, bytes] | None = None
         self._journaled = 0
-        self._progress = asyncio.Event()
+        #: set when the log catches up; made only when someone waits (a joiner's sync step
+        #: 2), not once per flush
+        self._progress: asyncio.Event | None = None
         #: the note was deleted: nothing more is stored or relayed
         self.gone = False
         self._closing: set[asyncio.Task[None]] = set()
@@ -561,6 +563,8 @@ class Room:
         """
         target = self._applied
         while self._journaled < target:
+            if self._progress is None:
+                self._progress = asyncio.Event()
             await self._progress.wait()
 
     @property
@@ -592,8 +596,9 @@ class Room:
                     await self._append_durably([merged])
                     self._journaled += len(batch)
                     _APPLIED_LOCAL.inc(len(batch))
-                    progress, self._progress = self._progress, asyncio.Event()
-                    progress.set()
+                    progress, self._progress = self._progress, None
+                    if progress is not None:
+                        progress.set()
                 if not self.gone:
                     await self._deliver(batch, merged, relays)
                     if batch:
