@@ -24,6 +24,7 @@ from syncd.storage._sqlite_appender import (
     _COPIED,
     _IDLE,
     CHECKPOINT_PAGES,
+    _now_text,
     created_at,
     sqlite_file,
 )
@@ -297,6 +298,16 @@ async def test_append_now_commits_at_once_or_writes_nothing(store: Store, db_pat
     with pytest.raises(NoteNotFound):
         store.append_many_now([("a", [b"a1"]), ("gone", [b"x"])])
     assert [data for _, data in await store.read_updates("a")] == [b"now"]
+
+
+def test_created_at_text_is_the_current_utc_time_as_sqlalchemy_formats_it() -> None:
+    before = datetime.now(UTC).replace(tzinfo=None)
+    text = _now_text()
+    after = datetime.now(UTC).replace(tzinfo=None)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", text)
+    parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+    assert before - timedelta(milliseconds=1) <= parsed <= after + timedelta(milliseconds=1)
+    assert created_at(parsed.replace(tzinfo=UTC)) == text
 
 
 async def test_the_local_bus_returns_only_once_committed_when_the_lock_is_taken(
