@@ -84,3 +84,20 @@ def test_buckets_must_match_the_histogram() -> None:
     histogram = Histogram("other", "o", buckets=_BUCKETS, registry=CollectorRegistry())
     with pytest.raises(ValueError, match="buckets"):
         BatchedHistogram(histogram, (0.5, 1.0))
+
+
+def test_frames_sent_to_many_peers_are_counted_each_by_type_and_size() -> None:
+    def sent(kind: str) -> tuple[float, float]:
+        labels = {"direction": "out", "type": kind}
+        return (
+            REGISTRY.get_sample_value("syncd_ws_messages_total", labels) or 0,
+            REGISTRY.get_sample_value("syncd_ws_bytes_total", labels) or 0,
+        )
+
+    update, awareness = bytes([0, 2, 3, 1, 2, 3]), bytes([1, 4, 0, 0, 0, 0])
+    before = sent("update"), sent("awareness")
+    for frame in (update, update, update, awareness, update, awareness):
+        metrics.count_sent(frame)
+    metrics.render(None)
+    assert sent("update") == (before[0][0] + 4, before[0][1] + 4 * len(update))
+    assert sent("awareness") == (before[1][0] + 2, before[1][1] + 2 * len(awareness))
