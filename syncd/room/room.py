@@ -64,7 +64,7 @@ EMPTY_STATE_VECTOR = b"\x00"
 #: origin of updates that did not come from a local peer (REST edits, other instances)
 SERVER = None
 #: counted once durable: an update the room applied is appended exactly once (batched:
-#: these run every flush, see `syncd.metrics_batched`)
+#: these run every flush, see `syncd.metrics._batched`)
 _APPLIED_LOCAL = metrics.APPLIED_LOCAL
 _FANOUT_LOCAL = metrics.FANOUT_LOCAL
 

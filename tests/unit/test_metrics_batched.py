@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
 from syncd import metrics
-from syncd.metrics_batched import BatchedCounter, BatchedHistogram, flush_batched
+from syncd.metrics._batched import BatchedCounter, BatchedHistogram, flush_batched
 
 _BUCKETS = (0.001, 0.01, 0.1, 1.0)
 

@@ -25,7 +25,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from syncd.metrics_batched import BatchedCounter, BatchedHistogram, flush_batched
+from syncd.metrics._batched import BatchedCounter, BatchedHistogram, flush_batched
 
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -79,7 +79,7 @@ SNAPSHOT_SECONDS = Histogram(
     buckets=_LATENCY,
 )
 #: what the room's flush and the storage decorator update once per room per loop turn,
-#: batched (`syncd.metrics_batched`): exact at every scrape of this process
+#: batched (`syncd.metrics._batched`): exact at every scrape of this process
 APPLIED_LOCAL = BatchedCounter(UPDATES_APPLIED.labels("local"))
 FANOUT_LOCAL = BatchedHistogram(FANOUT_SECONDS.labels("local"), _LATENCY)
 STORAGE_APPEND = BatchedHistogram(STORAGE_SECONDS.labels("append"), _LATENCY)
