@@ -17,7 +17,7 @@ from syncd.room.backend import DocBackend, RemoteListener
 
 _REMOTE = metrics.UPDATES_APPLIED.labels("remote")
 _LOAD = metrics.STORAGE_SECONDS.labels("load")
-_APPEND = metrics.STORAGE_SECONDS.labels("append")
+_APPEND = metrics.STORAGE_APPEND  # batched: one per room per loop turn
 
 
 class _CountingListener:

@@ -63,10 +63,10 @@ log = logging.getLogger(__name__)
 EMPTY_STATE_VECTOR = b"\x00"
 #: origin of updates that did not come from a local peer (REST edits, other instances)
 SERVER = None
-#: counted once durable: an update the room applied is appended exactly once
-_APPLIED_LOCAL = metrics.UPDATES_APPLIED.labels("local")
-#: resolved once: `labels()` takes a lock and a dict lookup, and this runs every flush
-_FANOUT_LOCAL = metrics.FANOUT_SECONDS.labels("local")
+#: counted once durable: an update the room applied is appended exactly once (batched:
+#: these run every flush, see `syncd.metrics._batched`)
+_APPLIED_LOCAL = metrics.APPLIED_LOCAL
+_FANOUT_LOCAL = metrics.FANOUT_LOCAL
 
 
 #: how many of a peer's updates may wait for their dependencies at once (a stock client
@@ -160,7 +160,9 @@ class Room:
         self._batch_started = 0.0
         self._full_state: tuple[int, bytes] | None = None
         self._journaled = 0
-        self._progress = asyncio.Event()
+        #: set when the log catches up; made only when someone waits (a joiner's sync step
+        #: 2), not once per flush
+        self._progress: asyncio.Event | None = None
         #: the note was deleted: nothing more is stored or relayed
         self.gone = False
         self._closing: set[asyncio.Task[None]] = set()
@@ -561,6 +563,8 @@ class Room:
         """
         target = self._applied
         while self._journaled < target:
+            if self._progress is None:
+                self._progress = asyncio.Event()
             await self._progress.wait()
 
     @property
@@ -592,8 +596,9 @@ class Room:
                     await self._append_durably([merged])
                     self._journaled += len(batch)
                     _APPLIED_LOCAL.inc(len(batch))
-                    progress, self._progress = self._progress, asyncio.Event()
-                    progress.set()
+                    progress, self._progress = self._progress, None
+                    if progress is not None:
+                        progress.set()
                 if not self.gone:
                     await self._deliver(batch, merged, relays)
                     if batch:

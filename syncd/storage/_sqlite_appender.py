@@ -18,9 +18,10 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,22 @@ def created_at(value: datetime) -> Any:
     if _created_at_processor is None:  # a type with no bind processor stores the value as is
         return value
     return _created_at_processor(value)
+
+
+#: (whole second, its text): `_now_text` formats the date and time once a second
+_second: tuple[int, str] = (-1, "")
+
+
+def _now_text() -> str:
+    """The current UTC time as `created_at` stores it ("YYYY-MM-DD HH:MM:SS.ffffff"),
+    formatted directly: an aware datetime through SQLAlchemy's bind processor (two
+    datetime conversions and a format call) cost more than the rest of a row."""
+    global _second
+    now = time.time_ns() // 1000
+    seconds, micros = divmod(now, 1_000_000)
+    if _second[0] != seconds:
+        _second = (seconds, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{micros:06d}"
 
 
 def sqlite_file(engine: AsyncEngine) -> Path | None:
@@ -118,6 +135,16 @@ def _pages(batches: Sequence[tuple[str, Sequence[bytes]]], rows: int) -> int:
     return len(batches) + size // 4096 + 3
 
 
+def _rows(batches: Sequence[tuple[str, Sequence[bytes]]]) -> list[tuple[str, bytes, Any]]:
+    now = _now_text()
+    return [(doc_id, bytes(data), now) for doc_id, updates in batches for data in updates]
+
+
+def _not_found(batches: Sequence[tuple[str, Sequence[bytes]]]) -> NoteNotFound:
+    """The foreign key refused a row: one of the notes was deleted."""
+    return NoteNotFound(", ".join(sorted({doc_id for doc_id, _ in batches})))
+
+
 class SqliteAppender:
     """Appends group commits to `doc_updates` of one SQLite file, inline when it can.
 
@@ -141,8 +168,7 @@ class SqliteAppender:
         self._checkpoint_stage = _IDLE
 
     async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> None:
-        now = created_at(datetime.now(UTC))
-        rows = [(doc_id, bytes(data), now) for doc_id, updates in batches for data in updates]
+        rows = _rows(batches)
         if not rows:
             return
         try:
@@ -151,7 +177,27 @@ class SqliteAppender:
                     return
             await self._append_in_worker(rows)
         except sqlite3.IntegrityError as error:  # the foreign key: a note was deleted
-            raise NoteNotFound(", ".join(sorted({doc_id for doc_id, _ in batches}))) from error
+            raise _not_found(batches) from error
+
+    def append_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
+        """Commit on the loop, without awaiting, if nothing has to be waited for: True once
+        committed; False, with nothing written, when the write lock is held (a writer of
+        this process is mid-transaction, or another process's holds SQLite's lock) or
+        appends are queued on the worker. The caller then awaits `append_many`, so the
+        log keeps the order of the calls.
+
+        `LocalBus` commits every loop turn's group this way from a `call_soon` callback:
+        no task, no coroutine chain, no lock acquire per turn.
+        """
+        rows = _rows(batches)
+        if not rows:
+            return True
+        if self._queued or self._lock.locked():
+            return False
+        try:
+            return self._append_inline(rows, _pages(batches, len(rows)))
+        except sqlite3.IntegrityError as error:
+            raise _not_found(batches) from error
 
     async def close(self) -> None:
         """Close both connections (after the queued appends are done)."""

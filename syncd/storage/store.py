@@ -343,6 +343,18 @@ class Store(EngineStore):
         async with self._write() as conn:
             await _docs.append_many(conn, batches)
 
+    def append_many_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
+        """`append_many` without awaiting, when that is possible now (a SQLite file whose
+        write lock is free): True once committed; False, with nothing written, when the
+        caller has to await `append_many` instead (always on Postgres).
+
+        `NoteNotFound` if any of the notes does not exist; nothing is then written.
+        """
+        if self._appender is None:
+            return False
+        with translate_errors():
+            return self._appender.append_now(batches)
+
     async def read_updates(self, doc_id: str, after_seq: int = 0) -> list[tuple[int, bytes]]:
         """Log rows after `after_seq`, in order. A loader should read from 0:
         the log only ever holds rows not yet folded into the snapshot."""

@@ -81,7 +81,7 @@ class AsgiChannel:
     async def send(self, frame: bytes) -> None:
         if self._closed:
             return
-        metrics.count_frame("out", metrics.frame_type(frame), len(frame))
+        metrics.count_sent(frame)
         socket = self._socket
         if socket is not None and socket.write_binary(frame):
             return
@@ -93,7 +93,7 @@ class AsgiChannel:
         socket = self._socket
         if socket is None or not socket.write_binary(frame):
             return False
-        metrics.count_frame("out", metrics.frame_type(frame), len(frame))
+        metrics.count_sent(frame)
         return True
 
     @property

@@ -18,11 +18,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from syncd.bus import LocalBus
 from syncd.storage import NoteNotFound, StorageUnavailable, Store, open_store
 from syncd.storage._sqlite_appender import (
     _COPIED,
     _IDLE,
     CHECKPOINT_PAGES,
+    _now_text,
     created_at,
     sqlite_file,
 )
@@ -273,3 +275,58 @@ async def test_appends_queue_behind_this_process_writers_instead_of_sqlite_busy_
     assert [data for _, data in await store.read_updates("a")] == [b"during"]
     note = await store.get_note("a")
     assert note is not None and note.version >= 30
+
+
+async def test_append_now_commits_at_once_or_writes_nothing(store: Store, db_path: Path) -> None:
+    """`append_now` commits without awaiting while the write lock is free, and declines
+    (False, nothing written) while a writer of this process or another holds it."""
+    appender = store._appender
+    assert appender is not None
+    assert store.append_many_now([("a", [b"now"])]) is True
+    assert [data for _, data in await store.read_updates("a")] == [b"now"]
+
+    async with store._write_lock:  # a writer of this process mid-transaction
+        assert store.append_many_now([("a", [b"declined"])]) is False
+    holder = _hold_write_lock(db_path)  # another process's transaction
+    try:
+        assert store.append_many_now([("a", [b"busy"])]) is False
+    finally:
+        holder.rollback()
+        holder.close()
+    assert [data for _, data in await store.read_updates("a")] == [b"now"]
+
+    with pytest.raises(NoteNotFound):
+        store.append_many_now([("a", [b"a1"]), ("gone", [b"x"])])
+    assert [data for _, data in await store.read_updates("a")] == [b"now"]
+
+
+def test_created_at_text_is_the_current_utc_time_as_sqlalchemy_formats_it() -> None:
+    before = datetime.now(UTC).replace(tzinfo=None)
+    text = _now_text()
+    after = datetime.now(UTC).replace(tzinfo=None)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", text)
+    parsed = datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+    assert before - timedelta(milliseconds=1) <= parsed <= after + timedelta(milliseconds=1)
+    assert created_at(parsed.replace(tzinfo=UTC)) == text
+
+
+async def test_the_local_bus_returns_only_once_committed_when_the_lock_is_taken(
+    store: Store,
+) -> None:
+    """While a writer of this process holds the write lock, the turn's group cannot be
+    committed inline: the bus awaits the store instead, and no append returns before its
+    rows are stored, in the order they were made."""
+    bus = LocalBus(store)
+    await bus.append("a", [b"a0"])  # inline
+    async with asyncio.timeout(10):
+        async with store._write_lock:
+            first = asyncio.create_task(bus.append("a", [b"a1"]))
+            second = asyncio.create_task(bus.append("b", [b"b1"]))
+            for _ in range(3):  # the commit callback ran and handed over to the task
+                await asyncio.sleep(0)
+            assert not first.done() and not second.done()
+            assert [data for _, data in await store.read_updates("a")] == [b"a0"]
+        await asyncio.gather(first, second)
+        await bus.append("a", [b"a2"])
+    assert [data for _, data in await store.read_updates("a")] == [b"a0", b"a1", b"a2"]
+    assert [data for _, data in await store.read_updates("b")] == [b"b1"]

@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from syncd.metrics._batched import BatchedCounter, BatchedHistogram, flush_batched
+
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # -- connections and rooms -------------------------------------------------------------
@@ -76,6 +78,11 @@ SNAPSHOT_SECONDS = Histogram(
     "Durations of compactions into the stored snapshot",
     buckets=_LATENCY,
 )
+#: what the room's flush and the storage decorator update once per room per loop turn,
+#: batched (`syncd.metrics._batched`): exact at every scrape of this process
+APPLIED_LOCAL = BatchedCounter(UPDATES_APPLIED.labels("local"))
+FANOUT_LOCAL = BatchedHistogram(FANOUT_SECONDS.labels("local"), _LATENCY)
+STORAGE_APPEND = BatchedHistogram(STORAGE_SECONDS.labels("append"), _LATENCY)
 VERSIONS = Counter("syncd_versions_total", "Note versions stored, by kind", ["kind"])
 
 # -- presence and sessions -------------------------------------------------------------
@@ -198,8 +205,30 @@ def count_frame(direction: str, kind: str, size: int) -> None:
     entry[1] += size
 
 
-def flush_frames() -> None:
-    """Move the pending frame counts into the Prometheus counters."""
+#: the last frame `count_sent` counted and its entry: a fan-out pass sends one frame
+#: object to every peer, so its type is read once per pass, not once per peer
+_last_sent: tuple[bytes, list[int]] = (b"", [0, 0])
+
+
+def count_sent(frame: bytes) -> None:
+    """`count_frame("out", frame_type(frame), len(frame))`, cheaper for the same frame
+    object sent to many peers in a row."""
+    global _last_sent
+    last, entry = _last_sent
+    if last is not frame:  # `_last_sent` holds `last`, so no new frame can have its id
+        kind = ("out", frame_type(frame))
+        found = _pending_frames.get(kind)
+        if found is None:
+            found = _pending_frames[kind] = [0, 0]
+        entry = found
+        _last_sent = (frame, entry)
+    entry[0] += 1
+    entry[1] += len(frame)
+
+
+def flush_pending() -> None:
+    """Move the pending frame counts and batched metrics into the Prometheus values."""
+    flush_batched()
     for (direction, kind), entry in _pending_frames.items():
         if entry[0]:
             WS_MESSAGES.labels(direction, kind).inc(entry[0])
@@ -209,13 +238,14 @@ def flush_frames() -> None:
 
 @contextlib.asynccontextmanager
 async def frame_flusher(interval: float = 1.0) -> AsyncIterator[None]:
-    """Flush frame counts every `interval` seconds (and at exit), so other processes'
-    scrapes in multi-process mode lag by at most that; a scrape of this process is exact."""
+    """Flush frame counts and batched metrics every `interval` seconds (and at exit), so
+    other processes' scrapes in multi-process mode lag by at most that; a scrape of this
+    process is exact."""
 
     async def flush_forever() -> None:
         while True:
             await asyncio.sleep(interval)
-            flush_frames()
+            flush_pending()
 
     task = asyncio.get_running_loop().create_task(flush_forever())
     try:
@@ -224,12 +254,12 @@ async def frame_flusher(interval: float = 1.0) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        flush_frames()
+        flush_pending()
 
 
 def render(multiproc_dir: Path | None) -> tuple[bytes, str]:
     """The exposition text and its content type."""
-    flush_frames()
+    flush_pending()
     if multiproc_dir is None:
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
