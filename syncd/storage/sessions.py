@@ -9,12 +9,24 @@ UPDATE ... RETURNING id`): insert-or-nothing followed by a select would leave a 
 which another instance ends the session or the note is deleted, and find nothing.
 Closing is one `UPDATE ... WHERE is_active RETURNING`, so a session is ended (and its
 end reported) by exactly one caller.
+
+Instances decide that a note's session is over from presence that lives elsewhere (Redis),
+so the decision and the end must not be apart: a pass that looked, then ended "the note's
+active session" a moment later, ended the *next* session when another instance had opened
+it meanwhile. `close_many(..., confirm=...)` therefore locks the active session rows first
+(`FOR UPDATE`, in note order like `record`) and asks `confirm` which of them are still
+over while they are locked: an instance that opens or joins one of them waits on that lock
+and, if the session was ended, opens a new one after the commit; one that published its
+connection before recording it is seen by `confirm`. And statistics alone (a connection
+that left: `SessionActivity` without users) never open a session: they go to the active
+one, or to the note's latest one that another instance just ended, so a leave that lost
+the race to the end does not start a session nobody is in.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,8 +164,9 @@ class SessionStore(EngineStore):
 
         Raises `NoteNotFound` if the note is gone.
         """
+        activity = [SessionActivity(note_id, user_ids, updates, size)]
         async with self._write() as conn:
-            sessions = await _record(conn, [SessionActivity(note_id, user_ids, updates, size)])
+            sessions = await _record(conn, activity, open_empty=True)
             if note_id not in sessions:
                 raise NoteNotFound(f"note {note_id} does not exist")
             return (await _fetch(conn, _s.id == sessions[note_id]))[0]
@@ -162,7 +175,10 @@ class SessionStore(EngineStore):
         """Open, join and keep alive the sessions of many notes in one transaction: each
         note's active session (opened if there is none) gets the activity's users as
         participants and its statistics added, and its `last_activity` moves to now.
-        Returns note id -> session id; notes that no longer exist are left out."""
+        Activity without users never opens one: with no active session, its statistics go
+        to the note's latest session (ended meanwhile by another instance), left out of
+        the result. Returns note id -> active session id; notes that no longer exist are
+        left out."""
         if not items:
             return {}
         async with self._write() as conn:
@@ -173,18 +189,39 @@ class SessionStore(EngineStore):
         ended = await self.close_many([note_id])
         return ended[0] if ended else None
 
-    async def close_many(self, note_ids: Sequence[str]) -> list[SessionRecord]:
-        """End the active sessions of these notes (one transaction); returns those ended."""
+    async def close_many(
+        self,
+        note_ids: Sequence[str],
+        *,
+        confirm: Callable[[list[str]], Awaitable[Collection[str]]] | None = None,
+    ) -> list[SessionRecord]:
+        """End the active sessions of these notes (one transaction); returns those ended.
+
+        With `confirm`, the active sessions are locked first and `confirm` (called once,
+        with the notes that have one) returns the notes whose session is still to end:
+        only those sessions, as locked, are ended (see the module docstring)."""
         if not note_ids:
             return []
         now = datetime.now(UTC)
         async with self._write() as conn:
-            ids: list[str] = []
+            locked: dict[str, str] = {}
             for chunk in _chunks(sorted(set(note_ids))):
+                found = await conn.execute(
+                    sa.select(_s.note_id, _s.id)
+                    .where(_s.is_active == sa.true(), _s.note_id.in_(chunk))
+                    .order_by(_s.note_id)
+                    .with_for_update()
+                )
+                locked.update({note_id: session_id for note_id, session_id in found})
+            if confirm is not None and locked:
+                confirmed = set(await confirm(sorted(locked)))
+                locked = {n: i for n, i in locked.items() if n in confirmed}
+            ids: list[str] = []
+            for chunk in _chunks(sorted(locked.values())):
                 ids += (
                     await conn.execute(
                         sa.update(collab_sessions)
-                        .where(_s.is_active == sa.true(), _s.note_id.in_(chunk))
+                        .where(_s.is_active == sa.true(), _s.id.in_(chunk))
                         .values(is_active=False, ended_at=now, last_activity=now)
                         .returning(_s.id)
                     )
@@ -219,14 +256,22 @@ class SessionStore(EngineStore):
             return await _fetch(conn, _s.note_id == note_id, limit)
 
 
-async def _record(conn: AsyncConnection, items: Sequence[SessionActivity]) -> dict[str, str]:
-    """Upsert the notes' active sessions and their participants (see `record`)."""
+async def _record(
+    conn: AsyncConnection, items: Sequence[SessionActivity], *, open_empty: bool = False
+) -> dict[str, str]:
+    """Upsert the notes' active sessions and their participants (see `record`); activity
+    without users only adds to a session unless `open_empty`."""
     merged: dict[str, tuple[set[str], int, int]] = {}
     for item in items:  # one row per note: ON CONFLICT may touch a row only once
         users, updates, size = merged.get(item.note_id, (set(), 0, 0))
         merged[item.note_id] = (users | set(item.users), updates + item.updates, size + item.size)
     now = datetime.now(UTC)
     sessions: dict[str, str] = {}
+    if not open_empty:
+        counted = {n: (u, b) for n, (people, u, b) in merged.items() if not people}
+        for note_id in counted:
+            del merged[note_id]
+        sessions.update(await _add_statistics(conn, counted, now))
     # Sorted, so two instances recording overlapping notes lock their rows in one order.
     for chunk in _chunks(sorted(merged)):
         # Lock the notes against deletion until commit (Postgres `FOR KEY SHARE`, what a
@@ -263,10 +308,47 @@ async def _record(conn: AsyncConnection, items: Sequence[SessionActivity]) -> di
         sessions.update({note_id: session_id for note_id, session_id in found})
     await _join_many(
         conn,
-        [(sessions[note_id], tuple(sorted(merged[note_id][0]))) for note_id in sorted(sessions)],
+        [
+            (sessions[note_id], tuple(sorted(merged[note_id][0])))
+            for note_id in sorted(sessions)
+            if note_id in merged
+        ],
         now,
     )
     return sessions
+
+
+async def _add_statistics(
+    conn: AsyncConnection, counted: dict[str, tuple[int, int]], now: datetime
+) -> dict[str, str]:
+    """Add updates and bytes to the notes' active sessions (touched now), or, where a
+    note has none, to its latest session; returns note id -> active session id."""
+    active: dict[str, str] = {}
+    for note_id in sorted(counted):  # few: the notes a connection left in one pass
+        updates, size = counted[note_id]
+        found = await conn.execute(
+            sa.update(collab_sessions)
+            .where(_s.is_active == sa.true(), _s.note_id == note_id)
+            .values(updates=_s.updates + updates, bytes=_s.bytes + size, last_activity=now)
+            .returning(_s.id)
+        )
+        session_id = found.scalar()
+        if session_id is not None:
+            active[note_id] = session_id
+        elif updates or size:
+            latest = (
+                sa.select(_s.id)
+                .where(_s.note_id == note_id)
+                .order_by(_s.started_at.desc(), _s.id)
+                .limit(1)
+                .scalar_subquery()
+            )
+            await conn.execute(
+                sa.update(collab_sessions)
+                .where(_s.id == latest)
+                .values(updates=_s.updates + updates, bytes=_s.bytes + size)
+            )
+    return active
 
 
 def _session_upsert(conn: AsyncConnection) -> Any:
