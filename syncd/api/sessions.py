@@ -57,10 +57,13 @@ async def end_session(request: Request) -> Response:
     note_id = (await read_body(request, NoteRef)).noteId
     await require_access(request, principal, note_id, Access.VIEW)
     collab = request.app.state.services.collab
-    if await collab.hub.presence(note_id):
-        record = await collab.sessions.active(note_id)
-    else:
-        record = await collab.sessions.end(note_id)
+
+    async def nobody(note_ids: list[str]) -> list[str]:
+        """Asked with the session locked: a connection recorded meanwhile keeps it."""
+        return [] if await collab.hub.presence(note_id) else note_ids
+
+    ended = await collab.sessions.end_many([note_id], confirm=nobody)
+    record = ended[0] if ended else await collab.sessions.active(note_id)
     if record is None:
         raise ApiError(404, "no active session for this note")
     return JSONResponse(session_json(record))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,9 +63,17 @@ class SessionService:
             await self._ended(ended)
         return ended
 
-    async def end_many(self, note_ids: Sequence[str]) -> list[SessionRecord]:
-        """End these notes' active sessions in one transaction, then publish their ends."""
-        ended = await self._store.close_many(note_ids)
+    async def end_many(
+        self,
+        note_ids: Sequence[str],
+        *,
+        confirm: Callable[[list[str]], Awaitable[Collection[str]]] | None = None,
+    ) -> list[SessionRecord]:
+        """End these notes' active sessions in one transaction, then publish their ends.
+
+        `confirm` is asked, while those sessions are locked, which notes are still
+        without anyone (`SessionStore.close_many`): only their sessions end."""
+        ended = await self._store.close_many(note_ids, confirm=confirm)
         for record in ended:
             await self._ended(record)
         return ended

@@ -9,12 +9,23 @@ UPDATE ... RETURNING id`): insert-or-nothing followed by a select would leave a 
 which another instance ends the session or the note is deleted, and find nothing.
 Closing is one `UPDATE ... WHERE is_active RETURNING`, so a session is ended (and its
 end reported) by exactly one caller.
+
+Instances decide that a note's session is over from presence that lives elsewhere (Redis),
+so the decision and the end must not be apart: a pass that looked, then ended "the note's
+active session" a moment later, ended the *next* session when another instance had opened
+it meanwhile. `close_many(..., confirm=...)` therefore locks the active session rows first
+(`FOR UPDATE`, in note order like `record`) and asks `confirm` which of them are still
+over while they are locked: an instance that opens or joins one of them waits on that lock
+and, if the session was ended, opens a new one after the commit; one that published its
+connection before recording it is seen by `confirm`. And statistics alone (a connection
+that left: `SessionActivity` without users) never open a session: they go to the active
+one, or to the note's latest one that another instance just ended, so a leave that lost
+the race to the end does not start a session nobody is in.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,56 +34,25 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._access import EngineStore
-from ._engine import dialect_insert
 from ._errors import NoteNotFound
-from .schema import UTCDateTime, metadata, notes
-
-collab_sessions = sa.Table(
-    "collab_sessions",
-    metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column(
-        "note_id",
-        sa.Text,
-        sa.ForeignKey("notes.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    sa.Column("is_active", sa.Boolean, nullable=False),
-    sa.Column("started_at", UTCDateTime, nullable=False),
-    sa.Column("ended_at", UTCDateTime),
-    sa.Column("last_activity", UTCDateTime, nullable=False),
-    sa.Column("updates", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Index(
-        "uq_collab_sessions_active_note",
-        "note_id",
-        unique=True,
-        sqlite_where=sa.text("is_active"),
-        postgresql_where=sa.text("is_active"),
-    ),
+from ._session_activity import (
+    SessionActivity,
+    chunks,
+    collab_session_participants,
+    collab_sessions,
+    record_activity,
 )
 
-collab_session_participants = sa.Table(
+__all__ = [
+    "SessionActivity",
+    "SessionRecord",
+    "SessionStore",
     "collab_session_participants",
-    metadata,
-    sa.Column(
-        "session_id",
-        sa.Text,
-        sa.ForeignKey("collab_sessions.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("user_id", sa.Text, primary_key=True),
-    sa.Column("joined_at", UTCDateTime, nullable=False),
-    sa.Column("last_seen", UTCDateTime, nullable=False),
-)
+    "collab_sessions",
+]
 
 _s = collab_sessions.c
 _p = collab_session_participants.c
-
-
-#: rows per statement: asyncpg takes at most 32767 parameters, SQLite 32766
-_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,29 +68,13 @@ class SessionRecord:
     participants: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class SessionActivity:
-    """What happened on one note since it was last recorded: users who joined its session
-    and the updates and bytes they sent."""
-
-    note_id: str
-    users: tuple[str, ...] = ()
-    updates: int = 0
-    size: int = 0
-
-
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 async def _fetch(conn: AsyncConnection, where: Any, limit: int | None = 1) -> list[SessionRecord]:
     query = sa.select(collab_sessions).where(where).order_by(_s.started_at.desc(), _s.id)
     rows = (await conn.execute(query if limit is None else query.limit(limit))).all()
     if not rows:
         return []
     people: dict[str, list[str]] = {row.id: [] for row in rows}
-    for chunk in _chunks(list(people)):
+    for chunk in chunks(list(people)):
         found = await conn.execute(
             sa.select(_p.session_id, _p.user_id)
             .where(_p.session_id.in_(chunk))
@@ -136,7 +100,7 @@ async def _fetch(conn: AsyncConnection, where: Any, limit: int | None = 1) -> li
 
 async def _fetch_ids(conn: AsyncConnection, ids: Sequence[str]) -> list[SessionRecord]:
     found: list[SessionRecord] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         found += await _fetch(conn, _s.id.in_(chunk), limit=None)
     return found
 
@@ -152,8 +116,9 @@ class SessionStore(EngineStore):
 
         Raises `NoteNotFound` if the note is gone.
         """
+        activity = [SessionActivity(note_id, user_ids, updates, size)]
         async with self._write() as conn:
-            sessions = await _record(conn, [SessionActivity(note_id, user_ids, updates, size)])
+            sessions = await record_activity(conn, activity, open_empty=True)
             if note_id not in sessions:
                 raise NoteNotFound(f"note {note_id} does not exist")
             return (await _fetch(conn, _s.id == sessions[note_id]))[0]
@@ -162,29 +127,53 @@ class SessionStore(EngineStore):
         """Open, join and keep alive the sessions of many notes in one transaction: each
         note's active session (opened if there is none) gets the activity's users as
         participants and its statistics added, and its `last_activity` moves to now.
-        Returns note id -> session id; notes that no longer exist are left out."""
+        Activity without users never opens one: with no active session, its statistics go
+        to the note's latest session (ended meanwhile by another instance), left out of
+        the result. Returns note id -> active session id; notes that no longer exist are
+        left out."""
         if not items:
             return {}
         async with self._write() as conn:
-            return await _record(conn, items)
+            return await record_activity(conn, items)
 
     async def end(self, note_id: str) -> SessionRecord | None:
         """End the note's active session; None if there was none."""
         ended = await self.close_many([note_id])
         return ended[0] if ended else None
 
-    async def close_many(self, note_ids: Sequence[str]) -> list[SessionRecord]:
-        """End the active sessions of these notes (one transaction); returns those ended."""
+    async def close_many(
+        self,
+        note_ids: Sequence[str],
+        *,
+        confirm: Callable[[list[str]], Awaitable[Collection[str]]] | None = None,
+    ) -> list[SessionRecord]:
+        """End the active sessions of these notes (one transaction); returns those ended.
+
+        With `confirm`, the active sessions are locked first and `confirm` (called once,
+        with the notes that have one) returns the notes whose session is still to end:
+        only those sessions, as locked, are ended (see the module docstring)."""
         if not note_ids:
             return []
         now = datetime.now(UTC)
         async with self._write() as conn:
+            locked: dict[str, str] = {}
+            for chunk in chunks(sorted(set(note_ids))):
+                found = await conn.execute(
+                    sa.select(_s.note_id, _s.id)
+                    .where(_s.is_active == sa.true(), _s.note_id.in_(chunk))
+                    .order_by(_s.note_id)
+                    .with_for_update()
+                )
+                locked.update({note_id: session_id for note_id, session_id in found})
+            if confirm is not None and locked:
+                confirmed = set(await confirm(sorted(locked)))
+                locked = {n: i for n, i in locked.items() if n in confirmed}
             ids: list[str] = []
-            for chunk in _chunks(sorted(set(note_ids))):
+            for chunk in chunks(sorted(locked.values())):
                 ids += (
                     await conn.execute(
                         sa.update(collab_sessions)
-                        .where(_s.is_active == sa.true(), _s.note_id.in_(chunk))
+                        .where(_s.is_active == sa.true(), _s.id.in_(chunk))
                         .values(is_active=False, ended_at=now, last_activity=now)
                         .returning(_s.id)
                     )
@@ -217,86 +206,3 @@ class SessionStore(EngineStore):
         """The note's sessions, newest first."""
         async with self._read() as conn:
             return await _fetch(conn, _s.note_id == note_id, limit)
-
-
-async def _record(conn: AsyncConnection, items: Sequence[SessionActivity]) -> dict[str, str]:
-    """Upsert the notes' active sessions and their participants (see `record`)."""
-    merged: dict[str, tuple[set[str], int, int]] = {}
-    for item in items:  # one row per note: ON CONFLICT may touch a row only once
-        users, updates, size = merged.get(item.note_id, (set(), 0, 0))
-        merged[item.note_id] = (users | set(item.users), updates + item.updates, size + item.size)
-    now = datetime.now(UTC)
-    sessions: dict[str, str] = {}
-    # Sorted, so two instances recording overlapping notes lock their rows in one order.
-    for chunk in _chunks(sorted(merged)):
-        # Lock the notes against deletion until commit (Postgres `FOR KEY SHARE`, what a
-        # foreign key check takes; SQLite's one writer needs none): a note deleted
-        # meanwhile is left out rather than failing the whole batch.
-        alive = set(
-            (
-                await conn.execute(
-                    sa.select(notes.c.id)
-                    .where(notes.c.id.in_(chunk))
-                    .with_for_update(read=True, key_share=True)
-                )
-            ).scalars()
-        )
-        rows = [
-            {
-                "id": uuid.uuid4().hex,
-                "note_id": note_id,
-                "is_active": True,
-                "started_at": now,
-                "last_activity": now,
-                "updates": merged[note_id][1],
-                "bytes": merged[note_id][2],
-            }
-            for note_id in chunk
-            if note_id in alive
-        ]
-        if not rows:
-            continue
-        # One statement executed with many parameter sets: compiled once and cached
-        # (a VALUES list with the rows in it was compiled afresh each time, 2/3 of the
-        # CPU of a refresh), and sent as one multi-row statement by insertmanyvalues.
-        found = await conn.execute(_session_upsert(conn), rows)
-        sessions.update({note_id: session_id for note_id, session_id in found})
-    await _join_many(
-        conn,
-        [(sessions[note_id], tuple(sorted(merged[note_id][0]))) for note_id in sorted(sessions)],
-        now,
-    )
-    return sessions
-
-
-def _session_upsert(conn: AsyncConnection) -> Any:
-    """Open a note's active session or add to it (a parameterised statement)."""
-    insert = dialect_insert(conn)(collab_sessions)
-    return insert.on_conflict_do_update(
-        index_elements=[_s.note_id],
-        index_where=sa.text("is_active"),
-        set_={
-            "last_activity": insert.excluded.last_activity,
-            "updates": _s.updates + insert.excluded.updates,
-            "bytes": _s.bytes + insert.excluded.bytes,
-        },
-    ).returning(_s.note_id, _s.id)
-
-
-async def _join_many(
-    conn: AsyncConnection, joins: Sequence[tuple[str, tuple[str, ...]]], now: datetime
-) -> None:
-    rows = [
-        {"session_id": session_id, "user_id": u, "joined_at": now, "last_seen": now}
-        for session_id, user_ids in joins
-        for u in dict.fromkeys(user_ids)
-    ]
-    if not rows:
-        return
-    insert = dialect_insert(conn)(collab_session_participants)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[_p.session_id, _p.user_id],
-        set_={"last_seen": insert.excluded.last_seen},
-    )
-    for chunk in _chunks(rows):  # one parameterised statement, many parameter sets
-        await conn.execute(upsert, list(chunk))

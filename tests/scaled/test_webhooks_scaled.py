@@ -194,3 +194,63 @@ async def test_a_session_on_two_instances_starts_and_ends_once(
     assert ended["data"]["updates"] >= 2 and ended["data"]["participants"] == ["owner"]
     assert Counter(r.webhook_id for r in receiver.requests).most_common(1)[0][1] == 1
     assert receiver.forged == []
+
+
+async def test_back_to_back_sessions_on_two_instances_start_and_end_once_each(
+    start_scaled: StartServer, node: NodeYjs
+) -> None:
+    """Two editing sessions of one note in a row, each with an editor on either instance:
+    exactly two sessions, each one `session.started` and one `session.ended`. A pass that
+    found the first session over, late, used to end the second one just after another
+    instance opened it (the note's active session, whichever it was), and a new one was
+    opened that nobody ended while the test waited."""
+    async with webhook_receiver() as receiver:
+        env = webhook_env(
+            receiver, SYNCD_WEBHOOK_EVENTS="session.started,session.ended,note.created"
+        )
+        a = await start_scaled(name="a", env=env)
+        b = await start_scaled(name="b", env=env)
+        note = await create_note(a)
+        token = make_token("owner")
+        for round_ in range(2):
+            on_a = await node.connect(
+                f"a{round_}", url=a.ws_url, room=note["id"], token=token, wait_synced=True
+            )
+            on_b = await node.connect(
+                f"b{round_}", url=b.ws_url, room=note["id"], token=token, wait_synced=True
+            )
+            # both connections are seen across instances: one period of activity
+            await eventually(lambda: _connections(a, note["id"], 2), what="presence on A")
+            await on_a.pm_set(paragraphs(f"round {round_}"))
+            await on_b.wait_pm_text(equals=f"round {round_}")
+            await on_a.disconnect()
+            await on_b.disconnect()
+
+            async def all_ended(round_: int = round_) -> bool:
+                started = {s["data"]["sessionId"] for s in receiver.of_type("session.started")}
+                ended = {s["data"]["sessionId"] for s in receiver.of_type("session.ended")}
+                return len(started) > round_ and started == ended
+
+            await eventually(all_ended, timeout=30, what=f"the sessions of round {round_} ended")
+        later = [(await create_note(server, title="later"))["id"] for server in (a, b)]
+
+        async def later_arrived() -> bool:
+            created = {body["noteId"] for body in receiver.of_type("note.created")}
+            return created >= set(later)
+
+        await eventually(later_arrived, what="the later notes' note.created")
+
+    started = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.started"))
+    finished = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.ended"))
+    assert len(started) == 2 and set(started.values()) == {1}, started
+    assert finished == started, (started, finished)
+    async with a.client(token) as api:
+        history = (await api.get(f"{NOTES}/{note['id']}/sessions")).json()["sessions"]
+    assert sorted(s["id"] for s in history) == sorted(started)
+    assert not any(s["isActive"] for s in history)
+
+
+async def _connections(server: SyncdProcess, note_id: str, count: int) -> bool:
+    async with server.client(make_token("owner")) as api:
+        users = (await api.get(f"{NOTES}/{note_id}/presence")).json()["users"]
+    return sum(u["connections"] for u in users) == count

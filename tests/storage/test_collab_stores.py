@@ -219,6 +219,37 @@ async def test_recording_many_notes_opens_joins_and_keeps_sessions_in_one_go(
     assert all(not s.active for s in ended) and await sessions.close_many(["n1"]) == []
 
 
+async def test_statistics_alone_never_open_a_session(store: Store, sessions: SessionStore) -> None:
+    """A connection's leave recorded after another instance ended the session: its
+    statistics go to that session, and no session is opened with nobody in it."""
+    await store.create_note(note_id="n1", title="t", created_by="owner")
+    first = await sessions.open("n1", ("ann",), updates=1, size=10)
+    assert await sessions.record([SessionActivity("n1", (), 2, 20)]) == {"n1": first.id}
+    await sessions.close_many(["n1"])
+    assert await sessions.record([SessionActivity("n1", (), 3, 30)]) == {}
+    assert await sessions.active("n1") is None
+    [ended] = await sessions.list("n1")
+    assert ended.id == first.id and (ended.updates, ended.bytes) == (6, 60)
+    again = await sessions.record([SessionActivity("n1", ("bob",))])
+    assert again["n1"] != first.id
+
+
+async def test_only_confirmed_sessions_are_closed(store: Store, sessions: SessionStore) -> None:
+    for note_id in ("n1", "n2", "n3"):
+        await store.create_note(note_id=note_id, title="t", created_by="owner")
+    await sessions.record([SessionActivity(n, ("ann",)) for n in ("n1", "n2")])
+    asked: list[list[str]] = []
+
+    async def confirm(note_ids: list[str]) -> list[str]:
+        asked.append(note_ids)
+        return ["n2"]
+
+    ended = await sessions.close_many(["n3", "n2", "n1"], confirm=confirm)
+    assert asked == [["n1", "n2"]]  # the notes with an active session, in order
+    assert [record.note_id for record in ended] == ["n2"]
+    assert await sessions.active("n1") is not None and await sessions.active("n2") is None
+
+
 async def test_recording_compiles_its_statements_once_whatever_the_batch(
     store: Store, sessions: SessionStore
 ) -> None:

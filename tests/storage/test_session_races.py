@@ -113,3 +113,42 @@ async def test_open_survives_a_session_ending_or_its_note_going_meanwhile(
     assert opened.id == first.id and opened.active
     assert sorted(opened.participants) == ["ann", "bob"] and opened.updates == 2
     assert await sessions.active("n1") is None
+
+
+JOIN_ELSEWHERE = (
+    "INSERT INTO collab_sessions (id, note_id, is_active, started_at, last_activity)"
+    " VALUES ('elsewhere', 'n1', true, now(), now())"
+    " ON CONFLICT (note_id) WHERE is_active DO UPDATE SET last_activity = now()"
+)
+
+
+@pytest.mark.parametrize("over", [True, False], ids=["confirmed", "someone-came"])
+async def test_an_instance_joining_while_an_end_is_confirmed_waits_for_it(
+    pg_store: Store, postgres_url: str, over: bool
+) -> None:
+    """Another instance records a connection while this one asks whether the session is
+    over: its upsert waits on the lock `close_many` holds, so the end applies to the
+    session as confirmed, and the other instance then opens a new session (ended) or
+    joins the one kept (someone came)."""
+    sessions = SessionStore(pg_store.engine)
+    first = await sessions.open("n1", ("ann",))
+    competitor = Competitor(postgres_url, JOIN_ELSEWHERE)
+    asked: list[list[str]] = []
+
+    async def confirm(note_ids: list[str]) -> list[str]:
+        asked.append(note_ids)
+        competitor.start()
+        assert await asyncio.to_thread(competitor.settled.wait, WAIT)
+        return note_ids if over else []
+
+    ended = await sessions.close_many(["n1", "gone"], confirm=confirm)
+    competitor.join()
+
+    assert asked == [["n1"]] and competitor.outcome == "blocked"
+    active = await sessions.active("n1")
+    assert active is not None
+    if over:
+        assert [record.id for record in ended] == [first.id]
+        assert active.id == "elsewhere"  # opened after the end, not ended by it
+    else:
+        assert ended == [] and active.id == first.id

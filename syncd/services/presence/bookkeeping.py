@@ -4,7 +4,10 @@ A pass mirrors each note's entries to Redis and reads who is on it elsewhere (sc
 mode), announces arrivals (`UserJoined` on the events bus; Socket.IO sends
 `note:user-joined`), records every note's session activity in one transaction, ends the
 sessions of notes nobody is connected to any more in a second one, and announces
-departures (`UserLeft`). Announcements follow state, not
+departures (`UserLeft`). Who is on a note elsewhere is looked up again inside that second
+transaction, with the sessions locked (`SessionStore.close_many`): what the pass read at
+its start may be stale by then, and ending on it ended the note's next session when
+another instance had opened it meanwhile. Announcements follow state, not
 events: a user is announced when present here and not yet announced, and their leave
 only once they were announced, so `note:user-joined` always comes before
 `note:user-left` for the same user and note, and a visit shorter than a pass is never
@@ -52,7 +55,8 @@ class Bookkeeper:
                 log.warning("recording %d notes' sessions failed (retried): %s", len(activity), exc)
                 metrics.ERRORS.labels("sessions").inc()
                 retry = {item.note_id: changes[item.note_id] for item in activity}
-        # Decided after the first transaction: whoever connected meanwhile keeps a session.
+        # Candidates after the first transaction, confirmed in the second (`_alone`):
+        # whoever connected meanwhile, here or elsewhere, keeps the session.
         ends = [
             note_id
             for note_id, change in changes.items()
@@ -67,16 +71,44 @@ class Bookkeeper:
             if c.left and others[n] is None and not self.board.local(n)
         ]
         if ends:
+            unsure: list[str] = []
+
+            async def alone(note_ids: list[str]) -> list[str]:
+                return await self._alone(note_ids, unsure)
+
             try:
-                await self.sessions.end_many(ends)
+                await self.sessions.end_many(ends, confirm=alone)
             except StorageError as exc:
                 log.warning("ending %d notes' sessions failed (retried): %s", len(ends), exc)
                 metrics.ERRORS.labels("sessions").inc()
                 unknown += ends
+            unknown += unsure
         for note_id in unknown:  # look again next pass (recorded already: nothing to add)
             retry.setdefault(note_id, NoteChanges(left=True))
         await self._departures(changes, others)
         return retry
+
+    async def _alone(self, note_ids: list[str], unsure: list[str]) -> list[str]:
+        """The notes nobody is connected to now, here or on another instance (asked
+        while their sessions are locked); those Redis could not tell about go to
+        `unsure`."""
+        alone: list[str] = []
+        failed, last = 0, None
+        for note_id in note_ids:
+            if self.board.local(note_id):
+                continue
+            try:
+                others = await self.board.others(note_id)
+            except Exception as exc:  # Redis down: keep the session, look again later
+                failed, last = failed + 1, exc
+                unsure.append(note_id)
+                continue
+            if not others:
+                alone.append(note_id)
+        if failed:
+            log.warning("reading presence of %d notes failed: %s", failed, last)
+            metrics.ERRORS.labels("presence").inc(failed)
+        return alone
 
     async def _mirror(self, changes: dict[str, NoteChanges]) -> dict[str, set[str] | None]:
         """Retract who left, publish who is here; the users on other instances per note
