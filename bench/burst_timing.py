@@ -13,9 +13,9 @@ import asyncio
 import time
 from collections.abc import Sequence
 
-from pycrdt import Doc, Text
+from keystrokes import keystroke_frames
 
-from syncd.protocol import encode_update, parse_message
+from syncd.protocol import parse_message
 from syncd.room import Peer, Room
 
 
@@ -47,17 +47,6 @@ class _Channel:
     async def close(self, code: int, reason: str = "") -> None: ...
 
 
-def _frames(count: int) -> list[bytes]:
-    doc = Doc(client_id=99)
-    text = doc.get("text", type=Text)
-    frames = []
-    for i in range(count):
-        state = doc.get_state()
-        text += "abcdefghij"[i % 10]
-        frames.append(encode_update(doc.get_update(state)))
-    return frames
-
-
 async def _run(frames: list[bytes], size: int, burst: bool) -> float:
     room = Room("bench", _Backend())  # type: ignore[arg-type]
     peer = Peer(channel=_Channel(), user_id="u", can_write=True)
@@ -83,7 +72,7 @@ async def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=6000)
     parser.add_argument("--bursts", default="1,5,20,50")
     args = parser.parse_args()
-    frames = _frames(args.keystrokes)
+    frames = keystroke_frames(99, args.keystrokes)
     print("burst size | one by one µs/msg | as a burst µs/msg | ratio")
     for size in (int(s) for s in args.bursts.split(",")):
         single = min([await _run(frames, size, False) for _ in range(3)])

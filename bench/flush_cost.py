@@ -29,13 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from pycrdt import Doc, Text
+from keystrokes import keystroke_frames
 
 from syncd import metrics
 from syncd.auth import Principal
 from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.local import LocalBus
-from syncd.protocol import encode_update, parse_message
+from syncd.protocol import parse_message
 from syncd.room import Peer, Room
 from syncd.storage import open_store
 from syncd.transport.lean_protocol import binary_frame
@@ -76,14 +76,7 @@ def _channel() -> AsgiChannel:
 
 def _keystrokes(writer: int, count: int) -> list[bytes]:
     """`count` update frames of one writer typing into its own position."""
-    doc = Doc(client_id=1000 + writer)
-    text = doc.get("text", type=Text)
-    frames = []
-    for i in range(count):
-        state = doc.get_state()
-        text += "abcdefghij"[i % 10]
-        frames.append(encode_update(doc.get_update(state)))
-    return frames
+    return keystroke_frames(1000 + writer, count)
 
 
 async def _run(rooms: int, peers: int, writers: int, turns: int) -> tuple[int, float]:

@@ -10,17 +10,15 @@ the listener of another. (NUL is left out here only because Postgres text cannot
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 from pycrdt import Doc, Text
-from redis.asyncio import Redis
 
-from syncd.bus.keys import Keys, id_of_part
+from syncd.bus.keys import id_of_part
 from syncd.storage import Store
 from tests.scaled.helpers import doc_text
-from tests.support.bus import Recorder, open_bus, store_with_notes
+from tests.support.bus import Recorder, store_with_notes, two_buses
 from tests.support.polling import eventually
 
 IDS = [
@@ -67,12 +65,11 @@ async def store(postgres_url: str) -> AsyncIterator[Store]:
 async def test_updates_and_awareness_of_one_doc_never_reach_another(
     redis_server_url: str, redis_prefix: str, store: Store
 ) -> None:
-    keys = Keys(redis_prefix.rstrip(":"))
-    redis = Redis.from_url(redis_server_url)
-    async with (
-        contextlib.aclosing(redis),
-        open_bus(redis_server_url, store, "bus-a", keys, [*IDS, SENTINEL]) as (bus_a, on_a),
-        open_bus(redis_server_url, store, "bus-b", keys, [*IDS, SENTINEL]) as (bus_b, on_b),
+    async with two_buses(redis_server_url, redis_prefix, store, [*IDS, SENTINEL]) as (
+        redis,
+        keys,
+        (bus_a, on_a),
+        (bus_b, on_b),
     ):
         channels = [keys.awareness(doc_id) for doc_id in [*IDS, SENTINEL]]
 

@@ -11,15 +11,13 @@ still read by name.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from syncd.bus.keys import Keys
 from syncd.storage import Store
-from tests.support.bus import open_bus, store_with_notes
+from tests.support.bus import open_bus, store_with_notes, two_buses
 from tests.support.polling import eventually
 
 DOCS = ["r1", "r2", "r3"]
@@ -35,12 +33,11 @@ async def store(postgres_url: str) -> AsyncIterator[Store]:
 async def test_each_instance_reads_the_others_updates_in_order_and_never_its_own(
     redis_server_url: str, redis_prefix: str, store: Store
 ) -> None:
-    keys = Keys(redis_prefix.rstrip(":"))
-    redis = Redis.from_url(redis_server_url)
-    async with (
-        contextlib.aclosing(redis),
-        open_bus(redis_server_url, store, "bus-a", keys, [*DOCS, SENTINEL]) as (bus_a, on_a),
-        open_bus(redis_server_url, store, "bus-b", keys, [*DOCS, SENTINEL]) as (bus_b, on_b),
+    async with two_buses(redis_server_url, redis_prefix, store, [*DOCS, SENTINEL]) as (
+        redis,
+        keys,
+        (bus_a, on_a),
+        (bus_b, on_b),
     ):
         expected_at_b: dict[str, list[bytes]] = {doc_id: [] for doc_id in DOCS}
         expected_at_a: dict[str, list[bytes]] = {doc_id: [] for doc_id in DOCS}

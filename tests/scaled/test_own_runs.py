@@ -10,15 +10,12 @@ own; and every own entry is accounted for, stepped over or read back and dropped
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
-from syncd.bus.keys import Keys
 from syncd.storage import Store
-from tests.support.bus import open_bus, store_with_notes
+from tests.support.bus import store_with_notes, two_buses
 from tests.support.polling import eventually
 
 DOCS = ["o1", "o2", "o3"]
@@ -35,13 +32,9 @@ async def store(postgres_url: str) -> AsyncIterator[Store]:
 async def test_entries_between_own_runs_are_all_delivered_and_own_ones_never(
     redis_server_url: str, redis_prefix: str, store: Store
 ) -> None:
-    keys = Keys(redis_prefix.rstrip(":"))
-    redis = Redis.from_url(redis_server_url)
-    async with (
-        contextlib.aclosing(redis),
-        open_bus(redis_server_url, store, "own-a", keys, [*DOCS, SENTINEL]) as (bus_a, on_a),
-        open_bus(redis_server_url, store, "own-b", keys, [*DOCS, SENTINEL]) as (bus_b, on_b),
-    ):
+    async with two_buses(
+        redis_server_url, redis_prefix, store, [*DOCS, SENTINEL], names=("own-a", "own-b")
+    ) as (redis, keys, (bus_a, on_a), (bus_b, on_b)):
         appended_by_a = 0
 
         async def a_round(round_: int) -> None:

@@ -8,6 +8,7 @@ import itertools
 import signal
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from tests.support.fixtures import StartServer, create_note, paragraphs
 from tests.support.polling import eventually
@@ -162,12 +163,7 @@ async def test_a_session_on_two_instances_starts_and_ends_once(
     one `session.ended` at the receiver, although both instances join it (each announces
     a session it joins) and either may find it over when its editor leaves."""
     async with webhook_receiver() as receiver:
-        env = webhook_env(
-            receiver, SYNCD_WEBHOOK_EVENTS="session.started,session.ended,note.created"
-        )
-        a = await start_scaled(name="a", env=env)
-        b = await start_scaled(name="b", env=env)
-        note = await create_note(a)
+        a, b, note = await _two_instances_and_a_note(start_scaled, receiver)
         token = make_token("owner")
         on_a = await node.connect("a", url=a.ws_url, room=note["id"], token=token, wait_synced=True)
         on_b = await node.connect("b", url=b.ws_url, room=note["id"], token=token, wait_synced=True)
@@ -178,15 +174,7 @@ async def test_a_session_on_two_instances_starts_and_ends_once(
         await on_a.disconnect()
         await on_b.disconnect()
         await eventually(lambda: _async(receiver.of_type("session.ended")), what="the end")
-        # a later event from each instance: their queues (and any second announcement of
-        # the session, queued before it) have been worked through once both arrived
-        later = [(await create_note(server, title="later"))["id"] for server in (a, b)]
-
-        async def later_arrived() -> bool:
-            created = {body["noteId"] for body in receiver.of_type("note.created")}
-            return created >= set(later)
-
-        await eventually(later_arrived, what="the later notes' note.created")
+        await _queues_worked_through(receiver, a, b)
 
     (started,) = receiver.of_type("session.started")
     (ended,) = receiver.of_type("session.ended")
@@ -205,12 +193,7 @@ async def test_back_to_back_sessions_on_two_instances_start_and_end_once_each(
     instance opened it (the note's active session, whichever it was), and a new one was
     opened that nobody ended while the test waited."""
     async with webhook_receiver() as receiver:
-        env = webhook_env(
-            receiver, SYNCD_WEBHOOK_EVENTS="session.started,session.ended,note.created"
-        )
-        a = await start_scaled(name="a", env=env)
-        b = await start_scaled(name="b", env=env)
-        note = await create_note(a)
+        a, b, note = await _two_instances_and_a_note(start_scaled, receiver)
         token = make_token("owner")
         for round_ in range(2):
             on_a = await node.connect(
@@ -232,13 +215,7 @@ async def test_back_to_back_sessions_on_two_instances_start_and_end_once_each(
                 return len(started) > round_ and started == ended
 
             await eventually(all_ended, timeout=30, what=f"the sessions of round {round_} ended")
-        later = [(await create_note(server, title="later"))["id"] for server in (a, b)]
-
-        async def later_arrived() -> bool:
-            created = {body["noteId"] for body in receiver.of_type("note.created")}
-            return created >= set(later)
-
-        await eventually(later_arrived, what="the later notes' note.created")
+        await _queues_worked_through(receiver, a, b)
 
     started = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.started"))
     finished = Counter(s["data"]["sessionId"] for s in receiver.of_type("session.ended"))
@@ -248,6 +225,29 @@ async def test_back_to_back_sessions_on_two_instances_start_and_end_once_each(
         history = (await api.get(f"{NOTES}/{note['id']}/sessions")).json()["sessions"]
     assert sorted(s["id"] for s in history) == sorted(started)
     assert not any(s["isActive"] for s in history)
+
+
+async def _two_instances_and_a_note(
+    start_scaled: StartServer, receiver: Receiver
+) -> tuple[SyncdProcess, SyncdProcess, dict[str, Any]]:
+    """Instances A and B sending session events (and note.created, for
+    `_queues_worked_through`) to `receiver`, and a note created on A."""
+    env = webhook_env(receiver, SYNCD_WEBHOOK_EVENTS="session.started,session.ended,note.created")
+    a = await start_scaled(name="a", env=env)
+    b = await start_scaled(name="b", env=env)
+    return a, b, await create_note(a)
+
+
+async def _queues_worked_through(receiver: Receiver, *servers: SyncdProcess) -> None:
+    """A later event from each instance arrived: their queues (and any second announcement
+    of a session, queued before it) have been worked through."""
+    later = [(await create_note(server, title="later"))["id"] for server in servers]
+
+    async def later_arrived() -> bool:
+        created = {body["noteId"] for body in receiver.of_type("note.created")}
+        return created >= set(later)
+
+    await eventually(later_arrived, what="the later notes' note.created")
 
 
 async def _connections(server: SyncdProcess, note_id: str, count: int) -> bool:

@@ -54,3 +54,26 @@ async def open_bus(
             yield bus, recorders
     finally:
         await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def two_buses(
+    redis_url: str,
+    redis_prefix: str,
+    store: Store,
+    doc_ids: Sequence[str],
+    names: tuple[str, str] = ("bus-a", "bus-b"),
+) -> AsyncIterator[
+    tuple[Redis, Keys, tuple[RedisBus, dict[str, Recorder]], tuple[RedisBus, dict[str, Recorder]]]
+]:
+    """Two instances' buses on one Redis with every doc loaded on both, the test's own
+    Redis client and the keys under the test's prefix: the scene of every test of what
+    crosses (and what must not cross) between instances."""
+    keys = Keys(redis_prefix.rstrip(":"))
+    redis = Redis.from_url(redis_url)
+    async with (
+        contextlib.aclosing(redis),
+        open_bus(redis_url, store, names[0], keys, doc_ids) as first,
+        open_bus(redis_url, store, names[1], keys, doc_ids) as second,
+    ):
+        yield redis, keys, first, second
