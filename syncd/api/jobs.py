@@ -15,24 +15,13 @@ from syncd.api.cursors import decode_epoch_cursor, encode_epoch_cursor
 from syncd.api.errors import ApiError
 from syncd.api.models.monitoring import Job, JobId, JobList, JobListQuery
 from syncd.api.operations import ERROR, operation, path_parameter
-from syncd.api.requests import authenticate
-from syncd.api.users import remember_admin
+from syncd.api.requests import authenticate_privileged
 from syncd.api.validation import read_query
-from syncd.auth import Principal
 from syncd.jobs import JobConflict, JobInfo, JobQuery, Jobs, JobStatus
 from syncd.jobs.policy import valid_job_id
 
 TAGS = ["monitoring"]
 path_parameter("job_id", JobId)
-
-
-async def _operator(request: Request) -> Principal:
-    """The caller; 403 unless service or admin (an admin is recorded: `remember_admin`)."""
-    principal = authenticate(request)
-    if not principal.privileged:
-        raise ApiError(403, "service or admin role required")
-    await remember_admin(request.app.state.services.store, principal)
-    return principal
 
 
 def _jobs(request: Request) -> Jobs:
@@ -77,7 +66,7 @@ def _job_id(request: Request) -> str:
     tags=TAGS,
 )
 async def job_status(request: Request) -> Response:
-    await _operator(request)
+    authenticate_privileged(request)
     info = await _jobs(request).info(_job_id(request))
     if info is None:
         raise ApiError(404, "job not found")
@@ -93,7 +82,7 @@ async def job_status(request: Request) -> Response:
     tags=TAGS,
 )
 async def list_jobs(request: Request) -> Response:
-    await _operator(request)
+    authenticate_privileged(request)
     params = read_query(request, JobListQuery)
     query = JobQuery(
         limit=params.limit + 1,  # one more than asked: is there a next page?
@@ -130,7 +119,7 @@ async def _change(request: Request, change: Callable[[str], Awaitable[JobInfo | 
     tags=TAGS,
 )
 async def retry_job(request: Request) -> Response:
-    await _operator(request)
+    authenticate_privileged(request)
     return await _change(request, _jobs(request).retry)
 
 
@@ -141,7 +130,7 @@ async def retry_job(request: Request) -> Response:
     tags=TAGS,
 )
 async def cancel_job(request: Request) -> Response:
-    reason = f"cancelled by {(await _operator(request)).user_id}"
+    reason = f"cancelled by {authenticate_privileged(request).user_id}"
     return await _change(request, lambda job_id: _jobs(request).cancel(job_id, reason))
 
 

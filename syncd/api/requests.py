@@ -30,6 +30,20 @@ def authenticate(request: Request) -> Principal:
         raise ApiError(401, str(exc)) from None
 
 
+def authenticate_privileged(request: Request) -> Principal:
+    """The caller of an operator route (webhook endpoints, jobs): 403 unless its token has
+    the role service or admin. An admin is recorded as a user, off the request's path as a
+    socket's user is (`NoteService.remember_user`): the admins told when a webhook endpoint
+    is disabled are the users recorded with that role, and an admin who only ever used
+    these routes would otherwise stay unknown."""
+    principal = authenticate(request)
+    if not principal.privileged:
+        raise ApiError(403, "service or admin role required")
+    if principal.admin:
+        request.app.state.services.notes.remember_user(principal)
+    return principal
+
+
 async def read_json(request: Request, *, optional: bool = False) -> dict[str, Any]:
     """The body as a JSON object: 413 past the configured size, 415 when declared as
     something else than JSON, 400 when not UTF-8 JSON, 422 past the bounds every body

@@ -12,7 +12,6 @@ from syncd.api.models.users import User, UserId, UserSettings, UserUpdate
 from syncd.api.operations import ERROR, operation, path_parameter
 from syncd.api.requests import authenticate
 from syncd.api.validation import read_body
-from syncd.auth import Principal
 from syncd.storage import UNSET, Store, UserRecord
 
 path_parameter("user_id", UserId)
@@ -22,18 +21,6 @@ TAGS = ["users"]
 
 def _store(request: Request) -> Store:
     return request.app.state.services.store
-
-
-async def remember_admin(store: Store, principal: Principal) -> None:
-    """Record a caller with the role `admin` as a user with its roles: roles come only from
-    tokens, and the admins to notify (a webhook endpoint disabled) are the users recorded
-    with that role. A socket connection records its user already; an admin who only uses
-    the admin REST API (webhooks, jobs) would otherwise stay unknown. Admin calls are
-    rare, so one write each is cheap."""
-    if principal.admin:
-        await store.upsert_user(
-            UserRecord(principal.user_id, principal.name, principal.email, principal.roles)
-        )
 
 
 def user_json(user: UserRecord) -> dict[str, object]:

@@ -28,8 +28,7 @@ from syncd.api.models.webhooks import (
     QueuedDelivery,
 )
 from syncd.api.operations import ERROR, operation, path_parameter
-from syncd.api.requests import authenticate
-from syncd.api.users import remember_admin
+from syncd.api.requests import authenticate_privileged
 from syncd.api.validation import read_body, read_query
 from syncd.services.webhooks import ReadOnlyEndpoint, WebhookDispatcher, WebhookEndpoints
 from syncd.storage import DeliveryRecord, EndpointRecord
@@ -85,17 +84,6 @@ def delivery_json(record: DeliveryRecord) -> dict[str, Any]:
     }
 
 
-async def _admin(request: Request) -> str:
-    """The caller's id; 403 unless its token has the role service or admin. An admin is
-    recorded as a user with their roles (`remember_admin`), so an admin who only ever
-    used REST is told when an endpoint gets disabled."""
-    principal = authenticate(request)
-    if not principal.privileged:
-        raise ApiError(403, "service or admin role required")
-    await remember_admin(request.app.state.services.store, principal)
-    return principal.user_id
-
-
 def _endpoints(request: Request) -> WebhookEndpoints:
     return request.app.state.services.webhooks
 
@@ -104,9 +92,9 @@ def _dispatcher(request: Request) -> WebhookDispatcher:
     return request.app.state.services.webhook_dispatcher
 
 
-async def _endpoint_id(request: Request) -> str:
+def _endpoint_id(request: Request) -> str:
     """The path's endpoint id (after the role check); 422 for one no endpoint can have."""
-    await _admin(request)
+    authenticate_privileged(request)
     endpoint_id: str = request.path_params["endpoint_id"]
     if not re.fullmatch(ENDPOINT_ID_PATTERN, endpoint_id):
         raise ApiError(422, f"webhook endpoint id must match {ENDPOINT_ID_PATTERN}")
@@ -116,7 +104,7 @@ async def _endpoint_id(request: Request) -> str:
 async def _endpoint(request: Request, endpoint_id: str | None = None) -> EndpointRecord:
     """The path's endpoint; 404 if there is none. Inputs are checked before (a 422 for
     a bad body or query comes first, whether the endpoint exists or not)."""
-    endpoint_id = endpoint_id or await _endpoint_id(request)
+    endpoint_id = endpoint_id or _endpoint_id(request)
     found = await _dispatcher(request).store.get_endpoint(endpoint_id)
     if found is None:
         raise ApiError(404, "webhook endpoint not found")
@@ -135,7 +123,7 @@ def _read_only(exc: ReadOnlyEndpoint) -> ApiError:
     tags=TAGS,
 )
 async def create_endpoint(request: Request) -> Response:
-    user_id = await _admin(request)
+    user_id = authenticate_privileged(request).user_id
     body = await read_body(request, NewEndpoint)
     record = await _endpoints(request).create(body.url, body.events, body.description, user_id)
     return JSONResponse(endpoint_json(record, secret=True), status_code=201)
@@ -147,7 +135,7 @@ async def create_endpoint(request: Request) -> Response:
     tags=TAGS,
 )
 async def list_endpoints(request: Request) -> Response:
-    await _admin(request)
+    authenticate_privileged(request)
     records = await _dispatcher(request).store.list_endpoints()
     return JSONResponse({"endpoints": [endpoint_json(r) for r in records]})
 
@@ -169,7 +157,7 @@ async def get_endpoint(request: Request) -> Response:
     tags=TAGS,
 )
 async def update_endpoint(request: Request) -> Response:
-    endpoint_id = await _endpoint_id(request)
+    endpoint_id = _endpoint_id(request)
     body = await read_body(request, EndpointChanges)
     endpoint = await _endpoint(request, endpoint_id)
     try:
@@ -243,7 +231,7 @@ async def send_test(request: Request) -> Response:
     tags=TAGS,
 )
 async def list_deliveries(request: Request) -> Response:
-    endpoint_id = await _endpoint_id(request)
+    endpoint_id = _endpoint_id(request)
     params = read_query(request, DeliveryQuery)
     before = int(params.cursor) if params.cursor is not None else None
     if before is not None and before > MAX_DELIVERY_ID:
@@ -269,7 +257,7 @@ async def list_deliveries(request: Request) -> Response:
     tags=TAGS,
 )
 async def replay_delivery(request: Request) -> Response:
-    endpoint_id = await _endpoint_id(request)
+    endpoint_id = _endpoint_id(request)
     delivery_id = request.path_params["delivery_id"]
     if not 1 <= delivery_id <= MAX_DELIVERY_ID:
         raise ApiError(422, f"the delivery id must be from 1 to {MAX_DELIVERY_ID}")

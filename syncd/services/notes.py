@@ -113,7 +113,7 @@ class NoteService:
 
     async def connect_access(self, principal: Principal, note_id: str) -> Access:
         """Rights for a WebSocket connection; creates the note when auto-create is on."""
-        self._remember_user(principal)
+        self.remember_user(principal)
         try:
             access, _ = await self.access(principal, note_id)
         except NoteNotFound:
@@ -126,7 +126,7 @@ class NoteService:
             access, _ = await self.access(principal, note_id)
         return access
 
-    def _remember_user(self, principal: Principal) -> None:
+    def remember_user(self, principal: Principal) -> None:
         """Record the user seen in a token, off the connection's critical path.
 
         Skipped when this process stored the same record within `USER_RECORD_TTL`: a

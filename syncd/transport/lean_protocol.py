@@ -103,9 +103,10 @@ _101 = (
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Accept: "
 )
-#: a response header as `websockets` would let it through (`websockets.http11`)
-_HEADER_NAME = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
-_HEADER_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
+#: a header name and value as `websockets` lets them through (`websockets.http11`): the
+#: 101's headers here, a request's in `lean_upgrade`
+HEADER_NAME = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
+HEADER_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 
 _FIN_BINARY = 0x82
 #: the last two payloads framed and their frames, newest first: one fan-out sends one
@@ -261,7 +262,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if subprotocol:
             headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
         for name, value in (*self.default_headers, *headers):
-            if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+            if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
                 raise RuntimeError(f"invalid response header {name!r}")
             lines += [name, b": ", value, b"\r\n"]
         lines.append(b"\r\n")

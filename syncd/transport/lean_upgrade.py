@@ -29,15 +29,12 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from websockets.utils import accept_key
 
-from syncd.transport.lean_protocol import LeanWebSocketProtocol
+from syncd.transport.lean_protocol import HEADER_NAME, HEADER_VALUE, LeanWebSocketProtocol
 
 __all__ = ["LeanHttpToolsProtocol", "plain_upgrade"]
 
 #: the paths served by the lean handshake (the y-websocket endpoint's)
 LEAN_PREFIX = b"/ws/notes/"
-#: what `websockets` accepts in a header name and value (`websockets.http11`)
-_TOKEN = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
-_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 #: a request target the lean path takes: printable ASCII, no fragment
 _TARGET = re.compile(rb"/[\x21-\x22\x24-\x7e]*")
 #: headers the lean path reads; a request with any of `_ELSEWHERE` (a subprotocol offer,
@@ -69,8 +66,8 @@ def plain_upgrade(
     for name, value in headers:
         if (
             len(name) + len(value) + 4 > _MAX_LINE
-            or not _TOKEN.fullmatch(name)
-            or not _VALUE.fullmatch(value)
+            or not HEADER_NAME.fullmatch(name)
+            or not HEADER_VALUE.fullmatch(value)
         ):
             return None
         if name not in _HANDSHAKE:
