@@ -66,6 +66,9 @@ async def test_a_server_restart_while_two_people_type_loses_nothing(
     await editor(ann.page).click()
     await ann.page.keyboard.type("Ann:")
     await saved(ann.page)
+    # Bob starts his line after Ann's: pressing Enter before "Ann:" reached his screen
+    # splits an empty paragraph, and the merge puts her words after his
+    await shows_text(bob.page, "Ann:")
     await editor(bob.page).click()
     await bob.page.keyboard.press("Control+End")
     await bob.page.keyboard.press("Enter")

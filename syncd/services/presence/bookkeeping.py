@@ -1,8 +1,10 @@
 """One pass of presence and session bookkeeping over the changes of many notes.
 
-A pass mirrors each note's entries to Redis and reads who is on it elsewhere (scaled
-mode), announces arrivals (`UserJoined` on the events bus; Socket.IO sends
-`note:user-joined`), records every note's session activity in one transaction, ends the
+A pass records every note's session activity in one transaction, then mirrors each
+note's entries to Redis and reads who is on it elsewhere (scaled mode; in this order, so
+that an instance that finds the note empty ends a session holding every departed
+connection's statistics), announces arrivals (`UserJoined` on the events bus; Socket.IO
+sends `note:user-joined`), ends the
 sessions of notes nobody is connected to any more in a second one, and announces
 departures (`UserLeft`). Who is on a note elsewhere is looked up again inside that second
 transaction, with the sessions locked (`SessionStore.close_many`): what the pass read at
@@ -40,8 +42,9 @@ class Bookkeeper:
 
     async def run(self, changes: dict[str, NoteChanges]) -> dict[str, NoteChanges]:
         """One pass; returns what must be retried (a session transaction failed)."""
-        others = await self._mirror(changes)
-        await self._arrivals(changes, others)
+        # Statistics first, presence after: once a departure is retracted from Redis,
+        # another instance may find the note empty and end its session at once, and the
+        # departed connections' updates must be in it by then.
         retry: dict[str, NoteChanges] = {}
         activity = [
             SessionActivity(note_id, tuple(sorted(c.joined)), c.updates, c.size)
@@ -55,6 +58,8 @@ class Bookkeeper:
                 log.warning("recording %d notes' sessions failed (retried): %s", len(activity), exc)
                 metrics.ERRORS.labels("sessions").inc()
                 retry = {item.note_id: changes[item.note_id] for item in activity}
+        others = await self._mirror(changes)
+        await self._arrivals(changes, others)
         # Candidates after the first transaction, confirmed in the second (`_alone`):
         # whoever connected meanwhile, here or elsewhere, keeps the session.
         ends = [
