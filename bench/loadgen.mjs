@@ -14,7 +14,7 @@
 // send time. One keystroke is one clock, so one delivery per keystroke per receiver.
 //
 // Each scenario prints ONE JSON line on stdout; progress goes to stderr.
-//   node loadgen.mjs fanout|max|conns|coldload|xinstance --target syncd|syncd-hocuspocus|relay|hocuspocus --url ws://127.0.0.1:PORT ...
+//   node loadgen.mjs fanout|rate|max|conns|coldload|xinstance --target syncd|syncd-hocuspocus|relay|hocuspocus --url ws://127.0.0.1:PORT ...
 // `node loadgen.mjs --help` lists the options.
 
 import { createHmac, randomBytes } from 'node:crypto'
@@ -37,7 +37,9 @@ const EMPTY_STATE_VECTOR = new Uint8Array([0])
 const TEXT = 'the quick brown fox jumps over the lazy dog while the team edits the notes '
 
 const HELP = `usage: node loadgen.mjs SCENARIO [options]
-scenarios: fanout | max | conns | coldload | xinstance
+scenarios: fanout | rate | max | conns | coldload | xinstance
+  (rate: fanout at a fixed offered delivery rate, receivers not applying updates, reporting
+   server CPU %: the issue 15 target "server CPU at 381,000 deliveries/s in 1 room x 50")
   --target syncd|syncd-hocuspocus|relay|hocuspocus   framing and handshake of the server (default syncd;
                                    syncd-hocuspocus: syncd's /hocuspocus endpoint)
   --url ws://127.0.0.1:PORT         server (syncd/relay: /ws/notes/<room> is appended)
@@ -45,12 +47,19 @@ scenarios: fanout | max | conns | coldload | xinstance
   --secret S                        JWT_SECRET of syncd (an HS256 token is minted here)
   --rooms R --clients C --writers W per room; every client also receives
   --rate N                          fanout: keystrokes/s in, all writers together
+  --delivery-rate D                 fanout/rate: offered deliveries/s instead (keystrokes/s =
+                                   D / (clients - 1)); overrides --rate
   --duration S                      timed seconds (fanout, each max step)
   --warmup S                        untimed seconds at the same rate before fanout
   --apply / --no-apply              receivers apply updates into their own Y.Doc
   --shape both|text|prosemirror     where keystrokes go (default both, alternating)
   --awareness HZ                    cursor moves per writer per second (0 = off)
-  --start-rate N --factor F --max-steps K --max-p99 MS --refine K   (max)
+  --start-rate N --factor F --max-steps K --max-p99 MS   (max: ramp x F per step until a
+                                   step fails, a failed step tried once more)
+  --resolution R --refine K         (max) then bisect until the failing rate is within x(1+R)
+                                   of the passing one (default 0.05), at most K bisections
+                                   (default 6); no step starts unless it can end before
+                                   --timeout, so a search cut short still reports
   --pacing batched|paced            batched (default): a frame that reaches many receivers is
                                    decoded once, latency from the actual send; paced: as the
                                    independent generator of issue 15 does, every received frame
@@ -76,6 +85,7 @@ function options() {
       clients: { type: 'string', default: '10' },
       writers: { type: 'string', default: '2' },
       rate: { type: 'string', default: '100' },
+      'delivery-rate': { type: 'string', default: '0' },
       duration: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
       apply: { type: 'boolean' },
@@ -87,7 +97,8 @@ function options() {
       factor: { type: 'string', default: '1.6' },
       'max-steps': { type: 'string', default: '14' },
       'max-p99': { type: 'string', default: '100' },
-      refine: { type: 'string', default: '2' },
+      refine: { type: 'string', default: '6' },
+      resolution: { type: 'string', default: '0.05' },
       conns: { type: 'string', default: '2000' },
       concurrency: { type: 'string', default: '50' },
       phase: { type: 'string', default: 'seed' },
@@ -111,7 +122,7 @@ function options() {
     return value
   }
   const scenario = positionals[0]
-  if (!['fanout', 'max', 'conns', 'coldload', 'xinstance'].includes(scenario)) {
+  if (!['fanout', 'rate', 'max', 'conns', 'coldload', 'xinstance'].includes(scenario)) {
     throw new Error(`unknown scenario ${scenario}`)
   }
   if (!['syncd', 'syncd-hocuspocus', 'relay', 'hocuspocus'].includes(values.target)) {
@@ -123,7 +134,11 @@ function options() {
   if (!['batched', 'paced'].includes(values.pacing)) {
     throw new Error(`unknown pacing ${values.pacing}`)
   }
+  // rate: at hundreds of thousands of deliveries/s, applying each into a Y.Doc per receiver
+  // would make the load generator the bottleneck; the verifier still checks the server's state
   const applyDefault = scenario === 'fanout' || scenario === 'xinstance'
+  const clients = Math.max(1, Math.floor(num('clients')))
+  const deliveryRate = num('delivery-rate')
   return {
     scenario,
     target: values.target,
@@ -131,9 +146,10 @@ function options() {
     urlB: values['url-b'] ? values['url-b'].replace(/\/+$/, '') : null,
     secret: values.secret,
     rooms: Math.max(1, Math.floor(num('rooms'))),
-    clients: Math.max(1, Math.floor(num('clients'))),
+    clients,
     writers: Math.max(1, Math.floor(num('writers'))),
-    rate: num('rate'),
+    rate: deliveryRate > 0 ? deliveryRate / Math.max(1, clients - 1) : num('rate'),
+    deliveryRate,
     duration: num('duration'),
     warmup: num('warmup'),
     apply: values['no-apply'] ? false : values.apply ? true : applyDefault,
@@ -145,6 +161,7 @@ function options() {
     maxSteps: Math.floor(num('max-steps')),
     maxP99: num('max-p99'),
     refine: Math.floor(num('refine')),
+    resolution: Math.max(0.005, num('resolution')),
     conns: Math.floor(num('conns')),
     concurrency: Math.max(1, Math.floor(num('concurrency'))),
     phase: values.phase,
@@ -878,6 +895,8 @@ async function fanout(ctx) {
   const meter = new CpuMeter(ctx)
   const startClocks = writers.map((w) => w.sentClock)
   const wall = await drive(ctx, writers, perWriter, duration, awareness)
+  // Server CPU % over the sending window (the offered rate); the drain after it is in `cpu`.
+  const sending = meter.read()
   const drained = await waitDelivered(ctx, 10_000)
   const cpu = meter.read()
   const sent = writers.reduce((n, w, i) => n + (w.sentClock - startClocks[i]), 0)
@@ -885,9 +904,11 @@ async function fanout(ctx) {
   const all = mergeHists(ctx.hists)
   const result = {
     ...shapeOf(ctx),
-    rate_in: rate,
+    rate_in: round(rate, 1),
+    offered_deliveries_per_s: round(rate * receivers, 1),
     duration_s: round(wall),
     apply: ctx.opts.apply,
+    pacing: ctx.opts.pacing,
     sent,
     expected_deliveries: sent * receivers,
     deliveries: all.count,
@@ -895,6 +916,9 @@ async function fanout(ctx) {
     latency_ms: all.summary(),
     drained,
     ...cpu,
+    server_cpu_pct:
+      sending.server_cpu_s === null ? null : round((100 * sending.server_cpu_s) / sending.wall_s, 1),
+    loadgen_busy_sending: sending.loadgen_busy,
     server_cpu_ms_per_1k_deliveries:
       cpu.server_cpu_s === null || !all.count ? null : round((cpu.server_cpu_s * 1e6) / all.count),
   }
@@ -919,9 +943,16 @@ function mergeHists(hists) {
   return merged
 }
 
-/** Ramp the input rate until p99 > max-p99 or deliveries fall behind; then bisect. */
+/**
+ * Ramp the input rate until p99 > max-p99 or deliveries fall behind; then bisect (geometric
+ * midpoints) until the failing rate is within x(1 + resolution) of the passing one, so a
+ * 10-15% difference between servers shows instead of both landing on the same ramp step.
+ * Bounded: at most max-steps ramp steps and `refine` bisections, each step tried at most
+ * twice, and no step starts unless it (with its retry) ends before --timeout.
+ */
 async function max(ctx) {
   const { duration, maxP99, awareness } = ctx.opts
+  const started = performance.now()
   await buildRooms(ctx, 'max')
   const writers = allWriters(ctx)
   const receivers = ctx.opts.clients - 1
@@ -931,7 +962,9 @@ async function max(ctx) {
   let lastPass = 0
   let firstFail = null
 
+  let slowestStepMs = 0
   const runStep = async (rateIn) => {
+    const stepStart = performance.now()
     const perWriter = rateIn / writers.length
     for (const w of writers) {
       w.prepare(Math.ceil(perWriter * duration), Math.ceil(awareness * duration))
@@ -970,9 +1003,21 @@ async function max(ctx) {
       `step ${rateIn.toFixed(0)}/s in: ${step.deliveries_per_s} deliveries/s, ` +
         `p99 ${summary.p99} ms, ${step.ok ? 'ok' : 'FAIL'}, loadgen ${cpu.loadgen_busy}`,
     )
-    if (!caughtUp && !(await waitDelivered(ctx, 30_000))) return null // never recovered
+    const recovered = caughtUp || (await waitDelivered(ctx, 30_000))
+    step.step_s = round((performance.now() - stepStart) / 1000)
+    slowestStepMs = Math.max(slowestStepMs, performance.now() - stepStart)
+    if (!recovered) return null // never recovered
     if (step.ok && (best === null || step.deliveries_per_s > best.deliveries_per_s)) best = step
     return step.ok
+  }
+  // The guard in main() ends the run at --timeout and loses the whole search: stop starting
+  // steps in time. A step costs at most what the slowest so far did, twice (the retry), plus
+  // the time its keystrokes take to prepare (grows with the rate: x2 margin), and the
+  // convergence check afterwards (20 s drain + verifier) must still fit.
+  let stoppedBy = null
+  const fits = () => {
+    const left = ctx.opts.timeout * 1000 - (performance.now() - started)
+    return left > 2 * 2 * slowestStepMs + 30_000
   }
 
   if (ctx.opts.warmup > 0) {
@@ -992,9 +1037,17 @@ async function max(ctx) {
     return runStep(rateIn)
   }
   let rate = ctx.opts.startRate
+  let bisections = 0
   for (let i = 0; i < ctx.opts.maxSteps; i++) {
+    if (!fits()) {
+      stoppedBy = 'deadline'
+      break
+    }
     const ok = await attempt(rate)
-    if (ok === null) break
+    if (ok === null) {
+      stoppedBy = 'server never caught up'
+      break
+    }
     if (!ok) {
       firstFail = rate
       break
@@ -1002,13 +1055,27 @@ async function max(ctx) {
     lastPass = rate
     rate *= ctx.opts.factor
   }
-  for (let i = 0; i < ctx.opts.refine && firstFail !== null && lastPass > 0; i++) {
+  const wide = () => firstFail / lastPass > 1 + ctx.opts.resolution
+  while (firstFail !== null && lastPass > 0 && wide() && stoppedBy === null) {
+    if (bisections >= ctx.opts.refine) {
+      stoppedBy = 'refine limit'
+      break
+    }
+    if (!fits()) {
+      stoppedBy = 'deadline'
+      break
+    }
+    bisections++
     const middle = Math.sqrt(lastPass * firstFail)
     const ok = await attempt(middle)
-    if (ok === null) break
+    if (ok === null) {
+      stoppedBy = 'server never caught up'
+      break
+    }
     if (ok) lastPass = middle
     else firstFail = middle
   }
+  if (stoppedBy !== null) log(`search stopped: ${stoppedBy}`)
   return {
     ...shapeOf(ctx),
     apply: ctx.opts.apply,
@@ -1021,6 +1088,14 @@ async function max(ctx) {
     best_server_cpu_s: best?.server_cpu_s ?? null,
     best_loadgen_busy: best?.loadgen_busy ?? null,
     limited_by_loadgen: steps.some((s) => !s.ok && s.loadgen_bound),
+    // the search's bracket of input rates: the limit lies between these (keystrokes/s in)
+    last_pass_rate_in: lastPass > 0 ? round(lastPass, 1) : null,
+    first_fail_rate_in: firstFail === null ? null : round(firstFail, 1),
+    bracket: firstFail === null || lastPass <= 0 ? null : round(firstFail / lastPass, 4),
+    resolution: ctx.opts.resolution,
+    bisections,
+    stopped_by: stoppedBy,
+    search_s: round((performance.now() - started) / 1000),
     steps,
     convergence: await convergence(ctx),
   }
@@ -1164,7 +1239,7 @@ async function main() {
   const t0 = performance.now()
   let result
   try {
-    const run = { fanout, xinstance: fanout, max, conns, coldload }[opts.scenario]
+    const run = { fanout, rate: fanout, xinstance: fanout, max, conns, coldload }[opts.scenario]
     result = await run(ctx)
   } catch (error) {
     result = { error: error.message }
