@@ -68,6 +68,8 @@ scenarios: fanout | rate | max | conns | coldload | xinstance
   --phase seed|cold --docs K --keystrokes N --samples M --run-id ID   (coldload)
   --pids P1,P2                      server pids: CPU seconds and RSS read from /proc
   --clk-tck N                       clock ticks per second of /proc/PID/stat (100)
+  --server-core N                   the CPU the server is pinned to: how busy it was in all
+                                   (/proc/stat), to tell a starved server from an idle one
   --timeout S                       hard limit of the whole run (default 600)`
 
 // -- options ----------------------------------------------------------------------------
@@ -108,6 +110,7 @@ function options() {
       'run-id': { type: 'string', default: randomBytes(4).toString('hex') },
       pids: { type: 'string', default: '' },
       'clk-tck': { type: 'string', default: '100' },
+      'server-core': { type: 'string', default: '-1' },
       timeout: { type: 'string', default: '600' },
       seed: { type: 'string', default: '1' },
     },
@@ -171,6 +174,7 @@ function options() {
     runId: values['run-id'],
     pids: values.pids ? values.pids.split(',').filter(Boolean).map(Number) : [],
     clkTck: num('clk-tck') || 100,
+    serverCore: Number.isInteger(Number(values['server-core'])) ? Number(values['server-core']) : -1,
     timeout: num('timeout'),
     seed: Math.floor(num('seed')),
   }
@@ -308,6 +312,22 @@ function serverRss(pids) {
   return kb * 1024
 }
 
+/** [busy, total] clock ticks of one CPU from /proc/stat (null if unknown). */
+function coreTicks(core) {
+  if (core < 0) return null
+  try {
+    const line = readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`cpu${core} `))
+    if (line === undefined) return null
+    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number)
+    const total = ticks.reduce((a, b) => a + b, 0)
+    return [total - ticks[3] - ticks[4], total] // idle and iowait are not busy
+  } catch {
+    return null
+  }
+}
+
 /** Marks CPU of the load generator and the servers between two points in time. */
 class CpuMeter {
   constructor(ctx) {
@@ -315,6 +335,7 @@ class CpuMeter {
     this.wall = performance.now()
     this.own = process.cpuUsage()
     this.server = serverCpu(ctx.opts.pids, ctx.opts.clkTck)
+    this.core = coreTicks(ctx.opts.serverCore)
   }
 
   read() {
@@ -327,7 +348,16 @@ class CpuMeter {
       loadgen_cpu_s: round(loadgen),
       loadgen_busy: round(loadgen / wall),
       server_cpu_s: server === null || this.server === null ? null : round(server - this.server),
+      // how busy the server's core was with everything (a shared machine: other processes
+      // there take CPU the server could not have, so its CPU % reads low while it falls behind)
+      server_core_busy: this.coreBusy(),
     }
+  }
+
+  coreBusy() {
+    const now = coreTicks(this.ctx.opts.serverCore)
+    if (now === null || this.core === null || now[1] <= this.core[1]) return null
+    return round((now[0] - this.core[0]) / (now[1] - this.core[1]))
   }
 }
 
@@ -919,6 +949,11 @@ async function fanout(ctx) {
     server_cpu_pct:
       sending.server_cpu_s === null ? null : round((100 * sending.server_cpu_s) / sending.wall_s, 1),
     loadgen_busy_sending: sending.loadgen_busy,
+    // the server's core busy in all over the sending window, minus the server itself
+    others_on_server_core_pct:
+      sending.server_core_busy === null || sending.server_cpu_s === null
+        ? null
+        : round(Math.max(0, 100 * sending.server_core_busy - (100 * sending.server_cpu_s) / sending.wall_s), 1),
     server_cpu_ms_per_1k_deliveries:
       cpu.server_cpu_s === null || !all.count ? null : round((cpu.server_cpu_s * 1e6) / all.count),
   }

@@ -342,6 +342,7 @@ def loadgen(args: list[str], timeout: float) -> Record:
     """Run one scenario on the load generator CPU; its one JSON line as a dict."""
     command = ["taskset", "-c", LOADGEN_CPU, "node", str(BENCH / "loadgen.mjs"), *args]
     command += ["--timeout", str(int(timeout)), "--clk-tck", str(os.sysconf("SC_CLK_TCK"))]
+    command += ["--server-core", SERVER_CPU]
     try:
         done = subprocess.run(
             command, cwd=BENCH, stdout=subprocess.PIPE, text=True, timeout=timeout + 30, check=False
@@ -537,9 +538,20 @@ def _cpu_rows(scenario: str, title: str) -> list[Metric]:
     return [
         (f"{title}: offered deliveries/s", scenario, result("offered_deliveries_per_s"), "/s"),
         ("  server CPU", scenario, result("server_cpu_pct"), "%"),
+        (
+            "  other processes on the server's CPU",
+            scenario,
+            result("others_on_server_core_pct"),
+            "%",
+        ),
         ("  deliveries/s achieved", scenario, result("deliveries_per_s"), "/s"),
         ("  latency p99", scenario, result("latency_ms", "p99"), "ms"),
-        ("  load generator busy", scenario, lambda r: _pct(_get(r, "result", "loadgen_busy")), "%"),
+        (
+            "  load generator busy",
+            scenario,
+            lambda r: _pct(_get(r, "result", "loadgen_busy_sending")),
+            "%",
+        ),
         ("  converged", scenario, result("convergence", "converged"), ""),
     ]
 
@@ -557,6 +569,12 @@ def _fanout_rows(scenario: str, title: str) -> list[Metric]:
         ("  latency p99", scenario, result("latency_ms", "p99"), "ms"),
         ("  latency max", scenario, result("latency_ms", "max"), "ms"),
         ("  server CPU", scenario, result("server_cpu_pct"), "%"),
+        (
+            "  other processes on the server's CPU",
+            scenario,
+            result("others_on_server_core_pct"),
+            "%",
+        ),
         (
             "  server CPU per 1k deliveries",
             scenario,
@@ -788,16 +806,21 @@ def verdicts(records: list[Record]) -> list[str]:
         achieved = row(scenario, "deliveries/s achieved")["syncd"]
         converged = row(scenario, "converged")["syncd"]
         p99 = row(scenario, "latency p99")["syncd"]
-        # the CPU figure only counts if the offered rate was carried: all of it, in time
-        carried = None if achieved is None or not offered else achieved >= 0.98 * offered
-        if converged is not None and carried is not None:
-            carried = carried and converged
+        # the CPU figure only counts if the offered rate was carried as a max-* step must
+        # be: all of it (98%), every delivery arrived, p99 <= 100 ms
+        carried = _both(
+            None if achieved is None or not offered else achieved >= 0.98 * offered,
+            converged,
+            _at_most(p99, 100.0),
+        )
         ok = _both(_at_most(cpu["syncd"], CPU_LIMIT_PCT), carried)
+        others = row(scenario, "other processes on the server's CPU")["syncd"]
         out.append(
             f"1x50 server CPU at {_fmt(offered, '/s')} deliveries/s offered, {pacing}: syncd "
             f"{_fmt(cpu['syncd'], '%')} = {_x(_ratio(cpu['syncd'], CPU_LIMIT_PCT))} the limit "
-            f"(<= {CPU_LIMIT_PCT:.0f}%; achieved {_fmt(achieved, '/s')}, p99 {_fmt(p99, 'ms')}, "
-            f"converged {_fmt(converged, '')}; Hocuspocus {_fmt(cpu['hocuspocus'], '%')}, "
+            f"(<= {CPU_LIMIT_PCT:.0f}% while carrying it: achieved {_fmt(achieved, '/s')}, p99 "
+            f"{_fmt(p99, 'ms')} (<= 100 ms), converged {_fmt(converged, '')}; other processes "
+            f"on its CPU {_fmt(others, '%')}; Hocuspocus {_fmt(cpu['hocuspocus'], '%')}, "
             f"relay {_fmt(cpu['relay'], '%')}): {_status(ok)}"
         )
     for pacing, scenario, label in (
