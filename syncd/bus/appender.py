@@ -34,8 +34,10 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
@@ -47,6 +49,11 @@ from syncd.bus.keys import Keys, key_part
 
 log = logging.getLogger(__name__)
 
+#: seconds a single Redis may take to take a turn's appends and answer (beyond any `WAIT`)
+SEND_TIMEOUT = 5.0
+
+#: one command's arguments, as `hiredis.pack_command` packs them
+_Command = tuple[bytes | str | float | int, ...]
 #: (doc id, updates) of one turn
 Batch = Sequence[tuple[str, Sequence[bytes]]]
 
@@ -136,9 +143,14 @@ class StreamAppender:
         #: Redis): how many the next `WAIT` asks for
         self._attached: dict[str, int] = {}
         self._refresh = False
+        #: a single Redis's appends go out on connections of their own (`_send`)
+        self._links: Redis | None = None
 
     async def aclose(self) -> None:
         nodes, self._nodes = list(self._nodes.values()), {}
+        if self._links is not None:
+            nodes.append(self._links)
+            self._links = None
         for client in nodes:
             with contextlib.suppress(RedisError, OSError):
                 await client.aclose()
@@ -168,8 +180,8 @@ class StreamAppender:
         """One pipeline on one connection: the appends, the doc index, `WAIT`, `ROLE`.
         With `now` (a single Redis), the appends and their doc-index entries are the
         `_APPEND` script; `index` then only adds the docs left out of the index before."""
-        pipe = client.pipeline(transaction=False)
         scripted = now is not None and self._scripted and bool(batch)
+        commands: list[_Command] = []
         if scripted:
             keys: list[str] = [self._keys.doc_index]
             args: list[bytes | str | float | int] = [self._origin, now or 0.0]
@@ -178,24 +190,31 @@ class StreamAppender:
                 keys.append(stream)
                 args += (member, len(updates), *updates)
                 index.pop(member, None)
-            # EVALSHA queued as is: redis-py's scripts on a pipeline ask `SCRIPT EXISTS`
+            # EVALSHA sent as is: redis-py's scripts on a pipeline ask `SCRIPT EXISTS`
             # first, a round trip per turn; a Redis without it (restarted, SCRIPT FLUSH)
             # answers NOSCRIPT, having run nothing, and the turn is sent again once loaded.
-            pipe.execute_command("EVALSHA", _APPEND_SHA, len(keys), *keys, *args)
+            commands.append((b"EVALSHA", _APPEND_SHA, len(keys), *keys, *args))
         else:
             for doc_id, updates in batch:
                 stream = self._names(doc_id)[0]
                 for update in updates:
-                    pipe.xadd(stream, {b"o": self._origin, b"u": update})
+                    commands.append((b"XADD", stream, b"*", b"o", self._origin, b"u", update))
         if index:
-            pipe.zadd(self._keys.doc_index, index)
+            pairs = [part for member, score in index.items() for part in (score, member)]
+            commands.append((b"ZADD", self._keys.doc_index, *pairs))
         asked = min(self._replicas, self._attached.get(name, self._replicas))
         if self._replicas:
             if asked:
-                pipe.execute_command("WAIT", asked, self._wait_ms)
-            pipe.execute_command("ROLE")
+                commands.append((b"WAIT", asked, self._wait_ms))
+            commands.append((b"ROLE",))
         try:
-            results = list(await pipe.execute(raise_on_error=False))
+            if scripted:
+                results = await self._send(commands)
+            else:
+                pipe = client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                results = list(await pipe.execute(raise_on_error=False))
         except (RedisError, OSError) as exc:
             return {doc_id: exc for doc_id, _ in batch}, False
         shortfall: Exception | None = None
@@ -238,6 +257,37 @@ class StreamAppender:
             failed = next((r for r in mine if isinstance(r, Exception)), None)
             outcome[doc_id] = failed or shortfall
         return outcome, indexed
+
+    async def _send(self, commands: Sequence[_Command]) -> list[Any]:
+        """The commands' replies (an error reply as its exception), packed by hiredis in one
+        write and read straight off a connection: py-spy (bus_bench.py) put over half of
+        the appender's samples in redis-py's pipeline (its per-argument encoder, its
+        per-command layers, and a task per send from `asyncio.wait_for`, the client's
+        socket timeout). The connections have no socket timeout; the whole exchange is
+        bounded here instead."""
+        if self._links is None:
+            self._links = Redis.from_url(
+                self._url, socket_timeout=None, socket_connect_timeout=SEND_TIMEOUT
+            )
+        pool = self._links.connection_pool
+        link = await pool.get_connection()
+        packed = [hiredis.pack_command(command) for command in commands]  # type: ignore[arg-type]
+        replies: list[Any] = []
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT + self._wait_ms / 1000):
+                await link.send_packed_command(packed, check_health=False)
+                for _ in packed:
+                    try:
+                        replies.append(await link.read_response())
+                    except ResponseError as exc:  # that command's error; the rest follow
+                        replies.append(exc)
+        except BaseException:
+            # replies left unread (or half read) would answer the next turn's commands
+            await link.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(link)
+        return replies
 
     def _script_outcome(
         self, batch: Batch, reply: object, shortfall: Exception | None

@@ -82,6 +82,8 @@ SNAPSHOT_SECONDS = Histogram(
 #: batched (`syncd.metrics._batched`): exact at every scrape of this process
 APPLIED_LOCAL = BatchedCounter(UPDATES_APPLIED.labels("local"))
 FANOUT_LOCAL = BatchedHistogram(FANOUT_SECONDS.labels("local"), _LATENCY)
+#: the scaled bus's reader, once per stream per read (`syncd.bus.reader`)
+FANOUT_REMOTE = BatchedHistogram(FANOUT_SECONDS.labels("remote"), _LATENCY)
 STORAGE_APPEND = BatchedHistogram(STORAGE_SECONDS.labels("append"), _LATENCY)
 VERSIONS = Counter("syncd_versions_total", "Note versions stored, by kind", ["kind"])
 

@@ -1,9 +1,11 @@
 """The append script's contract on a real Redis (issue 15): it tells each run's ids and the
 entry right before it, it is sent as `EVALSHA` and survives a Redis that lost it
-(`SCRIPT FLUSH`, a restart), and it writes a doc's index score at most once a second."""
+(`SCRIPT FLUSH`, a restart), it writes a doc's index score at most once a second, and the
+appender's own connections survive Redis dropping them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -85,3 +87,28 @@ async def test_the_doc_index_is_written_at_most_once_a_second_yet_never_left_out
         assert await redis.zscore(keys.doc_index, "d1") == 101.6
     finally:
         await appender.aclose()
+
+
+async def test_a_turn_after_redis_dropped_the_appenders_connection_is_appended(
+    own_redis: tuple[Redis, str],
+) -> None:
+    """The appender's connections are its own (packed and read straight off them): one
+    that Redis closed is not reused for the next turn, and two turns in flight at once
+    each read their own replies."""
+    redis, url = own_redis
+    keys = Keys("t")
+    appender = StreamAppender(redis, url, keys, b"me")
+    try:
+        assert await appender.append([("d1", [update_of("a")])], 1.0) == {"d1": None}
+        killed = await redis.client_kill_filter(_type="normal", skipme=True)
+        assert killed >= 1  # the appender's connection
+        assert await appender.append([("d1", [update_of("b")])], 2.0) == {"d1": None}
+        both = await asyncio.gather(
+            appender.append([("d1", [update_of("c")])], 3.0),
+            appender.append([("d2", [update_of("d")])], 3.0),
+        )
+    finally:
+        await appender.aclose()
+    assert both == [{"d1": None}, {"d2": None}]
+    assert await redis.xlen(keys.updates("d1")) == 3
+    assert await redis.xlen(keys.updates("d2")) == 1
