@@ -46,7 +46,7 @@ from syncd.bus.local import LocalBus
 from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, parse_message
 from syncd.room import Peer, Room
 from syncd.storage import open_store
-from syncd.transport.lean_protocol import binary_frame
+from syncd.transport.lean_protocol import binary_frame, binary_frames
 from syncd.transport.websocket import AsgiChannel
 
 _WARMUP_TURNS = 50
@@ -65,6 +65,10 @@ class _Socket:
 
     def write_binary(self, payload: bytes) -> bool:
         self._write(binary_frame(payload))
+        return True
+
+    def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
+        self._write(binary_frames(payloads))
         return True
 
     def _write(self, data: bytes) -> None:

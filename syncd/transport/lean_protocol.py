@@ -59,7 +59,7 @@ from websockets.protocol import State
 
 from syncd import metrics
 
-__all__ = ["FrameHandler", "LeanWebSocketProtocol", "binary_frame"]
+__all__ = ["FrameHandler", "LeanWebSocketProtocol", "binary_frame", "binary_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,26 @@ def binary_frame(payload: bytes) -> bytes:
     frame = header + payload
     _recent = (payload, frame, recent[0], recent[1])
     return frame
+
+
+#: the last sequence of payloads joined by `binary_frames` and the bytes it made
+_recent_joined: tuple[tuple[bytes, ...], bytes] = ((), b"")
+
+
+def binary_frames(payloads: tuple[bytes, ...]) -> bytes:
+    """`payloads` as consecutive binary frames in one bytes object, for one write.
+
+    A fan-out pass hands every peer that gets the same frames the same tuple, so the
+    last one joined is kept and reused (the tuple is immutable and held here, so its
+    identity names these payloads while it is kept).
+    """
+    global _recent_joined
+    last, joined = _recent_joined
+    if last is payloads:
+        return joined
+    joined = b"".join([binary_frame(payload) for payload in payloads])
+    _recent_joined = (payloads, joined)
+    return joined
 
 
 class _Keepalive:
@@ -558,6 +578,19 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         ):
             return False
         self.transport.write(binary_frame(payload))
+        return True
+
+    def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
+        """`write_binary` for several messages at once, as one transport write (one
+        `write()` syscall instead of one each): all of them, in order, or none."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or self.writable is not _OPEN
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        self.transport.write(binary_frames(payloads))
         return True
 
 

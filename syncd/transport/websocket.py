@@ -96,6 +96,16 @@ class AsgiChannel:
         metrics.count_sent(frame)
         return True
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        if self._closed:
+            return True
+        socket = self._socket
+        if socket is None or not socket.write_binaries(frames):
+            return False
+        for frame in frames:
+            metrics.count_sent(frame)
+        return True
+
     @property
     def socket(self) -> LeanWebSocketProtocol | None:
         """The uvicorn protocol under `syncd serve`, else None (any other ASGI server)."""
