@@ -46,8 +46,13 @@ from syncd.bus.local import LocalBus
 from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, parse_message
 from syncd.room import Peer, Room
 from syncd.storage import open_store
-from syncd.transport.lean_protocol import binary_frame, binary_frames
+from syncd.transport.lean_protocol import binary_frame
 from syncd.transport.websocket import AsgiChannel
+
+try:
+    from syncd.transport.lean_protocol import binary_frames
+except ImportError:  # a tree from before one write per peer per pass (A/B against older trees)
+    binary_frames = None  # type: ignore[assignment]
 
 _WARMUP_TURNS = 50
 
@@ -68,6 +73,7 @@ class _Socket:
         return True
 
     def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
+        assert binary_frames is not None  # only trees that have it call this
         self._write(binary_frames(payloads))
         return True
 
