@@ -673,10 +673,11 @@ class Room:
         outbox: list[tuple[Peer, tuple[bytes, ...]]] = []
         failed: list[Peer] = []
         if not relays and plan is not None:
-            # The common pass: the turn's keystrokes, one frame for everyone.
+            # The common pass: the turn's keystrokes, one frame for everyone. (No
+            # `closed` check per peer: `send_now` drops what a closed channel is sent.)
+            frame, sole = plan.frame, plan.sole_origin
             for peer in self.peers:
-                frame = plan.frame_for(peer)
-                if frame is None or peer.channel.closed:
+                if peer is sole:
                     continue
                 try:
                     if peer.channel.send_now(frame):

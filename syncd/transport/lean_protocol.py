@@ -108,6 +108,8 @@ _101 = (
 HEADER_NAME = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
 HEADER_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 
+#: `State.OPEN`, bound once for the per-delivery check in `write_binary`
+_STATE_OPEN = State.OPEN
 _FIN_BINARY = 0x82
 #: the last two payloads framed and their frames, newest first: one fan-out sends one
 #: payload to every peer, and a pass with a cursor move sends each peer the update and
@@ -574,7 +576,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.close_sent
             or self.disconnected
             or self.writable is not _OPEN
-            or self.conn.state is not State.OPEN
+            or self.conn.state is not _STATE_OPEN
         ):
             return False
         self.transport.write(binary_frame(payload))
@@ -587,7 +589,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.close_sent
             or self.disconnected
             or self.writable is not _OPEN
-            or self.conn.state is not State.OPEN
+            or self.conn.state is not _STATE_OPEN
         ):
             return False
         self.transport.write(binary_frames(payloads))
