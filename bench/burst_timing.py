@@ -44,6 +44,9 @@ class _Channel:
     def send_now(self, frame: bytes) -> bool:
         return True
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        return True
+
     async def close(self, code: int, reason: str = "") -> None: ...
 
 

@@ -9,6 +9,11 @@ framed, written to a list that is dropped).
 
     .venv/bin/python bench/flush_cost.py --rooms 5 --peers 10 --turns 2000
     .venv/bin/python bench/flush_cost.py --rooms 5 --callgrind   # instructions/keystroke
+    .venv/bin/python bench/flush_cost.py --rooms 5 --cursor-every 2 --callgrind
+
+`--cursor-every K`: on every K-th turn the writer also moves its cursor (an awareness
+update, as y-prosemirror sends after a keystroke), so that pass sends each peer an update
+frame and an awareness frame (the awareness one to the writer too, as echo).
 
 `--callgrind` runs this script twice under `valgrind --tool=callgrind` with two numbers
 of turns and divides the difference of the instructions counted by the difference of
@@ -20,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,42 +43,60 @@ from syncd import metrics
 from syncd.auth import Principal
 from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.local import LocalBus
-from syncd.protocol import parse_message
+from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, parse_message
 from syncd.room import Peer, Room
 from syncd.storage import open_store
 from syncd.transport.lean_protocol import binary_frame
 from syncd.transport.websocket import AsgiChannel
+
+try:
+    from syncd.transport.lean_protocol import binary_frames
+except ImportError:  # a tree from before one write per peer per pass (A/B against older trees)
+    binary_frames = None  # type: ignore[assignment]
 
 _WARMUP_TURNS = 50
 
 
 class _Socket:
     """Stands in for `LeanWebSocketProtocol` under `AsgiChannel`: a transport that is
-    never paused; what is written is kept briefly, then dropped."""
+    never paused. What is written is kept briefly, then dropped, or (`--sockets`) sent on
+    a real local socket, so the write syscalls are part of the CPU time measured."""
 
-    __slots__ = ("written",)
+    __slots__ = ("sock", "written")
 
-    def __init__(self) -> None:
+    def __init__(self, sock: socket.socket | None) -> None:
         self.written: list[bytes] = []
+        self.sock = sock
 
     def write_binary(self, payload: bytes) -> bool:
-        self.written.append(binary_frame(payload))
+        self._write(binary_frame(payload))
+        return True
+
+    def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
+        assert binary_frames is not None  # only trees that have it call this
+        self._write(binary_frames(payloads))
+        return True
+
+    def _write(self, data: bytes) -> None:
+        if self.sock is not None:
+            self.sock.send(data)
+            return
+        self.written.append(data)
         if len(self.written) > 64:
             self.written.clear()
-        return True
 
 
 async def _no_asgi_send(message: object) -> None:
     raise AssertionError("the socket is never paused: every frame goes out by send_now")
 
 
-def _channel() -> AsgiChannel:
+def _channel(sock: socket.socket | None) -> AsgiChannel:
     """The real channel of `syncd serve` (frame counting and all) over `_Socket`."""
     principal = Principal(
         user_id="bench", name=None, email=None, roles=(), expires_at=math.inf, token_id=None
     )
     channel = AsgiChannel(_no_asgi_send, principal)
-    channel._socket = _Socket()  # type: ignore[assignment]
+    channel._socket = _Socket(sock)  # type: ignore[assignment]
     return channel
 
 
@@ -79,23 +105,48 @@ def _keystrokes(writer: int, count: int) -> list[bytes]:
     return keystroke_frames(1000 + writer, count)
 
 
-async def _run(rooms: int, peers: int, writers: int, turns: int) -> tuple[int, float]:
+def _cursor(writer: int, clock: int) -> bytes:
+    """An awareness frame of one writer's cursor move (the shape a y-prosemirror cursor
+    update has: user and a relative anchor/head)."""
+    item = {"client": 1000 + writer, "clock": clock}
+    anchor = {"type": None, "tname": "text", "item": item, "assoc": 0}
+    state = json.dumps(
+        {
+            "user": {"name": f"w{writer}", "color": "#30bced"},
+            "cursor": {"anchor": anchor, "head": anchor},
+        },
+        separators=(",", ":"),
+    )
+    return encode_awareness(encode_awareness_update([AwarenessEntry(1000 + writer, clock, state)]))
+
+
+async def _run(
+    rooms: int, peers: int, writers: int, turns: int, cursor_every: int = 0, sockets: bool = False
+) -> tuple[int, float]:
     """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds."""
     total = _WARMUP_TURNS + turns
     per_writer = total // writers + 1
     scripts = [_keystrokes(w, per_writer) for w in range(writers)]
+    cursors = [[_cursor(w, i + 1) for i in range(per_writer)] for w in range(writers)]
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
         async with open_store(url) as store:
             backend = InstrumentedBackend(LocalBus(store))
             live: list[tuple[Room, list[Peer]]] = []
+            #: the receiving ends of `--sockets`, drained after every turn
+            readers: list[socket.socket] = []
             for r in range(rooms):
                 note = await store.create_note(note_id=None, title=f"r{r}", created_by="bench")
                 room = Room(note.id, backend)
                 room.load([])
-                members = [
-                    Peer(channel=_channel(), user_id=f"u{p}", can_write=True) for p in range(peers)
-                ]
+                members = []
+                for p in range(peers):
+                    sock = None
+                    if sockets:
+                        sock, reader = socket.socketpair()
+                        reader.setblocking(False)
+                        readers.append(reader)
+                    members.append(Peer(channel=_channel(sock), user_id=f"u{p}", can_write=True))
                 for peer in members:
                     room.join(peer)
                 live.append((room, members))
@@ -107,12 +158,22 @@ async def _run(rooms: int, peers: int, writers: int, turns: int) -> tuple[int, f
                     started = time.process_time()
                 writer = turn % writers
                 frame = scripts[writer][turn // writers]
+                cursor = (
+                    cursors[writer][turn // writers]
+                    if cursor_every and turn % cursor_every == 0
+                    else None
+                )
                 for room, members in live:
                     with room.burst():
                         room.handle(members[writer], parse_message(frame))
+                        if cursor is not None:
+                            room.handle(members[writer], parse_message(cursor))
                     keystrokes += 1
                 for room, _ in live:
                     await room.drain()
+                for reader in readers:
+                    with contextlib.suppress(BlockingIOError):
+                        reader.recv(1 << 16)
             elapsed = time.process_time() - started
             metrics.render(None)  # what a scrape pays, once
     return keystrokes, elapsed
@@ -129,6 +190,8 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         f"--peers={args.peers}",
         f"--writers={args.writers}",
         f"--turns={turns}",
+        f"--cursor-every={args.cursor_every}",
+        *(["--sockets"] if args.sockets else []),
     ]
     # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -146,9 +209,20 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=5, help="of the peers, how many type")
     parser.add_argument("--turns", type=int, default=2000)
     parser.add_argument(
+        "--cursor-every",
+        type=int,
+        default=0,
+        help="every K-th turn the writer also moves its cursor (0: never)",
+    )
+    parser.add_argument(
         "--callgrind",
         action="store_true",
         help="count instructions per keystroke under callgrind (two runs, differenced)",
+    )
+    parser.add_argument(
+        "--sockets",
+        action="store_true",
+        help="write to real local sockets (CPU time then includes the write syscalls)",
     )
     args = parser.parse_args()
     if args.writers > args.peers:
@@ -157,11 +231,13 @@ def main() -> None:
         low, high = 100, 400
         count = (_instructions(args, high) - _instructions(args, low)) / ((high - low) * args.rooms)
         print(
-            f"rooms={args.rooms} peers={args.peers} writers={args.writers}: "
-            f"{count:,.0f} instructions per keystroke"
+            f"rooms={args.rooms} peers={args.peers} writers={args.writers} "
+            f"cursor-every={args.cursor_every}: {count:,.0f} instructions per keystroke"
         )
         return
-    keystrokes, elapsed = asyncio.run(_run(args.rooms, args.peers, args.writers, args.turns))
+    keystrokes, elapsed = asyncio.run(
+        _run(args.rooms, args.peers, args.writers, args.turns, args.cursor_every, args.sockets)
+    )
     print(
         f"rooms={args.rooms} peers={args.peers} writers={args.writers}: {keystrokes} "
         f"keystrokes, {elapsed * 1e6 / keystrokes:.1f} us CPU per keystroke"

@@ -26,6 +26,13 @@ class Channel(Protocol):
         """
         ...
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        """`send_now` for several frames in this order, all or none: a pass that sends a
+        peer an update and a cursor move makes one transport write (one syscall), not
+        one per frame. The same tuple may go to many peers (the transport can reuse what
+        it built for the last one)."""
+        ...
+
     async def close(self, code: int, reason: str = "") -> None:
         """Close with a WebSocket close code; idempotent."""
         ...

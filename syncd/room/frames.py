@@ -16,13 +16,12 @@ class FramePlan:
     than all the rest of the fan-out at saturation.
     """
 
-    __slots__ = ("_all", "_sole_origin")
+    __slots__ = ("frame", "sole_origin")
 
     def __init__(self, updates: list[tuple[Peer | None, bytes]], merged: bytes) -> None:
         """`merged`: all of `updates` as one update (the room merged them for the log)."""
         origins = {origin for origin, _ in updates}
-        self._sole_origin = next(iter(origins)) if len(origins) == 1 else None
-        self._all = encode_update(merged)
-
-    def frame_for(self, peer: Peer) -> bytes | None:
-        return None if peer is self._sole_origin else self._all
+        #: the one peer whose update was the turn's only one (None: several, or the server)
+        self.sole_origin = next(iter(origins)) if len(origins) == 1 else None
+        #: the merged frame: what every peer but `sole_origin` gets
+        self.frame = encode_update(merged)

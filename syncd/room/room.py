@@ -137,6 +137,34 @@ def _is_pycrdt_failure(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
+#: stands for a peer that is the origin of none of a pass's frames
+_NOBODY = object()
+
+
+def _frames_for(
+    peer: object,
+    updates: list[tuple[Peer | None, bytes]],
+    plan: FramePlan | None,
+    others: list[tuple[Peer | None, bytes]],
+) -> tuple[bytes, ...]:
+    """What one pass sends `peer`, in order: relayed updates, the turn's merged update,
+    then awareness; nothing that `peer` itself sent (its awareness comes back to it only
+    as the echo the room queued with no origin)."""
+    frames = [f for origin, f in updates if origin is not peer]
+    if plan is not None and peer is not plan.sole_origin:
+        frames.append(plan.frame)
+    frames.extend(f for origin, f in others if origin is not peer)
+    return tuple(frames)
+
+
+def _send_now(peer: Peer, frames: tuple[bytes, ...]) -> bool:
+    """Write all of `frames` to `peer`'s connection without waiting, as one transport
+    write when there are several; False: none was written (the caller awaits them)."""
+    if len(frames) == 1:
+        return peer.channel.send_now(frames[0])
+    return peer.channel.send_all_now(frames)
+
+
 class Room:
     """One doc's live state. Created and unloaded by the `RoomRegistry` only."""
 
@@ -642,13 +670,14 @@ class Room:
         if not self.peers:
             return
         plan = FramePlan(batch, merged) if merged is not None else None
-        outbox: list[tuple[Peer, list[bytes]]] = []
+        outbox: list[tuple[Peer, tuple[bytes, ...]]] = []
         failed: list[Peer] = []
         if not relays and plan is not None:
-            # The common pass: the turn's keystrokes, one frame for everyone.
+            # The common pass: the turn's keystrokes, one frame for everyone. (No
+            # `closed` check per peer: `send_now` drops what a closed channel is sent.)
+            frame, sole = plan.frame, plan.sole_origin
             for peer in self.peers:
-                frame = plan.frame_for(peer)
-                if frame is None or peer.channel.closed:
+                if peer is sole:
                     continue
                 try:
                     if peer.channel.send_now(frame):
@@ -656,7 +685,7 @@ class Room:
                 except (ConnectionError, RuntimeError, OSError):
                     failed.append(peer)
                     continue
-                outbox.append((peer, [frame]))
+                outbox.append((peer, (frame,)))
         else:
             # Relayed remote updates go first: a local update of this pass may have been
             # held until one of them arrived, while none of them can depend on this
@@ -664,21 +693,23 @@ class Room:
             # goes last, as before, so a cursor never arrives ahead of the text it is in.
             updates = [(origin, f) for origin, f in relays if f[0] == _SYNC_FRAME]
             others = [(origin, f) for origin, f in relays if f[0] != _SYNC_FRAME]
+            # Every peer that is the origin of none of them gets the same frames: one
+            # tuple, built once (the transport joins it once for all of them too).
+            origins: set[Peer | None] = {origin for origin, _ in relays}
+            if plan is not None:
+                origins.add(plan.sole_origin)
+            shared = _frames_for(_NOBODY, updates, plan, others)
             for peer in self.peers:
-                frames = [f for origin, f in updates if origin is not peer]
-                if plan is not None:
-                    frame = plan.frame_for(peer)
-                    if frame is not None:
-                        frames.append(frame)
-                frames.extend(f for origin, f in others if origin is not peer)
-                if frames and not peer.channel.closed:
-                    try:
-                        rest = self._send_now(peer, frames)
-                    except (ConnectionError, RuntimeError, OSError):
-                        failed.append(peer)
+                frames = shared if peer not in origins else _frames_for(peer, updates, plan, others)
+                if not frames or peer.channel.closed:
+                    continue
+                try:
+                    if _send_now(peer, frames):
                         continue
-                    if rest:
-                        outbox.append((peer, rest))
+                except (ConnectionError, RuntimeError, OSError):
+                    failed.append(peer)
+                    continue
+                outbox.append((peer, frames))
         for peer in failed:  # not while iterating over the peers
             # 1011 (internal error): 1006 is reserved for "closed without a close frame"
             # and may not be sent (RFC 6455 7.4.1)
@@ -700,17 +731,7 @@ class Room:
                 log.warning("room %s: closing a peer that stopped reading", self.doc_id)
                 self._drop(outbox[sent - 1][0], CLOSE_TRY_AGAIN, "too slow to keep up")
 
-    @staticmethod
-    def _send_now(peer: Peer, frames: list[bytes]) -> list[bytes]:
-        """Write what `peer`'s connection takes without waiting; return the frames left
-        to await (from the first one it did not take, so their order holds)."""
-        channel = peer.channel
-        for index, frame in enumerate(frames):
-            if not channel.send_now(frame):
-                return frames[index:]
-        return []
-
-    async def _send(self, peer: Peer, frames: list[bytes]) -> None:
+    async def _send(self, peer: Peer, frames: tuple[bytes, ...]) -> None:
         try:
             for frame in frames:
                 await peer.channel.send(frame)

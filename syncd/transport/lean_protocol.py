@@ -59,7 +59,7 @@ from websockets.protocol import State
 
 from syncd import metrics
 
-__all__ = ["FrameHandler", "LeanWebSocketProtocol", "binary_frame"]
+__all__ = ["FrameHandler", "LeanWebSocketProtocol", "binary_frame", "binary_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ _101 = (
 HEADER_NAME = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
 HEADER_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
 
+#: `State.OPEN`, bound once for the per-delivery check in `write_binary`
+_STATE_OPEN = State.OPEN
 _FIN_BINARY = 0x82
 #: the last two payloads framed and their frames, newest first: one fan-out sends one
 #: payload to every peer, and a pass with a cursor move sends each peer the update and
@@ -137,6 +139,26 @@ def binary_frame(payload: bytes) -> bytes:
     frame = header + payload
     _recent = (payload, frame, recent[0], recent[1])
     return frame
+
+
+#: the last sequence of payloads joined by `binary_frames` and the bytes it made
+_recent_joined: tuple[tuple[bytes, ...], bytes] = ((), b"")
+
+
+def binary_frames(payloads: tuple[bytes, ...]) -> bytes:
+    """`payloads` as consecutive binary frames in one bytes object, for one write.
+
+    A fan-out pass hands every peer that gets the same frames the same tuple, so the
+    last one joined is kept and reused (the tuple is immutable and held here, so its
+    identity names these payloads while it is kept).
+    """
+    global _recent_joined
+    last, joined = _recent_joined
+    if last is payloads:
+        return joined
+    joined = b"".join([binary_frame(payload) for payload in payloads])
+    _recent_joined = (payloads, joined)
+    return joined
 
 
 class _Keepalive:
@@ -554,10 +576,23 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.close_sent
             or self.disconnected
             or self.writable is not _OPEN
-            or self.conn.state is not State.OPEN
+            or self.conn.state is not _STATE_OPEN
         ):
             return False
         self.transport.write(binary_frame(payload))
+        return True
+
+    def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
+        """`write_binary` for several messages at once, as one transport write (one
+        `write()` syscall instead of one each): all of them, in order, or none."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or self.writable is not _OPEN
+            or self.conn.state is not _STATE_OPEN
+        ):
+            return False
+        self.transport.write(binary_frames(payloads))
         return True
 
 

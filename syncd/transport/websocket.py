@@ -53,6 +53,8 @@ Send = Any
 #: the URL prefix of the endpoint: /ws/notes/{note_id}
 PATH_PREFIX = "/ws/notes/"
 _ALONE = contextlib.nullcontext()
+#: per frame a fan-out pass writes (bound once: one lookup less per delivery)
+_count_sent = metrics.count_sent
 #: closes started without an await (kept referenced until done)
 _closing: set[asyncio.Task[None]] = set()
 
@@ -93,7 +95,17 @@ class AsgiChannel:
         socket = self._socket
         if socket is None or not socket.write_binary(frame):
             return False
-        metrics.count_sent(frame)
+        _count_sent(frame)
+        return True
+
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        if self._closed:
+            return True
+        socket = self._socket
+        if socket is None or not socket.write_binaries(frames):
+            return False
+        for frame in frames:
+            _count_sent(frame)
         return True
 
     @property

@@ -15,7 +15,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from syncd.auth import Principal
-from syncd.transport.lean_protocol import LeanWebSocketProtocol, binary_frame
+from syncd.transport.lean_protocol import LeanWebSocketProtocol, binary_frame, binary_frames
 from syncd.transport.websocket import AsgiChannel
 from tests.support.polling import eventually
 
@@ -52,6 +52,14 @@ def test_two_payloads_sent_in_turn_to_every_peer_are_framed_once_each() -> None:
     assert _parse(binary_frame(third)).data == third  # a third payload evicts the older
     assert binary_frame(cursor) is first[1] and binary_frame(update) is not first[0]
     assert _parse(binary_frame(update)).data == update
+
+
+def test_several_payloads_join_into_consecutive_frames_built_once_per_tuple() -> None:
+    payloads = (b"\x00\x02\x01u", b"\x01" + bytes(300), b"")
+    joined = binary_frames(payloads)
+    assert joined == b"".join(binary_frame(p) for p in payloads)
+    assert binary_frames(payloads) is joined  # the same tuple, for every peer of a pass
+    assert binary_frames(tuple(payloads)[:2]) != joined
 
 
 class _App:
@@ -212,3 +220,40 @@ async def test_one_sweep_pings_every_connection_and_fails_the_silent_ones(
 
     await eventually(answered_pings, timeout=10, what="the answering connection pinged")
     await answering.close()
+
+
+class _CountingTransport:
+    """Wraps a real transport to count its `write` calls (each one `write()` syscall)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self.inner.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_several_frames_go_out_in_one_transport_write_and_arrive_in_order(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    async with connect(f"ws://127.0.0.1:{port}/", max_size=None) as client:
+        async with asyncio.timeout(10):
+            channel, protocol = await app.channels.get()
+        counting = _CountingTransport(protocol.transport)
+        protocol.transport = counting
+        frames = (b"\x00\x02\x01u", bytes(70_000), b"\x01\x05cursor")
+        assert channel.send_all_now(frames)
+        assert counting.writes == 1
+        async with asyncio.timeout(10):
+            for frame in frames:
+                assert await client.recv() == frame
+        protocol.pause_writing()
+        assert not channel.send_all_now(frames)  # paused: nothing written, left to `send`
+        assert counting.writes == 1
+        protocol.resume_writing()
+        protocol.transport = counting.inner

@@ -31,6 +31,8 @@ class MemoryChannel:
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
+        #: what each write that went out without an await carried (one entry per write)
+        self.writes: list[tuple[bytes, ...]] = []
         self.close_code: int | None = None
         self.arrived = asyncio.Event()
 
@@ -44,6 +46,13 @@ class MemoryChannel:
 
     def send_now(self, frame: bytes) -> bool:
         self.frames.append(frame)
+        self.writes.append((frame,))
+        self.arrived.set()
+        return True
+
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        self.frames.extend(frames)
+        self.writes.append(frames)
         self.arrived.set()
         return True
 
@@ -297,6 +306,9 @@ class StuckChannel(MemoryChannel):
     def send_now(self, frame: bytes) -> bool:
         return False  # its socket buffer is full: the room has to wait
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        return False
+
 
 async def test_a_peer_that_stops_reading_is_closed_and_does_not_stall_the_room() -> None:
     from syncd.room import RoomLimits
@@ -322,11 +334,17 @@ class BrokenChannel(MemoryChannel):
     def send_now(self, frame: bytes) -> bool:
         raise ConnectionResetError("gone")
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        raise ConnectionResetError("gone")
+
 
 class PausedChannel(MemoryChannel):
     """A socket over its high-water mark: nothing is taken at once, `send` waits its turn."""
 
     def send_now(self, frame: bytes) -> bool:
+        return False
+
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
         return False
 
 
@@ -390,6 +408,77 @@ async def test_a_cursor_move_is_encoded_once_and_framed_once_for_every_peer() ->
     framed = [binary_frame(frame) for frames in sent for frame in frames]
     assert framed[0::2] == [framed[0]] * 9 and framed[1::2] == [framed[1]] * 9
     assert all(f is framed[0] for f in framed[0::2]) and all(f is framed[1] for f in framed[1::2])
+
+
+async def test_an_update_and_a_cursor_move_of_one_pass_reach_each_peer_in_one_write() -> None:
+    """One transport write (one syscall) per peer per pass: the update, then the cursor
+    move, in that order; its sender gets only the echo of its cursor move."""
+    room = Room("n", MemoryLog())
+    pairs = [peer() for _ in range(5)]
+    for p, _ in pairs:
+        room.join(p)
+    for _, channel in pairs:
+        channel.frames.clear()
+        channel.writes.clear()  # the handshakes
+    writer = pairs[0][0]
+    room.handle(writer, SyncUpdate(typed("a", 1)))
+    room.handle(writer, awareness(1, 1, '{"cursor":{"anchor":1}}'))
+    await room.drain()
+    writes = [channel.writes for _, channel in pairs[1:]]
+    assert all(len(w) == 1 and len(w[0]) == 2 for w in writes)
+    assert len({id(w[0]) for w in writes}) == 1  # one tuple for every reader
+    update, cursor = (parse_message(frame) for frame in writes[0][0])
+    assert isinstance(update, SyncUpdate) and text_of([update.update]) == "a"
+    assert isinstance(cursor, AwarenessMessage)
+    assert pairs[0][1].writes == [(writes[0][0][1],)]
+
+
+async def test_remote_updates_local_updates_and_awareness_keep_their_order_in_one_write() -> None:
+    """A pass with everything: the other instance's update, the turn's own merged update,
+    then awareness, each peer getting what it did not send itself, in one write."""
+    room = Room("n", MemoryLog())
+    (a, ca), (b, cb), (c, cc) = peer(), peer(), peer()
+    for p in (a, b, c):
+        room.join(p)
+    for channel in (ca, cb, cc):
+        channel.frames.clear()
+        channel.writes.clear()
+    room.apply_remote([typed("r", 9)])
+    room.handle(a, SyncUpdate(typed("a", 1)))
+    room.handle(b, awareness(2, 1, '{"user":"b"}'))
+    await room.drain()
+    kinds = {
+        name: [
+            (type(m).__name__, text_of([m.update]) if isinstance(m, SyncUpdate) else "")
+            for m in (parse_message(f) for f in channel.writes[0])
+        ]
+        for name, channel in (("a", ca), ("b", cb), ("c", cc))
+    }
+    assert all(len(channel.writes) == 1 for channel in (ca, cb, cc))
+    assert kinds["a"] == [("SyncUpdate", "r"), ("Awareness", "")]  # its own update: not back
+    assert kinds["b"] == [("SyncUpdate", "r"), ("SyncUpdate", "a"), ("Awareness", "")]
+    assert kinds["c"] == kinds["b"]
+
+
+async def test_a_paused_peer_gets_every_frame_of_a_multi_frame_pass_in_order() -> None:
+    """A transport that takes nothing now (over its high-water mark) gets the whole pass
+    through the awaited `send`, in order, and nothing twice."""
+    room = Room("n", MemoryLog())
+    writer, _ = peer()
+    paused_channel = PausedChannel()
+    paused = Peer(channel=paused_channel, user_id="p", can_write=True)
+    reader, reader_channel = peer()
+    for p in (writer, paused, reader):
+        room.join(p)
+    paused_channel.frames.clear()
+    reader_channel.frames.clear()
+    room.handle(writer, SyncUpdate(typed("x", 1)))
+    room.handle(writer, awareness(1, 1, '{"cursor":{"anchor":1}}'))
+    await asyncio.wait_for(room.drain(), 5)
+    assert paused_channel.writes == []  # nothing went out without an await
+    assert paused_channel.frames == reader_channel.frames
+    kinds = [type(m).__name__ for m in paused_channel.messages()]
+    assert kinds == ["SyncUpdate", "Awareness"]
 
 
 async def test_awareness_is_echoed_to_its_sender_so_idle_stock_clients_stay_connected() -> None:

@@ -50,6 +50,9 @@ class DocChannel:
     def send_now(self, frame: bytes) -> bool:
         return False  # every frame gets the document name in front: `send` builds it
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        return False  # as `send_now`
+
     async def send_raw(self, frame: bytes) -> None:
         """Send a frame that already has the document name."""
         if not self.closed:

@@ -51,6 +51,9 @@ class Silent:
     def send_now(self, frame: bytes) -> bool:
         return True
 
+    def send_all_now(self, frames: tuple[bytes, ...]) -> bool:
+        return True
+
     async def close(self, code: int, reason: str = "") -> None:
         self.closed = True
 
