@@ -124,7 +124,18 @@ class LeanHttpToolsProtocol(HttpToolsProtocol):
         protocol = protocol_class(
             config=self.config, server_state=self.server_state, app_state=self.app_state
         )
-        protocol.connection_made(self.transport)
+        _hand_over(self, protocol)
         self.transport.set_protocol(protocol)
         path, _, query = self.url.partition(b"?")
         protocol.start_upgraded(path, query, self.headers, accept_key(key))
+
+
+def _hand_over(http: HttpToolsProtocol, protocol: LeanWebSocketProtocol) -> None:
+    """uvicorn's `WebSocketsSansIOProtocol.connection_made` for a transport the HTTP
+    protocol already looked at: its addresses are reused rather than asked of the socket
+    again (two `getsockname`/`getpeername` calls and socket objects per connect)."""
+    protocol.connections.add(protocol)
+    protocol.transport = http.transport
+    protocol.server = http.server
+    protocol.client = http.client
+    protocol.scheme = "wss" if http.scheme == "https" else "ws"
