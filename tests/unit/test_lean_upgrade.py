@@ -174,6 +174,17 @@ async def test_the_lean_and_the_uvicorn_path_answer_alike() -> None:
     assert bytes(lean.written) == bytes(stock.written)
 
 
+async def test_the_lean_path_reports_the_addresses_uvicorn_does() -> None:
+    """The addresses handed over from the HTTP protocol (not looked up again) are the
+    ones uvicorn's path asks the transport for."""
+    _, lean, _ = await _handshake(_request(PLAIN), {"type": "websocket.accept"})
+    offered = _with(b"sec-websocket-protocol", b"unused")
+    _, stock, _ = await _handshake(_request(offered), {"type": "websocket.accept"})
+    for key in ("client", "server", "scheme"):
+        assert lean[key] == stock[key]
+    assert lean["client"] == ("127.0.0.1", 5000) and lean["scheme"] == "ws"
+
+
 async def test_a_close_before_accept_is_a_403_on_both_paths() -> None:
     lean, _, _ = await _handshake(_request(PLAIN), {"type": "websocket.close"})
     offered = _with(b"sec-websocket-protocol", b"unused")
