@@ -4,7 +4,7 @@ query parameter (what browsers can give a WebSocket or Socket.IO handshake), els
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 
 def bearer_token(authorization: str | bytes | None) -> str | None:
@@ -23,10 +23,22 @@ def query_or_bearer(query_string: str | bytes, authorization: str | bytes | None
     """`?token=` first, else the bearer header."""
     if isinstance(query_string, bytes):
         query_string = query_string.decode("latin-1")
-    values = parse_qs(query_string).get("token")
-    if values and values[0]:
-        return values[0]
-    return bearer_token(authorization)
+    return query_token(query_string) or bearer_token(authorization)
+
+
+def query_token(query_string: str) -> str | None:
+    """The first non-empty `token` parameter, as `urllib.parse.parse_qs` reads it
+    (`&`-separated, `+` and %-escapes decoded, blank values skipped), without building
+    the whole mapping: it ran on every connect for one parameter (py-spy: 1-2% of it)."""
+    for pair in query_string.split("&"):
+        name, _, value = pair.partition("=")
+        if not value:
+            continue
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if name == "token":
+            return unquote_plus(value) if "%" in value or "+" in value else value
+    return None
 
 
 #: the request-state key under which a REST request's verified `Principal` is kept

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from uvicorn.server import ServerState
 from websockets.utils import accept_key
 
-from syncd.transport.lean_protocol import LeanWebSocketProtocol
+from syncd.transport.lean_protocol import HEADER_NAME, HEADER_VALUE, LeanWebSocketProtocol
 from syncd.transport.lean_upgrade import LeanHttpToolsProtocol, plain_upgrade
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
@@ -172,6 +174,17 @@ async def test_the_lean_and_the_uvicorn_path_answer_alike() -> None:
     assert bytes(lean.written) == bytes(stock.written)
 
 
+async def test_the_lean_path_reports_the_addresses_uvicorn_does() -> None:
+    """The addresses handed over from the HTTP protocol (not looked up again) are the
+    ones uvicorn's path asks the transport for."""
+    _, lean, _ = await _handshake(_request(PLAIN), {"type": "websocket.accept"})
+    offered = _with(b"sec-websocket-protocol", b"unused")
+    _, stock, _ = await _handshake(_request(offered), {"type": "websocket.accept"})
+    for key in ("client", "server", "scheme"):
+        assert lean[key] == stock[key]
+    assert lean["client"] == ("127.0.0.1", 5000) and lean["scheme"] == "ws"
+
+
 async def test_a_close_before_accept_is_a_403_on_both_paths() -> None:
     lean, _, _ = await _handshake(_request(PLAIN), {"type": "websocket.close"})
     offered = _with(b"sec-websocket-protocol", b"unused")
@@ -235,3 +248,19 @@ async def test_an_adopted_lean_connection_keeps_a_small_dict_and_still_works() -
     assert not protocol.close_sent and not protocol.disconnected
     protocol.connection_lost(None)
     assert handler.ended and protocol.disconnected
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=12), st.binary(max_size=12))
+def test_header_bytes_are_checked_as_websockets_patterns_do(name: bytes, value: bytes) -> None:
+    """The translate-based check of `plain_upgrade` agrees with `HEADER_NAME` and
+    `HEADER_VALUE`, on arbitrary bytes."""
+    expected = bool(HEADER_NAME.fullmatch(name)) and bool(HEADER_VALUE.fullmatch(value))
+    taken = plain_upgrade("GET", "1.1", URL, [*PLAIN, (name, value)]) is not None
+    duplicate = name.lower() in {n for n, _ in PLAIN} or name in {
+        b"sec-websocket-protocol",
+        b"content-length",
+        b"transfer-encoding",
+    }
+    if not duplicate:
+        assert taken == expected

@@ -23,11 +23,23 @@ import logging
 from syncd import metrics
 from syncd.services.events import EventBus, UserJoined, UserLeft
 from syncd.services.presence.backlog import NoteChanges
-from syncd.services.presence.presence import PresenceBoard
+from syncd.services.presence.presence import Connection, PresenceBoard
 from syncd.services.sessions import SessionService
 from syncd.storage import SessionActivity, StorageError
 
 log = logging.getLogger(__name__)
+
+
+def _latest(conns: list[Connection], users: dict[str, None]) -> dict[str, Connection]:
+    """Each of `users`' newest connection among `conns` (the last of equals in `conns`'
+    order): one pass over the note's connections, not a sort of them all per pass."""
+    latest: dict[str, Connection] = {}
+    for conn in conns:
+        if conn.user_id in users:
+            best = latest.get(conn.user_id)
+            if best is None or conn.joined_at >= best.joined_at:
+                latest[conn.user_id] = conn
+    return latest
 
 
 class Bookkeeper:
@@ -140,10 +152,7 @@ class Bookkeeper:
         self, changes: dict[str, NoteChanges], others: dict[str, set[str] | None]
     ) -> None:
         for note_id, change in changes.items():
-            latest = {
-                conn.user_id: conn
-                for conn in sorted(self.board.local(note_id), key=lambda c: c.joined_at)
-            }
+            latest = _latest(self.board.local(note_id), change.users)
             for user_id in change.users:
                 conn = latest.get(user_id)
                 if conn is None or (note_id, user_id) in self._announced:

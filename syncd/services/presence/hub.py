@@ -62,6 +62,7 @@ class CollaborationHub:
         refresh_interval: float = 10.0,
         drain_timeout: float = 10.0,
         max_backlog: int = 100_000,
+        pass_spacing: float = 0.1,
     ) -> None:
         self.board = board
         self.sessions = sessions
@@ -71,6 +72,11 @@ class CollaborationHub:
         self._online = online
         self._refresh = refresh_interval
         self._drain_timeout = drain_timeout
+        #: the least time from one pass's start to the next's while changes keep coming
+        #: (a join storm): each pass costs a transaction and a few statements whatever it
+        #: holds, so back-to-back passes of a handful of joins each cost more than fewer,
+        #: fuller ones. A change after a quiet spell is taken at once.
+        self._spacing = pass_spacing
         self._backlog = Backlog(max_backlog)
         self._heartbeat = Heartbeat(
             board,
@@ -222,6 +228,7 @@ class CollaborationHub:
         next_refresh = time.monotonic() + self._refresh
         backoff = Backoff(0.1, 5.0)
         delay = 0.0
+        last_pass = -self._spacing
         while not (self._stop.is_set() and not self._backlog):
             if delay:
                 await asyncio.sleep(delay)  # a failed pass: let storage recover
@@ -229,6 +236,8 @@ class CollaborationHub:
                 await self._nap(min(1.0, self._refresh, next_refresh - time.monotonic()))
             try:
                 if self._backlog:
+                    await self._space(last_pass)
+                    last_pass = time.monotonic()
                     retried = await self._pass()
                     if retried:
                         delay = backoff.next()
@@ -247,6 +256,14 @@ class CollaborationHub:
             except Exception:
                 log.exception("presence bookkeeping failed")
                 metrics.ERRORS.labels("presence").inc()
+
+    async def _space(self, last_pass: float) -> None:
+        """Let more changes gather before a pass that would follow the last one closer
+        than the spacing; not at shutdown (the backlog is finished at once)."""
+        wait = last_pass + self._spacing - time.monotonic()
+        if wait > 0 and not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), wait)
 
     async def _pass(self) -> bool:
         """Work off the backlog once; True if some of it must be retried."""

@@ -65,6 +65,30 @@ async def test_a_thousand_visits_cost_a_few_passes_and_leave_nothing_behind(stor
         assert sorted(record.participants) == sorted({f"u{v % 7}" for v in range(n, 1000, 50)})
 
 
+async def test_changes_right_after_a_pass_wait_for_the_spacing_and_share_one_pass(
+    store: Store,
+) -> None:
+    """A join storm: what arrives within the spacing after a pass began is taken by one
+    later pass (one session transaction), not by a pass per loop turn."""
+    events = EventBus()
+    sessions = SessionService(SessionStore(store.engine), events)
+    room = Room("n1", NullLog())  # type: ignore[arg-type]
+    hub = CollaborationHub(
+        PresenceBoard("i1"), sessions, events, refresh_interval=60, pass_spacing=1.0
+    )
+    async with hub:
+        hub.peer_joined(PeerJoined(room.doc_id, room, Peer(Silent(), "u0", can_write=True)))
+        await hub.drained()
+        before = passes()
+        for n in range(1, 6):  # one join per loop turn, well within the spacing
+            hub.peer_joined(PeerJoined(room.doc_id, room, Peer(Silent(), f"u{n}", can_write=True)))
+            await asyncio.sleep(0.01)
+        await hub.drained()
+        assert passes() - before == 1
+    [session] = await sessions.history("n1")
+    assert sorted(session.participants) == [f"u{n}" for n in range(6)]
+
+
 async def test_a_leave_is_announced_after_its_join_and_only_then(store: Store) -> None:
     events = EventBus()
     sessions = SessionService(SessionStore(store.engine), events)
