@@ -219,10 +219,14 @@ class SyncEndpoint:
             return
         adopted = False
         try:
-            await send({"type": "websocket.accept"})
+            # Under `syncd serve` a lean handshake is accepted together with the first
+            # frames (`_serve`); anywhere else the accept goes first, on its own.
+            lean = _lean_handshake(send)
+            if lean is None:
+                await send({"type": "websocket.accept"})
             metrics.WS_CONNECTIONS.inc()
             try:
-                adopted = await self._serve(room, principal, access, receive, send)
+                adopted = await self._serve(room, principal, access, receive, send, lean)
             finally:
                 if not adopted:
                     metrics.WS_CONNECTIONS.dec()
@@ -231,10 +235,18 @@ class SyncEndpoint:
                 self._rooms.release(room)
 
     async def _serve(
-        self, room: Room, principal: Principal, access: Access, receive: Receive, send: Send
+        self,
+        room: Room,
+        principal: Principal,
+        access: Access,
+        receive: Receive,
+        send: Send,
+        lean: LeanWebSocketProtocol | None,
     ) -> bool:
         """Serve the connection; True when it was handed to a `Connection` (task-less,
-        see `lean_protocol`), which then ends it (`Connection.disconnected`)."""
+        see `lean_protocol`), which then ends it (`Connection.disconnected`). `lean`: the
+        protocol of a lean handshake not yet accepted, accepted here with the first
+        frames in one write."""
         channel = AsgiChannel(send, principal)
         peer = Peer(
             channel=channel,
@@ -248,8 +260,16 @@ class SyncEndpoint:
         self._events.publish_nowait(PeerJoined(room.doc_id, room, peer))
         adopted = False
         try:
-            for frame in room.join(peer):
-                await channel.send(frame)
+            frames = room.join(peer)
+            if lean is not None:
+                # no await between the join and this write: nothing of the room's can
+                # reach the peer before its 101 and its sync step 1
+                lean.accept_with(frames)
+                for frame in frames:
+                    _count_sent(frame)
+            else:
+                for frame in frames:
+                    await channel.send(frame)
             budget = self._limiter.connection_budget() if self._limiter is not None else None
             socket = channel.socket
             if socket is not None:
@@ -453,6 +473,15 @@ class Connection:
     def disconnected(self) -> None:
         self._backlog = None
         self._endpoint._end(self._room, self._peer, self._channel)
+
+
+def _lean_handshake(send: Send) -> LeanWebSocketProtocol | None:
+    """The uvicorn protocol behind `send` when its lean handshake waits for the accept
+    (`LeanWebSocketProtocol.accept_with`), else None."""
+    owner = getattr(send, "__self__", None)
+    if isinstance(owner, LeanWebSocketProtocol) and owner.lean_pending:
+        return owner
+    return None
 
 
 def _clip(text: str, size: int = 200) -> str:
