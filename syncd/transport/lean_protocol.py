@@ -36,7 +36,11 @@ until it is done, as the ASGI pump did by not calling `receive`.
 
 A plain upgrade of the sync path does not go through `websockets`' handshake at all:
 `lean_upgrade.LeanHttpToolsProtocol` checks it from the headers httptools parsed and calls
-`start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept.
+`start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept, or, from
+syncd's endpoint, `accept_with` writes it in one write with the connection's first frames
+(sync step 1, awareness): one `send()` syscall and TCP segment per connect instead of two
+or three. A refusal after the handshake (4401, 4403, 4404, 4429, ...) still goes through
+ASGI `send`: the 101, then the close frame.
 """
 
 from __future__ import annotations
