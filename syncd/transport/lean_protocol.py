@@ -39,8 +39,8 @@ A plain upgrade of the sync path does not go through `websockets`' handshake at 
 `start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept, or, from
 syncd's endpoint, `accept_with` writes it in one write with the connection's first frames
 (sync step 1, awareness): one `send()` syscall and TCP segment per connect instead of two
-or three. A refusal after the handshake (4401, 4403, 4404, 4429, ...) still goes through
-ASGI `send`: the 101, then the close frame.
+or three; `refuse` likewise writes the 101 and the close frame of a refusal (4401, 4403,
+4404, 4429, ...) at once.
 """
 
 from __future__ import annotations
@@ -301,6 +301,27 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         if head is not None:
             self.transport.write(b"".join([head, *[binary_frame(f) for f in frames]]))
             self._opened()
+
+    def refuse(self, code: int, reason: str) -> None:
+        """Accept a lean handshake and close at once with `code` (a refusal the client can
+        read, unlike a 403): the 101 and the close frame in one write, then what
+        `write_close` does after its frame. Raises and writes as `accept_with`."""
+        if self._accept is None:
+            raise RuntimeError("no lean handshake is waiting for an accept")
+        if self.disconnected:
+            raise ClientDisconnected()
+        head = self._accepted((), None)
+        if head is None:
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join([head, *self.conn.data_to_send()]))
+        self.close_sent = True
+        self._opened()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
     async def send(self, message: Any) -> None:
         """uvicorn's, but the answer to the app's first message of a lean handshake is

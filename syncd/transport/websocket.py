@@ -496,5 +496,9 @@ async def _refuse(send: Send, code: int, reason: str) -> None:
     """Accept, then close with `code`: a close before accept reaches a browser as a bare
     HTTP 403 and the client could not tell 4401 from 4404."""
     metrics.WS_CLOSES.labels(str(code)).inc()
+    lean = _lean_handshake(send)
+    if lean is not None:
+        lean.refuse(code, reason[:120])  # the 101 and the close frame in one write
+        return
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": code, "reason": reason[:120]})

@@ -336,6 +336,25 @@ async def test_accept_with_writes_the_101_and_the_first_frames_at_once() -> None
     assert handler.frames == [STEP1]
 
 
+async def test_refuse_writes_the_101_and_the_close_frame_at_once() -> None:
+    """A refusal after the handshake: one write holding the 101 and the close frame with
+    the code; the connection then waits for the client's close and closes the socket."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        send.__self__.refuse(4401, "no token")
+
+    state = ServerState()
+    state.default_headers = [DATE]
+    transport = await _run_lean(app, state)
+    close = b"\x88\x0a" + (4401).to_bytes(2, "big") + b"no token"
+    assert transport.writes == [_the_101(DATE) + close]
+    protocol = transport.protocol
+    assert protocol.close_sent and protocol.close_timer is not None and not transport.closed
+    protocol.data_received(_masked(0x8, (4401).to_bytes(2, "big")))
+    assert transport.closed
+
+
 async def test_accept_with_refuses_what_is_not_a_waiting_lean_handshake() -> None:
     """A client gone before the accept: `ClientDisconnected`, as ASGI `send` raises, and
     nothing written; an accepted connection cannot be accepted again."""
@@ -362,6 +381,16 @@ async def test_accept_with_refuses_what_is_not_a_waiting_lean_handshake() -> Non
 
     transport = await _run_lean(twice)
     assert outcomes[-1] == "accepted once" and len(transport.writes) == 1
+
+    async def refused_after_accept(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        send.__self__.accept_with([STEP1])
+        with pytest.raises(RuntimeError):
+            send.__self__.refuse(4401, "late")
+        outcomes.append("not refused")
+
+    transport = await _run_lean(refused_after_accept)
+    assert outcomes[-1] == "not refused" and len(transport.writes) == 1
 
 
 async def test_accept_with_writes_nothing_to_a_closing_transport() -> None:
