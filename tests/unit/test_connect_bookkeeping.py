@@ -41,10 +41,11 @@ def _principal(name: str | None = "Ann", roles: tuple[str, ...] = ()) -> Princip
 
 
 async def _settle(service: NoteService) -> None:
-    """Until the service's background writes are done (and their outcome handled)."""
+    """Until the service's background writes are done and their outcome handled (its
+    done callback was added first, so it has run when `gather` returns)."""
     async with asyncio.timeout(5):
-        while service._background:
-            await asyncio.sleep(0)
+        await asyncio.gather(*service._background, return_exceptions=True)
+    assert not service._background
 
 
 async def test_a_user_is_stored_once_until_it_changes_or_the_ttl_passes(
