@@ -286,9 +286,9 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     def accept_with(self, frames: list[bytes]) -> None:
         """Accept a lean handshake and send the connection's first messages (`frames`,
         binary) in the same transport write as the 101: one `send()` syscall and one TCP
-        segment instead of one per message. Nothing can be written between the two: the
-        caller builds `frames` and calls this without awaiting in between, and until the
-        101 is out nothing else of this connection is written after it.
+        segment instead of one per message. The caller builds `frames` (joins the room)
+        and calls this without an await in between, so nothing of the room's can be
+        written to this connection before them.
 
         Raises `ClientDisconnected` when the client is gone, as ASGI `send` does; writes
         nothing when the transport is already closing (as uvicorn's accept).

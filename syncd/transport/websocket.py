@@ -477,9 +477,10 @@ class Connection:
 
 def _lean_handshake(send: Send) -> LeanWebSocketProtocol | None:
     """The uvicorn protocol behind `send` when its lean handshake waits for the accept
-    (`LeanWebSocketProtocol.accept_with`), else None."""
+    (`LeanWebSocketProtocol.accept_with`), else None; None too when the client is gone
+    (then ASGI `send` raises `ClientDisconnected` before the room is joined)."""
     owner = getattr(send, "__self__", None)
-    if isinstance(owner, LeanWebSocketProtocol) and owner.lean_pending:
+    if isinstance(owner, LeanWebSocketProtocol) and owner.lean_pending and not owner.disconnected:
         return owner
     return None
 
