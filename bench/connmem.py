@@ -10,6 +10,12 @@ of the second phase (slowed down by tracemalloc: compare runs of this script onl
     .venv/bin/python bench/connmem.py --conns 2000 --rooms 100 [--frames 12] [--top 25]
     .venv/bin/python bench/connmem.py --no-trace   # connect rate and server CPU per connect
                                                    # (e.g. under py-spy)
+
+Another tree (e.g. `git archive integ | tar -x -C /tmp/base`) runs with its own code when
+its directory comes first on the path; alternate the two, several rounds, and compare
+medians (the machine is shared):
+
+    PYTHONPATH=/tmp/base .venv/bin/python /tmp/base/bench/connmem.py --no-trace
 """
 
 from __future__ import annotations

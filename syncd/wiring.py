@@ -530,8 +530,17 @@ async def _open_amqp(
     return relay
 
 
+#: `metrics.EVENTS`' child per event kind: `labels()` is a lock and a tuple key per call,
+#: once per event (several per connect) without this
+_event_counters: dict[type[NoteEvent], Any] = {}
+
+
 def _count(event: NoteEvent) -> None:
-    metrics.EVENTS.labels(type(event).__name__).inc()
+    kind = type(event)
+    counter = _event_counters.get(kind)
+    if counter is None:
+        counter = _event_counters[kind] = metrics.EVENTS.labels(kind.__name__)
+    counter.inc()
 
 
 def _listed(record: NoteRecord) -> dict[str, Any]:

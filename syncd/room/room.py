@@ -187,6 +187,8 @@ class Room:
         self._remote_changes = 0
         self._batch_started = 0.0
         self._full_state: tuple[int, bytes] | None = None
+        #: the sync step 1 frame `join` sends, with the `_changes()` and doc it is of
+        self._step1: tuple[int, Doc[Any], bytes] | None = None
         self._journaled = 0
         #: set when the log catches up; made only when someone waits (a joiner's sync step
         #: 2), not once per flush
@@ -250,7 +252,14 @@ class Room:
         """Add a peer; return the frames the stock handshake starts with (sync step 1 and
         the awareness states already known)."""
         self.peers.add(peer)
-        frames = [encode_sync_step1(self.doc.get_state())]
+        # The step 1 frame is cached like `_sync_step2`'s full state, until the doc changes:
+        # a join storm on an unchanged doc encodes it once. Were it ever stale, it would
+        # only make the client send updates the doc already has.
+        changes = self._changes()
+        step1 = self._step1
+        if step1 is None or step1[0] != changes or step1[1] is not self.doc:
+            step1 = self._step1 = (changes, self.doc, encode_sync_step1(self.doc.get_state()))
+        frames = [step1[2]]
         states = self.awareness.snapshot()
         if states:
             frames.append(encode_awareness(encode_awareness_update(states)))

@@ -133,13 +133,22 @@ class NoteService:
         write per connection (a tab reconnecting, a join storm) cost a write transaction
         each and held the database's write lock in front of the update log.
         """
+        now = time.monotonic()
+        seen = self._recorded_users.get(principal.user_id)
+        if seen is not None and now - seen[1] < USER_RECORD_TTL:
+            # compared field by field: no record is built for a user already stored
+            # (the usual connect, and every one of a join storm)
+            known = seen[0]
+            if (
+                known.name == principal.name
+                and known.email == principal.email
+                and known.roles == principal.roles
+                and known.email_notifications
+            ):
+                return
         user = UserRecord(
             id=principal.user_id, name=principal.name, email=principal.email, roles=principal.roles
         )
-        now = time.monotonic()
-        seen = self._recorded_users.get(user.id)
-        if seen is not None and seen[0] == user and now - seen[1] < USER_RECORD_TTL:
-            return
         if len(self._recorded_users) >= USER_RECORD_MAX:
             self._recorded_users.clear()
         self._recorded_users[user.id] = (user, now)

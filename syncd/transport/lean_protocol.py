@@ -36,7 +36,11 @@ until it is done, as the ASGI pump did by not calling `receive`.
 
 A plain upgrade of the sync path does not go through `websockets`' handshake at all:
 `lean_upgrade.LeanHttpToolsProtocol` checks it from the headers httptools parsed and calls
-`start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept.
+`start_upgraded`, which builds the ASGI scope; `send` writes the 101 on accept, or, from
+syncd's endpoint, `accept_with` writes it in one write with the connection's first frames
+(sync step 1, awareness): one `send()` syscall and TCP segment per connect instead of two
+or three; `refuse` likewise writes the 101 and the close frame of a refusal (4401, 4403,
+4404, 4429, ...) at once.
 """
 
 from __future__ import annotations
@@ -161,6 +165,30 @@ def binary_frames(payloads: tuple[bytes, ...]) -> bytes:
     return joined
 
 
+#: uvicorn's default headers (date, server) last serialised, and their lines: the server
+#: replaces the list (never changes it in place) once a second, for the date
+_defaults: tuple[object, bytes] = (None, b"")
+
+
+def _header_lines(headers: Any, *, cache: bool = True) -> bytes:
+    """`headers` (bytes pairs) as response header lines, each checked as `websockets`
+    checks a response's headers. With `cache`, the lines of the last list serialised are
+    reused while the same list is passed (uvicorn's default headers: the same for every
+    connect within a second)."""
+    global _defaults
+    if cache and _defaults[0] is headers:
+        return _defaults[1]
+    lines = []
+    for name, value in headers:
+        if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
+            raise RuntimeError(f"invalid response header {name!r}")
+        lines += [name, b": ", value, b"\r\n"]
+    joined = b"".join(lines)
+    if cache:
+        _defaults = (headers, joined)
+    return joined
+
+
 class _Keepalive:
     """One timer for the keepalive pings of every connection of one server.
 
@@ -250,6 +278,51 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         task.add_done_callback(self.on_task_complete)
         self.tasks.add(task)
 
+    @property
+    def lean_pending(self) -> bool:
+        """A lean handshake waits for the app's answer (`accept_with` can accept it)."""
+        return self._accept is not None
+
+    def accept_with(self, frames: list[bytes]) -> None:
+        """Accept a lean handshake and send the connection's first messages (`frames`,
+        binary) in the same transport write as the 101: one `send()` syscall and one TCP
+        segment instead of one per message. The caller builds `frames` (joins the room)
+        and calls this without an await in between, so nothing of the room's can be
+        written to this connection before them.
+
+        Raises `ClientDisconnected` when the client is gone, as ASGI `send` does; writes
+        nothing when the transport is already closing (as uvicorn's accept).
+        """
+        if self._accept is None:
+            raise RuntimeError("no lean handshake is waiting for an accept")
+        if self.disconnected:
+            raise ClientDisconnected()
+        head = self._accepted((), None)
+        if head is not None:
+            self.transport.write(b"".join([head, *[binary_frame(f) for f in frames]]))
+            self._opened()
+
+    def refuse(self, code: int, reason: str) -> None:
+        """Accept a lean handshake and close at once with `code` (a refusal the client can
+        read, unlike a 403): the 101 and the close frame in one write, then what
+        `write_close` does after its frame. Raises and writes as `accept_with`."""
+        if self._accept is None:
+            raise RuntimeError("no lean handshake is waiting for an accept")
+        if self.disconnected:
+            raise ClientDisconnected()
+        head = self._accepted((), None)
+        if head is None:
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        self.conn.send_close(code, reason)
+        self.transport.write(b"".join([head, *self.conn.data_to_send()]))
+        self.close_sent = True
+        self._opened()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
     async def send(self, message: Any) -> None:
         """uvicorn's, but the answer to the app's first message of a lean handshake is
         written here (the 101, or the 403 of a close before accept)."""
@@ -261,38 +334,44 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             raise ClientDisconnected()
         kind = message["type"]
         if kind == "websocket.accept":
-            self._send_101(message)
+            head = self._accepted(message.get("headers", ()), message.get("subprotocol"))
+            if head is not None:
+                self.transport.write(head)
+                self._opened()
         elif kind == "websocket.close":
             self._send_403()
         else:
             self._accept = None  # a denial response: uvicorn's code needs no request for it
             await super().send(message)
 
-    def _send_101(self, message: Any) -> None:
-        """What `websockets` serialises for uvicorn's accept: its 101 with uvicorn's
-        default headers (date, server) in place of its date, and the app's own headers."""
+    def _accepted(self, extra: Any, subprotocol: str | None) -> bytes | None:
+        """The 101 `websockets` serialises for uvicorn's accept: its 101 with uvicorn's
+        default headers (date, server) in place of its date, and the app's own headers
+        (`extra`); None when the transport is closing (nothing is to be written)."""
         accept, self._accept = self._accept, None
         scope = self.scope
-        self.logger.info(
-            '%s - "WebSocket %s" [accepted]',
-            get_client_addr(scope),
-            get_path_with_query_string(scope),
-        )
-        lines = [_101, str(accept).encode("ascii"), b"\r\n"]
-        headers = [(name.lower(), value) for name, value in message.get("headers", ())]
-        subprotocol = message.get("subprotocol")
+        if self.logger.isEnabledFor(logging.INFO):  # its arguments cost more than the check
+            self.logger.info(
+                '%s - "WebSocket %s" [accepted]',
+                get_client_addr(scope),
+                get_path_with_query_string(scope),
+            )
+        headers = [(name.lower(), value) for name, value in extra]
         if subprotocol:
             headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
-        for name, value in (*self.default_headers, *headers):
-            if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
-                raise RuntimeError(f"invalid response header {name!r}")
-            lines += [name, b": ", value, b"\r\n"]
+        lines = [_101, str(accept).encode("ascii"), b"\r\n", _header_lines(self.default_headers)]
+        if headers:
+            lines.append(_header_lines(headers, cache=False))
         lines.append(b"\r\n")
-        if not self.transport.is_closing():
-            self.handshake_complete = True
-            self.transport.write(b"".join(lines))
-            self.conn.logger.info("connection open")
-            self.start_keepalive()
+        if self.transport.is_closing():
+            return None
+        return b"".join(lines)
+
+    def _opened(self) -> None:
+        """The 101 is written: what uvicorn does once its accept is out."""
+        self.handshake_complete = True
+        self.conn.logger.info("connection open")
+        self.start_keepalive()
 
     def _send_403(self) -> None:
         """uvicorn's answer to a close before accept."""

@@ -219,10 +219,14 @@ class SyncEndpoint:
             return
         adopted = False
         try:
-            await send({"type": "websocket.accept"})
+            # Under `syncd serve` a lean handshake is accepted together with the first
+            # frames (`_serve`); anywhere else the accept goes first, on its own.
+            lean = _lean_handshake(send)
+            if lean is None:
+                await send({"type": "websocket.accept"})
             metrics.WS_CONNECTIONS.inc()
             try:
-                adopted = await self._serve(room, principal, access, receive, send)
+                adopted = await self._serve(room, principal, access, receive, send, lean)
             finally:
                 if not adopted:
                     metrics.WS_CONNECTIONS.dec()
@@ -231,10 +235,18 @@ class SyncEndpoint:
                 self._rooms.release(room)
 
     async def _serve(
-        self, room: Room, principal: Principal, access: Access, receive: Receive, send: Send
+        self,
+        room: Room,
+        principal: Principal,
+        access: Access,
+        receive: Receive,
+        send: Send,
+        lean: LeanWebSocketProtocol | None,
     ) -> bool:
         """Serve the connection; True when it was handed to a `Connection` (task-less,
-        see `lean_protocol`), which then ends it (`Connection.disconnected`)."""
+        see `lean_protocol`), which then ends it (`Connection.disconnected`). `lean`: the
+        protocol of a lean handshake not yet accepted, accepted here with the first
+        frames in one write."""
         channel = AsgiChannel(send, principal)
         peer = Peer(
             channel=channel,
@@ -248,8 +260,16 @@ class SyncEndpoint:
         self._events.publish_nowait(PeerJoined(room.doc_id, room, peer))
         adopted = False
         try:
-            for frame in room.join(peer):
-                await channel.send(frame)
+            frames = room.join(peer)
+            if lean is not None:
+                # no await between the join and this write: nothing of the room's can
+                # reach the peer before its 101 and its sync step 1
+                lean.accept_with(frames)
+                for frame in frames:
+                    _count_sent(frame)
+            else:
+                for frame in frames:
+                    await channel.send(frame)
             budget = self._limiter.connection_budget() if self._limiter is not None else None
             socket = channel.socket
             if socket is not None:
@@ -455,6 +475,16 @@ class Connection:
         self._endpoint._end(self._room, self._peer, self._channel)
 
 
+def _lean_handshake(send: Send) -> LeanWebSocketProtocol | None:
+    """The uvicorn protocol behind `send` when its lean handshake waits for the accept
+    (`LeanWebSocketProtocol.accept_with`), else None; None too when the client is gone
+    (then ASGI `send` raises `ClientDisconnected` before the room is joined)."""
+    owner = getattr(send, "__self__", None)
+    if isinstance(owner, LeanWebSocketProtocol) and owner.lean_pending and not owner.disconnected:
+        return owner
+    return None
+
+
 def _clip(text: str, size: int = 200) -> str:
     """Bound what a client's frame can put into a log line or a close reason (the
     reason must stay within the 123 bytes a close frame holds)."""
@@ -467,5 +497,9 @@ async def _refuse(send: Send, code: int, reason: str) -> None:
     """Accept, then close with `code`: a close before accept reaches a browser as a bare
     HTTP 403 and the client could not tell 4401 from 4404."""
     metrics.WS_CLOSES.labels(str(code)).inc()
+    lean = _lean_handshake(send)
+    if lean is not None:
+        lean.refuse(code, reason[:120])  # the 101 and the close frame in one write
+        return
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.close", "code": code, "reason": reason[:120]})

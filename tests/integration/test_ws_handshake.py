@@ -122,6 +122,73 @@ async def test_a_plain_upgrade_syncs_with_the_accept_key(syncd: SyncdProcess) ->
     sock.close()
 
 
+async def _first_read(server: SyncdProcess, target: str) -> tuple[RawSocket, bytes, bytes]:
+    """Send an upgrade request; the socket, the response head of its first read and the
+    bytes after the head in that same read."""
+    host, port = server.http_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {host}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    writer.write(request.encode())
+    async with asyncio.timeout(TIMEOUT):
+        first = await reader.read(65536)
+    head, _, rest = first.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert accept_key(key).encode() in head
+    return RawSocket(reader, writer), head, rest
+
+
+async def test_the_101_and_sync_step_1_come_in_one_write(syncd: SyncdProcess) -> None:
+    """The lean path writes its 101 and the server's sync step 1 together: the first
+    read of the socket after the request holds both (one segment on loopback)."""
+    note = await create_note(syncd)
+    sock, _, rest = await _first_read(syncd, _target(note["id"], make_token("owner")))
+    # exactly one frame after the head: binary, sync step 1 (the note has no awareness)
+    assert rest[0] == 0x82 and len(rest) == 2 + rest[1] and rest[2:4] == b"\x00\x00"
+    sock.send(0x2, b"\x00\x00\x01\x00")
+    opcode, payload = await sock.frame()
+    assert opcode == 0x2 and payload[:2] == b"\x00\x01"  # and it syncs
+    sock.close()
+
+
+@pytest.mark.parametrize(
+    ("case", "token", "code"),
+    [("bad token", "not-a-jwt", 4401), ("unknown note", make_token("owner"), 4404)],
+)
+async def test_a_refusal_writes_the_101_and_its_close_frame_at_once(
+    syncd: SyncdProcess, case: str, token: str, code: int
+) -> None:
+    note_id = (await create_note(syncd))["id"] if code != 4404 else "no-such-note"
+    sock, _, rest = await _first_read(syncd, _target(note_id, token))
+    assert rest[0] == 0x88 and len(rest) == 2 + rest[1], case  # one close frame
+    assert int.from_bytes(rest[2:4], "big") == code, case
+    sock.send(0x8, rest[2:4])  # the client's close: the server then ends the connection
+    async with asyncio.timeout(TIMEOUT):
+        assert await sock.reader.read() == b""
+    sock.close()
+
+
+async def test_a_ping_sent_at_once_after_the_101_is_answered_after_sync_step_1(
+    syncd: SyncdProcess,
+) -> None:
+    """The client pings as soon as it has the 101 (before reading on): the pong cannot
+    overtake the server's first frame, and the connection then syncs."""
+    note = await create_note(syncd)
+    sock, status, _, _ = await RawSocket.upgrade(syncd, _target(note["id"], make_token("owner")))
+    assert status == 101
+    sock.send(0x9, b"now")
+    sock.send(0x2, b"\x00\x00\x01\x00")
+    await _sync_step1(sock)
+    assert await sock.frame() == (0xA, b"now")
+    opcode, payload = await sock.frame()
+    assert opcode == 0x2 and payload[:2] == b"\x00\x01"
+    sock.close()
+
+
 @pytest.mark.parametrize(
     ("case", "token", "headers"),
     [

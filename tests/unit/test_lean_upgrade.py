@@ -12,10 +12,16 @@ import pytest
 import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.server import ServerState
 from websockets.utils import accept_key
 
-from syncd.transport.lean_protocol import HEADER_NAME, HEADER_VALUE, LeanWebSocketProtocol
+from syncd.transport.lean_protocol import (
+    HEADER_NAME,
+    HEADER_VALUE,
+    LeanWebSocketProtocol,
+    binary_frame,
+)
 from syncd.transport.lean_upgrade import LeanHttpToolsProtocol, plain_upgrade
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
@@ -83,6 +89,8 @@ class _Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.written = bytearray()
+        #: every write, as written (one per `transport.write` call)
+        self.writes: list[bytes] = []
         self.closed = False
         self.protocol: Any = None
 
@@ -91,6 +99,7 @@ class _Transport(asyncio.Transport):
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self.written += data
+        self.writes.append(bytes(data))
 
     def close(self) -> None:
         self.closed = True
@@ -264,3 +273,161 @@ def test_header_bytes_are_checked_as_websockets_patterns_do(name: bytes, value: 
     }
     if not duplicate:
         assert taken == expected
+
+
+DATE = (b"date", b"Sun, 06 Dec 2026 18:00:00 GMT")
+STEP1 = b"\x00\x00\x01\x00"
+AWARENESS = b"\x01\x05\x01\x07\x01\x02{}"
+
+
+def _the_101(*headers: tuple[bytes, bytes]) -> bytes:
+    lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(KEY).encode() + b"\r\n" + lines + b"\r\n"
+    )
+
+
+async def _run_lean(app: Any, state: ServerState | None = None) -> _Transport:
+    """A plain upgrade through the lean path to `app`; the transport once the app's task
+    is done."""
+    config = uvicorn.Config(
+        app, ws=LeanWebSocketProtocol, ws_per_message_deflate=False, lifespan="off"
+    )
+    config.load()
+    state = state or ServerState()
+    transport = _Transport()
+    http = LeanHttpToolsProtocol(config, state, {})
+    http.connection_made(transport)
+    http.data_received(_request(PLAIN))
+    async with asyncio.timeout(5):
+        await asyncio.gather(*state.tasks)
+    return transport
+
+
+def _masked(opcode: int, payload: bytes) -> bytes:
+    """One masked client frame."""
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + masked
+
+
+async def test_accept_with_writes_the_101_and_the_first_frames_at_once() -> None:
+    """The 101, sync step 1 and the awareness frame are one transport write; a ping the
+    client sends once it has them is answered after them."""
+    handler = _Handler()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        protocol = send.__self__
+        assert protocol.lean_pending
+        protocol.accept_with([STEP1, AWARENESS])
+        assert not protocol.lean_pending and protocol.handshake_complete
+        assert protocol.adopt(handler)
+
+    state = ServerState()
+    state.default_headers = [DATE, (b"server", b"uvicorn")]
+    transport = await _run_lean(app, state)
+    assert transport.writes == [
+        _the_101(DATE, (b"server", b"uvicorn")) + binary_frame(STEP1) + binary_frame(AWARENESS)
+    ]
+    transport.protocol.data_received(_masked(0x9, b"ping") + _masked(0x2, STEP1))
+    assert transport.writes[1:] == [b"\x8a\x04ping"]  # the pong, after the 101 and frames
+    assert handler.frames == [STEP1]
+
+
+async def test_refuse_writes_the_101_and_the_close_frame_at_once() -> None:
+    """A refusal after the handshake: one write holding the 101 and the close frame with
+    the code; the connection then waits for the client's close and closes the socket."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        send.__self__.refuse(4401, "no token")
+
+    state = ServerState()
+    state.default_headers = [DATE]
+    transport = await _run_lean(app, state)
+    close = b"\x88\x0a" + (4401).to_bytes(2, "big") + b"no token"
+    assert transport.writes == [_the_101(DATE) + close]
+    protocol = transport.protocol
+    assert protocol.close_sent and protocol.close_timer is not None and not transport.closed
+    protocol.data_received(_masked(0x8, (4401).to_bytes(2, "big")))
+    assert transport.closed
+
+
+async def test_accept_with_refuses_what_is_not_a_waiting_lean_handshake() -> None:
+    """A client gone before the accept: `ClientDisconnected`, as ASGI `send` raises, and
+    nothing written; an accepted connection cannot be accepted again."""
+    outcomes: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        protocol = send.__self__
+        protocol.connection_lost(None)
+        try:
+            protocol.accept_with([STEP1])
+        except ClientDisconnected:
+            outcomes.append("disconnected")
+
+    transport = await _run_lean(app)
+    assert outcomes == ["disconnected"] and transport.writes == []
+
+    async def twice(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        send.__self__.accept_with([STEP1])
+        with pytest.raises(RuntimeError):
+            send.__self__.accept_with([STEP1])
+        outcomes.append("accepted once")
+
+    transport = await _run_lean(twice)
+    assert outcomes[-1] == "accepted once" and len(transport.writes) == 1
+
+    async def refused_after_accept(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        send.__self__.accept_with([STEP1])
+        with pytest.raises(RuntimeError):
+            send.__self__.refuse(4401, "late")
+        outcomes.append("not refused")
+
+    transport = await _run_lean(refused_after_accept)
+    assert outcomes[-1] == "not refused" and len(transport.writes) == 1
+
+
+async def test_accept_with_writes_nothing_to_a_closing_transport() -> None:
+    """As uvicorn's accept: no 101 (and no frames) once the transport is closing."""
+    written: list[list[bytes]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        transport = send.__self__.transport
+        transport.closed = True
+        send.__self__.accept_with([STEP1])
+        written.append(list(transport.writes))
+        assert not send.__self__.handshake_complete
+
+    await _run_lean(app)
+    assert written == [[]]
+
+
+async def test_the_101_follows_the_servers_date_and_carries_the_apps_headers() -> None:
+    """The default headers' lines are reused while uvicorn's list is the same, and a new
+    list (the next second's date) is serialised again; the app's headers follow them."""
+    state = ServerState()
+    later = (b"date", b"Sun, 06 Dec 2026 18:00:01 GMT")
+    extra = [(b"X-Extra", b"1")]
+    for date in (DATE, DATE, later):
+        state.default_headers = [date]
+        transport = await _run_lean(
+            _answering({"type": "websocket.accept", "headers": extra}), state
+        )
+        assert transport.writes == [_the_101(date, (b"x-extra", b"1"))]
+
+
+def _answering(first: dict[str, Any]) -> Any:
+    """An app that answers the connect with `first`."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        await send(first)
+
+    return app

@@ -131,6 +131,36 @@ async def test_join_starts_the_stock_handshake_with_sync_step_1() -> None:
     assert isinstance(parse_message(frames[0]), SyncStep1)
 
 
+async def test_the_sync_step_1_of_a_join_follows_every_change_of_the_doc() -> None:
+    """Joins on an unchanged doc share one step 1 frame; a peer's update, another
+    instance's update and a server-side edit each give the next joiner the new state."""
+    room = Room("n", MemoryLog())
+    assert room.join(peer()[0])[0] is room.join(peer()[0])[0]
+    writer, _ = peer()
+    room.join(writer)
+
+    def server_edit() -> None:
+        before = room.doc.get_state()
+        room.doc["t"] = Text("c")
+        room.record_local(room.doc.get_update(before))
+
+    def state_in_step1() -> bytes:
+        message = parse_message(room.join(peer()[0])[0])
+        assert isinstance(message, SyncStep1)
+        return message.state_vector
+
+    for change in (
+        lambda: room.handle(writer, SyncUpdate(typed("a", 1))),
+        lambda: room.apply_remote([typed("b", 2)]),
+        server_edit,
+    ):
+        before = state_in_step1()
+        change()
+        after = state_in_step1()
+        assert after != before and after == room.doc.get_state()
+    await room.drain()
+
+
 async def test_an_update_reaches_every_other_peer_once_and_never_its_sender() -> None:
     room = Room("n", MemoryLog())
     (a, ca), (b, cb), (c, cc) = peer(), peer(), peer()
