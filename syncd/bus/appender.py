@@ -57,20 +57,24 @@ _Command = tuple[bytes | str | float | int, ...]
 #: (doc id, updates) of one turn
 Batch = Sequence[tuple[str, Sequence[bytes]]]
 
-#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, then per
-#: doc: its doc-index member, its update count n, its n updates]. The same entries (`o`
-#: first, then `u`, the layout the stream reader's fast path expects) as the plain `XADD`s,
-#: in one command. Each doc succeeds or fails on its own (`pcall`, as the pipeline's replies
-#: do): the reply has, per doc, the error of its append, or `{status, prev, id...}`: status
-#: "" when appended and indexed, "!" + the error when appended but not indexed; `prev` the
-#: id of the entry right before the run (atomic, so nothing else is between it and the
-#: run), "" when the stream had none; then the ids of the run. With them the stream reader
+#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, the
+#: `appended` channel, then per doc: its doc-index member, its update count n, its n
+#: updates]. The same entries (`o` first, then `u`, the layout the stream reader's fast
+#: path expects) as the plain `XADD`s, in one command. Each doc succeeds or fails on its
+#: own (`pcall`, as the pipeline's replies do): the reply has, per doc, the error of its
+#: append, or `{status, prev, id...}`: status "" when appended and indexed, "!" + the error
+#: when appended but not indexed; `prev` the id of the entry right before the run (atomic,
+#: so nothing else is between it and the run), "" when the stream had none; then the ids
+#: of the run. With them the stream reader
 #: steps over this instance's own entries instead of reading them back.
 #: The doc index is written only when its score is over a second old (`ZSCORE` first, in
 #: the script so a compaction's `ZREM` is seen): it only finds streams idle for a whole
 #: compaction interval, and a `ZADD` per doc per turn is a write the AOF and replicas get.
+#: Last, the origin is published on the `appended` channel (once per turn, after the
+#: appends, so a reader told of it finds them): other instances' readers read when told,
+#: rather than polling every loaded stream while their own instance writes.
 _APPEND = """
-local origin, now, a = ARGV[1], ARGV[2], 3
+local origin, now, a = ARGV[1], ARGV[2], 4
 local stale = tonumber(now) - 1
 local out = {}
 for k = 2, #KEYS do
@@ -98,6 +102,7 @@ for k = 2, #KEYS do
     out[k - 1] = reply
   end
 end
+redis.pcall('PUBLISH', ARGV[3], origin)
 return out
 """
 _APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
@@ -184,7 +189,7 @@ class StreamAppender:
         commands: list[_Command] = []
         if scripted:
             keys: list[str] = [self._keys.doc_index]
-            args: list[bytes | str | float | int] = [self._origin, now or 0.0]
+            args: list[bytes | str | float | int] = [self._origin, now or 0.0, self._keys.appended]
             for doc_id, updates in batch:
                 stream, member = self._names(doc_id)
                 keys.append(stream)

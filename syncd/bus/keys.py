@@ -117,6 +117,13 @@ class Keys:
         return f"{self.prefix}:amqp:lease"
 
     @property
+    def appended(self) -> str:
+        """Pub/sub channel the append script publishes the appending instance's id on, once
+        per turn: a writing instance's stream reader reads when another one appended rather
+        than polling every loaded stream (`syncd.bus.reader`)."""
+        return f"{self.prefix}:appended"
+
+    @property
     def stateless(self) -> str:
         """Hocuspocus stateless messages of every doc (rare: one channel, filtered on
         receipt by the docs an instance has loaded)."""

@@ -10,7 +10,14 @@ and a run read back anyway (another instance appended before it) is dropped by i
 ids. Since a blocked read is woken by every append to the streams it names, this
 instance's own included, the reader polls instead (`XREAD` without `BLOCK`, each sent right
 after an own append's reply) while its own appends are recent (`POLL_WINDOW`): it is
-not woken for them, and its polls step over them. Entries no run
+not woken for them, and its polls step over them. It polls only when told that another
+instance appended (the append script publishes its origin on `Keys.appended` once per
+turn, after its appends; told before the poll is sent, so the poll finds them), or
+`POLL_FALLBACK` after the last read (entries `XADD`ed by anything that does not publish,
+and any notice lost with the pub/sub connection): a busy instance alone on its docs then
+reads a few times a second instead of naming every loaded stream each millisecond (a poll
+of 100 streams cost Redis ~120 us). The notices only say when to read; what is read is
+still every entry after the id each room holds, so none can be skipped. Entries no run
 covers (read before the script's reply came, or appended by `XADD` on a cluster) are
 judged by their origin field: the reply is taken as Redis sent it (no per-entry dict), an
 entry is judged by its first field (the origin, written first) with one bytes compare
@@ -65,6 +72,10 @@ READ_INTERVAL = 0.001
 #: on a loaded machine takes several ms, and with 2 ms a third of an instance's own entries
 #: were still read back (bus_bench, 100 rooms: 0.34 per append; 0.04 with 10 ms).
 POLL_WINDOW = 0.010
+#: while polling, seconds after the last read that the next one is sent even if no other
+#: instance said it appended: the latency of entries from a writer that does not publish
+#: (an instance of an older version during a rolling upgrade, a lost pub/sub notice)
+POLL_FALLBACK = 0.050
 #: the remote hop's latency histogram, batched (py-spy: `labels()` per read, then
 #: prometheus-client's locks per observation, 6% of the reader's samples in bus_bench)
 _FANOUT_REMOTE = metrics.FANOUT_REMOTE
@@ -107,8 +118,15 @@ class StreamReader:
         block_ms: int = 5000,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         locate: Callable[[bool], Awaitable[str]] | None = None,
+        notices: bytes | None = None,
     ) -> None:
         self._url = redis_url
+        #: the channel other instances' append scripts publish on (None: no notices, as on
+        #: a cluster, whose appends are plain XADDs and whose reader never polls)
+        self._notices = notices
+        #: set when another instance said it appended (or notices may have been lost)
+        self._foreign = asyncio.Event()
+        self._notice_task: asyncio.Task[None] | None = None
         #: the URL to (re)connect to, asked before every connect (a cluster slot's master);
         #: its argument says the last connection failed (the answer may have changed)
         self._locate = locate
@@ -142,16 +160,20 @@ class StreamReader:
         return self
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run())
+        if self._notices is not None:
+            self._notice_task = loop.create_task(self._listen_notices(self._notices))
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._notice_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for conn in (self._conn, self._control):
             if conn is not None:
                 with contextlib.suppress(RedisError, OSError):
@@ -260,10 +282,71 @@ class StreamReader:
                     self._conn = self._link = None
                 await asyncio.sleep(delay)
 
+    async def _listen_notices(self, channel: bytes) -> None:
+        """Sets `_foreign` for each other instance's append notice; on a fresh (or lost)
+        subscription too, since notices sent meanwhile are gone."""
+        backoff = Backoff(0.05, MAX_BACKOFF)
+        origin = self._instance_id
+        while True:
+            conn: Redis | None = None
+            try:
+                url = self._url if self._locate is None else await self._locate(False)
+                conn = Redis.from_url(
+                    url,
+                    single_connection_client=True,
+                    socket_timeout=None,
+                    socket_connect_timeout=READ_MARGIN,
+                )
+                async with asyncio.timeout(READ_MARGIN):
+                    await conn.ping()
+                link = conn.connection
+                assert link is not None
+                await link.send_packed_command(
+                    hiredis.pack_command((b"SUBSCRIBE", channel)),  # type: ignore[arg-type]
+                    check_health=False,
+                )
+                while True:
+                    message = await link.read_response(push_request=True)
+                    # anything but this instance's own notice (the subscription's
+                    # confirmation too: notices may have been missed before it)
+                    if not (
+                        isinstance(message, list)
+                        and len(message) == 3
+                        and message[0] == b"message"
+                        and message[2] == origin
+                    ):
+                        self._foreign.set()
+                    backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self._foreign.set()
+                delay = backoff.next()
+                log.warning("stream reader notices: %s; retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await conn.aclose()
+
     async def _read_once(self) -> float:
         """One XREAD over the loaded docs' streams; how long after its start the next one
         may start (0: at once, after a blocked read that returned nothing)."""
         poll = time.monotonic() - self._own_at < POLL_WINDOW
+        if poll and self._notices is not None and not self._foreign.is_set():
+            # Nothing to read but this instance's own entries, unless another instance
+            # said it appended: wait for that, the fallback, or the end of the poll window
+            # (then a blocked read takes over).
+            deadline = time.monotonic() + POLL_FALLBACK
+            while not self._foreign.is_set():
+                now = time.monotonic()
+                rest = min(deadline, self._own_at + POLL_WINDOW) - now
+                if rest <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(rest):
+                        await self._foreign.wait()
+            poll = self._foreign.is_set() or time.monotonic() - self._own_at < POLL_WINDOW
         if poll:
             # Sent right after the next own append's reply (before the rooms, woken by the
             # same reply, append again): Redis has then appended nothing of this instance
@@ -309,6 +392,9 @@ class StreamReader:
         else:
             args = (b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", self._block_ms, b"STREAMS")
         command = hiredis.pack_command((*args, *names, *ids))  # type: ignore[arg-type]
+        # Notices that came before this read are of appends it will find; any later one
+        # asks for another read.
+        self._foreign.clear()
         self._blocked = not poll
         try:
             await self._link.send_packed_command(command, check_health=False)

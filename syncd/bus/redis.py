@@ -72,7 +72,11 @@ class RedisBus:
             )
         else:
             self._reader = StreamReader(
-                redis_url, self._origin, self._keys, on_reconnect=self._catch_up
+                redis_url,
+                self._origin,
+                self._keys,
+                on_reconnect=self._catch_up,
+                notices=self._keys.appended.encode(),
             )
         self._appender = StreamAppender(
             redis,
