@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -80,12 +81,21 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         info = await redis.info("cpu")
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
+    pace = random.Random(1)
+
     async def room_loop(doc: str) -> None:
         for _ in range(args.appends):
             await writer.append(doc, [update])
-            await asyncio.sleep(0)
+            # with --interval, rooms append at their own times, a few per turn (as a
+            # server's rooms flush), rather than all of them in every turn
+            await asyncio.sleep(pace.uniform(0, 2 * args.interval) if args.interval else 0)
+
+    async def xreads() -> int:
+        stats = await redis.info("commandstats")
+        return int(stats.get("cmdstat_xread", {}).get("calls", 0))
 
     redis_cpu = await info_cpu()
+    reads = await xreads()
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(room_loop(doc) for doc in docs))
     # every instance has read the streams up to their ends (its own entries included)
@@ -101,6 +111,7 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         await asyncio.sleep(0.01)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     redis_cpu = await info_cpu() - redis_cpu
+    reads = await xreads() - reads
     total = args.rooms * args.appends
     # own entries the writer's reader read back; a tree without the counter reads them all
     read_back = getattr(writer._reader, "own_read", total) if args.mode != "append" else 0
@@ -118,6 +129,7 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         "redis_us_per_append": redis_cpu / total * 1e6,
         "appends_per_s_wall": total / wall,
         "own_read_back_per_append": read_back / total,
+        "xreads_per_append": reads / total,
     }
 
 
@@ -128,6 +140,9 @@ def main() -> int:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--appends", type=int, default=200, help="per room")
     parser.add_argument("--size", type=int, default=40, help="bytes per update")
+    parser.add_argument(
+        "--interval", type=float, default=0.0, help="mean seconds between a room's appends"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", default="")
@@ -159,6 +174,8 @@ def main() -> int:
                             str(args.appends),
                             "--size",
                             str(args.size),
+                            "--interval",
+                            str(args.interval),
                             "--redis-url",
                             redis.url,
                         ],
@@ -174,7 +191,10 @@ def main() -> int:
     finally:
         redis.close()
     head = ("mode", "tree", "syncd us/append", "redis us/append", "appends/s", "own read back")
-    print(f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10} {head[5]:>14}")
+    print(
+        f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10} {head[5]:>14}"
+        f" {'XREADs/append':>14}"
+    )
     for mode, by_tree in results.items():
         for label, records in by_tree.items():
 
@@ -184,7 +204,7 @@ def main() -> int:
             print(
                 f"{mode:6} {label:10} {med('syncd_us_per_append'):16.1f} "
                 f"{med('redis_us_per_append'):16.1f} {med('appends_per_s_wall'):10.0f} "
-                f"{med('own_read_back_per_append'):14.2f}"
+                f"{med('own_read_back_per_append'):14.2f} {med('xreads_per_append'):14.3f}"
             )
     return 0
 

@@ -147,6 +147,8 @@ class StreamReader:
         #: own entries read back (and dropped), and own entries stepped over unread
         self.own_read = 0
         self.own_skipped = 0
+        #: XREADs sent (blocked or not)
+        self.reads = 0
         #: `time.monotonic()` of the last own run told, and set when one is told
         self._own_at = 0.0
         self._told = asyncio.Event()
@@ -395,6 +397,7 @@ class StreamReader:
         # Notices that came before this read are of appends it will find; any later one
         # asks for another read.
         self._foreign.clear()
+        self.reads += 1
         self._blocked = not poll
         try:
             await self._link.send_packed_command(command, check_health=False)
