@@ -16,8 +16,10 @@ turn, after its appends; told before the poll is sent, so the poll finds them), 
 `POLL_FALLBACK` after the last read (entries `XADD`ed by anything that does not publish,
 and any notice lost with the pub/sub connection): a busy instance alone on its docs then
 reads a few times a second instead of naming every loaded stream each millisecond (a poll
-of 100 streams cost Redis ~120 us). The notices only say when to read; what is read is
-still every entry after the id each room holds, so none can be skipped. Entries no run
+of 100 streams cost Redis ~120 us). It is subscribed to the notices only while its own
+instance appends (`NOTICE_HOLD`): one that only reads blocks, and is not woken by every
+other instance's turn. The notices only say when to read; what is read is still every
+entry after the id each room holds, so none can be skipped. Entries no run
 covers (read before the script's reply came, or appended by `XADD` on a cluster) are
 judged by their origin field: the reply is taken as Redis sent it (no per-entry dict), an
 entry is judged by its first field (the origin, written first) with one bytes compare
@@ -76,6 +78,8 @@ POLL_WINDOW = 0.010
 #: instance said it appended: the latency of entries from a writer that does not publish
 #: (an instance of an older version during a rolling upgrade, a lost pub/sub notice)
 POLL_FALLBACK = 0.050
+#: seconds after this instance's last own append that it stays subscribed to the notices
+NOTICE_HOLD = 1.0
 #: the remote hop's latency histogram, batched (py-spy: `labels()` per read, then
 #: prometheus-client's locks per observation, 6% of the reader's samples in bus_bench)
 _FANOUT_REMOTE = metrics.FANOUT_REMOTE
@@ -127,6 +131,8 @@ class StreamReader:
         #: set when another instance said it appended (or notices may have been lost)
         self._foreign = asyncio.Event()
         self._notice_task: asyncio.Task[None] | None = None
+        #: set while this instance appends: the notices are wanted
+        self._writing = asyncio.Event()
         #: the URL to (re)connect to, asked before every connect (a cluster slot's master);
         #: its argument says the last connection failed (the answer may have changed)
         self._locate = locate
@@ -207,6 +213,8 @@ class StreamReader:
         (b"" when unknown): step over them rather than reading them back."""
         self._own_at = time.monotonic()
         self._told.set()
+        if not self._writing.is_set():
+            self._writing.set()
         sub = self._subs.get(doc_id)
         if sub is None or sub.last_id is None or not ids:
             return
@@ -222,6 +230,9 @@ class StreamReader:
 
     def _wake(self) -> None:
         self._changed.set()
+        # a polling reader reads the new stream now too, not at the next notice: one
+        # another instance sent before the room told its position would find it unread
+        self._foreign.set()
         if self._blocked and self._control is not None and self._conn_id is not None:
             task = asyncio.get_running_loop().create_task(
                 self._control.client_unblock(self._conn_id)
@@ -285,11 +296,13 @@ class StreamReader:
                 await asyncio.sleep(delay)
 
     async def _listen_notices(self, channel: bytes) -> None:
-        """Sets `_foreign` for each other instance's append notice; on a fresh (or lost)
-        subscription too, since notices sent meanwhile are gone."""
+        """Subscribed to the notices while this instance appends (its own appends within
+        `NOTICE_HOLD`), so an instance that only reads is not woken by every other one's
+        turn; sets `_foreign` for each other instance's notice, and on every fresh (or
+        lost) subscription, since notices sent before it are gone."""
         backoff = Backoff(0.05, MAX_BACKOFF)
-        origin = self._instance_id
         while True:
+            await self._writing.wait()
             conn: Redis | None = None
             try:
                 url = self._url if self._locate is None else await self._locate(False)
@@ -307,18 +320,19 @@ class StreamReader:
                     hiredis.pack_command((b"SUBSCRIBE", channel)),  # type: ignore[arg-type]
                     check_health=False,
                 )
-                while True:
-                    message = await link.read_response(push_request=True)
-                    # anything but this instance's own notice (the subscription's
-                    # confirmation too: notices may have been missed before it)
-                    if not (
-                        isinstance(message, list)
-                        and len(message) == 3
-                        and message[0] == b"message"
-                        and message[2] == origin
-                    ):
-                        self._foreign.set()
-                    backoff.reset()
+                listening = asyncio.get_running_loop().create_task(self._take_notices(link))
+                try:
+                    while not listening.done() and time.monotonic() - self._own_at < NOTICE_HOLD:
+                        await asyncio.wait((listening,), timeout=NOTICE_HOLD)
+                    if listening.done():
+                        listening.result()  # it only ends by its connection's error
+                finally:
+                    if not listening.done():
+                        listening.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await listening
+                self._writing.clear()  # unsubscribed (closed below) until the next append
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -330,6 +344,20 @@ class StreamReader:
                 if conn is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await conn.aclose()
+
+    async def _take_notices(self, link: Connection) -> None:
+        origin = self._instance_id
+        while True:
+            message = await link.read_response(push_request=True)
+            # anything but this instance's own notice (the subscription's confirmation
+            # too: notices may have been missed before it)
+            if not (
+                isinstance(message, list)
+                and len(message) == 3
+                and message[0] == b"message"
+                and message[2] == origin
+            ):
+                self._foreign.set()
 
     async def _read_once(self) -> float:
         """One XREAD over the loaded docs' streams; how long after its start the next one
