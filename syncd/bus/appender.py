@@ -57,7 +57,7 @@ _Command = tuple[bytes | str | float | int, ...]
 #: (doc id, updates) of one turn
 Batch = Sequence[tuple[str, Sequence[bytes]]]
 
-#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, the
+#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, its
 #: `appended` channel, then per doc: its doc-index member, its update count n, its n
 #: updates]. The same entries (`o` first, then `u`, the layout the stream reader's fast
 #: path expects) as the plain `XADD`s, in one command. Each doc succeeds or fails on its
@@ -70,9 +70,9 @@ Batch = Sequence[tuple[str, Sequence[bytes]]]
 #: The doc index is written only when its score is over a second old (`ZSCORE` first, in
 #: the script so a compaction's `ZREM` is seen): it only finds streams idle for a whole
 #: compaction interval, and a `ZADD` per doc per turn is a write the AOF and replicas get.
-#: Last, the origin is published on the `appended` channel (once per turn, after the
-#: appends, so a reader told of it finds them): other instances' readers read when told,
-#: rather than polling every loaded stream while their own instance writes.
+#: Last, a notice on the instance's `appended` channel (once per turn, after the appends,
+#: so a reader told finds them): other instances' readers read when told, rather than
+#: polling every loaded stream while their own instance writes.
 _APPEND = """
 local origin, now, a = ARGV[1], ARGV[2], 4
 local stale = tonumber(now) - 1
@@ -102,7 +102,7 @@ for k = 2, #KEYS do
     out[k - 1] = reply
   end
 end
-redis.pcall('PUBLISH', ARGV[3], origin)
+redis.pcall('PUBLISH', ARGV[3], '')
 return out
 """
 _APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
@@ -139,6 +139,7 @@ class StreamAppender:
         self._url = split_seeds(redis_url)[0]
         self._keys = keys
         self._origin = origin
+        self._notices = keys.appended(origin.decode())
         self._replicas = replicas
         self._wait_ms = wait_ms
         #: docs appended whose entry in the doc index failed: added again next turn
@@ -189,7 +190,7 @@ class StreamAppender:
         commands: list[_Command] = []
         if scripted:
             keys: list[str] = [self._keys.doc_index]
-            args: list[bytes | str | float | int] = [self._origin, now or 0.0, self._keys.appended]
+            args: list[bytes | str | float | int] = [self._origin, now or 0.0, self._notices]
             for doc_id, updates in batch:
                 stream, member = self._names(doc_id)
                 keys.append(stream)

@@ -116,12 +116,11 @@ class Keys:
         """The instance that publishes the AMQP outbox now (string with a PX TTL)."""
         return f"{self.prefix}:amqp:lease"
 
-    @property
-    def appended(self) -> str:
-        """Pub/sub channel the append script publishes the appending instance's id on, once
-        per turn: a writing instance's stream reader reads when another one appended rather
-        than polling every loaded stream (`syncd.bus.reader`)."""
-        return f"{self.prefix}:appended"
+    def appended(self, instance_id: str) -> str:
+        """Pub/sub channel an instance's append script publishes on once per turn: another
+        writing instance's stream reader reads when told rather than polling every loaded
+        stream (`syncd.bus.reader`). One per instance, so none is told of its own turns."""
+        return f"{self.prefix}:appended:{key_part(instance_id)}"
 
     @property
     def stateless(self) -> str:

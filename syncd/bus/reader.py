@@ -11,10 +11,12 @@ ids. Since a blocked read is woken by every append to the streams it names, this
 instance's own included, the reader polls instead (`XREAD` without `BLOCK`, each sent right
 after an own append's reply) while its own appends are recent (`POLL_WINDOW`): it is
 not woken for them, and its polls step over them. It polls only when told that another
-instance appended (the append script publishes its origin on `Keys.appended` once per
-turn, after its appends; told before the poll is sent, so the poll finds them), or
-`POLL_FALLBACK` after the last read (entries `XADD`ed by anything that does not publish,
-and any notice lost with the pub/sub connection): a busy instance alone on its docs then
+instance appended (its append script publishes on its `Keys.appended` channel once per
+turn, after its appends; told before the poll is sent, so the poll finds them; an
+instance's reader subscribes to the channels of the instances whose entries it has read,
+so it is never told of its own turns), or `POLL_FALLBACK` after the last read (entries of
+an instance not seen yet, of anything that does not publish, and any notice lost with the
+pub/sub connection): a busy instance alone on its docs then
 reads a few times a second instead of naming every loaded stream each millisecond (a poll
 of 100 streams cost Redis ~120 us). It is subscribed to the notices only while its own
 instance appends (`NOTICE_HOLD`): one that only reads blocks, and is not woken by every
@@ -80,6 +82,8 @@ POLL_WINDOW = 0.010
 POLL_FALLBACK = 0.050
 #: seconds after this instance's last own append that it stays subscribed to the notices
 NOTICE_HOLD = 1.0
+#: other instances' notice channels subscribed at most (then forgotten, and seen again)
+MAX_ORIGINS = 256
 #: the remote hop's latency histogram, batched (py-spy: `labels()` per read, then
 #: prometheus-client's locks per observation, 6% of the reader's samples in bus_bench)
 _FANOUT_REMOTE = metrics.FANOUT_REMOTE
@@ -122,12 +126,16 @@ class StreamReader:
         block_ms: int = 5000,
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
         locate: Callable[[bool], Awaitable[str]] | None = None,
-        notices: bytes | None = None,
+        notices: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._url = redis_url
-        #: the channel other instances' append scripts publish on (None: no notices, as on
-        #: a cluster, whose appends are plain XADDs and whose reader never polls)
+        #: an instance id -> the channel its append script publishes on (None: no notices,
+        #: as on a cluster, whose appends are plain XADDs and whose reader never polls)
         self._notices = notices
+        #: other instances seen appending to loaded docs: whose notices to take
+        self._origins: set[bytes] = set()
+        #: the connection the notices come on, while subscribed
+        self._notice_link: Connection | None = None
         #: set when another instance said it appended (or notices may have been lost)
         self._foreign = asyncio.Event()
         self._notice_task: asyncio.Task[None] | None = None
@@ -295,11 +303,11 @@ class StreamReader:
                     self._conn = self._link = None
                 await asyncio.sleep(delay)
 
-    async def _listen_notices(self, channel: bytes) -> None:
-        """Subscribed to the notices while this instance appends (its own appends within
-        `NOTICE_HOLD`), so an instance that only reads is not woken by every other one's
-        turn; sets `_foreign` for each other instance's notice, and on every fresh (or
-        lost) subscription, since notices sent before it are gone."""
+    async def _listen_notices(self, channel_of: Callable[[bytes], bytes]) -> None:
+        """Subscribed, while this instance appends (its own appends within `NOTICE_HOLD`),
+        to the notices of the instances seen appending to loaded docs; an instance that only
+        reads blocks instead, and is not woken by every other one's turn. Each notice, and
+        each subscription's confirmation (notices sent before it are gone), sets `_foreign`."""
         backoff = Backoff(0.05, MAX_BACKOFF)
         while True:
             await self._writing.wait()
@@ -316,10 +324,14 @@ class StreamReader:
                     await conn.ping()
                 link = conn.connection
                 assert link is not None
-                await link.send_packed_command(
-                    hiredis.pack_command((b"SUBSCRIBE", channel)),  # type: ignore[arg-type]
-                    check_health=False,
-                )
+                # from here on `_discover` subscribes on this link; these are the ones before
+                self._notice_link = link
+                if self._origins:
+                    channels = [channel_of(origin) for origin in self._origins]
+                    await link.send_packed_command(
+                        hiredis.pack_command((b"SUBSCRIBE", *channels)),  # type: ignore[arg-type]
+                        check_health=False,
+                    )
                 listening = asyncio.get_running_loop().create_task(self._take_notices(link))
                 try:
                     while not listening.done() and time.monotonic() - self._own_at < NOTICE_HOLD:
@@ -327,6 +339,7 @@ class StreamReader:
                     if listening.done():
                         listening.result()  # it only ends by its connection's error
                 finally:
+                    self._notice_link = None
                     if not listening.done():
                         listening.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -346,18 +359,22 @@ class StreamReader:
                         await conn.aclose()
 
     async def _take_notices(self, link: Connection) -> None:
-        origin = self._instance_id
         while True:
-            message = await link.read_response(push_request=True)
-            # anything but this instance's own notice (the subscription's confirmation
-            # too: notices may have been missed before it)
-            if not (
-                isinstance(message, list)
-                and len(message) == 3
-                and message[0] == b"message"
-                and message[2] == origin
-            ):
-                self._foreign.set()
+            await link.read_response(push_request=True)
+            self._foreign.set()
+
+    def _discover(self, origin: bytes) -> None:
+        """Another instance appended to a loaded doc: take its notices from now on."""
+        if len(self._origins) >= MAX_ORIGINS:
+            self._origins.clear()  # instances long gone; the live ones are seen again
+        self._origins.add(origin)
+        link = self._notice_link
+        if link is not None and self._notices is not None:
+            command = hiredis.pack_command((b"SUBSCRIBE", self._notices(origin)))  # type: ignore[arg-type]
+            task = asyncio.get_running_loop().create_task(
+                link.send_packed_command(command, check_health=False)
+            )
+            task.add_done_callback(_log_failure)
 
     async def _read_once(self) -> float:
         """One XREAD over the loaded docs' streams; how long after its start the next one
@@ -465,6 +482,8 @@ class StreamReader:
                 if fields[1] == origin:
                     self.own_read += 1
                     continue  # this instance's own entry: its update is in the room already
+                if fields[1] not in self._origins:
+                    self._discover(fields[1])
                 if fields[2] == b"u":
                     updates.append(fields[3])
                     continue

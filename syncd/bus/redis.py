@@ -76,7 +76,7 @@ class RedisBus:
                 self._origin,
                 self._keys,
                 on_reconnect=self._catch_up,
-                notices=self._keys.appended.encode(),
+                notices=lambda origin: self._keys.appended(origin.decode()).encode(),
             )
         self._appender = StreamAppender(
             redis,

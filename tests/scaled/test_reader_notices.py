@@ -1,12 +1,12 @@
 """A writing instance's reader reads when another instance says it appended (issue 15).
 
 While its own appends are recent the reader does not block (its own appends would wake
-it) and, rather than polling every loaded stream each millisecond, reads when another
-instance's append script published that it appended. What must hold, on a real Redis
-with two real buses: the writer's own appends alone cause no reads; another instance's
-entry reaches it by the notice alone (the timed fallback is pushed out of reach here); and
-across lost connections (the notices' and the reads') no entry of the other instance is
-skipped or reordered, and none of its own is delivered.
+it) and, rather than polling every loaded stream each millisecond, reads when an instance
+whose entries it has read before says (on its own channel) that it appended. What must
+hold, on a real Redis with two real buses: the writer's own appends alone cause no reads;
+another instance's entry reaches it by the notice alone (the timed fallback is pushed out
+of reach here); and across lost connections (the notices' and the reads') no entry of the
+other instance is skipped or reordered, and none of its own is delivered.
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ async def test_own_appends_cause_no_reads_and_a_notice_brings_the_others_entry(
     ) as (_redis, _keys, (bus_a, on_a), (bus_b, _on_b)):
         reader = bus_a._reader
         assert isinstance(reader, reader_module.StreamReader)
+        # A, not writing yet, blocks: it reads B's entry at once, and learns of B
+        await bus_b.append(DOC, [b"b-first"])
+        await eventually(
+            lambda: _async(on_a[DOC].updates == [b"b-first"]), what="B's first entry read by A"
+        )
         await bus_a.append(DOC, [b"a-first"])  # A's poll window starts
         await eventually(
             lambda: _async(reader.own_read + reader.own_skipped == 1),
@@ -60,9 +65,9 @@ async def test_own_appends_cause_no_reads_and_a_notice_brings_the_others_entry(
         assert reader.reads - reads <= 2
         await bus_b.append(DOC, [b"from-b"])
         await eventually(
-            lambda: _async(on_a[DOC].updates == [b"from-b"]), what="B's entry read by A"
+            lambda: _async(on_a[DOC].updates == [b"b-first", b"from-b"]),
+            what="B's entry read by A",
         )
-        assert on_a[DOC].updates == [b"from-b"]
 
 
 async def test_no_entry_is_skipped_across_lost_reader_and_notice_connections(
@@ -73,6 +78,11 @@ async def test_no_entry_is_skipped_across_lost_reader_and_notice_connections(
     ) as (redis, keys, (bus_a, on_a), (bus_b, on_b)):
         reader = bus_a._reader
         assert isinstance(reader, reader_module.StreamReader)
+        # A, not writing yet, blocks: it reads B's first entry at once, and learns of B
+        await bus_b.append(DOC, [b"b-first"])
+        await eventually(
+            lambda: _async(on_a[DOC].updates == [b"b-first"]), what="B's first entry read by A"
+        )
         for round_ in range(ROUNDS):
             await bus_a.append(DOC, [b"a%d-0" % round_, b"a%d-1" % round_])
             await bus_b.append(DOC, [b"b%d" % round_])
@@ -81,9 +91,9 @@ async def test_no_entry_is_skipped_across_lost_reader_and_notice_connections(
                 await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
                 assert reader._conn_id is not None
                 await redis.execute_command("CLIENT", "KILL", "ID", reader._conn_id)
-        expected = [b"b%d" % round_ for round_ in range(ROUNDS)]
+        expected = [b"b-first", *(b"b%d" % round_ for round_ in range(ROUNDS))]
         await eventually(
-            lambda: _async(len(on_a[DOC].updates) >= ROUNDS),
+            lambda: _async(len(on_a[DOC].updates) >= len(expected)),
             timeout=30,
             what="every entry of B read by A",
         )
