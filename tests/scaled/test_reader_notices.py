@@ -109,3 +109,34 @@ async def test_no_entry_is_skipped_across_lost_reader_and_notice_connections(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_a_writer_subscribes_to_an_instance_it_first_meets_while_writing(
+    redis_server_url: str, redis_prefix: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with two_buses(
+        redis_server_url, redis_prefix, store, [DOC], names=("note-e", "note-f")
+    ) as (redis, keys, (bus_a, on_a), (bus_b, _on_b)):
+        reader = bus_a._reader
+        assert isinstance(reader, reader_module.StreamReader)
+        channel_of_b = keys.appended("note-f")
+        await bus_a.append(DOC, [b"a-first"])  # A writes, not knowing of B
+        # B's first entry reaches the writing A by the timed fallback, and A subscribes
+        monkeypatch.setattr(reader_module, "POLL_FALLBACK", 0.05)
+        await bus_b.append(DOC, [b"b-first"])
+        await eventually(
+            lambda: _async(on_a[DOC].updates == [b"b-first"]), what="B's first entry read by A"
+        )
+        monkeypatch.setattr(reader_module, "POLL_FALLBACK", 600.0)
+
+        async def subscribed() -> bool:
+            await bus_a.append(DOC, [b"a-again"])  # A keeps writing (and subscribed)
+            counts = await redis.execute_command("PUBSUB", "NUMSUB", channel_of_b)
+            return int(counts[1]) == 1
+
+        await eventually(subscribed, what="A subscribed to B's notices")
+        await bus_b.append(DOC, [b"b-second"])
+        await eventually(
+            lambda: _async(on_a[DOC].updates == [b"b-first", b"b-second"]),
+            what="B's second entry read by A",
+        )
