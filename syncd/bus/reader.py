@@ -16,9 +16,9 @@ turn, after its appends; told before the poll is sent, so the poll finds them; a
 instance's reader subscribes to the channels of the instances whose entries it has read,
 so it is never told of its own turns), or `POLL_FALLBACK` after the last read (entries of
 an instance not seen yet, of anything that does not publish, and any notice lost with the
-pub/sub connection): a busy instance alone on its docs then
-reads a few times a second instead of naming every loaded stream each millisecond (a poll
-of 100 streams cost Redis ~120 us). It is subscribed to the notices only while its own
+pub/sub connection): a busy instance alone on its docs then reads a few times a second
+instead of naming every loaded stream each millisecond (a poll of 100 streams cost Redis
+~120 us). It is subscribed to the notices only while its own
 instance appends (`NOTICE_HOLD`): one that only reads blocks, and is not woken by every
 other instance's turn. The notices only say when to read; what is read is still every
 entry after the id each room holds, so none can be skipped. Entries no run
@@ -354,6 +354,7 @@ class StreamReader:
                 log.warning("stream reader notices: %s; retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
             finally:
+                self._notice_link = None
                 if conn is not None:
                     with contextlib.suppress(RedisError, OSError):
                         await conn.aclose()
@@ -513,7 +514,7 @@ class StreamReader:
 
 def _log_failure(task: asyncio.Task[object]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.debug("CLIENT UNBLOCK failed: %s", task.exception())
+        log.debug("stream reader: CLIENT UNBLOCK or SUBSCRIBE failed: %s", task.exception())
 
 
 class ClusterStreamReader:
