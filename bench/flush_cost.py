@@ -44,7 +44,7 @@ from syncd.auth import Principal
 from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.local import LocalBus
 from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, parse_message
-from syncd.room import Peer, Room
+from syncd.room import Peer, Room, RoomLimits
 from syncd.storage import open_store
 from syncd.transport.lean_protocol import binary_frame
 from syncd.transport.websocket import AsgiChannel
@@ -100,6 +100,15 @@ def _channel(sock: socket.socket | None) -> AsgiChannel:
     return channel
 
 
+def _unpaced() -> RoomLimits | None:
+    """No pass pacing: every drain here is one pass, so its cost is what is measured
+    (`bench/pass_pacing.py` measures pacing). None in a tree from before pacing."""
+    try:
+        return RoomLimits(pass_interval=0.0)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:
+        return None
+
+
 def _keystrokes(writer: int, count: int) -> list[bytes]:
     """`count` update frames of one writer typing into its own position."""
     return keystroke_frames(1000 + writer, count)
@@ -146,7 +155,7 @@ async def _run(
             readers: list[socket.socket] = []
             for r in range(rooms):
                 note = await store.create_note(note_id=None, title=f"r{r}", created_by="bench")
-                room = Room(note.id, backend)
+                room = Room(note.id, backend, _unpaced())
                 room.load([])
                 members = []
                 for p in range(peers):

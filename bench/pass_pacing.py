@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 from flush_cost import _channel
-from keystrokes import keystroke_frames
 
 from syncd.bus.local import LocalBus
 from syncd.protocol import parse_message
@@ -76,6 +75,13 @@ while time.perf_counter() < end:
         except BlockingIOError:
             pass
 """
+
+
+def _feeder(args: argparse.Namespace, fds: list[int]) -> subprocess.Popen[bytes]:
+    """The load: a process that sends the writers' keystrokes and drains every peer."""
+    argv = [sys.executable, "-c", _FEEDER, str(Path(__file__).parent), str(args.rate)]
+    argv += [str(args.seconds + 1.0), str(args.writers), ",".join(map(str, fds))]
+    return subprocess.Popen(argv, pass_fds=fds, stdout=subprocess.PIPE)
 
 
 def _thread_cpu() -> float:
@@ -150,20 +156,7 @@ async def _round(args: argparse.Namespace, interval: float) -> dict[str, float]:
             for i, (ours, _) in enumerate(inputs):
                 loop.add_reader(ours.fileno(), readable, i)
             fds = [theirs.fileno() for _, theirs in inputs] + [s.fileno() for s in sinks]
-            feeder = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    _FEEDER,
-                    str(Path(__file__).parent),
-                    str(args.rate),
-                    str(args.seconds + 1.0),
-                    str(args.writers),
-                    ",".join(map(str, fds)),
-                ],
-                pass_fds=fds,
-                stdout=subprocess.PIPE,
-            )
+            feeder = _feeder(args, fds)
             assert feeder.stdout is not None
             await asyncio.to_thread(feeder.stdout.readline)  # its frames are made
             for _, theirs in inputs:

@@ -13,14 +13,21 @@ defaults it waits only when three passes fall within one millisecond. A room tha
 wait collects everything that arrives meanwhile into its next pass, which is where the
 writes and merges per delivery fall. Pacing only moves when a pass starts: each pass is
 still appended before it is sent (durability is the room's `_flush`, unchanged).
+
+Off unless configured (`SYNCD_PASS_INTERVAL_US`, e.g. 1000): on a machine whose cores
+were shared by ~12 runnable processes, `bench/pass_pacing.py --rate 1500` measured 2.5x
+fewer passes and 29% less loop CPU per keystroke with 1 ms, but p50/p99 latency of 31/443
+ms against 1.3/42 ms without: a room that sleeps on a timer waits for the contended CPU
+again on waking. Whether it pays on a server with its own core (the benchmark's setup)
+is still to be measured there (`bench/run.py` passes the variable on to the server).
 """
 
 from __future__ import annotations
 
 import time
 
-#: the shortest mean spacing of a busy room's passes (seconds)
-DEFAULT_PASS_INTERVAL = 0.001
+#: the shortest mean spacing of a busy room's passes (seconds); off by default (see above)
+DEFAULT_PASS_INTERVAL = 0.0
 #: passes a room may run back to back before the spacing applies
 DEFAULT_PASS_BURST = 3
 #: waits shorter than this are rounding of the float schedule, not waits (seconds)

@@ -12,6 +12,7 @@ import pytest
 from syncd.protocol import SyncUpdate, encode_update, parse_message
 from syncd.room import DocGone, Peer, Room, RoomLimits
 from syncd.room.pacing import PassPacer
+from syncd.settings import Settings, SettingsError
 from tests.unit.test_room import MemoryChannel, MemoryLog, peer, text_of, typed
 
 #: a spacing no test may ever wait out: reaching it means the pass waited
@@ -177,3 +178,11 @@ async def test_a_paced_room_whose_note_is_gone_stops() -> None:
     assert text_of(seen.updates()) == "a"  # nothing unstored went out
     assert seen.closed and writer_channel.closed
     assert log.appended == [keys[0]]
+
+
+def test_pacing_is_off_unless_configured_in_microseconds() -> None:
+    assert Settings.from_env({}).limits.pass_interval_us == 0
+    assert Settings.from_env({"SYNCD_PASS_INTERVAL_US": "1000"}).limits.pass_interval_us == 1000
+    with pytest.raises(SettingsError):
+        Settings.from_env({"SYNCD_PASS_INTERVAL_US": "-1"})
+    assert RoomLimits().pass_interval == 0.0
