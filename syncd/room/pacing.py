@@ -14,12 +14,14 @@ wait collects everything that arrives meanwhile into its next pass, which is whe
 writes and merges per delivery fall. Pacing only moves when a pass starts: each pass is
 still appended before it is sent (durability is the room's `_flush`, unchanged).
 
-Off unless configured (`SYNCD_PASS_INTERVAL_US`, e.g. 1000): on a machine whose cores
-were shared by ~12 runnable processes, `bench/pass_pacing.py --rate 1500` measured 2.5x
-fewer passes and 29% less loop CPU per keystroke with 1 ms, but p50/p99 latency of 31/443
-ms against 1.3/42 ms without: a room that sleeps on a timer waits for the contended CPU
-again on waking. Whether it pays on a server with its own core (the benchmark's setup)
-is still to be measured there (`bench/run.py` passes the variable on to the server).
+Off unless configured (`SYNCD_PASS_INTERVAL_US`, e.g. 1000), because it is not yet shown
+to pay where it matters. Measured only on a machine whose 2 cores had 12-18 runnable
+processes, with `bench/pass_pacing.py` (1 room x 50, 5 writers): there the loop got ~20% of
+a core, so passes already carried 12-13 keystrokes unpaced, and 1 ms changed little and
+inconsistently (at 1,500 keystrokes/s one round: 2.5x fewer passes, 29% less loop CPU per
+keystroke, p50/p99 31/443 ms against 1.3/42 ms; at 3,000/s, medians of 2: 18% fewer passes,
+4% less CPU, p50/p99 9.5/105 ms against 4.1/410 ms). What it does on the benchmark's pinned,
+otherwise idle server core is to be measured there (`bench/run.py` passes the variable on).
 """
 
 from __future__ import annotations
