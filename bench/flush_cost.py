@@ -44,7 +44,7 @@ from syncd.auth import Principal
 from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.local import LocalBus
 from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, parse_message
-from syncd.room import Peer, Room
+from syncd.room import Peer, Room, RoomLimits
 from syncd.storage import open_store
 from syncd.transport.lean_protocol import binary_frame
 from syncd.transport.websocket import AsgiChannel
@@ -100,6 +100,15 @@ def _channel(sock: socket.socket | None) -> AsgiChannel:
     return channel
 
 
+def _unpaced() -> RoomLimits | None:
+    """No pass pacing: every drain here is one pass, so its cost is what is measured
+    (`bench/pass_pacing.py` measures pacing). None in a tree from before pacing."""
+    try:
+        return RoomLimits(pass_interval=0.0)  # type: ignore[call-arg,unused-ignore]
+    except TypeError:
+        return None
+
+
 def _keystrokes(writer: int, count: int) -> list[bytes]:
     """`count` update frames of one writer typing into its own position."""
     return keystroke_frames(1000 + writer, count)
@@ -121,11 +130,20 @@ def _cursor(writer: int, clock: int) -> bytes:
 
 
 async def _run(
-    rooms: int, peers: int, writers: int, turns: int, cursor_every: int = 0, sockets: bool = False
+    rooms: int,
+    peers: int,
+    writers: int,
+    turns: int,
+    cursor_every: int = 0,
+    sockets: bool = False,
+    per_pass: int = 1,
 ) -> tuple[int, float]:
-    """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds."""
+    """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds.
+
+    `per_pass`: keystrokes each room gets per turn (from successive writers) before it is
+    drained, i.e. how many one fan-out pass carries."""
     total = _WARMUP_TURNS + turns
-    per_writer = total // writers + 1
+    per_writer = (total * per_pass) // writers + 1
     scripts = [_keystrokes(w, per_writer) for w in range(writers)]
     cursors = [[_cursor(w, i + 1) for i in range(per_writer)] for w in range(writers)]
     with tempfile.TemporaryDirectory() as folder:
@@ -137,7 +155,7 @@ async def _run(
             readers: list[socket.socket] = []
             for r in range(rooms):
                 note = await store.create_note(note_id=None, title=f"r{r}", created_by="bench")
-                room = Room(note.id, backend)
+                room = Room(note.id, backend, _unpaced())
                 room.load([])
                 members = []
                 for p in range(peers):
@@ -156,19 +174,21 @@ async def _run(
                 if turn == _WARMUP_TURNS:
                     keystrokes = 0
                     started = time.process_time()
-                writer = turn % writers
-                frame = scripts[writer][turn // writers]
-                cursor = (
-                    cursors[writer][turn // writers]
-                    if cursor_every and turn % cursor_every == 0
-                    else None
-                )
-                for room, members in live:
-                    with room.burst():
-                        room.handle(members[writer], parse_message(frame))
-                        if cursor is not None:
-                            room.handle(members[writer], parse_message(cursor))
-                    keystrokes += 1
+                for k in range(per_pass):
+                    stroke = turn * per_pass + k
+                    writer = stroke % writers
+                    frame = scripts[writer][stroke // writers]
+                    cursor = (
+                        cursors[writer][stroke // writers]
+                        if cursor_every and stroke % cursor_every == 0
+                        else None
+                    )
+                    for room, members in live:
+                        with room.burst():
+                            room.handle(members[writer], parse_message(frame))
+                            if cursor is not None:
+                                room.handle(members[writer], parse_message(cursor))
+                        keystrokes += 1
                 for room, _ in live:
                     await room.drain()
                 for reader in readers:
@@ -191,6 +211,7 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         f"--writers={args.writers}",
         f"--turns={turns}",
         f"--cursor-every={args.cursor_every}",
+        f"--per-pass={args.per_pass}",
         *(["--sockets"] if args.sockets else []),
     ]
     # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
@@ -224,22 +245,39 @@ def main() -> None:
         action="store_true",
         help="write to real local sockets (CPU time then includes the write syscalls)",
     )
+    parser.add_argument(
+        "--per-pass",
+        type=int,
+        default=1,
+        help="keystrokes per room per turn, i.e. carried by one fan-out pass",
+    )
     args = parser.parse_args()
     if args.writers > args.peers:
         parser.error("--writers must not exceed --peers")
     if args.callgrind:
         low, high = 100, 400
-        count = (_instructions(args, high) - _instructions(args, low)) / ((high - low) * args.rooms)
+        strokes = (high - low) * args.rooms * args.per_pass
+        count = (_instructions(args, high) - _instructions(args, low)) / strokes
         print(
             f"rooms={args.rooms} peers={args.peers} writers={args.writers} "
-            f"cursor-every={args.cursor_every}: {count:,.0f} instructions per keystroke"
+            f"cursor-every={args.cursor_every} per-pass={args.per_pass}: "
+            f"{count:,.0f} instructions per keystroke"
         )
         return
     keystrokes, elapsed = asyncio.run(
-        _run(args.rooms, args.peers, args.writers, args.turns, args.cursor_every, args.sockets)
+        _run(
+            args.rooms,
+            args.peers,
+            args.writers,
+            args.turns,
+            args.cursor_every,
+            args.sockets,
+            args.per_pass,
+        )
     )
     print(
-        f"rooms={args.rooms} peers={args.peers} writers={args.writers}: {keystrokes} "
+        f"rooms={args.rooms} peers={args.peers} writers={args.writers} "
+        f"per-pass={args.per_pass}: {keystrokes} "
         f"keystrokes, {elapsed * 1e6 / keystrokes:.1f} us CPU per keystroke"
     )
 

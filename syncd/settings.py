@@ -68,6 +68,9 @@ class Limits:
     #: a client whose socket accepts nothing for this long is closed (1013), so it cannot
     #: stall its room's fan-out
     send_timeout: float = 5.0
+    #: a busy room runs at most one fan-out pass per this many microseconds after a burst
+    #: of three (`syncd.room.pacing`); 0: a pass whenever its flush comes round
+    pass_interval_us: int = 0
     #: Hocuspocus endpoint: documents one socket may open at once
     hocuspocus_max_documents: int = 100
     #: Hocuspocus endpoint: largest stateless message relayed (UTF-8 bytes)
@@ -397,6 +400,7 @@ class Settings:
             ),
             max_body_bytes=_int(env, "SYNCD_MAX_BODY_BYTES", 8 * 1024 * 1024, minimum=1024),
             send_timeout=_float(env, "SYNCD_SEND_TIMEOUT", 5.0),
+            pass_interval_us=_int(env, "SYNCD_PASS_INTERVAL_US", 0, minimum=0),
             hocuspocus_max_documents=_int(env, "SYNCD_HOCUSPOCUS_MAX_DOCUMENTS", 100, minimum=1),
             hocuspocus_max_stateless_bytes=_int(
                 env, "SYNCD_HOCUSPOCUS_MAX_STATELESS_BYTES", 64 * 1024, minimum=16

@@ -276,6 +276,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                     max_awareness_ids=settings.limits.max_awareness_clients_per_connection,
                     send_timeout=settings.limits.send_timeout,
                     max_message_bytes=settings.limits.max_message_bytes,
+                    pass_interval=settings.limits.pass_interval_us / 1e6,
                 ),
                 checkpoint_interval=settings.compact_interval,
                 on_checkpoint=ContentRecorder(

@@ -55,6 +55,7 @@ from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CL
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
 from syncd.room.frames import FramePlan
+from syncd.room.pacing import DEFAULT_PASS_BURST, DEFAULT_PASS_INTERVAL, PassPacer
 from syncd.room.peer import Peer
 from syncd.updates import EMPTY_UPDATE, merge
 
@@ -84,6 +85,8 @@ class RoomLimits:
         "max_awareness_ids",
         "max_held_bytes",
         "max_held_updates",
+        "pass_burst",
+        "pass_interval",
         "send_timeout",
         "yjs",
     )
@@ -96,6 +99,8 @@ class RoomLimits:
         send_timeout: float = 5.0,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         max_held_updates: int = DEFAULT_MAX_HELD_UPDATES,
+        pass_interval: float = DEFAULT_PASS_INTERVAL,
+        pass_burst: int = DEFAULT_PASS_BURST,
     ) -> None:
         self.max_awareness_bytes = max_awareness_bytes
         self.max_awareness_ids = max_awareness_ids
@@ -105,6 +110,9 @@ class RoomLimits:
         #: bounds of what one peer may have waiting for missing structs (see `HeldUpdates`)
         self.max_held_updates = max_held_updates
         self.max_held_bytes = max_message_bytes
+        #: spacing of a busy room's fan-out passes (see `syncd.room.pacing`; 0: none)
+        self.pass_interval = pass_interval
+        self.pass_burst = pass_burst
 
 
 class HeldUpdates:
@@ -183,6 +191,7 @@ class Room:
         self._pending: list[tuple[Peer | None, bytes]] = []
         self._relays: list[tuple[Peer | None, bytes]] = []
         self._flush_task: asyncio.Task[None] | None = None
+        self._pacer = PassPacer(self._limits.pass_interval, self._limits.pass_burst)
         self._applied = 0
         self._remote_changes = 0
         self._batch_started = 0.0
@@ -619,8 +628,15 @@ class Room:
             self._flush_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while self._pending or self._relays:
+                # A busy room waits here for its next pass (a quiet one never does), and
+                # whatever arrives meanwhile rides along: fewer, fuller passes.
+                delay = self._pacer.wait(loop.time())
+                if delay:
+                    await asyncio.sleep(delay)
+                self._pacer.start(loop.time())
                 batch, self._pending = self._pending, []
                 relays, self._relays = self._relays, []
                 started = self._batch_started
