@@ -1,7 +1,6 @@
 """Many stock y-websocket clients connecting at once to `syncd serve`, with REST requests
-in between: every connection's protocols are copied from one template per server
-(`syncd.transport.lean_build`), so nothing of one connection may show up in another's:
-each client syncs its own note, edits reach exactly the clients of that note, a bad
+in between, on the lean handshake path: nothing of one connection may show up in
+another's: each client syncs its own note, edits reach exactly the clients of that note, a bad
 token is still refused, and HTTP requests on the same server are answered as usual."""
 
 from __future__ import annotations
