@@ -13,6 +13,10 @@ connection one read; CPU time (`time.process_time`) per message is printed as JS
 
 `--cursor-every K`: every K-th read carries a cursor move (an awareness update of the
 size y-prosemirror sends) after the keystroke, in the same read.
+
+Measured (issue 15, plain frames split without `websockets`' parser): instructions per
+keystroke message under callgrind, `--conns 50`, 100 vs 300 rounds differenced,
+PYTHONHASHSEED=0: main 41,322, with the split 11,616.
 """
 
 from __future__ import annotations
