@@ -9,8 +9,8 @@ would throw on is refused here rather than passed on to break other peers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from ._codec import read_var_string, read_var_uint, write_var_string, write_var_uint
 from ._errors import ProtocolError
@@ -21,9 +21,13 @@ __all__ = ["AwarenessEntry", "encode_awareness_update", "parse_awareness_update"
 _MIN_ENTRY_BYTES = 3
 
 
-@dataclass(frozen=True, slots=True)
-class AwarenessEntry:
-    """One client's awareness state; ``state`` is JSON text, ``"null"`` when removed."""
+class AwarenessEntry(NamedTuple):
+    """One client's awareness state; ``state`` is JSON text, ``"null"`` when removed.
+
+    A named tuple (immutable, compared by value, as the frozen dataclass it was): one is
+    made per entry of every cursor move, and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) cost three times as much.
+    """
 
     client_id: int
     clock: int
@@ -45,11 +49,22 @@ def _reject_constant(name: str) -> None:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+#: the decoder's C scanner: one value from an index, without `decode`'s two whitespace
+#: regex matches and calls around it
+_SCAN: Callable[[str, int], tuple[object, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def _check_json(text: str) -> None:
     try:
-        # `decode` of a str, as `loads` does (a leading BOM is refused here too: it is
-        # not JSON whitespace)
-        _DECODER.decode(text)
+        # The common state (one value, no whitespace around it) is one scan; anything
+        # else, valid or not, is judged by `decode` of a str, as `loads` does (a leading
+        # BOM is refused there too: it is not JSON whitespace).
+        try:
+            end = _SCAN(text, 0)[1]
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            _DECODER.decode(text)
     except RecursionError:
         raise ProtocolError("awareness state is nested too deeply") from None
     except ValueError as exc:

@@ -62,6 +62,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.protocol import State
 
 from syncd import metrics
+from syncd.transport.client_frames import at_frame_boundary, plain_frames
 
 __all__ = ["FrameHandler", "LeanWebSocketProtocol", "binary_frame", "binary_frames"]
 
@@ -493,16 +494,24 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             super().data_received(data)
             return
         burst: list[bytes | str] = []
-        self._burst = burst
-        try:
-            self.conn.receive_data(data)
-            # The messages parsed before a frame the parser refused (too big) are handled
-            # too: the good ones of a burst are not lost with the bad one.
-            self.handle_events()
-            if self.conn.parser_exc is not None:
-                self.handle_parser_exception()
-        finally:
-            self._burst = None
+        conn = self.conn
+        # The plain frames (complete, final, masked binary: every y-websocket message)
+        # without `websockets`' parser; from the first other one on, the rest goes to it.
+        if not self.close_sent and at_frame_boundary(conn):
+            taken = plain_frames(data, conn.max_message_size, burst)
+            if taken:
+                data = data[taken:]
+        if data:
+            self._burst = burst
+            try:
+                conn.receive_data(data)
+                # The messages parsed before a frame the parser refused (too big) are
+                # handled too: the good ones of a burst are not lost with the bad one.
+                self.handle_events()
+                if conn.parser_exc is not None:
+                    self.handle_parser_exception()
+            finally:
+                self._burst = None
         if burst:
             handler.frames_received(burst)
         if self._ended_in_burst:

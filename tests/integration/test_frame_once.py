@@ -257,3 +257,48 @@ async def test_several_frames_go_out_in_one_transport_write_and_arrive_in_order(
         assert counting.writes == 1
         protocol.resume_writing()
         protocol.transport = counting.inner
+
+
+async def test_plain_frames_and_every_other_kind_mixed_in_reads_arrive_in_order(
+    server: tuple[_App, int],
+) -> None:
+    """Plain binary frames (split without `websockets`' parser) mixed with a ping, a
+    fragmented message, 16-bit and 64-bit lengths, in one write and then byte by byte:
+    every message arrives whole and in order, the ping is answered, the close is clean."""
+    app, port = server
+    client = await connect(f"ws://127.0.0.1:{port}/", max_size=None)
+    async with asyncio.timeout(10):
+        _, protocol = await app.channels.get()
+    recorder = _Recorder()
+    assert protocol.adopt(recorder)
+    conn = client.protocol
+    expected: list[bytes] = []
+    for round_ in range(2):
+        for size in (1, 125, 126, 65535, 65536):
+            payload = bytes([round_, size % 251]) * (size // 2) + b"!" * (size % 2)
+            conn.send_binary(payload)
+            expected.append(payload)
+        conn.send_ping(b"are you there")
+        conn.send_binary(b"frag", fin=False)
+        conn.send_continuation(b"mented", fin=True)
+        expected.append(b"fragmented")
+        conn.send_binary(b"\x00\x02\x01z")
+        expected.append(b"\x00\x02\x01z")
+        data = b"".join(conn.data_to_send())
+        if round_ == 0:
+            client.transport.write(data)  # one write
+        else:
+            for index in range(len(data)):  # one byte per write
+                client.transport.write(data[index : index + 1])
+    async with asyncio.timeout(10):
+        await (await client.ping(b"mine"))  # answered after everything written before it
+
+        async def all_arrived() -> bool:
+            return sum(len(burst) for burst in recorder.bursts) >= len(expected)
+
+        await eventually(all_arrived, timeout=10, what="every message")
+    assert [message for burst in recorder.bursts for message in burst] == expected
+    await client.close()
+    async with asyncio.timeout(10):
+        await recorder.ended.wait()
+    assert client.close_code == 1000

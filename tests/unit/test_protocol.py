@@ -8,6 +8,8 @@ import pickle
 
 import pycrdt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncd.protocol import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -124,6 +126,15 @@ def test_real_awareness_removal_has_state_null() -> None:
     assert isinstance(message, Awareness)
     assert parse_awareness_update(message.payload) == (AwarenessEntry(1234567890, 2, "null"),)
     assert parse_awareness_update(message.payload)[0].removed
+
+
+def test_an_awareness_entry_is_immutable_and_compared_by_value() -> None:
+    entry = AwarenessEntry(7, 3, '{"a":1}')
+    with pytest.raises(AttributeError):
+        entry.clock = 4  # type: ignore[misc]
+    assert entry == AwarenessEntry(7, 3, '{"a":1}') != AwarenessEntry(7, 4, '{"a":1}')
+    assert len({entry, AwarenessEntry(7, 3, '{"a":1}')}) == 1
+    assert (entry.client_id, entry.clock, entry.state) == (7, 3, '{"a":1}')
 
 
 def test_awareness_update_encodes_utf8_byte_lengths_like_lib0() -> None:
@@ -483,3 +494,35 @@ def test_encoding_a_number_a_js_peer_cannot_read_is_refused() -> None:
         encode_awareness_update([AwarenessEntry(2**53, 0, "null")])
     with pytest.raises(ValueError, match="out of range"):
         encode_awareness_update([AwarenessEntry(-1, 0, "null")])
+
+
+@settings(max_examples=500)
+@given(
+    text=st.one_of(
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+            max_leaves=8,
+        ).map(json.dumps),
+    ),
+    around=st.sampled_from(["", " ", "\n", "\ufeff", "x", "]"]),
+)
+def test_an_awareness_state_is_accepted_exactly_when_strict_json_loads_it(
+    text: str, around: str
+) -> None:
+    def constant(name: str) -> None:
+        raise ValueError(name)
+
+    for state in (text, around + text, text + around):
+        try:
+            json.loads(state, parse_constant=constant)
+            valid = True
+        except (ValueError, RecursionError):
+            valid = False
+        payload = encode_awareness_update([AwarenessEntry(1, 1, state)])
+        if valid:
+            assert parse_awareness_update(payload)[0].state == state
+        else:
+            with pytest.raises(ProtocolError):
+                parse_awareness_update(payload)
