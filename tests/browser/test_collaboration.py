@@ -1,5 +1,5 @@
-"""Two people in two browsers: sign in, create, share, write at once, see each other, and
-a viewer who follows along but cannot type."""
+"""Two people in two browsers: sign in, create, share, write at once, see each other, a
+viewer who follows along but cannot type, and Enter acting where the caret is on screen."""
 
 from __future__ import annotations
 
