@@ -12,6 +12,7 @@ import { h, clear, userColor } from './dom.js'
 import { mentionPlugin } from './mentions.js'
 import { avatarBar, awarenessUsers, presenceList } from './presence.js'
 import { schema } from './schema.js'
+import { caretFromScreenPlugin } from './selection.js'
 import { openShareDialog } from './share.js'
 import { trackStatus } from './status.js'
 import { keymaps, toolbar } from './toolbar.js'
@@ -76,6 +77,7 @@ export async function editorScreen (root, noteId) {
     state: EditorState.create({
       schema,
       plugins: [
+        caretFromScreenPlugin(), // first: every key below acts on the caret the user sees
         ySyncPlugin(doc.getXmlFragment(FIELD)),
         yCursorPlugin(awareness, { cursorBuilder: cursorLabel }),
         yUndoPlugin(),
