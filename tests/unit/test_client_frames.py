@@ -20,6 +20,7 @@ from syncd.transport import client_frames, lean_protocol
 from syncd.transport.client_frames import at_frame_boundary, plain_frames
 from syncd.transport.lean_protocol import LeanWebSocketProtocol
 from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
+from tests.support.transport import RecordingTransport
 
 #: uvicorn's `ws_max_size` here: small, so that a frame over it is cheap to make
 LIMIT = 300
@@ -47,42 +48,6 @@ def frame(payload: bytes, *, first: int = 0x82, mask: bytes | None = b"\x11\x22\
     return bytes((first,)) + length + mask + body
 
 
-class _Transport(asyncio.Transport):
-    """Records what the server writes; hands over to the protocol set on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = bytearray()
-        self.closed = False
-        self.eof = False
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 3001)}.get(name, default)
-
-    def write(self, data: Any) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        self.eof = True
 
 
 class _Handler:
@@ -98,7 +63,7 @@ class _Handler:
         self.ended = True
 
 
-async def _adopted() -> tuple[LeanWebSocketProtocol, _Handler, _Transport]:
+async def _adopted() -> tuple[LeanWebSocketProtocol, _Handler, RecordingTransport]:
     """A connection through the lean handshake, adopted by a recording handler, with
     what the handshake wrote cleared."""
     handler = _Handler()
@@ -113,7 +78,7 @@ async def _adopted() -> tuple[LeanWebSocketProtocol, _Handler, _Transport]:
     )
     config.load()
     state = ServerState()
-    transport = _Transport()
+    transport = RecordingTransport()
     http = LeanHttpToolsProtocol(config, state, {})
     http.connection_made(transport)
     http.data_received(_REQUEST)

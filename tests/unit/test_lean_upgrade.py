@@ -23,6 +23,7 @@ from syncd.transport.lean_protocol import (
     binary_frame,
 )
 from syncd.transport.lean_upgrade import LeanHttpToolsProtocol, plain_upgrade
+from tests.support.transport import RecordingTransport
 
 KEY = base64.b64encode(b"0123456789abcdef").decode()
 PLAIN = [
@@ -83,44 +84,6 @@ def test_anything_unusual_is_left_to_uvicorn(
     assert plain_upgrade(method, version, url, headers) is None, case
 
 
-class _Transport(asyncio.Transport):
-    """Records what is written; hands over to the protocol set on it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = bytearray()
-        #: every write, as written (one per `transport.write` call)
-        self.writes: list[bytes] = []
-        self.closed = False
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 3001)}.get(name, default)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += data
-        self.writes.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def can_write_eof(self) -> bool:
-        return True
-
-    def write_eof(self) -> None:
-        pass
 
 
 def _request(headers: list[tuple[bytes, bytes]], url: bytes = URL) -> bytes:
@@ -130,7 +93,7 @@ def _request(headers: list[tuple[bytes, bytes]], url: bytes = URL) -> bytes:
 
 async def _handshake(
     request: bytes, first: dict[str, Any]
-) -> tuple[_Transport, dict[str, Any], list[str]]:
+) -> tuple[RecordingTransport, dict[str, Any], list[str]]:
     """Feed `request` to the HTTP protocol of an app that answers with `first`; return
     the transport, the scope the app saw and the types of the app's messages sent."""
     seen: dict[str, Any] = {}
@@ -148,7 +111,7 @@ async def _handshake(
     config.load()
     state = ServerState()
     state.default_headers = [(b"date", b"Sun, 06 Dec 2026 18:00:00 GMT"), (b"server", b"uvicorn")]
-    transport = _Transport()
+    transport = RecordingTransport()
     http = LeanHttpToolsProtocol(config, state, {})
     http.connection_made(transport)
     http.data_received(request)
@@ -205,7 +168,7 @@ async def test_a_close_before_accept_is_a_403_on_both_paths() -> None:
 
 async def test_a_bad_key_gets_the_400_of_websockets() -> None:
     headers = _with(b"sec-websocket-key", b"not base64!")
-    transport = _Transport()
+    transport = RecordingTransport()
     config = uvicorn.Config(lambda *a: None, ws=LeanWebSocketProtocol, lifespan="off")
     config.load()
     http = LeanHttpToolsProtocol(config, ServerState(), {})
@@ -240,7 +203,7 @@ async def test_an_adopted_lean_connection_keeps_a_small_dict_and_still_works() -
     config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off")
     config.load()
     state = ServerState()
-    transport = _Transport()
+    transport = RecordingTransport()
     http = LeanHttpToolsProtocol(config, state, {})
     http.connection_made(transport)
     http.data_received(_request(PLAIN))
@@ -288,7 +251,7 @@ def _the_101(*headers: tuple[bytes, bytes]) -> bytes:
     )
 
 
-async def _run_lean(app: Any, state: ServerState | None = None) -> _Transport:
+async def _run_lean(app: Any, state: ServerState | None = None) -> RecordingTransport:
     """A plain upgrade through the lean path to `app`; the transport once the app's task
     is done."""
     config = uvicorn.Config(
@@ -296,7 +259,7 @@ async def _run_lean(app: Any, state: ServerState | None = None) -> _Transport:
     )
     config.load()
     state = state or ServerState()
-    transport = _Transport()
+    transport = RecordingTransport()
     http = LeanHttpToolsProtocol(config, state, {})
     http.connection_made(transport)
     http.data_received(_request(PLAIN))
