@@ -48,8 +48,6 @@ def frame(payload: bytes, *, first: int = 0x82, mask: bytes | None = b"\x11\x22\
     return bytes((first,)) + length + mask + body
 
 
-
-
 class _Handler:
     def __init__(self) -> None:
         self.bursts: list[list[bytes | str]] = []

@@ -84,8 +84,6 @@ def test_anything_unusual_is_left_to_uvicorn(
     assert plain_upgrade(method, version, url, headers) is None, case
 
 
-
-
 def _request(headers: list[tuple[bytes, bytes]], url: bytes = URL) -> bytes:
     lines = [b"GET " + url + b" HTTP/1.1", *(n + b": " + v for n, v in headers)]
     return b"\r\n".join(lines) + b"\r\n\r\n"
