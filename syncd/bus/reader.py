@@ -253,16 +253,7 @@ class StreamReader:
             with contextlib.suppress(RedisError, OSError):
                 await self._control.aclose()
         self._control = Redis.from_url(url)
-        # No socket timeout on the connection (None, explicitly: redis-py's default is 5 s,
-        # which an idle XREAD BLOCK 5000 runs into first, every time, sending the reader
-        # into backoff): `_read_once` bounds each read itself, by more than the server-side
-        # BLOCK; and with a socket timeout redis-py would wrap every send in a task too.
-        conn = Redis.from_url(
-            url,
-            single_connection_client=True,
-            socket_timeout=None,
-            socket_connect_timeout=READ_MARGIN,
-        )
+        conn = _dedicated(url)
         async with asyncio.timeout(READ_MARGIN):
             self._conn_id = int(await conn.client_id())
         assert conn.connection is not None  # a single-connection client holds it from now
@@ -314,12 +305,7 @@ class StreamReader:
             conn: Redis | None = None
             try:
                 url = self._url if self._locate is None else await self._locate(False)
-                conn = Redis.from_url(
-                    url,
-                    single_connection_client=True,
-                    socket_timeout=None,
-                    socket_connect_timeout=READ_MARGIN,
-                )
+                conn = _dedicated(url)
                 async with asyncio.timeout(READ_MARGIN):
                     await conn.ping()
                 link = conn.connection
@@ -611,3 +597,18 @@ class ClusterStreamReader:
         auth = parts.netloc.rpartition("@")[0]
         netloc = f"{auth}@{node.host}:{node.port}" if auth else f"{node.host}:{node.port}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _dedicated(url: str) -> Redis:
+    """A client holding one connection of its own (a blocked read, a subscription).
+
+    No socket timeout on it (None, explicitly: redis-py's default is 5 s, which an idle
+    XREAD BLOCK 5000 runs into first, every time, sending the reader into backoff): the
+    reader bounds each read itself, by more than the server-side BLOCK; and with a socket
+    timeout redis-py would wrap every send in a task too."""
+    return Redis.from_url(
+        url,
+        single_connection_client=True,
+        socket_timeout=None,
+        socket_connect_timeout=READ_MARGIN,
+    )
