@@ -191,7 +191,12 @@ class Room:
         self._pending: list[tuple[Peer | None, bytes]] = []
         self._relays: list[tuple[Peer | None, bytes]] = []
         self._flush_task: asyncio.Task[None] | None = None
-        self._pacer = PassPacer(self._limits.pass_interval, self._limits.pass_burst)
+        #: None while pacing is off (the default): no pacer call on every pass
+        self._pacer = (
+            PassPacer(self._limits.pass_interval, self._limits.pass_burst)
+            if self._limits.pass_interval > 0
+            else None
+        )
         self._applied = 0
         self._remote_changes = 0
         self._batch_started = 0.0
@@ -628,15 +633,17 @@ class Room:
             self._flush_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
+        pacer = self._pacer
         loop = asyncio.get_running_loop()
         try:
             while self._pending or self._relays:
-                # A busy room waits here for its next pass (a quiet one never does), and
-                # whatever arrives meanwhile rides along: fewer, fuller passes.
-                delay = self._pacer.wait(loop.time())
-                if delay:
-                    await asyncio.sleep(delay)
-                self._pacer.start(loop.time())
+                if pacer is not None:
+                    # A busy room waits here for its next pass (a quiet one never does),
+                    # and whatever arrives meanwhile rides along: fewer, fuller passes.
+                    delay = pacer.wait(loop.time())
+                    if delay:
+                        await asyncio.sleep(delay)
+                    pacer.start(loop.time())
                 batch, self._pending = self._pending, []
                 relays, self._relays = self._relays, []
                 started = self._batch_started
