@@ -109,8 +109,10 @@ class LocalBus:
                 _settle([(doc_id, updates, future)], None)
 
     async def compact(self, doc_id: str) -> bool:
+        """Fold the doc's log into its snapshot (the registry's checkpoint), in slices of
+        the loop that serves every room: see `Store.compact_doc_in_slices`."""
         try:
-            await self._store.compact_doc(doc_id)
+            await self._store.compact_doc_in_slices(doc_id)
         except NoteNotFound:
             raise DocGone(doc_id) from None
         return True

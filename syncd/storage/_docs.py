@@ -8,7 +8,7 @@ Postgres the snapshot row is locked with SELECT ... FOR UPDATE.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from datetime import UTC, datetime
 
 import pycrdt
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from syncd import metrics
-from syncd.updates import CompactionError, compact_state
+from syncd.updates import CompactionError, compact_state, compact_steps, run_steps
 
 from ._engine import dialect_insert
 from ._errors import NoteNotFound
@@ -151,18 +151,34 @@ async def compact(conn: AsyncConnection, doc_id: str) -> int:
     rows = await read(conn, doc_id, 0)
     if not rows:
         return 0
+    state = run_steps(fold_steps(doc_id, snapshot, rows))
+    return 0 if state is None else await fold(conn, doc_id, state, rows)
+
+
+def fold_steps(
+    doc_id: str, snapshot: Snapshot | None, rows: Sequence[tuple[int, bytes]]
+) -> Generator[None, None, bytes | None]:
+    """The snapshot with `rows` folded in (`compact_steps`: yields between pieces of work),
+    or None, logged and counted, if pycrdt cannot fold them."""
     parts = [data for _, data in rows]
     if snapshot is not None:
         parts.insert(0, snapshot.state)
-    last_seq = rows[-1][0]
     try:
-        state = compact_state(parts)
+        return (yield from compact_steps(parts))
     except CompactionError as exc:
         metrics.ERRORS.labels("compaction").inc()
         log.error(
             "doc %s: compaction failed, snapshot and %d log rows kept: %s", doc_id, len(rows), exc
         )
-        return 0
+        return None
+
+
+async def fold(
+    conn: AsyncConnection, doc_id: str, state: bytes, rows: Sequence[tuple[int, bytes]]
+) -> int:
+    """Store `state` (the snapshot with the log `rows` folded in) and delete those rows;
+    rows deleted, 0 if `save` refused the state (the stored snapshot holds more)."""
+    last_seq = rows[-1][0]
     if not await save(conn, doc_id, state, str(last_seq)):
         return 0
     seqs = [seq for seq, _ in rows]
@@ -174,6 +190,8 @@ async def compact(conn: AsyncConnection, doc_id: str) -> int:
             sa.bindparam("seqs", seqs, postgresql.ARRAY(sa.BigInteger))
         )
     else:
-        done = doc_updates.c.seq <= last_seq  # the write lock makes the range exact
+        # SQLite commits one writer at a time and AUTOINCREMENT never reuses a seq, so
+        # the rows up to `last_seq` are exactly those read, even outside this transaction
+        done = doc_updates.c.seq <= last_seq
     await conn.execute(sa.delete(doc_updates).where(doc_updates.c.doc_id == doc_id, done))
     return len(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -374,6 +376,36 @@ class Store(EngineStore):
         """Fold the log into the snapshot in one transaction; rows folded (0: nothing)."""
         async with self._write() as conn:
             return await _docs.compact(conn, doc_id)
+
+    async def compact_doc_in_slices(self, doc_id: str, slice_seconds: float = 0.0005) -> int:
+        """`compact_doc` for the event loop that serves the doc's clients: the log and the
+        snapshot are read in one read transaction, folded outside any transaction in
+        slices of about `slice_seconds` of CPU with a loop turn between two (a busy room's
+        checkpoint is several ms of CPU, which held every delivery behind it and, in the
+        write transaction, every durable append too), and only the write of the result
+        takes the write lock. A snapshot stored meanwhile (another compaction) is handled
+        by `save` as always: merged in if ours holds it, else ours is refused (0)."""
+        async with self._read() as conn:
+            snapshot = await _docs.load(conn, doc_id)
+            rows = await _docs.read(conn, doc_id, 0)
+        if not rows:
+            return 0
+        steps = _docs.fold_steps(doc_id, snapshot, rows)
+        clock = time.thread_time
+        start = clock()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                state: bytes | None = done.value
+                break
+            if clock() - start >= slice_seconds:
+                await asyncio.sleep(0)
+                start = clock()
+        if state is None:
+            return 0
+        async with self._write() as conn:
+            return await _docs.fold(conn, doc_id, state, rows)
 
 
 async def _purge(conn: AsyncConnection, note_ids: list[str]) -> list[str]:

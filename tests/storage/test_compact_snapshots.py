@@ -4,13 +4,16 @@ the stored snapshot holds."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Generator
+from typing import Any
 
 import pycrdt
 import pytest
 from prometheus_client import REGISTRY
 
-from syncd.storage import Store
+from syncd.storage import Store, _docs
 from syncd.updates import compact_state, merge
 from tests.unit.test_room_surrogates import HALF_DELETE, STATE
 
@@ -109,3 +112,63 @@ async def test_updates_pycrdt_cannot_compact_stay_in_the_log_with_one_error_line
 
 def _compaction_errors() -> float:
     return REGISTRY.get_sample_value("syncd_errors_total", {"component": "compaction"}) or 0.0
+
+
+async def test_compaction_in_slices_lets_the_loop_run_and_keeps_what_is_appended_meanwhile(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`compact_doc_in_slices` (the embedded room checkpoint) folds the log outside the
+    write transaction, a slice at a time: other callbacks run between slices, the durable
+    append of a room is not held up by it, the snapshot is what `compact_doc` stores, and
+    rows appended while it folds stay in the log."""
+    await store.create_note(note_id="n1", title="t", created_by="o")
+    source, updates = keystrokes(2000)
+    await store.append_updates("n1", updates[:1500])
+    turns = 0
+    folding = appended = False
+    fold_steps = _docs.fold_steps
+
+    def watched(*args: Any) -> Generator[None, None, bytes | None]:
+        nonlocal folding
+        folding = True  # the log is read; the fold's steps begin
+        return (yield from fold_steps(*args))
+
+    monkeypatch.setattr(_docs, "fold_steps", watched)
+
+    async def other_work() -> None:
+        nonlocal turns, appended
+        while True:
+            turns += folding
+            if turns == 3:  # mid-fold: a room's durable append goes through
+                await store.append_many([("n1", updates[1500:])])
+                appended = True
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(other_work())
+    try:
+        folded = await store.compact_doc_in_slices("n1", slice_seconds=0.0)
+    finally:
+        ticker.cancel()
+    assert folded == 1500
+    assert turns > 50 and appended  # one loop turn per step: many, not one long turn
+    snapshot = await store.load_snapshot("n1")
+    assert snapshot is not None
+    assert snapshot.state == compact_state(updates[:1500])
+    assert [data for _, data in await store.read_updates("n1")] == updates[1500:]
+    assert await store.compact_doc_in_slices("n1") == 500
+    snapshot = await store.load_snapshot("n1")
+    assert snapshot is not None and await store.read_updates("n1") == []
+    assert text_of(loaded(snapshot.state)) == text_of(source)
+    assert snapshot.state == compact_state(updates)
+
+
+async def test_compaction_in_slices_keeps_the_log_when_pycrdt_cannot_fold_it(
+    store: Store,
+) -> None:
+    await store.create_note(note_id="n1", title="t", created_by="o")
+    await store.append_updates("n1", [HALF_DELETE, STATE])
+    before = _compaction_errors()
+    assert await store.compact_doc_in_slices("n1") == 0
+    assert await store.load_snapshot("n1") is None
+    assert [data for _, data in await store.read_updates("n1")] == [HALF_DELETE, STATE]
+    assert _compaction_errors() == before + 1

@@ -8,7 +8,7 @@ import random
 import pycrdt
 from pycrdt import Array, Doc, Map, Text
 
-from syncd.updates import LARGE, compact_state, merge
+from syncd.updates import LARGE, compact_state, compact_steps, merge, run_steps
 
 
 def recording(client_id: int) -> tuple[Doc, list[bytes]]:
@@ -171,3 +171,24 @@ def test_a_client_whose_structs_all_stay_pending_is_no_encoding_mismatch() -> No
         "392d373436353064623732613432760000"
     )
     assert pycrdt.get_state(merge([compact_state([lone])])) == pycrdt.get_state(lone)
+
+
+def test_compact_steps_yields_between_pieces_and_returns_what_compact_state_does() -> None:
+    """The stepwise form the embedded checkpoint runs in loop-sized slices: the same bytes
+    as `compact_state`, for keystrokes of two clients and for a snapshot plus a log."""
+    _, first = keystrokes(700, client_id=1)
+    _, second = keystrokes(700, client_id=2, name="u")
+    snapshot = compact_state(first[:400] + second[:400])
+    for updates in (first + second, [snapshot, *first[400:], *second[400:]]):
+        steps = compact_steps(updates)
+        count = 0
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                result = done.value
+                break
+            count += 1
+        assert count > 40  # a merge group, a chunk applied, a chunk's diff: one step each
+        assert result == compact_state(updates)
+        assert run_steps(compact_steps(updates)) == result
