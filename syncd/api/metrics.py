@@ -19,7 +19,10 @@ from syncd.api.operations import operation
     media_type="text/plain",
 )
 async def metrics_text(request: Request) -> Response:
-    body, content_type = metrics.render(request.app.state.services.settings.metrics_dir)
+    # in slices of the loop: a scrape is several ms of CPU (see `render_in_slices`)
+    body, content_type = await metrics.render_in_slices(
+        request.app.state.services.settings.metrics_dir
+    )
     return Response(body, media_type=content_type)
 
 
