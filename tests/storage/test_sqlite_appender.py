@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pycrdt
 import pytest
@@ -22,8 +23,10 @@ from syncd.bus import LocalBus
 from syncd.storage import NoteNotFound, StorageUnavailable, Store, open_store
 from syncd.storage._sqlite_appender import (
     _COPIED,
+    _COPYING,
     _IDLE,
     CHECKPOINT_PAGES,
+    FINISH_PAGES,
     _now_text,
     created_at,
     sqlite_file,
@@ -213,6 +216,49 @@ async def test_inline_commits_get_the_wal_checkpointed_and_restarted(
     await store.append_many([("a", [b"z"])])  # finds the WAL copied: starts it over
     # SQLite's own autocheckpoint is off on the inline connection: without ours the WAL
     # would still hold every frame of the loop above (thousands).
+    [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
+    assert (busy, log_frames < 10) == (0, True)
+    assert len(await store.read_updates("a")) == appended + 2
+
+
+async def _until_copied(appender: Any) -> None:
+    assert appender._worker is not None
+    async with asyncio.timeout(10):  # one worker thread, FIFO: this runs after the copy
+        await asyncio.wrap_future(appender._worker.submit(lambda: None))
+        for _ in range(1000):  # the done callback reaches the loop via call_soon_threadsafe
+            if appender._checkpoint_stage == _COPIED:
+                return
+            await asyncio.sleep(0.001)
+    raise AssertionError("the worker's checkpoint did not finish")
+
+
+async def test_many_frames_written_during_the_copy_are_copied_by_the_worker_not_inline(
+    store: Store, db_path: Path
+) -> None:
+    """The inline finish copies only a few pages in a loop turn: when the worker's copy was
+    slow (a loaded machine) and the loop wrote many pages meanwhile, the worker copies
+    them first, and the finish after that round restarts the WAL."""
+    appender = store._appender
+    assert appender is not None
+    release = threading.Event()
+    appender._executor().submit(release.wait, 10)  # the worker's copy waits behind this
+    appended = 0
+    while appender._checkpoint_stage == _IDLE:
+        await store.append_many([("a", [b"x" * 200]), ("b", [b"y" * 200])])
+        appended += 1
+        assert appended <= CHECKPOINT_PAGES
+    for _ in range(FINISH_PAGES):  # inline, while the copy has not even started
+        await store.append_many([("a", [b"during" * 100]), ("b", [b"too"])])
+        appended += 1
+    release.set()
+    await _until_copied(appender)
+    await store.append_many([("a", [b"next"])])
+    appended += 1
+    assert appender._checkpoint_stage == _COPYING  # back to the worker, not inline
+    await _until_copied(appender)
+    await store.append_many([("a", [b"finish"])])  # a few pages: finished inline
+    assert appender._checkpoint_stage == _IDLE
+    await store.append_many([("a", [b"z"])])  # finds the WAL copied: starts it over
     [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
     assert (busy, log_frames < 10) == (0, True)
     assert len(await store.read_updates("a")) == appended + 2
