@@ -405,7 +405,8 @@ class Store(EngineStore):
         if state is None:
             return 0
         async with self._write() as conn:
-            return await _docs.fold(conn, doc_id, state, rows)
+            folded = None if snapshot is None else snapshot.state
+            return await _docs.fold(conn, doc_id, state, rows, folded=folded)
 
 
 async def _purge(conn: AsyncConnection, note_ids: list[str]) -> list[str]:

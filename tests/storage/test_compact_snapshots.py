@@ -172,3 +172,69 @@ async def test_compaction_in_slices_keeps_the_log_when_pycrdt_cannot_fold_it(
     assert await store.load_snapshot("n1") is None
     assert [data for _, data in await store.read_updates("n1")] == [HALF_DELETE, STATE]
     assert _compaction_errors() == before + 1
+
+
+@pytest.mark.parametrize("sliced", [False, True])
+async def test_a_compaction_does_not_merge_again_the_snapshot_it_folded(
+    store: Store, monkeypatch: pytest.MonkeyPatch, sliced: bool
+) -> None:
+    """The stored snapshot is still the one the compaction folded in: the new state holds
+    all of it, so `save` skips merging the two whole states (~1 ms of CPU)."""
+    await store.create_note(note_id="n1", title="t", created_by="o")
+    source, updates = keystrokes(1000)
+    await store.append_updates("n1", updates[:600])
+    assert await store.compact_doc("n1") == 600
+    await store.append_updates("n1", updates[600:])
+    merges = 0
+    merge_updates = pycrdt.merge_updates
+
+    def counted(*updates: bytes) -> bytes:
+        nonlocal merges
+        merges += 1
+        return merge_updates(*updates)
+
+    monkeypatch.setattr(pycrdt, "merge_updates", counted)  # what `save` calls
+    compact = store.compact_doc_in_slices if sliced else store.compact_doc
+    assert await compact("n1") == 400
+    assert merges == 0
+    snapshot = await store.load_snapshot("n1")
+    assert snapshot is not None and snapshot.state == compact_state(updates)
+    assert text_of(loaded(snapshot.state)) == text_of(source)
+
+
+async def test_a_snapshot_stored_while_the_slices_fold_is_merged_in(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another compaction stores a snapshot holding a delete (no clock) while ours folds
+    outside the transaction: ours has the same clocks, and `save` merges the delete in."""
+    await store.create_note(note_id="n1", title="t", created_by="o")
+    source, updates = keystrokes(1000)
+    assert await store.save_snapshot("n1", compact_state(updates[:500]), position="0")
+    await store.append_updates("n1", updates[500:])
+    text = source.get("content", type=pycrdt.Text)
+    del text[10:200]  # the other compaction's snapshot holds this delete
+    stored = asyncio.Event()
+    fold_steps = _docs.fold_steps
+
+    def held(*args: Any) -> Generator[None, None, bytes | None]:
+        result = yield from fold_steps(*args)
+        for _ in range(1_000_000):  # loop turns until the other snapshot is stored
+            if stored.is_set():
+                break
+            yield
+        return result
+
+    async def other_compaction() -> None:
+        assert await store.save_snapshot("n1", source.get_update(), position="x")
+        stored.set()
+
+    monkeypatch.setattr(_docs, "fold_steps", held)
+    other = asyncio.create_task(other_compaction())
+    async with asyncio.timeout(30):
+        assert await store.compact_doc_in_slices("n1", slice_seconds=0.0) == 500
+    await other
+    snapshot = await store.load_snapshot("n1")
+    assert snapshot is not None
+    assert text_of(loaded(snapshot.state)) == text_of(source)
+    assert snapshot.state_vector == source.get_state()
+    assert await store.read_updates("n1") == []
