@@ -54,7 +54,7 @@ from syncd.protocol import (
 from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
-from syncd.room.frames import FramePlan
+from syncd.room.frames import FramePlan, sole_origin
 from syncd.room.pacing import DEFAULT_PASS_BURST, DEFAULT_PASS_INTERVAL, PassPacer
 from syncd.room.passes import PassScheduler, scheduler_for
 from syncd.room.peer import Peer
@@ -818,13 +818,14 @@ class Room:
         have to be awaited (paused sockets, or a server other than uvicorn)."""
         if not self.peers:
             return _NO_SENDS
-        plan = FramePlan(batch, merged) if merged is not None else None
-        outbox: list[tuple[Peer, tuple[bytes, ...]]] = []
-        failed: list[Peer] = []
-        if not relays and plan is not None:
+        if not relays and merged is not None:
             # The common pass: the turn's keystrokes, one frame for everyone. (No
             # `closed` check per peer: `send_now` drops what a closed channel is sent.)
-            frame, sole = plan.frame, plan.sole_origin
+            # Nothing is allocated per pass unless a peer's socket did not take it.
+            frame = encode_update(merged)
+            sole = batch[0][0] if len(batch) == 1 else sole_origin(batch)
+            outbox: list[tuple[Peer, tuple[bytes, ...]]] | None = None
+            failed: list[Peer] | None = None
             for peer in self.peers:
                 if peer is sole:
                     continue
@@ -832,37 +833,44 @@ class Room:
                     if peer.channel.send_now(frame):
                         continue
                 except (ConnectionError, RuntimeError, OSError):
+                    if failed is None:
+                        failed = []
                     failed.append(peer)
                     continue
+                if outbox is None:
+                    outbox = []
                 outbox.append((peer, (frame,)))
-        else:
-            # Relayed remote updates go first: a local update of this pass may have been
-            # held until one of them arrived, while none of them can depend on this
-            # pass's local updates (those reach the bus only now, in `_flush`). Awareness
-            # goes last, as before, so a cursor never arrives ahead of the text it is in.
-            updates = [(origin, f) for origin, f in relays if f[0] == _SYNC_FRAME]
-            others = [(origin, f) for origin, f in relays if f[0] != _SYNC_FRAME]
-            # Every peer that is the origin of none of them gets the same frames: one
-            # tuple, built once (the transport joins it once for all of them too).
-            origins: set[Peer | None] = {origin for origin, _ in relays}
-            if plan is not None:
-                origins.add(plan.sole_origin)
-            shared = _frames_for(_NOBODY, updates, plan, others)
-            for peer in self.peers:
-                frames = shared if peer not in origins else _frames_for(peer, updates, plan, others)
-                if not frames or peer.channel.closed:
+            if failed is not None:
+                self._drop_failed(failed)
+            return _NO_SENDS if outbox is None else outbox
+        plan = FramePlan(batch, merged) if merged is not None else None
+        outbox = []
+        failed = []
+        # Relayed remote updates go first: a local update of this pass may have been
+        # held until one of them arrived, while none of them can depend on this
+        # pass's local updates (those reach the bus only now, in `_flush`). Awareness
+        # goes last, as before, so a cursor never arrives ahead of the text it is in.
+        updates = [(origin, f) for origin, f in relays if f[0] == _SYNC_FRAME]
+        others = [(origin, f) for origin, f in relays if f[0] != _SYNC_FRAME]
+        # Every peer that is the origin of none of them gets the same frames: one
+        # tuple, built once (the transport joins it once for all of them too).
+        origins: set[Peer | None] = {origin for origin, _ in relays}
+        if plan is not None:
+            origins.add(plan.sole_origin)
+        shared = _frames_for(_NOBODY, updates, plan, others)
+        for peer in self.peers:
+            frames = shared if peer not in origins else _frames_for(peer, updates, plan, others)
+            if not frames or peer.channel.closed:
+                continue
+            try:
+                if _send_now(peer, frames):
                     continue
-                try:
-                    if _send_now(peer, frames):
-                        continue
-                except (ConnectionError, RuntimeError, OSError):
-                    failed.append(peer)
-                    continue
-                outbox.append((peer, frames))
-        for peer in failed:  # not while iterating over the peers
-            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
-            # and may not be sent (RFC 6455 7.4.1)
-            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
+            except (ConnectionError, RuntimeError, OSError):
+                failed.append(peer)
+                continue
+            outbox.append((peer, frames))
+        if failed:
+            self._drop_failed(failed)
         return outbox
 
     async def _send_outbox(self, outbox: list[tuple[Peer, tuple[bytes, ...]]]) -> None:
@@ -888,6 +896,12 @@ class Room:
             for frame in frames:
                 await peer.channel.send(frame)
         except (ConnectionError, RuntimeError, OSError):
+            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
+            # and may not be sent (RFC 6455 7.4.1)
+            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
+
+    def _drop_failed(self, failed: list[Peer]) -> None:
+        for peer in failed:  # not while iterating over the peers
             # 1011 (internal error): 1006 is reserved for "closed without a close frame"
             # and may not be sent (RFC 6455 7.4.1)
             self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
