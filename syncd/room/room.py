@@ -676,11 +676,13 @@ class Room:
     def take_pass(self) -> bytes | bool | None:
         """Take what is queued for a pass the scheduler runs now: the merged update it
         must append (None if there is nothing to append), or False if this room runs the
-        pass in its own task instead (paced, or nothing left to do)."""
+        pass in its own task instead (its note deleted, or nothing left to do)."""
         self._scheduled = False
         if self._flush_task is not None or not (self._pending or self._relays):
             return False
-        if self._pacer is not None:
+        if self.gone:
+            # its appends fail (the note is deleted): never in a group, where that failure
+            # would send every other room of the turn to its own task
             self._start_task(self._flush())
             return False
         batch, self._pending = self._pending, []

@@ -138,7 +138,7 @@ async def test_a_room_whose_append_fails_retries_alone_and_other_rooms_keep_goin
     for room, _, _ in good:
         await asyncio.wait_for(room.drain(), 5)
     assert [g for g in log.groups if g] == [["n1", "n2"]]
-    for i, (_, _, channel) in enumerate(good):
+    for _, _, channel in good:
         assert len(channel.updates()) == 2
     await asyncio.wait_for(log.retried.wait(), 5)  # it retries (after its backoff)
     assert log.attempts[bad.doc_id] >= 2
