@@ -53,6 +53,23 @@ class InstrumentedBackend:
         await self.inner.append(doc_id, updates)
         _APPEND.observe(time.perf_counter() - started)
 
+    @property
+    def appends_now(self) -> bool:
+        """The inner backend's (`syncd.room.passes`); False if it has no `append_now`."""
+        return bool(getattr(self.inner, "appends_now", False))
+
+    def append_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
+        """The inner backend's `append_now` (see `syncd.room.passes`), timed as one
+        append per doc; False if it has none."""
+        append_now = getattr(self.inner, "append_now", None)
+        if append_now is None:
+            return False
+        started = time.perf_counter()
+        done: bool = append_now(batches)
+        if done:
+            _APPEND.observe_many(time.perf_counter() - started, len(batches))
+        return done
+
     async def compact(self, doc_id: str) -> bool:
         started = time.perf_counter()
         try:

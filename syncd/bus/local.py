@@ -56,6 +56,22 @@ class LocalBus:
             loop.call_soon(self._commit_now)
         await future
 
+    @property
+    def appends_now(self) -> bool:
+        """`append_now` can commit (a SQLite file); False: it never does (Postgres)."""
+        return self._store.appends_now
+
+    def append_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
+        """The group commit of `syncd.room.passes`, made right away: True once `batches`
+        (doc id, updates) are committed; False, with nothing written, when it cannot be
+        done without awaiting (the write lock is held, or appends of this bus are still
+        queued: those go first, so the log keeps the order of the calls). Raises, with
+        nothing written, if the commit fails (`NoteNotFound` for a deleted note): the
+        caller then appends room by room through `append`."""
+        if self._flushing or self._pending:
+            return False
+        return self._store.append_many_now(batches)
+
     def _commit_now(self) -> None:
         """Commit the turn's group right in this callback when the store can (a SQLite
         file with its write lock free): no task to create and wake per turn. Otherwise,

@@ -66,6 +66,11 @@ class BatchedHistogram:
         self._counts[bisect_left(self._bounds, amount)] += 1
         self._sum += amount
 
+    def observe_many(self, amount: float, times: int) -> None:
+        """`observe(amount)` `times` times (one bisect)."""
+        self._counts[bisect_left(self._bounds, amount)] += times
+        self._sum += amount * times
+
     def flush(self) -> None:
         counts = self._counts
         if not any(counts):

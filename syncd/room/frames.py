@@ -20,8 +20,16 @@ class FramePlan:
 
     def __init__(self, updates: list[tuple[Peer | None, bytes]], merged: bytes) -> None:
         """`merged`: all of `updates` as one update (the room merged them for the log)."""
-        origins = {origin for origin, _ in updates}
         #: the one peer whose update was the turn's only one (None: several, or the server)
-        self.sole_origin = next(iter(origins)) if len(origins) == 1 else None
+        self.sole_origin = sole_origin(updates)
         #: the merged frame: what every peer but `sole_origin` gets
         self.frame = encode_update(merged)
+
+
+def sole_origin(updates: list[tuple[Peer | None, bytes]]) -> Peer | None:
+    """The origin of all of `updates` if they have one (None: several, or the server)."""
+    first = updates[0][0]
+    for origin, _ in updates:
+        if origin is not first:
+            return None
+    return first

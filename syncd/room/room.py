@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -54,8 +54,9 @@ from syncd.protocol import (
 from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
-from syncd.room.frames import FramePlan
+from syncd.room.frames import FramePlan, sole_origin
 from syncd.room.pacing import DEFAULT_PASS_BURST, DEFAULT_PASS_INTERVAL, PassPacer
+from syncd.room.passes import PassScheduler, scheduler_for
 from syncd.room.peer import Peer
 from syncd.updates import EMPTY_UPDATE, merge
 
@@ -147,6 +148,13 @@ def _is_pycrdt_failure(exc: BaseException) -> bool:
 
 #: stands for a peer that is the origin of none of a pass's frames
 _NOBODY = object()
+#: what `_deliver_now` returns when every peer took its frames (never appended to)
+_NO_SENDS: list[tuple[Peer, tuple[bytes, ...]]] = []
+#: a pass taken from the queues: its local updates (origin, update), relays, the local
+#: updates merged (None if there were none) and when the first of them was queued
+_Taken = tuple[
+    list[tuple[Peer | None, bytes]], list[tuple[Peer | None, bytes]], bytes | None, float
+]
 
 
 def _frames_for(
@@ -191,12 +199,20 @@ class Room:
         self._pending: list[tuple[Peer | None, bytes]] = []
         self._relays: list[tuple[Peer | None, bytes]] = []
         self._flush_task: asyncio.Task[None] | None = None
+        #: queued on the loop's pass scheduler (`syncd.room.passes`), which is cached here
+        self._scheduled = False
+        self._passes: PassScheduler | None = None
+        #: the pass the scheduler took and has not finished yet
+        self._taken: _Taken | None = None
         #: None while pacing is off (the default): no pacer call on every pass
         self._pacer = (
             PassPacer(self._limits.pass_interval, self._limits.pass_burst)
             if self._limits.pass_interval > 0
             else None
         )
+        #: every pass in the room's own task, as before the scheduler: a paced room, or a
+        #: backend with no group commit to make without awaiting (Redis: an XADD)
+        self._own_task = self._pacer is not None or not getattr(backend, "appends_now", False)
         self._applied = 0
         self._remote_changes = 0
         self._batch_started = 0.0
@@ -621,21 +637,115 @@ class Room:
     @property
     def idle(self) -> bool:
         """Nothing queued and no flush running."""
-        return self._flush_task is None and not self._pending and not self._relays
+        return (
+            self._flush_task is None
+            and not self._scheduled
+            and not self._pending
+            and not self._relays
+        )
 
     async def drain(self) -> None:
         """Wait until everything queued has been logged and delivered."""
-        while self._flush_task is not None:
-            await asyncio.shield(self._flush_task)
+        while True:
+            if self._flush_task is not None:
+                await asyncio.shield(self._flush_task)
+            elif self._scheduled and self._passes is not None:
+                await asyncio.shield(self._passes.ran())
+            else:
+                return
 
     def _schedule_flush(self) -> None:
-        if self._flush_task is None:
-            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+        # A running flush task takes whatever is queued meanwhile; otherwise the loop's
+        # pass scheduler runs this room's pass on the next turn, with every other room
+        # dirtied in this one (see `syncd.room.passes`): no task per room per pass.
+        if self._flush_task is None and not self._scheduled:
+            if self._own_task:
+                self._start_task(self._flush())
+                return
+            self._scheduled = True
+            passes = self._passes
+            if passes is None:
+                passes = self._passes = scheduler_for(asyncio.get_running_loop())
+            passes.add(self)
 
-    async def _flush(self) -> None:
+    # -- the pass scheduler's side (`syncd.room.passes.PassRoom`) ------------------------
+
+    def pass_backend(self) -> object:
+        return self._backend
+
+    def take_pass(self) -> bytes | bool | None:
+        """Take what is queued for a pass the scheduler runs now: the merged update it
+        must append (None if there is nothing to append), or False if this room runs the
+        pass in its own task instead (its note deleted, or nothing left to do)."""
+        self._scheduled = False
+        if self._flush_task is not None or not (self._pending or self._relays):
+            return False
+        if self.gone:
+            # its appends fail (the note is deleted): never in a group, where that failure
+            # would send every other room of the turn to its own task
+            self._start_task(self._flush())
+            return False
+        batch, self._pending = self._pending, []
+        relays, self._relays = self._relays, []
+        merged = None
+        if batch:
+            # One update for the whole batch, merged once: it is what the log stores (one
+            # row or stream entry per pass, not per keystroke) and what every peer is sent.
+            merged = batch[0][1] if len(batch) == 1 else merge([u for _, u in batch])
+        self._taken = (batch, relays, merged, self._batch_started)
+        return merged
+
+    def finish_pass(self, appended: bool) -> None:
+        """The scheduler's group commit took this room's merged update (`appended`; also
+        True when there was none to append): deliver it now. Otherwise the room's own
+        task appends it, retrying, and delivers it then."""
+        taken, self._taken = self._taken, None
+        if taken is None:
+            return
+        if not appended:
+            self._start_task(self._flush(taken))
+            return
+        batch, relays, merged, started = taken
+        if batch:
+            self._journaled_now(len(batch))
+        if self.gone:
+            return
+        outbox = self._deliver_now(batch, merged, relays)
+        if outbox:
+            # a paused socket: the rest of this pass, and any later one, in a task
+            self._start_task(self._flush(None, outbox, taken))
+        elif batch:
+            _FANOUT_LOCAL.observe(time.perf_counter() - started)
+
+    def _start_task(self, flush: Coroutine[Any, Any, None]) -> None:
+        self._flush_task = asyncio.get_running_loop().create_task(flush)
+
+    def _journaled_now(self, count: int) -> None:
+        self._journaled += count
+        _APPLIED_LOCAL.inc(count)
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.set()
+
+    async def _flush(
+        self,
+        taken: _Taken | None = None,
+        outbox: list[tuple[Peer, tuple[bytes, ...]]] | None = None,
+        delivering: _Taken | None = None,
+    ) -> None:
+        """The room's own flush task, for what the pass scheduler could not finish
+        without awaiting: `taken`, a pass whose append is still to be made, or `outbox`,
+        the sends of the pass `delivering` that a paused socket did not take; then every
+        pass queued meanwhile, until nothing is left."""
         pacer = self._pacer
         loop = asyncio.get_running_loop()
         try:
+            if outbox is not None and delivering is not None:
+                await self._send_outbox(outbox)
+                if delivering[0]:
+                    _FANOUT_LOCAL.observe(time.perf_counter() - delivering[3])
+            elif taken is not None:
+                await self._run_pass(taken)
             while self._pending or self._relays:
                 if pacer is not None:
                     # A busy room waits here for its next pass (a quiet one never does),
@@ -646,25 +756,22 @@ class Room:
                     pacer.start(loop.time())
                 batch, self._pending = self._pending, []
                 relays, self._relays = self._relays, []
-                started = self._batch_started
                 merged = None
                 if batch:
-                    # One update for the whole batch, merged once: it is what the log
-                    # stores (one row or stream entry per flush, not per keystroke) and
-                    # what every peer is sent.
                     merged = batch[0][1] if len(batch) == 1 else merge([u for _, u in batch])
-                    await self._append_durably([merged])
-                    self._journaled += len(batch)
-                    _APPLIED_LOCAL.inc(len(batch))
-                    progress, self._progress = self._progress, None
-                    if progress is not None:
-                        progress.set()
-                if not self.gone:
-                    await self._deliver(batch, merged, relays)
-                    if batch:
-                        _FANOUT_LOCAL.observe(time.perf_counter() - started)
+                await self._run_pass((batch, relays, merged, self._batch_started))
         finally:
             self._flush_task = None
+
+    async def _run_pass(self, taken: _Taken) -> None:
+        batch, relays, merged, started = taken
+        if merged is not None:
+            await self._append_durably([merged])
+            self._journaled_now(len(batch))
+        if not self.gone:
+            await self._deliver(batch, merged, relays)
+            if batch:
+                _FANOUT_LOCAL.observe(time.perf_counter() - started)
 
     async def _append_durably(self, updates: list[bytes]) -> None:
         """Append to the log, retrying with capped backoff: an update already applied here
@@ -699,15 +806,28 @@ class Room:
         merged: bytes | None,
         relays: list[tuple[Peer | None, bytes]],
     ) -> None:
+        outbox = self._deliver_now(batch, merged, relays)
+        if outbox:
+            await self._send_outbox(outbox)
+
+    def _deliver_now(
+        self,
+        batch: list[tuple[Peer | None, bytes]],
+        merged: bytes | None,
+        relays: list[tuple[Peer | None, bytes]],
+    ) -> list[tuple[Peer, tuple[bytes, ...]]]:
+        """Send the pass to every peer whose socket takes it now; return the sends that
+        have to be awaited (paused sockets, or a server other than uvicorn)."""
         if not self.peers:
-            return
-        plan = FramePlan(batch, merged) if merged is not None else None
-        outbox: list[tuple[Peer, tuple[bytes, ...]]] = []
-        failed: list[Peer] = []
-        if not relays and plan is not None:
+            return _NO_SENDS
+        if not relays and merged is not None:
             # The common pass: the turn's keystrokes, one frame for everyone. (No
             # `closed` check per peer: `send_now` drops what a closed channel is sent.)
-            frame, sole = plan.frame, plan.sole_origin
+            # Nothing is allocated per pass unless a peer's socket did not take it.
+            frame = encode_update(merged)
+            sole = batch[0][0] if len(batch) == 1 else sole_origin(batch)
+            outbox: list[tuple[Peer, tuple[bytes, ...]]] | None = None
+            failed: list[Peer] | None = None
             for peer in self.peers:
                 if peer is sole:
                     continue
@@ -715,37 +835,47 @@ class Room:
                     if peer.channel.send_now(frame):
                         continue
                 except (ConnectionError, RuntimeError, OSError):
+                    if failed is None:
+                        failed = []
                     failed.append(peer)
                     continue
+                if outbox is None:
+                    outbox = []
                 outbox.append((peer, (frame,)))
-        else:
-            # Relayed remote updates go first: a local update of this pass may have been
-            # held until one of them arrived, while none of them can depend on this
-            # pass's local updates (those reach the bus only now, in `_flush`). Awareness
-            # goes last, as before, so a cursor never arrives ahead of the text it is in.
-            updates = [(origin, f) for origin, f in relays if f[0] == _SYNC_FRAME]
-            others = [(origin, f) for origin, f in relays if f[0] != _SYNC_FRAME]
-            # Every peer that is the origin of none of them gets the same frames: one
-            # tuple, built once (the transport joins it once for all of them too).
-            origins: set[Peer | None] = {origin for origin, _ in relays}
-            if plan is not None:
-                origins.add(plan.sole_origin)
-            shared = _frames_for(_NOBODY, updates, plan, others)
-            for peer in self.peers:
-                frames = shared if peer not in origins else _frames_for(peer, updates, plan, others)
-                if not frames or peer.channel.closed:
+            if failed is not None:
+                self._drop_failed(failed)
+            return _NO_SENDS if outbox is None else outbox
+        plan = FramePlan(batch, merged) if merged is not None else None
+        outbox = []
+        failed = []
+        # Relayed remote updates go first: a local update of this pass may have been
+        # held until one of them arrived, while none of them can depend on this
+        # pass's local updates (those reach the bus only now, in `_flush`). Awareness
+        # goes last, as before, so a cursor never arrives ahead of the text it is in.
+        updates = [(origin, f) for origin, f in relays if f[0] == _SYNC_FRAME]
+        others = [(origin, f) for origin, f in relays if f[0] != _SYNC_FRAME]
+        # Every peer that is the origin of none of them gets the same frames: one
+        # tuple, built once (the transport joins it once for all of them too).
+        origins: set[Peer | None] = {origin for origin, _ in relays}
+        if plan is not None:
+            origins.add(plan.sole_origin)
+        shared = _frames_for(_NOBODY, updates, plan, others)
+        for peer in self.peers:
+            frames = shared if peer not in origins else _frames_for(peer, updates, plan, others)
+            if not frames or peer.channel.closed:
+                continue
+            try:
+                if _send_now(peer, frames):
                     continue
-                try:
-                    if _send_now(peer, frames):
-                        continue
-                except (ConnectionError, RuntimeError, OSError):
-                    failed.append(peer)
-                    continue
-                outbox.append((peer, frames))
-        for peer in failed:  # not while iterating over the peers
-            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
-            # and may not be sent (RFC 6455 7.4.1)
-            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
+            except (ConnectionError, RuntimeError, OSError):
+                failed.append(peer)
+                continue
+            outbox.append((peer, frames))
+        if failed:
+            self._drop_failed(failed)
+        return outbox
+
+    async def _send_outbox(self, outbox: list[tuple[Peer, tuple[bytes, ...]]]) -> None:
         # What a connection did not take at once is awaited in turn (uvicorn's send only
         # waits while a transport is paused, which measured cheaper than a writer task per
         # connection). One deadline covers the whole pass; when it expires, the peer being
@@ -768,6 +898,12 @@ class Room:
             for frame in frames:
                 await peer.channel.send(frame)
         except (ConnectionError, RuntimeError, OSError):
+            # 1011 (internal error): 1006 is reserved for "closed without a close frame"
+            # and may not be sent (RFC 6455 7.4.1)
+            self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")
+
+    def _drop_failed(self, failed: list[Peer]) -> None:
+        for peer in failed:  # not while iterating over the peers
             # 1011 (internal error): 1006 is reserved for "closed without a close frame"
             # and may not be sent (RFC 6455 7.4.1)
             self._drop(peer, CLOSE_INTERNAL_ERROR, "send failed")

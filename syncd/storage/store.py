@@ -345,6 +345,11 @@ class Store(EngineStore):
         async with self._write() as conn:
             await _docs.append_many(conn, batches)
 
+    @property
+    def appends_now(self) -> bool:
+        """`append_many_now` can commit (a SQLite file); False: it never does (Postgres)."""
+        return self._appender is not None
+
     def append_many_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
         """`append_many` without awaiting, when that is possible now (a SQLite file whose
         write lock is free): True once committed; False, with nothing written, when the

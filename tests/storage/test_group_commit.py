@@ -43,3 +43,36 @@ async def test_the_local_bus_commits_one_turns_appends_together_and_isolates_a_g
     assert isinstance(results[1], DocGone)
     assert [data for _, data in await store.read_updates("a")] == [b"a1"]
     assert [data for _, data in await store.read_updates("b")] == [b"b1"]
+
+
+async def test_rooms_over_the_local_bus_deliver_what_is_stored_and_a_gone_note_closes_alone(
+    store: Store,
+) -> None:
+    """Rooms of one turn (the pass scheduler's group commit on a SQLite file, each room's
+    own task on Postgres): every live room's keystroke is stored, then delivered; the
+    room of a note deleted meanwhile fails the group, and alone closes its peers 4404."""
+    from syncd.protocol import SyncUpdate
+    from syncd.room import Room
+    from tests.unit.test_room import peer, text_of, typed
+
+    for note_id in ("a", "b"):
+        await store.create_note(note_id=note_id, title="t", created_by="u")
+    bus = LocalBus(store)
+    rooms = {}
+    for note_id in ("a", "gone", "b"):
+        room = Room(note_id, bus)
+        room.load([])
+        (writer, _), (reader, channel) = peer(), peer()
+        room.join(writer)
+        room.join(reader)
+        rooms[note_id] = (room, writer, channel)
+    for i, (room, writer, _) in enumerate(rooms.values()):
+        room.handle(writer, SyncUpdate(typed(f"k{i}", i + 1)))
+    for room, _, _ in rooms.values():
+        await asyncio.wait_for(room.drain(), 10)
+    for note_id, i in (("a", 0), ("b", 2)):
+        room, _, channel = rooms[note_id]
+        assert text_of(channel.updates()) == f"k{i}" and room.durable
+        assert text_of([data for _, data in await store.read_updates(note_id)]) == f"k{i}"
+    gone, _, gone_channel = rooms["gone"]
+    assert gone.gone and gone_channel.updates() == [] and gone_channel.close_code == 4404

@@ -47,6 +47,25 @@ def test_a_batched_histogram_renders_what_direct_observations_render() -> None:
     assert got[("lat_count", "")] == len(values)
 
 
+def test_observe_many_renders_what_as_many_direct_observations_render() -> None:
+    """The pass scheduler's group commit times one append for every room in it."""
+    direct_registry, batched_registry = CollectorRegistry(), CollectorRegistry()
+    direct = Histogram("lat", "l", ["scope"], buckets=_BUCKETS, registry=direct_registry)
+    target = Histogram("lat", "l", ["scope"], buckets=_BUCKETS, registry=batched_registry)
+    batched = BatchedHistogram(target.labels("x"), _BUCKETS)
+    for value, times in ((0.0005, 3), (0.01, 7), (0.5, 1), (9.0, 4)):
+        for _ in range(times):
+            direct.labels("x").observe(value)
+        batched.observe_many(value, times)
+    batched.flush()
+    expected = _samples(direct_registry, "lat")
+    got = _samples(batched_registry, "lat")
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-12), key
+    assert got[("lat_count", "")] == 15
+
+
 def test_a_batched_counter_adds_up_every_increment() -> None:
     registry = CollectorRegistry()
     counter = Counter("hits", "h", registry=registry)
