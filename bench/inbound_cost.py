@@ -81,11 +81,14 @@ def _peer(index: int) -> Peer:
 
 
 async def _run(
-    peers: int, writers: int, keystrokes: int, per_read: int, shape: str
+    peers: int, writers: int, keystrokes: int, per_read: int, shape: str, generate: int = 0
 ) -> tuple[int, float]:
-    """Feed `keystrokes` keystrokes after a warm-up; return how many and the CPU seconds."""
+    """Feed `keystrokes` keystrokes after a warm-up; return how many and the CPU seconds.
+
+    `generate`: make the frames of that many keystrokes (at least those fed), so that two
+    runs under callgrind made the same frames and differ only in what was fed."""
     total = _WARMUP + keystrokes
-    per_writer = total // writers + per_read + 1
+    per_writer = (_WARMUP + max(keystrokes, generate)) // writers + per_read + 1
     make = _both_frames if shape == "both" else keystroke_frames
     scripts = [make(1000 + w, per_writer) for w in range(writers)]
     # only `receive_frame` is used: it needs none of the endpoint's services
@@ -123,7 +126,7 @@ async def _run(
     return counted, elapsed
 
 
-def _instructions(args: argparse.Namespace, keystrokes: int) -> int:
+def _instructions(args: argparse.Namespace, keystrokes: int, generate: int) -> int:
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -135,6 +138,7 @@ def _instructions(args: argparse.Namespace, keystrokes: int) -> int:
         f"--keystrokes={keystrokes}",
         f"--per-read={args.per_read}",
         f"--shape={args.shape}",
+        f"--generate={generate}",
     ]
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
@@ -156,11 +160,12 @@ def main() -> None:
         default="both",
         help="alternate a Y.Text and a paragraph (loadgen's default) or one Y.Text only",
     )
+    parser.add_argument("--generate", type=int, default=0, help="frames made (at least those fed)")
     parser.add_argument("--callgrind", action="store_true", help="instructions per keystroke")
     args = parser.parse_args()
     if args.callgrind:
         low, high = 1000, 4000
-        count = (_instructions(args, high) - _instructions(args, low)) / (high - low)
+        count = (_instructions(args, high, high) - _instructions(args, low, high)) / (high - low)
         print(
             f"peers={args.peers} writers={args.writers} per-read={args.per_read} "
             f"shape={args.shape}: "
@@ -168,7 +173,14 @@ def main() -> None:
         )
         return
     counted, elapsed = asyncio.run(
-        _run(args.peers, args.writers, args.keystrokes, args.per_read, args.shape)
+        _run(
+            args.peers,
+            args.writers,
+            args.keystrokes,
+            args.per_read,
+            args.shape,
+            args.generate,
+        )
     )
     print(
         f"peers={args.peers} writers={args.writers} per-read={args.per_read} "
