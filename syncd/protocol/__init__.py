@@ -38,6 +38,7 @@ from ._ystructs import (
     check_dependencies,
     check_state_vector,
     check_update,
+    plain_keystroke,
     read_state_vector,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "is_write",
     "parse_awareness_update",
     "parse_message",
+    "plain_keystroke",
     "read_state_vector",
     "surrogate_pairs",
 ]

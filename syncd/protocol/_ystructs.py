@@ -35,6 +35,7 @@ __all__ = [
     "check_dependencies",
     "check_state_vector",
     "check_update",
+    "plain_keystroke",
     "read_state_vector",
 ]
 
@@ -255,6 +256,52 @@ def _typing_shape(data: bytes) -> UpdateShape | None:
         deleted_to[deleter] = deleted_end
     pairs = {(client, start + offset) for offset in surrogates}
     return UpdateShape({client: (start, start + units)}, refs, deleted_to, splits, pairs)
+
+
+#: what `plain_keystroke` returns: client, start clock, end clock, left origin (client,
+#: clock), right origin (client, clock; -1, -1 when there is none)
+KeystrokeIds = tuple[int, int, int, int, int, int, int]
+
+
+def plain_keystroke(data: bytes) -> KeystrokeIds | None:
+    """The IDs of the commonest update of all, or `None` for any other (valid or not).
+
+    That update is one keystroke (`_KEYSTROKE`) of ASCII text with an empty delete set:
+    what a writer sends for almost every character typed. It holds no surrogate pair and
+    deletes nothing, so its whole `UpdateShape` is these IDs (blocks `{client: (start,
+    end)}`, refs and splits from the origins) and a room can check its dependencies and
+    splits from them without building one (`Room._apply_keystroke`). Everything the
+    general walk would refuse in such a frame is refused here by returning `None`, so the
+    general walk decides, with its error messages; the unit tests compare both.
+    """
+    match = _KEYSTROKE.match(data)
+    if match is None:
+        return None
+    client_raw, start_raw, first, first_clock, second, second_clock, size_raw = match.groups()
+    pos = match.end()
+    stop = pos + size_raw[0]
+    # the empty delete set is the last byte; the string is ASCII, so each byte one clock
+    if stop + 1 != len(data) or data[stop] or not data[pos:stop].isascii():
+        return None
+    client = _var(client_raw)
+    start = _var(start_raw)
+    origin = client if second == client_raw else _var(second)
+    clock = _var(second_clock)
+    end = start + stop - pos
+    if (
+        client > MAX_SAFE_INTEGER
+        or end > MAX_CLOCK + 1
+        or origin > MAX_SAFE_INTEGER
+        or clock > MAX_CLOCK
+    ):
+        return None
+    if first is None:  # 0x84: `second` is the left origin
+        return client, start, end, origin, clock, -1, -1
+    left = client if first == client_raw else _var(first)
+    left_clock = _var(first_clock)
+    if left > MAX_SAFE_INTEGER or left_clock > MAX_CLOCK:
+        return None
+    return client, start, end, left, left_clock, origin, clock
 
 
 def _walk_structs(cur: Cursor, limits: YLimits, shape: UpdateShape) -> None:

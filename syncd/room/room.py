@@ -48,6 +48,7 @@ from syncd.protocol import (
     encode_sync_step2,
     encode_update,
     parse_awareness_update,
+    plain_keystroke,
     read_state_vector,
     surrogate_pairs,
 )
@@ -370,6 +371,9 @@ class Room:
             return [encode_permission_denied("permission denied")]
         if update == EMPTY_UPDATE:
             return []
+        ids = plain_keystroke(update)
+        if ids is not None and self._apply_keystroke(peer, update, ids):
+            return []
         shape = check_update(update, self._limits.yjs)
         clocks = self._current_clocks()
         try:
@@ -382,6 +386,50 @@ class Room:
         self._apply_checked(peer, update, shape, clocks)
         self._release_held()
         return []
+
+    def _apply_keystroke(
+        self, peer: Peer, update: bytes, ids: tuple[int, int, int, int, int, int, int]
+    ) -> bool:
+        """Apply a plain keystroke (`plain_keystroke`: its `ids`) if it needs nothing the
+        doc lacks and splits no character; False: it was not applied, the general path
+        (`check_update`, `check_dependencies`, `check_splits`) decides, as it does for
+        every other update.
+
+        The same decisions as that path, made from the IDs alone: no `UpdateShape`,
+        no dependency walk over its dicts, which cost more per keystroke than pycrdt's
+        apply of it. With no surrogate pair in the update and no delete set, what is left
+        to check is that its structs start at or before the doc's clock for the client,
+        that its origins are in the doc or the update, and that neither origin is a split
+        point at a low surrogate the doc holds.
+        """
+        client, start, end, left, left_clock, right, right_clock = ids
+        clocks = self._clocks
+        if clocks is None:
+            clocks = read_state_vector(self.doc.get_state())
+        have = clocks.get(client, 0)
+        if start > have:
+            return False  # held (or refused) by the general path
+        # an origin must be in the doc or in the update (`check_dependencies`)
+        top = end if end > have else have
+        if left_clock >= (top if left == client else clocks.get(left, 0)):
+            return False
+        if right >= 0 and right_clock >= (top if right == client else clocks.get(right, 0)):
+            return False
+        pairs = self._pairs
+        if pairs and (
+            (left, left_clock + 1) in pairs or (right >= 0 and (right, right_clock) in pairs)
+        ):
+            return False  # `check_splits` refuses it
+        self._integrate(update, origin=peer)  # drops the clocks: pycrdt may fail halfway
+        if have < end:
+            clocks[client] = end
+        self._clocks = clocks
+        peer.updates_in += 1
+        peer.bytes_in += len(update)
+        self.last_editor = peer.user_id
+        if self._held:
+            self._release_held()
+        return True
 
     def _current_clocks(self) -> dict[int, int]:
         clocks = self._clocks
