@@ -17,8 +17,8 @@ each phase are reported beside it.
 Trees run alternately, each in its own child with `PYTHONPATH=<tree>`; medians are
 printed (the machine is shared: CPU time, not wall time). `--callgrind` runs each tree's
 child twice under `valgrind --tool=callgrind` (`--conns` and twice that, concurrency 1,
-`PYTHONHASHSEED=0`) and prints the difference of the instruction counts per connect: the
-start-up cancels out. Every wait is bounded (`--timeout`).
+`PYTHONHASHSEED=0`, rooms in proportion) and prints the difference of the instruction
+counts per connect: the start-up cancels out. Every wait is bounded (`--timeout`).
 """
 
 from __future__ import annotations
@@ -206,11 +206,14 @@ def _serve(args: argparse.Namespace) -> dict[str, float]:
 
 
 def _child(tree: str, args: argparse.Namespace, conns: int, *, callgrind: bool) -> str:
+    # rooms in proportion to connects: the difference of two callgrind runs then holds
+    # room creations in the same share as one run
+    rooms = max(1, round(args.rooms * conns / args.conns))
     command = [
         sys.executable,
         str(Path(tree).resolve() / "bench" / "connect_cost.py"),
         "--serve",
-        *("--conns", str(conns), "--rooms", str(args.rooms)),
+        *("--conns", str(conns), "--rooms", str(rooms)),
         *("--concurrency", str(1 if callgrind else args.concurrency)),
         *("--timeout", str(args.timeout * (20 if callgrind else 1))),
     ]
