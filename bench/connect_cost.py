@@ -43,7 +43,7 @@ STEP1_EMPTY = b"\x00\x00\x01\x00"
 STEP2_EMPTY = b"\x00\x01\x02\x00\x00"
 
 
-async def _client(url: str, rooms: int, conns: int, concurrency: int, timeout: float) -> None:
+async def _client(url: str, rooms: int, conns: int, concurrency: int, limit: float) -> None:
     """The client subprocess: phase lines on stdout, each phase started by a stdin line."""
     from websockets.asyncio.client import connect
 
@@ -57,12 +57,12 @@ async def _client(url: str, rooms: int, conns: int, concurrency: int, timeout: f
         ws = await connect(
             f"{url}/ws/notes/cost-{room}?token={token}",
             max_size=None,
-            open_timeout=timeout,
+            open_timeout=limit,
             compression=None,
         )
         await ws.send(STEP1_EMPTY)
         while True:
-            frame = await asyncio.wait_for(ws.recv(), timeout)
+            frame = await asyncio.wait_for(ws.recv(), limit)
             if isinstance(frame, bytes) and frame[:2] == b"\x00\x00":
                 await ws.send(STEP2_EMPTY)
             elif isinstance(frame, bytes) and frame[:2] == b"\x00\x01":
@@ -77,7 +77,7 @@ async def _client(url: str, rooms: int, conns: int, concurrency: int, timeout: f
 
         await asyncio.wait_for(
             asyncio.gather(*(worker() for _ in range(min(concurrency, len(indexes))))),
-            timeout * 10,
+            limit * 10,
         )
 
     async def open_close(room: int) -> None:
