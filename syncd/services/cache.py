@@ -162,10 +162,24 @@ class NoteCache:
         self._backend = backend
 
     async def access(
-        self, note_id: str, user_id: str, load: Callable[[], Awaitable[NoteAccess | None]]
+        self,
+        note_id: str,
+        user_id: str,
+        load: Callable[[], Awaitable[NoteAccess | None]],
+        *,
+        create: Callable[[], Awaitable[NoteAccess | None]] | None = None,
     ) -> NoteAccess | None:
+        """The user's grant on the note (None: no such note).
+
+        `create`: called when `load` finds no note (WebSocket auto-create); it creates the
+        note and answers the grant (the creator's, known without a read, or read when
+        another connection created it first). That grant is stored under the generation
+        read before `load`, as a loaded row is: a write to the note since (its rights, its
+        trash, its deletion) moved the generation and the grant is not stored. One
+        database read fewer per note created by a connect (bench/connect_cost.py).
+        """
         return await self._through(
-            "access", note_id, f"a:{user_id}", load, _dump_access, _load_access
+            "access", note_id, f"a:{user_id}", load, _dump_access, _load_access, create
         )
 
     async def note(
@@ -196,21 +210,26 @@ class NoteCache:
         load: Callable[[], Awaitable[T | None]],
         dump: Callable[[T], str],
         parse: Callable[[str], T],
+        create: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T | None:
         backend = self._backend
         if backend is None:
-            return await load()
+            value = await load()
+            return value if value is not None or create is None else await create()
         try:
             generation, raw = await backend.get(note_id, field)
         except Exception:
             metrics.ERRORS.labels("cache").inc()
             log.exception("cache read failed; reading the database")
-            return await load()
+            value = await load()
+            return value if value is not None or create is None else await create()
         if raw is not None:
             _counter(cache, "hit").inc()
             return parse(raw)
         _counter(cache, "miss").inc()
         value = await load()
+        if value is None and create is not None:
+            value = await create()
         if value is not None:
             try:
                 await backend.put(note_id, field, generation, dump(value))

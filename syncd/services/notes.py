@@ -10,7 +10,6 @@ one (versions, notifications, presence, Socket.IO, the cache) subscribe in `sync
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -54,6 +53,9 @@ from syncd.storage import (
 from syncd.updates import EMPTY_UPDATE
 
 log = logging.getLogger(__name__)
+
+#: the grant `Store.get_access` answers a note's creator
+_CREATOR = NoteAccess(owner=True, can_view=True, can_edit=True, can_delete=True)
 
 #: a user record this process stored is not stored again for this long unless it changed
 USER_RECORD_TTL = 600.0
@@ -114,17 +116,24 @@ class NoteService:
     async def connect_access(self, principal: Principal, note_id: str) -> Access:
         """Rights for a WebSocket connection; creates the note when auto-create is on."""
         self.remember_user(principal)
-        try:
-            access, _ = await self.access(principal, note_id)
-        except NoteNotFound:
-            if not self._auto_create or not is_note_id(note_id):
-                raise
-            with contextlib.suppress(NoteExists):  # a concurrent connection created it
-                await self._store.create_note(
-                    note_id=note_id, title="Untitled", created_by=principal.user_id
-                )
-            access, _ = await self.access(principal, note_id)
-        return access
+        user_id = principal.user_id
+
+        async def create() -> NoteAccess | None:
+            try:
+                await self._store.create_note(note_id=note_id, title="Untitled", created_by=user_id)
+            except NoteExists:  # a concurrent connection created it: its grant, read
+                return await self._store.get_access(note_id, user_id)
+            return _CREATOR  # what `get_access` answers the note's creator, without the read
+
+        grant = await self._cache.access(
+            note_id,
+            user_id,
+            lambda: self._store.get_access(note_id, user_id),
+            create=create if self._auto_create and is_note_id(note_id) else None,
+        )
+        if grant is None:
+            raise NoteNotFound(note_id)
+        return resolve_access(principal, grant)[0]
 
     def remember_user(self, principal: Principal) -> None:
         """Record the user seen in a token, off the connection's critical path.

@@ -6,12 +6,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from syncd import metrics
+from syncd.auth import Access, Principal
 from syncd.services.cache import MemoryCache, NoteCache, RedisCache
-from syncd.storage import NoteAccess, NoteMetadata, NoteRecord, Permissions
+from syncd.services.notes import NoteService
+from syncd.storage import (
+    NoteAccess,
+    NoteMetadata,
+    NoteNotFound,
+    NoteRecord,
+    Permissions,
+    Store,
+    open_store,
+)
 
 GRANT = NoteAccess(owner=False, can_view=True, can_edit=True, can_delete=False)
 REVOKED = NoteAccess(owner=False, can_view=False, can_edit=False, can_delete=False)
@@ -144,3 +156,88 @@ async def test_the_memory_backend_stays_bounded_and_safe() -> None:
     assert "n0" not in backend._generations
     await backend.put("n0", "x", generation, "stale")
     assert (await backend.get("n0", "x"))[1] is None
+
+
+# -- the grant of a note created by its first connect (NoteService.connect_access) ----------
+
+
+@pytest.fixture
+async def counted(
+    cache: NoteCache, tmp_path: Path
+) -> AsyncIterator[tuple[NoteService, Store, list[str]]]:
+    """A service with auto-create over a real SQLite store whose `get_access` reads are
+    recorded (the note ids read)."""
+    async with open_store(f"sqlite:///{tmp_path / 'syncd.db'}") as store:
+        reads: list[str] = []
+        read = store.get_access
+
+        async def get_access(note_id: str, user_id: str, **kwargs: Any) -> NoteAccess | None:
+            reads.append(note_id)
+            return await read(note_id, user_id, **kwargs)
+
+        store.get_access = get_access  # type: ignore[method-assign]
+        nothing = cast(Any, None)
+        service = NoteService(store, nothing, nothing, nothing, auto_create=True, cache=cache)
+        yield service, store, reads
+
+
+def _user(user_id: str) -> Principal:
+    return Principal(user_id, None, None, (), 0.0, None)
+
+
+async def test_a_note_created_by_a_connect_is_read_once(
+    counted: tuple[NoteService, Store, list[str]],
+) -> None:
+    """The creator's grant is cached from the creation: the look-up that found no note is
+    the only read, for this connect and the next."""
+    service, store, reads = counted
+    assert await service.connect_access(_user("ann"), "fresh") == Access.EDIT
+    assert reads == ["fresh"]
+    assert await store.get_note("fresh") is not None
+    before = hits("access")
+    assert await service.connect_access(_user("ann"), "fresh") == Access.EDIT
+    assert reads == ["fresh"] and hits("access") == before + 1
+
+
+async def test_the_grant_of_a_note_written_during_its_creation_is_not_cached(
+    counted: tuple[NoteService, Store, list[str]], cache: NoteCache
+) -> None:
+    """A write committed and invalidated between the look-up and the end of the creation
+    (here: the note moved to the trash) moves the generation: the creator's grant is not
+    stored, and the next connect reads the note as it is."""
+    service, store, reads = counted
+    create = store.create_note
+
+    async def create_then_trash(**kwargs: Any) -> NoteRecord:
+        record = await create(**kwargs)
+        await store.trash_note(record.id)
+        await cache.invalidate(record.id)
+        return record
+
+    store.create_note = create_then_trash  # type: ignore[method-assign]
+    await service.connect_access(_user("ann"), "racy")
+    with pytest.raises(NoteNotFound):
+        await service.connect_access(_user("ann"), "racy")
+    # the look-up, then the next connect's two (absent; its creation finds the trashed
+    # row, NoteExists, and reads again): nothing was answered from the cache
+    assert reads == ["racy", "racy", "racy"]
+
+
+async def test_a_note_another_connection_created_first_answers_its_own_grant(
+    counted: tuple[NoteService, Store, list[str]],
+) -> None:
+    """When another user's connect created the note between this one's look-up and its
+    own creation, the grant is read (not the creator's): no rights, refused."""
+    service, store, reads = counted
+    read = store.get_access
+
+    async def absent_then_created(note_id: str, user_id: str, **kwargs: Any) -> NoteAccess | None:
+        if not reads:
+            reads.append(note_id)
+            await store.create_note(note_id=note_id, title="t", created_by="bob")
+            return None
+        return await read(note_id, user_id, **kwargs)
+
+    store.get_access = absent_then_created  # type: ignore[method-assign]
+    assert await service.connect_access(_user("ann"), "taken") == Access.NONE
+    assert await service.connect_access(_user("bob"), "taken") == Access.EDIT

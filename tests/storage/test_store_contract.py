@@ -407,3 +407,46 @@ async def test_delete_note_cascades(store: Store) -> None:
     async with store._read() as conn:
         for table in ("note_permissions", "note_tags", "doc_snapshots", "doc_updates"):
             assert await conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) == 0
+
+
+async def test_created_record_is_the_stored_one(store: Store) -> None:
+    """`create_note` answers a note without rights or tags from the row it inserted (no
+    read back): that answer must be exactly what reading the note returns."""
+    created = await store.create_note(
+        note_id="plain",
+        title="t",
+        created_by="owner",
+        lead_id="lead-1",
+        metadata=NoteMetadata((), "cat", "high", "2026-01-02"),
+        content_text="body",
+    )
+    assert created == await store.get_note("plain")
+    assert created.created_at.tzinfo is not None
+    with_children = await store.create_note(
+        note_id="rich",
+        title="t",
+        created_by="owner",
+        permissions=Permissions(can_view=("v2", "v1"), can_edit=("e1",), can_delete=("v1",)),
+        metadata=NoteMetadata(("b", "a", "a"), None, None, None),
+    )
+    assert with_children == await store.get_note("rich")
+
+
+async def test_recreated_note_has_no_rights_of_the_purged_one(store: Store) -> None:
+    """`create_note` inserts a note's rights and tags without deleting first: a purged note's
+    rows must be gone with it (foreign keys, ON DELETE CASCADE), or a note created again
+    under the same id would inherit them."""
+    await store.create_note(
+        note_id="again",
+        title="t",
+        created_by="owner",
+        permissions=Permissions(can_view=("u1",), can_edit=("u1",)),
+        metadata=NoteMetadata(("tag",), None, None, None),
+    )
+    assert await store.delete_note("again")
+    recreated = await store.create_note(note_id="again", title="t", created_by="owner")
+    assert recreated == await store.get_note("again")
+    assert recreated.permissions == Permissions()
+    assert recreated.metadata.tags == ()
+    access = await store.get_access("again", "u1")
+    assert access is not None and not access.can_view and not access.can_edit
