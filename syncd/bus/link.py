@@ -33,6 +33,8 @@ def usable(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss") or parts.query or parts.fragment:
         return False
+    if parts.username and parts.password is None:
+        return False  # how redis-py reads `redis://name@host` is its own affair
     path = parts.path.strip("/")
     return not path or path.isdigit()
 
@@ -64,8 +66,6 @@ class RawLink:
             user = unquote(parts.username) if parts.username else None
             password = unquote(parts.password)
             hello.append((b"AUTH", user, password) if user else (b"AUTH", password))
-        elif parts.username:  # redis://password@host: redis-py reads it as the password
-            hello.append((b"AUTH", unquote(parts.username)))
         db = parts.path.strip("/")
         if db and int(db):
             hello.append((b"SELECT", db))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from syncd.bus import link
 from syncd.bus.appender import OnAppended, StreamAppender
 from syncd.bus.keys import Keys
 from tests.scaled.test_bus_keys import update_of
@@ -149,3 +150,24 @@ async def test_the_appenders_connection_uses_the_urls_database(
         assert await in_3.xlen(keys.updates("d1")) == 1
     finally:
         await in_3.aclose()
+
+
+async def test_a_url_the_bare_link_does_not_take_appends_on_redis_py(
+    own_redis: tuple[Redis, str],
+) -> None:
+    """Options in the query string are redis-py's to read: the appender falls back to a
+    redis-py connection (replies read one by one), with the same outcome and runs told."""
+    redis, url = own_redis
+    keys = Keys("t")
+    told: Told = []
+    with_options = url + "?health_check_interval=0"
+    assert not link.usable(with_options) and link.usable(url)
+    appender = StreamAppender(redis, with_options, keys, b"me", on_appended=recorder(told))
+    try:
+        first = await appender.append([("d1", [update_of("a"), update_of("b")])], 1.0)
+        second = await appender.append([("d1", [update_of("c")])], 2.0)
+    finally:
+        await appender.aclose()
+    assert first == second == {"d1": None}
+    ids = [entry_id for entry_id, _ in await redis.xrange(keys.updates("d1"))]
+    assert told == [("d1", b"", ids[:2]), ("d1", ids[1], ids[2:])]
