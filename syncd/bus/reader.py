@@ -129,7 +129,7 @@ class StreamReader:
         notices: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._url = redis_url
-        #: an instance id -> the channel its append script publishes on (None: no notices,
+        #: an instance id -> the channel its append block publishes on (None: no notices,
         #: as on a cluster, whose appends are plain XADDs and whose reader never polls)
         self._notices = notices
         #: other instances seen appending to loaded docs: whose notices to take
@@ -463,7 +463,7 @@ class StreamReader:
         for entry in entries:
             if own and entry[0] in own:
                 self.own_read += 1
-                continue  # a run this instance appended (its ids, from the append script)
+                continue  # a run this instance appended (its ids, told by the appender)
             fields = entry[1]
             if isinstance(fields, list) and len(fields) == 4 and fields[0] == b"o":
                 if fields[1] == origin:
