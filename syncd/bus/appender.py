@@ -21,17 +21,22 @@ the client's slot map), one pipeline per master on a connection of its own, so t
 follows the appends it vouches for. A `MOVED`, `CLUSTERDOWN` or lost connection fails
 that master's docs and has the slot map read again before the next turn.
 
-On a single Redis the appends of a turn are one script call (`_APPEND`): one command to
-pack and one reply to read for the whole turn, and every instance's blocked stream read is
-woken once per turn rather than once per room. A script may touch one slot only, so a
-cluster master gets the plain `XADD`s instead.
+On a single Redis the appends of a turn are one `MULTI` ... `EXEC` block (`_pack_turn`),
+written in one send on a connection of the appender's own: per doc `XREVRANGE + - COUNT 1`
+(the entry right before its run: atomic, so nothing else is between it and the run) and its
+`XADD`s, then one `ZADD NX` for the turn's docs (a doc a compaction just unlisted is listed
+again by the very turn that appended to it), a plain `ZADD` for those whose score this
+appender last wrote over a second ago, and a `PUBLISH` on the instance's `appended` channel.
+Not a Lua script: Redis's `redis.pcall` costs ~2.5 us a call on top of the command (a
+script doing the same per doc cost Redis 12-14 us per append; this block ~7 us, plain XADDs
+~3.3 us; 100 docs a turn, bench numbers in the commit). A cluster master gets the plain
+`XADD`s instead (a block may touch one slot only there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,11 +46,13 @@ import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from syncd import metrics
 from syncd.bus.connect import split_seeds
 from syncd.bus.keys import Keys, key_part
+from syncd.bus.link import RawLink
+from syncd.bus.link import usable as link_usable
 
 log = logging.getLogger(__name__)
 
@@ -57,58 +64,17 @@ _Command = tuple[bytes | str | float | int, ...]
 #: (doc id, updates) of one turn
 Batch = Sequence[tuple[str, Sequence[bytes]]]
 
-#: Appends of one turn: KEYS = [doc index, stream per doc...]; ARGV = [origin, now, its
-#: `appended` channel, then per doc: its doc-index member, its update count n, its n
-#: updates]. The same entries (`o` first, then `u`, the layout the stream reader's fast
-#: path expects) as the plain `XADD`s, in one command. Each doc succeeds or fails on its
-#: own (`pcall`, as the pipeline's replies do): the reply has, per doc, the error of its
-#: append, or `{status, prev, id...}`: status "" when appended and indexed, "!" + the error
-#: when appended but not indexed; `prev` the id of the entry right before the run (atomic,
-#: so nothing else is between it and the run), "" when the stream had none; then the ids
-#: of the run. With them the stream reader
-#: steps over this instance's own entries instead of reading them back.
-#: The doc index is written only when its score is over a second old (`ZSCORE` first, in
-#: the script so a compaction's `ZREM` is seen): it only finds streams idle for a whole
-#: compaction interval, and a `ZADD` per doc per turn is a write the AOF and replicas get.
-#: Last, a notice on the instance's `appended` channel (once per turn, after the appends,
-#: so a reader told finds them): other instances' readers read when told, rather than
-#: polling every loaded stream while their own instance writes.
-_APPEND = """
-local origin, now, a = ARGV[1], ARGV[2], 4
-local stale = tonumber(now) - 1
-local out = {}
-for k = 2, #KEYS do
-  local stream, member, n = KEYS[k], ARGV[a], tonumber(ARGV[a + 1])
-  a = a + 2
-  local last = redis.pcall('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  local reply = {'', ''}
-  if type(last) == 'table' and not last.err and last[1] then reply[2] = last[1][1] end
-  local failed = nil
-  for _ = 1, n do
-    if not failed then
-      local r = redis.pcall('XADD', stream, '*', 'o', origin, 'u', ARGV[a])
-      if type(r) == 'table' and r.err then failed = r.err else reply[#reply + 1] = r end
-    end
-    a = a + 1
-  end
-  if failed then
-    out[k - 1] = failed
-  else
-    local score = redis.pcall('ZSCORE', KEYS[1], member)
-    if type(score) ~= 'string' or tonumber(score) < stale then
-      local r = redis.pcall('ZADD', KEYS[1], now, member)
-      if type(r) == 'table' and r.err then reply[1] = '!' .. r.err end
-    end
-    out[k - 1] = reply
-  end
-end
-redis.pcall('PUBLISH', ARGV[3], '')
-return out
-"""
-_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+#: seconds after which a doc's index score is written again: the index only finds streams
+#: idle for a whole compaction interval, and a score written per doc per turn is a write the
+#: AOF and the replicas get (the turn's `ZADD NX` changes nothing for a listed doc)
+INDEX_REFRESH = 1.0
+#: a turn's `MULTI`, packed once
+_MULTI = hiredis.pack_command((b"MULTI",))
+_EXEC = hiredis.pack_command((b"EXEC",))
 
-#: (doc id, id of the entry before the run or b"", the run's ids): told for every run the
-#: script appended, before `append` returns
+#: (doc id, id of the entry before the run or b"", the run's ids): told for every run
+#: appended on a single Redis, before `append` returns; with them the stream reader steps
+#: over this instance's own entries instead of reading them back
 OnAppended = Callable[[str, bytes, Sequence[bytes]], None]
 
 
@@ -134,7 +100,6 @@ class StreamAppender:
         self._redis = redis
         #: doc id -> (stream name, doc-index member); the bus caches them per loaded doc
         self._names = names or (lambda doc_id: (keys.updates(doc_id), key_part(doc_id)))
-        self._scripted = not isinstance(redis, RedisCluster)
         self._on_appended = on_appended
         self._url = split_seeds(redis_url)[0]
         self._keys = keys
@@ -151,9 +116,22 @@ class StreamAppender:
         self._refresh = False
         #: a single Redis's appends go out on connections of their own (`_send`)
         self._links: Redis | None = None
+        #: a single Redis's appends on `RawLink`s when the URL allows (`syncd.bus.link`),
+        #: idle ones kept for the next turn
+        self._raw = link_usable(self._url)
+        self._idle: list[RawLink] = []
+        #: doc-index member -> `now` of the turn that last wrote its score (a single Redis)
+        self._indexed_at: dict[str, float] = {}
+        #: `_indexed_at`'s size at which entries too old to matter are dropped
+        self._indexed_bound = 1024
+        #: stream name -> its packed `XREVRANGE` and `XADD` head (`_packs`)
+        self._packed: dict[str, tuple[bytes, bytes]] = {}
 
     async def aclose(self) -> None:
         nodes, self._nodes = list(self._nodes.values()), {}
+        for link in self._idle:
+            link.close()
+        self._idle.clear()
         if self._links is not None:
             nodes.append(self._links)
             self._links = None
@@ -162,49 +140,196 @@ class StreamAppender:
                 await client.aclose()
 
     async def append(self, batch: Batch, now: float) -> dict[str, Exception | None]:
+        if not isinstance(self._redis, RedisCluster):
+            if not batch and not self._unindexed:
+                return {}
+            return await self._append_single(batch, now)
         names = self._names
         index = {names(doc_id)[1]: now for doc_id in {*self._unindexed, *(d for d, _ in batch)}}
         self._unindexed.clear()
-        if not isinstance(self._redis, RedisCluster):
-            outcome, indexed = await self._append_on("", self._redis, batch, index, now)
-        else:
-            outcome, indexed = await self._append_on_cluster(self._redis, batch, index)
+        outcome, indexed = await self._append_on_cluster(self._redis, batch, index)
         if not indexed:
             self._unindexed.update(doc_id for doc_id, error in outcome.items() if error is None)
         return outcome
 
-    async def _append_on(
-        self,
-        name: str,
-        client: Redis,
-        batch: Batch,
-        index: dict[str, float],
-        now: float | None = None,
-        *,
-        loaded: bool = False,
-    ) -> tuple[dict[str, Exception | None], bool]:
-        """One pipeline on one connection: the appends, the doc index, `WAIT`, `ROLE`.
-        With `now` (a single Redis), the appends and their doc-index entries are the
-        `_APPEND` script; `index` then only adds the docs left out of the index before."""
-        scripted = now is not None and self._scripted and bool(batch)
-        commands: list[_Command] = []
-        if scripted:
-            keys: list[str] = [self._keys.doc_index]
-            args: list[bytes | str | float | int] = [self._origin, now or 0.0, self._notices]
-            for doc_id, updates in batch:
-                stream, member = self._names(doc_id)
-                keys.append(stream)
-                args += (member, len(updates), *updates)
-                index.pop(member, None)
-            # EVALSHA sent as is: redis-py's scripts on a pipeline ask `SCRIPT EXISTS`
-            # first, a round trip per turn; a Redis without it (restarted, SCRIPT FLUSH)
-            # answers NOSCRIPT, having run nothing, and the turn is sent again once loaded.
-            commands.append((b"EVALSHA", _APPEND_SHA, len(keys), *keys, *args))
+    # -- a single Redis ------------------------------------------------------------------
+
+    def _packs(self, stream: str) -> tuple[bytes, bytes]:
+        """The doc's `XREVRANGE <stream> + - COUNT 1` and the head of its `XADD` up to the
+        update (`u`'s value), packed once per stream rather than per turn."""
+        packs = self._packed.get(stream)
+        if packs is None:
+            if len(self._packed) >= 4096:
+                self._packed.clear()  # docs long unloaded; the loaded ones are packed again
+            last = hiredis.pack_command((b"XREVRANGE", stream, b"+", b"-", b"COUNT", 1))  # type: ignore[arg-type]
+            # the XADD with an empty update, cut before that last argument
+            head = hiredis.pack_command((b"XADD", stream, b"*", b"o", self._origin, b"u", b""))  # type: ignore[arg-type]
+            packs = self._packed[stream] = (last, head[: -len(b"$0\r\n\r\n")])
+        return packs
+
+    async def _append_single(self, batch: Batch, now: float) -> dict[str, Exception | None]:
+        """The turn as one `MULTI` block (see the module docstring), then `WAIT` and `ROLE`
+        when replicas must acknowledge it."""
+        names = self._names
+        indexed_at = self._indexed_at
+        parts: list[bytes] = [_MULTI]
+        #: replies before `EXEC`'s: `MULTI`'s, then one per queued command
+        queued = 1
+        listed: list[str] = []  # in the index unless a compaction just took them out
+        due: list[str] = []  # their score is over INDEX_REFRESH old (or never written here)
+        for doc_id, updates in batch:
+            stream, member = names(doc_id)
+            last, head = self._packs(stream)
+            parts.append(last)
+            for update in updates:
+                parts += (head, b"$%d\r\n" % len(update), update, b"\r\n")
+            queued += 1 + len(updates)
+            written = indexed_at.get(member)
+            (listed if written is not None and now - written <= INDEX_REFRESH else due).append(
+                member
+            )
+        if self._unindexed:
+            batched = {doc_id for doc_id, _ in batch}
+            due += (names(doc_id)[1] for doc_id in self._unindexed if doc_id not in batched)
+        unindexed, self._unindexed = self._unindexed, set()
+        index = self._keys.doc_index
+        stamp = repr(now)
+        for flags, members in (((b"NX",), listed), ((), due)):
+            if members:
+                pairs = [part for member in members for part in (stamp, member)]
+                parts.append(hiredis.pack_command((b"ZADD", index, *flags, *pairs)))
+                queued += 1
+        parts.append(hiredis.pack_command((b"PUBLISH", self._notices, b"")))  # type: ignore[arg-type]
+        parts.append(_EXEC)
+        queued += 1
+        asked = min(self._replicas, self._attached.get("", self._replicas))
+        count = queued + 1
+        if self._replicas:
+            if asked:
+                parts.append(hiredis.pack_command((b"WAIT", asked, self._wait_ms)))  # type: ignore[arg-type]
+                count += 1
+            parts.append(hiredis.pack_command((b"ROLE",)))
+            count += 1
+        try:
+            results = await self._send(b"".join(parts), count)
+        except (RedisError, OSError) as exc:
+            self._unindexed = unindexed | self._unindexed
+            return {doc_id: exc for doc_id, _ in batch}
+        shortfall = self._shortfall("", results, asked) if self._replicas else None
+        block = results[queued]
+        if not isinstance(block, list):  # EXECABORT (a command refused when queued), ...
+            error = block if isinstance(block, Exception) else ResponseError(f"{block!r:.200}")
+            self._unindexed = unindexed | self._unindexed
+            return {doc_id: error for doc_id, _ in batch}
+        outcome: dict[str, Exception | None] = {}
+        told = self._on_appended
+        position = 0
+        for doc_id, updates in batch:
+            last, *ids = block[position : position + 1 + len(updates)]
+            position += 1 + len(updates)
+            failed = next((r for r in ids if isinstance(r, Exception)), None)
+            if failed is not None:
+                outcome[doc_id] = failed
+                continue
+            outcome[doc_id] = shortfall
+            if told is not None and ids:
+                # `last` an error (a key of another type fails the XADDs too) or no entry:
+                # the run's predecessor is unknown, and the reader reads it back
+                prev = last[0][0] if isinstance(last, list) and last else b""
+                told(doc_id, prev, ids)
+        failed_index = [r for r in block[position:-1] if isinstance(r, Exception)]
+        if failed_index:
+            self._unindexed.update(doc_id for doc_id, error in outcome.items() if error is None)
+            self._unindexed |= unindexed
+            metrics.ERRORS.labels("bus_index").inc()
+            log.warning(
+                "adding docs to the doc index failed (again next turn): %s", failed_index[0]
+            )
         else:
-            for doc_id, updates in batch:
-                stream = self._names(doc_id)[0]
-                for update in updates:
-                    commands.append((b"XADD", stream, b"*", b"o", self._origin, b"u", update))
+            for member in due:
+                indexed_at[member] = now
+            if len(indexed_at) > self._indexed_bound:
+                for member in [m for m, t in indexed_at.items() if now - t > INDEX_REFRESH]:
+                    del indexed_at[member]
+                self._indexed_bound = 2 * len(indexed_at) + 1024
+        return outcome
+
+    def _shortfall(self, name: str, results: list[Any], asked: int) -> Exception | None:
+        """From the `WAIT` (when asked) and `ROLE` replies at the end of `results` (taken off
+        it): why the appends are not durable yet, or None."""
+        role = results.pop()
+        acked = results.pop() if asked else 0
+        if isinstance(role, Exception):
+            return role
+        if isinstance(acked, Exception):
+            return acked
+        # replicas attached now: a replica that left meanwhile is not waited for
+        attached = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
+        self._attached[name] = attached
+        needed = min(self._replicas, attached)
+        if int(acked) < needed:
+            return NotReplicated(
+                f"{acked} of {needed} replicas acknowledged within {self._wait_ms} ms"
+            )
+        return None
+
+    async def _send(self, packed: bytes, count: int) -> list[Any]:
+        """The replies of `count` commands packed in `packed` (an error reply as its
+        exception), written at once and read straight off a connection of the appender's
+        own: py-spy (bus_bench.py) put over half of the appender's samples in redis-py's
+        pipeline (its per-argument encoder, its per-command layers, and a task per send
+        from `asyncio.wait_for`, the client's socket timeout). A `RawLink` where the URL
+        allows one (its replies parsed in bulk), else a redis-py connection without socket
+        timeout. The whole exchange is bounded here."""
+        limit = SEND_TIMEOUT + self._wait_ms / 1000
+        if self._raw:
+            link = None
+            while self._idle and link is None:
+                link = self._idle.pop()
+                if not link.alive:
+                    link.close()
+                    link = None
+            async with asyncio.timeout(limit):
+                if link is None:
+                    link = await RawLink.open(self._url)
+                replies = await link.exchange(packed, count)  # closed on any failure
+            self._idle.append(link)
+            return replies
+        if self._links is None:
+            self._links = Redis.from_url(
+                self._url, socket_timeout=None, socket_connect_timeout=SEND_TIMEOUT
+            )
+        pool = self._links.connection_pool
+        conn = await pool.get_connection()
+        replies = []
+        try:
+            async with asyncio.timeout(limit):
+                await conn.send_packed_command(packed, check_health=False)
+                for _ in range(count):
+                    try:
+                        replies.append(await conn.read_response())
+                    except ResponseError as exc:  # that command's error; the rest follow
+                        replies.append(exc)
+        except BaseException:
+            # replies left unread (or half read) would answer the next turn's commands
+            await conn.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(conn)
+        return replies
+
+    # -- a Redis Cluster -------------------------------------------------------------------
+
+    async def _append_on(
+        self, name: str, client: Redis, batch: Batch, index: dict[str, float]
+    ) -> tuple[dict[str, Exception | None], bool]:
+        """One cluster master's pipeline on a connection of its own: the plain `XADD`s, the
+        doc index (`index`: on the master serving it), `WAIT`, `ROLE`."""
+        commands: list[_Command] = []
+        for doc_id, updates in batch:
+            stream = self._names(doc_id)[0]
+            for update in updates:
+                commands.append((b"XADD", stream, b"*", b"o", self._origin, b"u", update))
         if index:
             pairs = [part for member, score in index.items() for part in (score, member)]
             commands.append((b"ZADD", self._keys.doc_index, *pairs))
@@ -214,32 +339,13 @@ class StreamAppender:
                 commands.append((b"WAIT", asked, self._wait_ms))
             commands.append((b"ROLE",))
         try:
-            if scripted:
-                results = await self._send(commands)
-            else:
-                pipe = client.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                results = list(await pipe.execute(raise_on_error=False))
+            pipe = client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            results = list(await pipe.execute(raise_on_error=False))
         except (RedisError, OSError) as exc:
             return {doc_id: exc for doc_id, _ in batch}, False
-        shortfall: Exception | None = None
-        if self._replicas:
-            role = results.pop()
-            acked = results.pop() if asked else 0
-            if isinstance(role, Exception):
-                shortfall = role
-            elif isinstance(acked, Exception):
-                shortfall = acked
-            else:
-                # replicas attached now: a replica that left meanwhile is not waited for
-                attached = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
-                self._attached[name] = attached
-                needed = min(self._replicas, attached)
-                if int(acked) < needed:
-                    shortfall = NotReplicated(
-                        f"{acked} of {needed} replicas acknowledged within {self._wait_ms} ms"
-                    )
+        shortfall = self._shortfall(name, results, asked) if self._replicas else None
         indexed = True
         if index:
             result = results.pop()
@@ -248,14 +354,6 @@ class StreamAppender:
                 metrics.ERRORS.labels("bus_index").inc()
                 log.warning("adding docs to the doc index failed (again next turn): %s", result)
         outcome: dict[str, Exception | None] = {}
-        if scripted:
-            if isinstance(results[0], NoScriptError) and not loaded:
-                try:
-                    await client.script_load(_APPEND)
-                except (RedisError, OSError) as exc:
-                    return {doc_id: exc for doc_id, _ in batch}, False
-                return await self._append_on(name, client, batch, index, now, loaded=True)
-            return self._script_outcome(batch, results[0], shortfall), indexed
         position = 0
         for doc_id, updates in batch:
             mine = results[position : position + len(updates)]
@@ -263,64 +361,6 @@ class StreamAppender:
             failed = next((r for r in mine if isinstance(r, Exception)), None)
             outcome[doc_id] = failed or shortfall
         return outcome, indexed
-
-    async def _send(self, commands: Sequence[_Command]) -> list[Any]:
-        """The commands' replies (an error reply as its exception), packed by hiredis in one
-        write and read straight off a connection: py-spy (bus_bench.py) put over half of
-        the appender's samples in redis-py's pipeline (its per-argument encoder, its
-        per-command layers, and a task per send from `asyncio.wait_for`, the client's
-        socket timeout). The connections have no socket timeout; the whole exchange is
-        bounded here instead."""
-        if self._links is None:
-            self._links = Redis.from_url(
-                self._url, socket_timeout=None, socket_connect_timeout=SEND_TIMEOUT
-            )
-        pool = self._links.connection_pool
-        link = await pool.get_connection()
-        packed = [hiredis.pack_command(command) for command in commands]  # type: ignore[arg-type]
-        replies: list[Any] = []
-        try:
-            async with asyncio.timeout(SEND_TIMEOUT + self._wait_ms / 1000):
-                await link.send_packed_command(packed, check_health=False)
-                for _ in packed:
-                    try:
-                        replies.append(await link.read_response())
-                    except ResponseError as exc:  # that command's error; the rest follow
-                        replies.append(exc)
-        except BaseException:
-            # replies left unread (or half read) would answer the next turn's commands
-            await link.disconnect(nowait=True)
-            raise
-        finally:
-            await pool.release(link)
-        return replies
-
-    def _script_outcome(
-        self, batch: Batch, reply: object, shortfall: Exception | None
-    ) -> dict[str, Exception | None]:
-        """Per doc, from the `_APPEND` reply (or the error of the whole script)."""
-        if isinstance(reply, Exception) or not isinstance(reply, list) or len(reply) != len(batch):
-            error = reply if isinstance(reply, Exception) else ResponseError(f"{reply!r:.200}")
-            return {doc_id: error for doc_id, _ in batch}
-        outcome: dict[str, Exception | None] = {}
-        told = self._on_appended
-        for (doc_id, _), raw in zip(batch, reply, strict=True):
-            if isinstance(raw, list) and len(raw) >= 2:
-                status, prev, *ids = raw
-                if told is not None and ids:
-                    told(doc_id, prev, ids)
-                raw = status
-            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-            if text.startswith("!"):
-                # appended; its doc-index entry is added again next turn
-                self._unindexed.add(doc_id)
-                metrics.ERRORS.labels("bus_index").inc()
-                log.warning(
-                    "adding doc %s to the doc index failed (again next turn): %s", doc_id, text[1:]
-                )
-                text = ""
-            outcome[doc_id] = ResponseError(text) if text else shortfall
-        return outcome
 
     async def _append_on_cluster(
         self, cluster: RedisCluster, batch: Batch, index: dict[str, float]

@@ -4,7 +4,7 @@ client when `REDIS_URL` names a Redis Cluster (`redis+cluster://`, SYNCD_REDIS_C
 Every user of the shared client (streams, compaction, pub/sub, presence, caches, refresh
 tokens, webhook windows) keeps its multi-key commands, scripts and transactions within one
 hash tag, so the same code runs on either (one exception: on a single Redis, `RedisBus`
-appends a turn's docs in one script; on a cluster it pipelines them instead);
+appends a turn's docs in one `MULTI` block; on a cluster it pipelines them instead);
 `RedisCluster` offers the same command API, and is handed around typed as `Redis`. The
 stream reader is the other exception that has to know (`XREAD` over many docs is
 multi-slot): `RedisBus` picks `ClusterStreamReader` for it.

@@ -117,7 +117,7 @@ class Keys:
         return f"{self.prefix}:amqp:lease"
 
     def appended(self, instance_id: str) -> str:
-        """Pub/sub channel an instance's append script publishes on once per turn: another
+        """Pub/sub channel an instance's append block publishes on once per turn: another
         writing instance's stream reader reads when told rather than polling every loaded
         stream (`syncd.bus.reader`). One per instance, so none is told of its own turns."""
         return f"{self.prefix}:appended:{key_part(instance_id)}"

@@ -3,17 +3,17 @@
 A doc joins the read set once its room has loaded and knows the last stream id it holds;
 the blocked read is then cut short (`CLIENT UNBLOCK`) so the new stream is read at once.
 Entries this instance wrote itself are skipped: their updates are in the room already.
-On a single Redis the append script tells, per run it appended, the ids of the run and the
-id of the entry right before it (`own`): a stream whose read position is that entry is moved
-past the run without reading it (nothing else can be inside a run: the script is atomic),
-and a run read back anyway (another instance appended before it) is dropped by its exact
-ids. Since a blocked read is woken by every append to the streams it names, this
-instance's own included, the reader polls instead (`XREAD` without `BLOCK`, each sent right
-after an own append's reply) while its own appends are recent (`POLL_WINDOW`): it is
-not woken for them, and its polls step over them. It polls only when told that another
-instance appended (its append script publishes on its `Keys.appended` channel once per
-turn, after its appends; told before the poll is sent, so the poll finds them; an
-instance's reader subscribes to the channels of the instances whose entries it has read,
+On a single Redis the appender tells (`syncd.bus.appender`), per run it appended, the ids of
+the run and the id of the entry right before it (`own`): a stream whose read position is
+that entry is moved past the run without reading it (nothing else can be inside a run: its
+`MULTI` block is atomic), and a run read back anyway (another instance appended before it)
+is dropped by its exact ids. Since a blocked read is woken by every append to the streams it
+names, this instance's own included, the reader polls instead (`XREAD` without `BLOCK`, each
+sent right after an own append's reply) while its own appends are recent (`POLL_WINDOW`): it
+is not woken for them, and its polls step over them. It polls only when told that another
+instance appended (its append block publishes on its `Keys.appended` channel once per turn,
+after its appends; told before the poll is sent, so the poll finds them; an instance's
+reader subscribes to the channels of the instances whose entries it has read,
 so it is never told of its own turns), or `POLL_FALLBACK` after the last read (entries of
 an instance not seen yet, of anything that does not publish, and any notice lost with the
 pub/sub connection): a busy instance alone on its docs then reads a few times a second
@@ -129,7 +129,7 @@ class StreamReader:
         notices: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._url = redis_url
-        #: an instance id -> the channel its append script publishes on (None: no notices,
+        #: an instance id -> the channel its append block publishes on (None: no notices,
         #: as on a cluster, whose appends are plain XADDs and whose reader never polls)
         self._notices = notices
         #: other instances seen appending to loaded docs: whose notices to take
@@ -463,7 +463,7 @@ class StreamReader:
         for entry in entries:
             if own and entry[0] in own:
                 self.own_read += 1
-                continue  # a run this instance appended (its ids, from the append script)
+                continue  # a run this instance appended (its ids, told by the appender)
             fields = entry[1]
             if isinstance(fields, list) and len(fields) == 4 and fields[0] == b"o":
                 if fields[1] == origin:

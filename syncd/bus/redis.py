@@ -2,8 +2,8 @@
 
 `append` returns once the updates are stream entries (Redis runs with appendonly), so a
 room fans an update out only after any instance could recover it. Appends of every room
-made during one event-loop turn go to Redis together (`syncd.bus.appender`: one script call
-on a single Redis, one pipeline per master on a cluster): fan-out throughput does not pay a
+made during one event-loop turn go to Redis together (`syncd.bus.appender`: one `MULTI`
+block on a single Redis, one pipeline per master on a cluster): fan-out throughput does not pay a
 round trip per update or per room. Loading reads the snapshot, then the stream after the id
 the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
 snapshot and trims only what the snapshot holds.

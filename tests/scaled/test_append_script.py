@@ -1,7 +1,7 @@
-"""The append script's contract on a real Redis (issue 15): it tells each run's ids and the
-entry right before it, it is sent as `EVALSHA` and survives a Redis that lost it
-(`SCRIPT FLUSH`, a restart), it writes a doc's index score at most once a second, and the
-appender's own connections survive Redis dropping them."""
+"""The single-Redis append's contract on a real Redis (issue 15): a turn is one `MULTI`
+block (no script), it tells each run's ids and the entry right before it, it writes a doc's
+index score at most once a second, and the appender's own connections survive Redis
+dropping them and honour the URL's database."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from syncd.bus import link
 from syncd.bus.appender import OnAppended, StreamAppender
 from syncd.bus.keys import Keys
 from tests.scaled.test_bus_keys import update_of
@@ -22,8 +23,7 @@ Told = list[tuple[str, bytes, list[bytes]]]
 
 @pytest.fixture
 async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[Redis, str]]:
-    """A Redis of this test alone: `SCRIPT FLUSH` would pull scripts from under the other
-    tests sharing the suite's Redis."""
+    """A Redis of this test alone: its command statistics and connections are the test's."""
     server = start_redis(tmp_path, appendonly=False)
     client = Redis.from_url(server.url)
     try:
@@ -40,7 +40,7 @@ def recorder(told: Told) -> OnAppended:
     return on_appended
 
 
-async def test_runs_are_told_with_the_entry_before_them_and_noscript_is_recovered(
+async def test_runs_are_told_with_the_entry_before_them(
     own_redis: tuple[Redis, str],
 ) -> None:
     redis, url = own_redis
@@ -50,7 +50,6 @@ async def test_runs_are_told_with_the_entry_before_them_and_noscript_is_recovere
     try:
         first = await appender.append([("d1", [update_of("a"), update_of("b")])], 1.0)
         other = await redis.xadd(keys.updates("d1"), {b"o": b"else", b"u": b"x"})
-        await redis.script_flush()
         second = await appender.append([("d1", [update_of("c")]), ("d2", [update_of("d")])], 2.0)
     finally:
         await appender.aclose()
@@ -112,3 +111,63 @@ async def test_a_turn_after_redis_dropped_the_appenders_connection_is_appended(
     assert both == [{"d1": None}, {"d2": None}]
     assert await redis.xlen(keys.updates("d1")) == 3
     assert await redis.xlen(keys.updates("d2")) == 1
+
+
+async def test_a_turn_is_one_multi_block_and_no_script(own_redis: tuple[Redis, str]) -> None:
+    """A Lua `redis.pcall` per command cost Redis more than the commands (bus_bench):
+    the turn's docs go in one `MULTI` ... `EXEC`, nothing evaluated."""
+    redis, url = own_redis
+    keys = Keys("t")
+    appender = StreamAppender(redis, url, keys, b"me")
+    try:
+        await redis.config_resetstat()
+        outcome = await appender.append(
+            [("d1", [update_of("a"), update_of("b")]), ("d2", [update_of("c")])], 1.0
+        )
+        stats = await redis.info("commandstats")
+    finally:
+        await appender.aclose()
+    assert outcome == {"d1": None, "d2": None}
+    assert stats["cmdstat_exec"]["calls"] == 1
+    assert stats["cmdstat_xadd"]["calls"] == 3
+    assert not any(name.startswith(("cmdstat_eval", "cmdstat_fcall")) for name in stats)
+
+
+async def test_the_appenders_connection_uses_the_urls_database(
+    own_redis: tuple[Redis, str],
+) -> None:
+    redis, url = own_redis
+    keys = Keys("t")
+    other_db = url.rsplit("/", 1)[0] + "/3"
+    appender = StreamAppender(redis, other_db, keys, b"me")
+    try:
+        assert await appender.append([("d1", [update_of("a")])], 1.0) == {"d1": None}
+    finally:
+        await appender.aclose()
+    assert await redis.xlen(keys.updates("d1")) == 0
+    in_3 = Redis.from_url(other_db)
+    try:
+        assert await in_3.xlen(keys.updates("d1")) == 1
+    finally:
+        await in_3.aclose()
+
+
+async def test_a_url_the_bare_link_does_not_take_appends_on_redis_py(
+    own_redis: tuple[Redis, str],
+) -> None:
+    """Options in the query string are redis-py's to read: the appender falls back to a
+    redis-py connection (replies read one by one), with the same outcome and runs told."""
+    redis, url = own_redis
+    keys = Keys("t")
+    told: Told = []
+    with_options = url + "?health_check_interval=0"
+    assert not link.usable(with_options) and link.usable(url)
+    appender = StreamAppender(redis, with_options, keys, b"me", on_appended=recorder(told))
+    try:
+        first = await appender.append([("d1", [update_of("a"), update_of("b")])], 1.0)
+        second = await appender.append([("d1", [update_of("c")])], 2.0)
+    finally:
+        await appender.aclose()
+    assert first == second == {"d1": None}
+    ids = [entry_id for entry_id, _ in await redis.xrange(keys.updates("d1"))]
+    assert told == [("d1", b"", ids[:2]), ("d1", ids[1], ids[2:])]
