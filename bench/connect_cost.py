@@ -18,7 +18,10 @@ Trees run alternately, each in its own child with `PYTHONPATH=<tree>`; medians a
 printed (the machine is shared: CPU time, not wall time). `--callgrind` runs each tree's
 child twice under `valgrind --tool=callgrind` (`--conns` and twice that, concurrency 1,
 `PYTHONHASHSEED=0`, rooms in proportion) and prints the difference of the instruction
-counts per connect: the start-up cancels out. Every wait is bounded (`--timeout`).
+counts per connect: the start-up cancels out, but the server's timers (version ticks,
+keepalive sweeps, presence passes) run by wall time, which valgrind stretches many times
+over: a run differs from the next by several percent, so repeat before trusting a small
+difference. Every wait is bounded (`--timeout`).
 """
 
 from __future__ import annotations
