@@ -18,7 +18,11 @@ Trees run alternately, each in its own child with `PYTHONPATH=<tree>`; medians a
 printed (the machine is shared: CPU time, not wall time). `--callgrind` runs each tree's
 child twice under `valgrind --tool=callgrind` (`--conns` and twice that, concurrency 1,
 `PYTHONHASHSEED=0`, rooms in proportion) and prints the difference of the instruction
-counts per connect: the start-up cancels out. Every wait is bounded (`--timeout`).
+counts per connect: the start-up cancels out, but the server's timers (version ticks,
+keepalive sweeps, presence passes) run by wall time, which valgrind stretches many times
+over: two rounds of the same tree differed by 30% on a loaded machine (4.35M and 3.01M
+instructions per connect), so the process-CPU mode with repetitions is the one to trust
+there. Every wait is bounded (`--timeout`).
 """
 
 from __future__ import annotations
