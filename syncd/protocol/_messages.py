@@ -178,9 +178,13 @@ def _bad_end(end: int, size: int) -> NoReturn:
     raise ProtocolError(f"{size - end} trailing bytes after the message")
 
 
+#: a tuple, not a `X | Y` union: that builds a union object on every call
+_WRITES = (SyncStep2, SyncUpdate)
+
+
 def is_write(message: Message) -> bool:
     """Whether the message changes the doc, i.e. what a read-only client may not send."""
-    return isinstance(message, SyncStep2 | SyncUpdate)
+    return isinstance(message, _WRITES)
 
 
 def _sync_frame(header: bytes, payload: bytes) -> bytes:

@@ -75,6 +75,9 @@ _FANOUT_LOCAL = metrics.FANOUT_LOCAL
 #: how many of a peer's updates may wait for their dependencies at once (a stock client
 #: only holds back what it types between connecting and sending its sync step 2)
 DEFAULT_MAX_HELD_UPDATES = 256
+#: the messages that write; a tuple, not `SyncUpdate | SyncStep2`, which builds a union
+#: object on every call (about 0.5 µs per keystroke)
+_WRITES = (SyncUpdate, SyncStep2)
 #: y-websocket's messageSync: the first byte of every sync frame (awareness is 1)
 _SYNC_FRAME = 0
 
@@ -329,7 +332,7 @@ class Room:
         Raises `ProtocolError` when the message cannot be applied (pycrdt rejects the
         update, awareness over its bound): the caller closes that connection only.
         """
-        if isinstance(message, SyncUpdate | SyncStep2):
+        if type(message) is SyncUpdate or isinstance(message, _WRITES):
             return self._handle_write(peer, message.update)
         if isinstance(message, SyncStep1):
             check_state_vector(message.state_vector, self._limits.yjs)
