@@ -15,6 +15,7 @@ from tests.support.fixtures import create_note
 from tests.support.polling import eventually
 from tests.support.raw_ws import expect_close, open_raw, recv_message
 from tests.support.server import SyncdProcess, make_token
+from tests.support.typed import typed_updates
 
 EMPTY_STEP1 = encode_sync_step1(b"\x00")
 #: an update frame whose update is not a Yjs update (closes 4400)
@@ -23,14 +24,7 @@ MALFORMED = bytes.fromhex("0002 05 ffffffffff")
 
 def keystrokes(text: str, client_id: int = 4242) -> list[bytes]:
     """One Yjs update per character typed into the root text `burst`."""
-    doc = Doc(client_id=client_id)
-    ytext = doc.get("burst", type=Text)
-    updates = []
-    for char in text:
-        state = doc.get_state()
-        ytext += char
-        updates.append(doc.get_update(state))
-    return updates
+    return typed_updates(client_id, text, root="burst")
 
 
 async def joined(url: str, user: str = "owner") -> ClientConnection:

@@ -24,6 +24,7 @@ from syncd.protocol import (
 from syncd.protocol import Awareness as AwarenessMessage
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
 from syncd.transport.lean_protocol import binary_frame
+from tests.support.typed import typed_updates
 
 
 class MemoryChannel:
@@ -552,14 +553,7 @@ async def test_what_pycrdt_refuses_after_the_walk_is_a_protocol_error_of_kind_re
 
 def edits(client_id: int, *words: str) -> list[bytes]:
     """One update per word typed at the end of a Y.Text, each depending on the one before."""
-    doc = Doc(client_id=client_id)
-    text = doc.get("t", type=Text)
-    updates = []
-    for word in words:
-        before = doc.get_state()
-        text += word
-        updates.append(doc.get_update(before))
-    return updates
+    return typed_updates(client_id, words)
 
 
 def replay_checked(updates: Sequence[bytes]) -> str:

@@ -13,6 +13,7 @@ from pycrdt import Doc, Text
 
 from syncd.protocol import ProtocolError, SyncUpdate, YLimits, check_update, plain_keystroke
 from syncd.room import Peer, Room
+from tests.support.typed import typed_updates
 from tests.unit.test_room import MemoryLog, peer
 
 LIMITS = YLimits.for_message_bytes()
@@ -133,14 +134,7 @@ async def test_the_keystroke_fast_path_decides_what_the_general_path_decides(
 
 
 def _keystrokes(client: int, text: str) -> list[bytes]:
-    doc = Doc(client_id=client)
-    typed = doc.get("t", type=Text)
-    updates = []
-    for char in text:
-        before = doc.get_state()
-        typed += char
-        updates.append(doc.get_update(before))
-    return updates
+    return typed_updates(client, text)
 
 
 async def test_a_plain_keystroke_is_applied_without_the_general_walk() -> None:
