@@ -406,9 +406,7 @@ class Room:
         point at a low surrogate the doc holds.
         """
         client, start, end, left, left_clock, right, right_clock = ids
-        clocks = self._clocks
-        if clocks is None:
-            clocks = read_state_vector(self.doc.get_state())
+        clocks = self._current_clocks()
         have = clocks.get(client, 0)
         if start > have:
             return False  # held (or refused) by the general path
