@@ -1,8 +1,9 @@
 """One pass of presence and session bookkeeping over the changes of many notes.
 
-A pass records every note's session activity in one transaction, then mirrors each
-note's entries to Redis and reads who is on it elsewhere (scaled mode; in this order, so
-that an instance that finds the note empty ends a session holding every departed
+A pass mirrors the entries of notes someone joined to Redis (scaled mode), records every
+note's session activity in one transaction, then retracts departures, mirrors the rest and
+reads who is on each note elsewhere (in this order, so that an instance that finds a note
+empty neither ends a session someone here has joined nor one still missing a departed
 connection's statistics), announces arrivals (`UserJoined` on the events bus; Socket.IO
 sends `note:user-joined`), ends the
 sessions of notes nobody is connected to any more in a second one, and announces
@@ -54,10 +55,13 @@ class Bookkeeper:
 
     async def run(self, changes: dict[str, NoteChanges]) -> dict[str, NoteChanges]:
         """One pass; returns what must be retried (a session transaction failed)."""
-        # Statistics first, presence after: once a departure is retracted from Redis,
-        # another instance may find the note empty and end its session at once, and the
-        # departed connections' updates must be in it by then.
+        # Arrivals are mirrored before they are recorded, departures retracted after:
+        # another instance ends a session when Redis shows nobody, so a connection joined
+        # to a session here must be visible there first (else that instance ended it under
+        # an editor still here, whose later statistics went to an ended session), and a
+        # departed connection's updates must be in the session before it disappears.
         retry: dict[str, NoteChanges] = {}
+        published = await self._mirror_arrivals(changes)
         activity = [
             SessionActivity(note_id, tuple(sorted(c.joined)), c.updates, c.size)
             for note_id, c in changes.items()
@@ -70,7 +74,7 @@ class Bookkeeper:
                 log.warning("recording %d notes' sessions failed (retried): %s", len(activity), exc)
                 metrics.ERRORS.labels("sessions").inc()
                 retry = {item.note_id: changes[item.note_id] for item in activity}
-        others = await self._mirror(changes)
+        others = await self._mirror(changes, published)
         await self._arrivals(changes, others)
         # Candidates after the first transaction, confirmed in the second (`_alone`):
         # whoever connected meanwhile, here or elsewhere, keeps the session.
@@ -127,9 +131,27 @@ class Bookkeeper:
             metrics.ERRORS.labels("presence").inc(failed)
         return alone
 
-    async def _mirror(self, changes: dict[str, NoteChanges]) -> dict[str, set[str] | None]:
-        """Retract who left, publish who is here; the users on other instances per note
-        (None where Redis could not tell)."""
+    async def _mirror_arrivals(self, changes: dict[str, NoteChanges]) -> set[str]:
+        """Publish who is here on the notes someone joined (scaled mode); returns those
+        published. A failure is left to `_mirror`, which publishes them again."""
+        published: set[str] = set()
+        if self.board.remote is None:
+            return published
+        for note_id, change in changes.items():
+            if change.joined and self.board.local(note_id):
+                try:
+                    await self.board.publish(note_id)
+                except Exception:  # Redis down: `_mirror` tries again, and logs it
+                    continue
+                published.add(note_id)
+        return published
+
+    async def _mirror(
+        self, changes: dict[str, NoteChanges], published: set[str]
+    ) -> dict[str, set[str] | None]:
+        """Retract who left, publish who is here (unless `_mirror_arrivals` just did; who
+        joined since is the next pass's); the users on other instances per note (None
+        where Redis could not tell)."""
         if self.board.remote is None:
             return {note_id: set() for note_id in changes}
         others: dict[str, set[str] | None] = {}
@@ -137,7 +159,7 @@ class Bookkeeper:
         for note_id, change in changes.items():
             try:
                 await self.board.retract(note_id, change.gone)
-                if self.board.local(note_id):
+                if note_id not in published and self.board.local(note_id):
                     await self.board.publish(note_id)
                 others[note_id] = await self.board.others(note_id)
             except Exception as exc:  # Redis down: presence expires on its own
