@@ -70,7 +70,10 @@ scenarios: fanout | rate | max | conns | coldload | xinstance
   --clk-tck N                       clock ticks per second of /proc/PID/stat (100)
   --server-core N                   the CPU the server is pinned to: how busy it was in all
                                    (/proc/stat), to tell a starved server from an idle one
-  --timeout S                       hard limit of the whole run (default 600)`
+  --timeout S                       hard limit of the whole run (default 600)
+  --slow-ms MS                      fanout: also report when deliveries slower than MS
+                                   arrived (10 ms bins of epoch ms: count, max), to line
+                                   them up with a server's own timeline (0 = off)`
 
 // -- options ----------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ function options() {
       'server-core': { type: 'string', default: '-1' },
       timeout: { type: 'string', default: '600' },
       seed: { type: 'string', default: '1' },
+      'slow-ms': { type: 'string', default: '0' },
     },
   })
   if (values.help || positionals.length !== 1) {
@@ -172,6 +176,7 @@ function options() {
     keystrokes: Math.floor(num('keystrokes')),
     samples: Math.max(1, Math.floor(num('samples'))),
     runId: values['run-id'],
+    slowMs: num('slow-ms'),
     pids: values.pids ? values.pids.split(',').filter(Boolean).map(Number) : [],
     clkTck: num('clk-tck') || 100,
     serverCore: Number.isInteger(Number(values['server-core'])) ? Number(values['server-core']) : -1,
@@ -408,6 +413,19 @@ class Context {
     this.unexpectedCloses = 0
     this.gaps = 0
     this.closing = false
+    // --slow-ms: epoch ms bin (10 ms) of arrival -> [count, max latency]
+    this.slowMs = opts.slowMs > 0 ? opts.slowMs : Infinity
+    this.slowBins = new Map()
+  }
+
+  slow(now, ms) {
+    const bin = Math.floor((performance.timeOrigin + now) / 10) * 10
+    const entry = this.slowBins.get(bin)
+    if (entry === undefined) this.slowBins.set(bin, [1, ms])
+    else {
+      entry[0]++
+      if (ms > entry[1]) entry[1] = ms
+    }
   }
 
   url(room, base = this.opts.url) {
@@ -574,7 +592,10 @@ class Client {
       const hist = this.hist
       for (let clock = from; clock < to; clock++) {
         const t = sent[clock]
-        if (t > 0) hist.add(now - t)
+        if (t > 0) {
+          hist.add(now - t)
+          if (now - t > this.ctx.slowMs) this.ctx.slow(now, now - t)
+        }
       }
       this.known[writer.slot] = to
     }
@@ -956,6 +977,9 @@ async function fanout(ctx) {
         : round(Math.max(0, 100 * sending.server_core_busy - (100 * sending.server_cpu_s) / sending.wall_s), 1),
     server_cpu_ms_per_1k_deliveries:
       cpu.server_cpu_s === null || !all.count ? null : round((cpu.server_cpu_s * 1e6) / all.count),
+  }
+  if (ctx.opts.slowMs > 0) {
+    result.slow_deliveries = [...ctx.slowBins].map(([bin, [n, max]]) => [bin, n, round(max)])
   }
   if (ctx.opts.scenario === 'xinstance') {
     result.latency_local_ms = ctx.hists[0].summary()

@@ -68,10 +68,44 @@ class _Turns:
         self.slow: dict[str, list[Any]] = {}
         #: name -> [count, total cpu] of every turn (the busy callbacks, slow or not)
         self.all: dict[str, list[float]] = {}
+        #: the same turns by wall time (`perf_counter`): a turn that waited (the GIL held by
+        #: another thread, a blocking call) is long here and short in CPU time
+        self.wall_buckets = [0] * (len(EDGES_MS) + 1)
+        #: loop iterations (select returned -> next select): every callback run in one
+        #: iteration delays the sends of the last one; wall time and callbacks run
+        self.iter_buckets = [0] * (len(EDGES_MS) + 1)
+        self.iter_max = (0.0, 0)
+        #: gc collections: generation -> [count, total s, max s]
+        self.gc: dict[int, list[float]] = {}
+        #: SQLite calls of the appender, by kind: [count, total s, max s]
+        self.sqlite: dict[str, list[float]] = {}
+        #: (epoch s, kind, wall ms, cpu ms, runnable-but-not-running ms, what) of
+        #: everything over the threshold; wall - cpu - runnable is time the thread was
+        #: blocked (I/O, a lock, the GIL), not time the machine's load took
+        self.timeline: list[tuple[float, str, float, float, float, str]] = []
+        #: callbacks by that blocked time
+        self.blocked_buckets = [0] * (len(EDGES_MS) + 1)
+        #: name -> [count, total s, max s] of callbacks blocked over the threshold
+        self.blocked: dict[str, list[float]] = {}
 
     def start(self, *_: object) -> None:
         self.started = time.monotonic()
         self.on = True
+
+    def event(self, kind: str, wall: float, cpu: float, queued: float, what: str) -> None:
+        if len(self.timeline) < 20_000:
+            self.timeline.append((time.time(), kind, wall * 1000, cpu * 1000, queued * 1000, what))
+
+
+def _schedstat() -> Callable[[], float]:
+    """This thread's time runnable but waiting for a CPU, in s (`/proc/thread-self/
+    schedstat`, second field): what a loaded machine adds to a callback's wall time."""
+    fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+
+    def queued() -> float:
+        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+
+    return queued
 
     def stop(self, *_: object) -> None:
         if self.on:
@@ -125,8 +159,16 @@ def _install(turns: _Turns) -> None:
 
     original: Callable[[Any], None] = events.Handle._run  # type: ignore[attr-defined]
     clock = time.thread_time
+    wall_clock = time.perf_counter
+    queued = _schedstat()
     edges = [edge / 1000 for edge in EDGES_MS]
     nbuckets = len(edges)
+
+    def _bucket(value: float) -> int:
+        index = 0
+        while index < nbuckets and value > edges[index]:
+            index += 1
+        return index
 
     def _run(handle: Any) -> None:
         if not turns.on:
@@ -134,9 +176,23 @@ def _install(turns: _Turns) -> None:
             return
         name, coro = _name(handle._callback)
         before = _coro_site(coro) if coro is not None else ""
+        queued_start = queued()
+        wall_start = wall_clock()
         start = clock()
         original(handle)
         spent = clock() - start
+        wall = wall_clock() - wall_start
+        waited = queued() - queued_start
+        blocked = max(0.0, wall - spent - waited)
+        turns.wall_buckets[_bucket(wall)] += 1
+        turns.blocked_buckets[_bucket(blocked)] += 1
+        if blocked > turns.threshold:
+            entry_b = turns.blocked.setdefault(name, [0, 0.0, 0.0])
+            entry_b[0] += 1
+            entry_b[1] += blocked
+            entry_b[2] = max(entry_b[2], blocked)
+        if wall > turns.threshold or spent > turns.threshold:
+            turns.event("callback", wall, spent, waited, name)
         turns.count += 1
         turns.cpu += spent
         index = 0
@@ -159,11 +215,112 @@ def _install(turns: _Turns) -> None:
             entry[3][site] = entry[3].get(site, 0) + 1
 
     events.Handle._run = _run  # type: ignore[attr-defined,method-assign]
+    _install_iterations(turns, _bucket, queued)
+    _install_gc(turns, queued)
+    _install_sqlite(turns)
+
+
+def _install_iterations(
+    turns: _Turns, bucket: Callable[[float], int], queued: Callable[[], float]
+) -> None:
+    """Time each loop iteration's work: from `select` returning to the next `select` call
+    (the selector the stdlib loop makes is the default one of `selectors`)."""
+    import selectors
+
+    cls = selectors.DefaultSelector
+    original = cls.select
+    state = {"returned": 0.0, "cpu": 0.0, "queued": 0.0}
+
+    def select(self: Any, timeout: float | None = None) -> Any:
+        now = time.perf_counter()
+        if turns.on and state["returned"]:
+            wall = now - state["returned"]
+            turns.iter_buckets[bucket(wall)] += 1
+            if wall > turns.iter_max[0]:
+                turns.iter_max = (wall, turns.count)
+            if wall > turns.threshold:
+                cpu = time.thread_time() - state["cpu"]
+                turns.event("iteration", wall, cpu, queued() - state["queued"], "")
+        ready = original(self, timeout)
+        state["returned"] = time.perf_counter()
+        state["cpu"] = time.thread_time()
+        state["queued"] = queued()
+        return ready
+
+    cls.select = select  # type: ignore[method-assign]
+
+
+def _install_gc(turns: _Turns, queued: Callable[[], float]) -> None:
+    """Every collection's wall and CPU time, by generation (`gc.callbacks`; the loop
+    thread's collections only are lined up with its run-queue time)."""
+    import gc
+
+    started = {"wall": 0.0, "cpu": 0.0, "queued": 0.0}
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started["wall"] = time.perf_counter()
+            started["cpu"] = time.thread_time()
+            started["queued"] = queued()
+            return
+        if not turns.on:
+            return
+        wall = time.perf_counter() - started["wall"]
+        cpu = time.thread_time() - started["cpu"]
+        gen = info.get("generation", -1)
+        entry = turns.gc.setdefault(gen, [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += wall
+        entry[2] = max(entry[2], wall)
+        if wall > turns.threshold or gen == 2:
+            waited = queued() - started["queued"]
+            turns.event(f"gc{gen}", wall, cpu, waited, f"collected {info.get('collected', 0)}")
+
+    gc.callbacks.append(callback)
+
+
+def _install_sqlite(turns: _Turns) -> None:
+    """Time the embedded appender's SQLite calls (the inline commit and the checkpoints,
+    in whichever thread they run)."""
+    import threading
+
+    from syncd.storage import _sqlite_appender as appender
+
+    loop_thread = threading.get_ident()
+    queues: dict[int, Callable[[], float]] = {}
+
+    def timed(kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            queued = queues.get(threading.get_ident())
+            if queued is None:
+                queued = queues[threading.get_ident()] = _schedstat()
+            start, cpu, waited = time.perf_counter(), time.thread_time(), queued()
+            try:
+                return fn(*args)
+            finally:
+                wall = time.perf_counter() - start
+                where = "loop" if threading.get_ident() == loop_thread else "worker"
+                if turns.on:
+                    entry = turns.sqlite.setdefault(f"{kind} ({where})", [0, 0.0, 0.0])
+                    entry[0] += 1
+                    entry[1] += wall
+                    entry[2] = max(entry[2], wall)
+                    if wall > turns.threshold:
+                        cpu = time.thread_time() - cpu
+                        waited = queued() - waited
+                        turns.event(f"sqlite {kind} ({where})", wall, cpu, waited, "")
+
+        return wrapper
+
+    appender._append = timed("append", appender._append)  # type: ignore[attr-defined]
+    appender._checkpoint = timed("checkpoint", appender._checkpoint)  # type: ignore[attr-defined]
 
 
 def serve(out: Path, threshold_ms: float) -> int:
     """`syncd serve` on the asyncio loop with the wrapped `Handle._run`; SIGUSR1 starts
     counting, SIGUSR2 stops; the counts go to `out` as JSON when the server has stopped."""
+    import threading
+
     import syncd.cli as cli
 
     turns = _Turns(threshold_ms / 1000)
@@ -202,6 +359,24 @@ def serve(out: Path, threshold_ms: float) -> int:
                 "buckets": turns.buckets,
                 "slow": slow,
                 "busiest": {k: {"count": v[0], "cpu_ms": v[1] * 1000} for k, v in busiest},
+                "wall_buckets": turns.wall_buckets,
+                "iter_buckets": turns.iter_buckets,
+                "iter_max_ms": turns.iter_max[0] * 1000,
+                "gc": {
+                    str(gen): {"count": e[0], "total_ms": e[1] * 1000, "max_ms": e[2] * 1000}
+                    for gen, e in sorted(turns.gc.items())
+                },
+                "sqlite": {
+                    k: {"count": e[0], "total_ms": e[1] * 1000, "max_ms": e[2] * 1000}
+                    for k, e in sorted(turns.sqlite.items())
+                },
+                "threads": sorted(t.name for t in threading.enumerate()),
+                "blocked_buckets": turns.blocked_buckets,
+                "blocked": {
+                    k: {"count": e[0], "total_ms": e[1] * 1000, "max_ms": e[2] * 1000}
+                    for k, e in sorted(turns.blocked.items(), key=lambda kv: -kv[1][1])
+                },
+                "timeline": turns.timeline,
             }
         )
     )
@@ -275,6 +450,8 @@ def run_once(label: str, tree: Path, args: argparse.Namespace, workdir: Path) ->
         loadgen_argv += ["--pids", str(server.pid), "--timeout", str(int(args.duration) + 240)]
         if args.scenario == "fanout-cursors":
             loadgen_argv += ["--awareness", str(args.awareness)]
+        if args.slow_ms:
+            loadgen_argv += ["--slow-ms", str(args.slow_ms)]
         loadgen = subprocess.Popen(
             loadgen_argv, cwd=BENCH, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
@@ -368,6 +545,62 @@ def report(results: dict[str, list[dict[str, Any]]], threshold_ms: float, top: i
             "histogram (ms, all rounds): "
             + ", ".join(f"{lb}: {n}" for lb, n in zip(labels, buckets, strict=True))
         )
+        for key, title in (
+            ("wall_buckets", "callbacks by wall time"),
+            ("iter_buckets", "loop iterations (select to select) by wall time"),
+            ("blocked_buckets", "callbacks by time blocked (wall - cpu - waiting for a CPU)"),
+        ):
+            summed = [
+                sum(run.get(key, [0] * len(labels))[i] for run in runs) for i in range(len(labels))
+            ]
+            print(
+                f"{title} (ms, all rounds): "
+                + ", ".join(f"{lb}: {n}" for lb, n in zip(labels, summed, strict=True))
+            )
+        for number, run in enumerate(runs, 1):
+            gcs = ", ".join(
+                f"gen{gen} x{e['count']} total {e['total_ms']:.1f} max {e['max_ms']:.2f} ms"
+                for gen, e in run.get("gc", {}).items()
+            )
+            sql = ", ".join(
+                f"{kind} x{e['count']} total {e['total_ms']:.1f} max {e['max_ms']:.2f} ms"
+                for kind, e in run.get("sqlite", {}).items()
+            )
+            latency = run["loadgen"].get("latency_ms", {})
+            print(
+                f"round {number}: p99 {latency.get('p99')} max {latency.get('max')} ms;"
+                f" longest iteration {run.get('iter_max_ms', 0):.2f} ms; gc: {gcs};"
+                f" sqlite: {sql}; threads: {', '.join(run.get('threads', []))}"
+            )
+            for name, e in list(run.get("blocked", {}).items())[:8]:
+                print(
+                    f"  blocked over the threshold: {name} x{e['count']}"
+                    f" total {e['total_ms']:.1f} max {e['max_ms']:.2f} ms"
+                )
+            _line_up(run, top)
+
+
+def _line_up(run: dict[str, Any], top: int) -> None:
+    """The bins of slow deliveries with most deliveries, each with what the server did in
+    the 100 ms before it (the timeline's epoch times against loadgen's)."""
+    bins = run["loadgen"].get("slow_deliveries") or []
+    if not bins:
+        return
+    timeline = run.get("timeline", [])
+    total = sum(n for _, n, _ in bins)
+    print(f"  slow deliveries: {total} in {len(bins)} bins of 10 ms; the largest bins:")
+    for start_ms, count, worst in sorted(bins, key=lambda b: -b[1])[: min(top, 12)]:
+        start = start_ms / 1000
+        near = [e for e in timeline if start - 0.1 <= e[0] <= start + 0.01]
+        what = "; ".join(
+            f"{e[1]} {e[5]} wall {e[2]:.1f} cpu {e[3]:.1f} runnable {e[4]:.1f}"
+            f" at {1000 * (e[0] - start):+.0f} ms"
+            for e in sorted(near, key=lambda e: -e[2])[:4]
+        )
+        print(
+            f"  {time.strftime('%H:%M:%S', time.gmtime(start))}.{start_ms % 1000:03.0f}"
+            f" n={count} max {worst:.1f} ms <- {what or 'nothing over the threshold'}"
+        )
 
 
 def main() -> int:
@@ -385,6 +618,12 @@ def main() -> int:
     parser.add_argument("--scrape", type=float, default=5.0, help="/metrics every S s (0: off)")
     parser.add_argument("--threshold-ms", type=float, default=1.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--slow-ms",
+        type=float,
+        default=5.0,
+        help="deliveries slower than this are lined up with the server's timeline (0: off)",
+    )
     parser.add_argument("--json", type=Path, help="write every round's raw counts here")
     args = parser.parse_args()
     if args.serve:
