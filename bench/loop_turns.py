@@ -96,6 +96,11 @@ class _Turns:
         if len(self.timeline) < 20_000:
             self.timeline.append((time.time(), kind, wall * 1000, cpu * 1000, queued * 1000, what))
 
+    def stop(self, *_: object) -> None:
+        if self.on:
+            self.window = time.monotonic() - self.started
+        self.on = False
+
 
 def _schedstat() -> Callable[[], float]:
     """This thread's time runnable but waiting for a CPU, in s (`/proc/thread-self/
@@ -106,11 +111,6 @@ def _schedstat() -> Callable[[], float]:
         return int(os.pread(fd, 128, 0).split()[1]) / 1e9
 
     return queued
-
-    def stop(self, *_: object) -> None:
-        if self.on:
-            self.window = time.monotonic() - self.started
-        self.on = False
 
 
 _OURS = f"{os.sep}syncd{os.sep}"
