@@ -38,17 +38,23 @@ _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 # Once the inline commits wrote about this many WAL pages, the worker thread runs a PASSIVE
 # checkpoint (copying pages and two fsyncs, with the GIL released: measured 7-13 ms that
 # used to stall the loop), concurrently with the inline appends. The frames those appends
-# wrote meanwhile are then copied by a second PASSIVE checkpoint inline, under the write
-# lock (a few pages), so the next commit finds the WAL fully copied and starts it over
-# from the top: with the loop always writing, the WAL would otherwise never restart.
+# wrote meanwhile are then copied by a second PASSIVE checkpoint, the finish, also in the
+# worker: queued like an append, so every append after it waits behind it in the worker
+# and the WAL is fully copied when the next commit starts, which then starts it over from
+# the top (with the loop always writing, the WAL would otherwise never restart). The finish
+# used to run inline, right after the commit that found the copy done and before that
+# pass's sends: its two fsyncs held the loop 5-25 ms of wall time for under 1 ms of CPU
+# (bench/loop_turns.py, sqlite checkpoint (loop); 6-32 ms in a standalone replay on this
+# machine), every delivery of the loop waiting behind them. In the worker they hold back
+# only the appends queued meanwhile, whose sends had to wait for the restart anyway.
 CHECKPOINT_PAGES = 8000
-# The inline finish copies the pages written while the worker copied; on a loaded machine
-# that copy can take long enough for the loop to write thousands of pages, and copying them
-# inline took up to 8.8 ms of the loop's CPU in one turn (bench/loop_turns.py). With more
-# than this many estimated pages to copy, the worker copies them first (another PASSIVE
-# round) and the inline finish waits for a round that leaves few.
+# The finish copies the pages written while the worker copied, while appends wait behind
+# it; on a loaded machine that copy can take long enough for the loop to write thousands
+# of pages. With more than this many estimated pages to copy, the worker copies them first
+# (another PASSIVE round, appends going on inline) and the finish waits for a round that
+# leaves few.
 FINISH_PAGES = 100
-# checkpoint stages: none running; the worker is copying; copied, the inline finish is due
+# checkpoint stages: none running; the worker is copying; copied, the finish is due
 _IDLE, _COPYING, _COPIED = 0, 1, 2
 
 _DIALECT = pysqlite.dialect()
@@ -230,10 +236,9 @@ class SqliteAppender:
         self._wal_pages += pages
         if self._checkpoint_stage == _COPIED:
             if self._wal_pages > FINISH_PAGES:
-                self._copy_in_worker()  # too many frames meanwhile for one loop turn
+                self._copy_in_worker()  # too many frames meanwhile to hold appends for
             else:
-                self._checkpoint_stage = _IDLE
-                _checkpoint(self._inline, self._path)  # the few frames written meanwhile
+                self._finish_in_worker()
         elif self._wal_pages >= CHECKPOINT_PAGES and self._checkpoint_stage == _IDLE:
             self._copy_in_worker()
         return True
@@ -247,6 +252,16 @@ class SqliteAppender:
         self._executor().submit(self._checkpoint_threaded).add_done_callback(
             lambda _: loop.call_soon_threadsafe(self._copied)
         )
+
+    def _finish_in_worker(self) -> None:
+        """Copy the few frames written during the copy, in the worker: queued, so the
+        appends after this one wait behind it there (in order) and the WAL is fully copied
+        when the next of them starts, which restarts it. The loop never runs a checkpoint:
+        its fsyncs would hold every room's sends (the commit that found the copy done
+        returns first, so its pass sends at once)."""
+        self._wal_pages = 0
+        self._checkpoint_stage = _IDLE
+        self._submit(self._checkpoint_threaded)
 
     def _copied(self) -> None:
         self._checkpoint_stage = _COPIED

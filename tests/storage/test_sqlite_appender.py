@@ -264,6 +264,59 @@ async def test_many_frames_written_during_the_copy_are_copied_by_the_worker_not_
     assert len(await store.read_updates("a")) == appended + 2
 
 
+async def test_the_loop_never_checkpoints_and_the_commit_that_finds_the_copy_done_returns_first(
+    store: Store, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint fsyncs (5-25 ms of wall time): run on the loop, right after the commit
+    that found the copy done, it held that pass's sends and every other room's. The finish
+    runs in the worker instead, the appends after it queue behind it there, and the WAL
+    still restarts."""
+    from syncd.storage import _sqlite_appender
+
+    threads: list[int] = []
+    original = _sqlite_appender._checkpoint
+
+    def recorded(conn: sqlite3.Connection, path: Path) -> None:
+        threads.append(threading.get_ident())
+        original(conn, path)
+
+    monkeypatch.setattr(_sqlite_appender, "_checkpoint", recorded)
+    appender = store._appender
+    assert appender is not None
+    appended = 0
+    while appender._checkpoint_stage == _IDLE:
+        assert appender.append_now([("a", [b"x" * 200]), ("b", [b"y" * 200])])
+        appended += 1
+        assert appended <= CHECKPOINT_PAGES
+    await _until_copied(appender)
+    release = threading.Event()
+    appender._executor().submit(release.wait, 10)  # holds the worker: the finish waits
+    try:
+        # the commit that finds the copy done is made and returns: its pass sends now
+        assert appender.append_now([("a", [b"finish"])])
+        appended += 1
+        assert appender._checkpoint_stage == _IDLE
+        # the finish is queued in the worker: later appends wait behind it, in order
+        assert not appender.append_now([("a", [b"behind"])])
+        behind = asyncio.ensure_future(store.append_many([("a", [b"behind"])]))
+        appended += 1
+        await asyncio.sleep(0)
+        assert not behind.done()
+    finally:
+        release.set()
+    async with asyncio.timeout(10):
+        await behind
+    assert appender._queued == 0
+    assert appender.append_now([("a", [b"inline again"])])
+    appended += 1
+    assert threads and threading.get_ident() not in threads  # never on the loop
+    [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
+    assert (busy, log_frames < 10) == (0, True)  # restarted by the append behind it
+    rows = [data for _, data in await store.read_updates("a")]
+    assert len(rows) == appended
+    assert rows[-3:] == [b"finish", b"behind", b"inline again"]
+
+
 async def test_close_closes_the_appenders_connections(db_path: Path) -> None:
     async with open_store(f"sqlite:///{db_path}") as store:
         await store.create_note(note_id="a", title="t", created_by="u")
