@@ -279,6 +279,42 @@ def _install_gc(turns: _Turns, queued: Callable[[], float]) -> None:
     gc.callbacks.append(callback)
 
 
+def _install_write_lock(turns: _Turns) -> None:
+    """Time how long each writer of the process holds the store's write lock (the inline
+    appends find it taken and fall back to waiting for it), by the holder's task."""
+    import types
+
+    from syncd.storage import _engine
+
+    class TimedLock(asyncio.Lock):
+        held_since = 0.0
+        holder = ""
+
+        async def acquire(self) -> bool:
+            await super().acquire()
+            self.held_since = time.perf_counter()
+            task = asyncio.current_task()
+            coro = task.get_coro() if task is not None else None
+            self.holder = _coro_site(coro) if coro is not None else "-"
+            return True
+
+        def release(self) -> None:
+            held = time.perf_counter() - self.held_since
+            super().release()
+            if turns.on:
+                entry = turns.sqlite.setdefault(f"write lock held by {self.holder}", [0, 0.0, 0.0])
+                entry[0] += 1
+                entry[1] += held
+                entry[2] = max(entry[2], held)
+                if held > turns.threshold:
+                    turns.event("write lock held", held, 0.0, 0.0, self.holder)
+
+    proxy = types.ModuleType("asyncio")
+    proxy.__dict__.update(asyncio.__dict__)
+    proxy.Lock = TimedLock  # type: ignore[attr-defined]
+    _engine.asyncio = proxy  # type: ignore[attr-defined]
+
+
 def _install_sqlite(turns: _Turns) -> None:
     """Time the embedded appender's SQLite calls (the inline commit and the checkpoints,
     in whichever thread they run)."""
@@ -312,6 +348,7 @@ def _install_sqlite(turns: _Turns) -> None:
 
         return wrapper
 
+    _install_write_lock(turns)
     appender._append = timed("append", appender._append)  # type: ignore[attr-defined]
     appender._checkpoint = timed("checkpoint", appender._checkpoint)  # type: ignore[attr-defined]
 
