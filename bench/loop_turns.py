@@ -315,6 +315,31 @@ def _install_write_lock(turns: _Turns) -> None:
     _engine.asyncio = proxy  # type: ignore[attr-defined]
 
 
+def _install_engine_commits(turns: _Turns) -> None:
+    """Time the COMMIT of SQLAlchemy's SQLite connections in their aiosqlite thread (an
+    autocheckpoint runs inside it), apart from the hand-offs to and from that thread."""
+    import aiosqlite
+
+    def timed_commit(self: Any) -> Any:
+        conn = self._conn
+
+        def commit() -> None:
+            start = time.perf_counter()
+            conn.commit()
+            wall = time.perf_counter() - start
+            if turns.on:
+                entry = turns.sqlite.setdefault("engine commit (aiosqlite)", [0, 0.0, 0.0])
+                entry[0] += 1
+                entry[1] += wall
+                entry[2] = max(entry[2], wall)
+                if wall > turns.threshold:
+                    turns.event("engine commit", wall, 0.0, 0.0, "")
+
+        return self._execute(commit)
+
+    aiosqlite.Connection.commit = timed_commit  # type: ignore[method-assign]
+
+
 def _install_sqlite(turns: _Turns) -> None:
     """Time the embedded appender's SQLite calls (the inline commit and the checkpoints,
     in whichever thread they run)."""
@@ -349,6 +374,7 @@ def _install_sqlite(turns: _Turns) -> None:
         return wrapper
 
     _install_write_lock(turns)
+    _install_engine_commits(turns)
     appender._append = timed("append", appender._append)  # type: ignore[attr-defined]
     appender._checkpoint = timed("checkpoint", appender._checkpoint)  # type: ignore[attr-defined]
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ._errors import StorageError, StorageUnavailable
+from ._sqlite_appender import OTHERS_AUTOCHECKPOINT, sqlite_file
 from ._url import DatabaseURL
 
 # Execution option that marks a connection as a writer. On SQLite a writer
@@ -113,6 +114,9 @@ async def _sqlite_engine(
         raise StorageError(f"cannot open {path}: {error}") from error
     engine = create_async_engine(url.url, pool_size=pool_size, pool_timeout=connect_timeout)
     busy_ms = int(connect_timeout * 1000)
+    # The update log's appender checkpoints this file off the event loop (see
+    # `OTHERS_AUTOCHECKPOINT` for why these connections rarely do it themselves).
+    appended = sqlite_file(engine) is not None
 
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (see on_begin); the sqlite3 module's
@@ -127,6 +131,8 @@ async def _sqlite_engine(
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
+            if appended:
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {OTHERS_AUTOCHECKPOINT}")
         finally:
             cursor.close()
 

@@ -54,6 +54,16 @@ CHECKPOINT_PAGES = 8000
 # (another PASSIVE round, appends going on inline) and the finish waits for a round that
 # leaves few.
 FINISH_PAGES = 100
+# The other connections to the file (SQLAlchemy's pool: sessions, presence, notes; the
+# worker's) keep SQLite's autocheckpoint, but past this many frames rather than the
+# default 1,000: the WAL is past 1,000 frames most of the time between two restarts of the
+# cycle above, so every write of theirs ran a PASSIVE checkpoint of thousands of frames
+# with two fsyncs inside its COMMIT, holding the store's write lock, and every inline
+# append (every room's sends) waited behind it. Measured with bench/loop_turns.py under
+# the fanout load: the presence refresh held the lock 110-128 ms every 10 s. Four cycles'
+# worth is never reached while the inline appends keep restarting the WAL; without them
+# (no rooms, or a database only the API writes to) it still bounds the WAL, at ~128 MB.
+OTHERS_AUTOCHECKPOINT = 4 * CHECKPOINT_PAGES
 # checkpoint stages: none running; the worker is copying; copied, the finish is due
 _IDLE, _COPYING, _COPIED = 0, 1, 2
 
@@ -110,6 +120,8 @@ def _connect(path: Path, busy_ms: int, *, autocheckpoint: bool) -> sqlite3.Conne
         conn.execute("PRAGMA foreign_keys = ON")
         if not autocheckpoint:
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+        else:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {OTHERS_AUTOCHECKPOINT}")
     except BaseException:
         conn.close()
         raise

@@ -27,6 +27,7 @@ from syncd.storage._sqlite_appender import (
     _IDLE,
     CHECKPOINT_PAGES,
     FINISH_PAGES,
+    OTHERS_AUTOCHECKPOINT,
     _now_text,
     created_at,
     sqlite_file,
@@ -315,6 +316,39 @@ async def test_the_loop_never_checkpoints_and_the_commit_that_finds_the_copy_don
     rows = [data for _, data in await store.read_updates("a")]
     assert len(rows) == appended
     assert rows[-3:] == [b"finish", b"behind", b"inline again"]
+
+
+async def test_the_other_connections_leave_the_checkpoints_to_the_appenders_cycle(
+    store: Store, db_path: Path
+) -> None:
+    """SQLite's default autocheckpoint (1,000 frames) made nearly every write of the
+    SQLAlchemy pool (a presence refresh, a note touched) checkpoint thousands of frames
+    with two fsyncs inside its COMMIT, holding the write lock the inline appends need:
+    the pool's connections and the worker's checkpoint only past several of the
+    appender's cycles, which restart the WAL well before that."""
+    assert OTHERS_AUTOCHECKPOINT >= 2 * CHECKPOINT_PAGES
+    async with store._engine.connect() as conn:
+        [(pages,)] = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).all()
+    assert pages == OTHERS_AUTOCHECKPOINT
+    appender = store._appender
+    assert appender is not None
+    assert appender.append_now([("a", [b"x"])])
+    assert appender._inline is not None
+    assert appender._inline.execute("PRAGMA wal_autocheckpoint").fetchall() == [(0,)]
+
+    def worker_setting() -> list[Any]:
+        return appender._threaded_conn().execute("PRAGMA wal_autocheckpoint").fetchall()
+
+    worker = await asyncio.wrap_future(appender._executor().submit(worker_setting))
+    assert worker == [(OTHERS_AUTOCHECKPOINT,)]
+    # a write through the pool with the WAL past SQLite's default leaves it unchecked
+    for _ in range(300):
+        assert appender.append_now([("a", [b"x" * 3000]), ("b", [b"y" * 3000])])
+    await store.create_note(note_id="c", title="t", created_by="u")
+    backfilled = int.from_bytes(
+        (db_path.parent / f"{db_path.name}-shm").read_bytes()[96:100], "little"
+    )
+    assert backfilled == 0  # WalCkptInfo.nBackfill: no frame copied by that COMMIT
 
 
 async def test_close_closes_the_appenders_connections(db_path: Path) -> None:
