@@ -21,8 +21,14 @@ Prometheus server would.
 
 Trees are alternated round by round; the report gives, per tree, the medians over rounds
 of the number of turns over 1 ms and over 5 ms and of the longest turn, and the callbacks
-whose turns went over `--threshold-ms` (count, max, where). Traffic goes to 127.0.0.1
-only; every wait is bounded.
+whose turns went over `--threshold-ms` (count, max, where). Stalls that are not the loop's
+CPU show too: each callback's and each loop iteration's wall time beside the thread's
+run-queue wait (`/proc/thread-self/schedstat`; the rest is time blocked: I/O, a lock, the
+GIL), every gc collection by generation, the SQLite appender's calls in either thread,
+the COMMITs of SQLAlchemy's connections in their aiosqlite thread (an autocheckpoint runs
+inside one), how long each writer holds the store's write lock, and loadgen's deliveries
+slower than `--slow-ms`, lined up by epoch time with what the server did in the 100 ms
+before. Traffic goes to 127.0.0.1 only; every wait is bounded.
 """
 
 from __future__ import annotations
