@@ -151,8 +151,10 @@ class StreamReader:
         #: a doc's key part (as notices name it) -> its id, for the loaded docs
         self._members: dict[bytes, str] = {}
         self._notice_task: asyncio.Task[None] | None = None
-        #: set while this instance appends: the notices are wanted
+        #: set while this instance appends or knows of another that does: notices wanted
         self._writing = asyncio.Event()
+        #: `time.monotonic()` of the last notice (of another instance's appends)
+        self._noticed_at = 0.0
         #: the URL to (re)connect to, asked before every connect (a cluster slot's master);
         #: its argument says the last connection failed (the answer may have changed)
         self._locate = locate
@@ -338,7 +340,9 @@ class StreamReader:
                     )
                 listening = asyncio.get_running_loop().create_task(self._take_notices(link))
                 try:
-                    while not listening.done() and time.monotonic() - self._own_at < NOTICE_HOLD:
+                    while not listening.done() and (
+                        self._origins or time.monotonic() - self._own_at < NOTICE_HOLD
+                    ):
                         await asyncio.wait((listening,), timeout=NOTICE_HOLD)
                     if listening.done():
                         listening.result()  # it only ends by its connection's error
@@ -372,6 +376,7 @@ class StreamReader:
             notice = await link.read_response(push_request=True)
             named = notice[2] if isinstance(notice, list) and len(notice) == 3 else None
             if named and isinstance(named, bytes) and notice[0] == b"message":
+                self._noticed_at = time.monotonic()
                 for member in named.split(b" "):
                     doc_id = members.get(member)
                     if doc_id is not None:
@@ -385,6 +390,7 @@ class StreamReader:
         if len(self._origins) >= MAX_ORIGINS:
             self._origins.clear()  # instances long gone; the live ones are seen again
         self._origins.add(origin)
+        self._writing.set()
         link = self._notice_link
         if link is not None and self._notices is not None:
             command = hiredis.pack_command((b"SUBSCRIBE", self._notices(origin)))  # type: ignore[arg-type]
@@ -396,7 +402,11 @@ class StreamReader:
     async def _read_once(self) -> float:
         """One XREAD over the loaded docs' streams; how long after its start the next one
         may start (0: at once, after a blocked read that returned nothing)."""
-        poll = time.monotonic() - self._own_at < POLL_WINDOW
+        # Polling while this instance's own appends are recent, and while other instances'
+        # notices come (POLL_FALLBACK after the last): a blocked read over every loaded
+        # stream is woken by each append and costs Redis per stream named, each time.
+        until = max(self._own_at + POLL_WINDOW, self._noticed_at + POLL_FALLBACK)
+        poll = time.monotonic() < until
         if poll and self._notices is not None and not self._foreign.is_set():
             # Nothing to read but this instance's own entries, unless another instance
             # said it appended: wait for that, the fallback, or the end of the poll window
@@ -404,14 +414,16 @@ class StreamReader:
             deadline = self._full_at + POLL_FALLBACK
             while not self._foreign.is_set():
                 now = time.monotonic()
-                rest = min(deadline, self._own_at + POLL_WINDOW) - now
+                until = max(self._own_at + POLL_WINDOW, self._noticed_at + POLL_FALLBACK)
+                rest = min(deadline, until) - now
                 if rest <= 0:
                     break
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(rest):
                         await self._foreign.wait()
-            poll = self._foreign.is_set() or time.monotonic() - self._own_at < POLL_WINDOW
-        if poll:
+            until = max(self._own_at + POLL_WINDOW, self._noticed_at + POLL_FALLBACK)
+            poll = self._foreign.is_set() or time.monotonic() < until
+        if poll and time.monotonic() - self._own_at < POLL_WINDOW:
             # Sent right after the next own append's reply (before the rooms, woken by the
             # same reply, append again): Redis has then appended nothing of this instance
             # that the runs told do not cover, and the poll steps over all of it.
