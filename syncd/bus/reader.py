@@ -175,8 +175,9 @@ class StreamReader:
         #: own entries read back (and dropped), and own entries stepped over unread
         self.own_read = 0
         self.own_skipped = 0
-        #: XREADs sent (blocked or not)
+        #: XREADs sent (blocked or not), and the streams they named in all
         self.reads = 0
+        self.streams_read = 0
         #: `time.monotonic()` of the last own run told, and set when one is told
         self._own_at = 0.0
         self._told = asyncio.Event()
@@ -491,6 +492,7 @@ class StreamReader:
         # asks for another read.
         self._foreign.clear()
         self.reads += 1
+        self.streams_read += len(names)
         self._blocked = not poll
         try:
             await self._link.send_packed_command(command, check_health=False)
