@@ -123,6 +123,8 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         if args.mode != "append"
         else 0
     )
+    # streams the XREADs named, per XREAD (0 for a tree that does not count them)
+    named = sum(getattr(bus._reader, "streams_read", 0) for bus in buses)
     if args.mode == "cross":
         got = sum(room.received for room in rooms[1].values())
         if got != total:
@@ -144,6 +146,7 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         "own_read_back_per_append": read_back / total,
         "xreads_per_append": reads / total,
         "xread_redis_us_per_append": usec / total,
+        "streams_per_xread": named / reads if reads else 0.0,
     }
 
 
@@ -207,7 +210,7 @@ def main() -> int:
     head = ("mode", "tree", "syncd us/append", "redis us/append", "appends/s", "own read back")
     print(
         f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10} {head[5]:>14}"
-        f" {'XREADs/append':>14} {'XREAD us/app':>12}"
+        f" {'XREADs/append':>14} {'XREAD us/app':>12} {'streams/XREAD':>13}"
     )
     for mode, by_tree in results.items():
         for label, records in by_tree.items():
@@ -220,6 +223,7 @@ def main() -> int:
                 f"{med('redis_us_per_append'):16.1f} {med('appends_per_s_wall'):10.0f} "
                 f"{med('own_read_back_per_append'):14.2f} {med('xreads_per_append'):14.3f}"
                 f" {med('xread_redis_us_per_append'):12.1f}"
+                f" {med('streams_per_xread'):13.1f}"
             )
     return 0
 
