@@ -18,10 +18,17 @@ so it is never told of its own turns), or `POLL_FALLBACK` after the last read (e
 an instance not seen yet, of anything that does not publish, and any notice lost with the
 pub/sub connection): a busy instance alone on its docs then reads a few times a second
 instead of naming every loaded stream each millisecond (a poll of 100 streams cost Redis
-~120 us). It is subscribed to the notices only while its own
-instance appends (`NOTICE_HOLD`): one that only reads blocks, and is not woken by every
-other instance's turn. The notices only say when to read; what is read is still every
-entry after the id each room holds, so none can be skipped. Entries no run
+~120 us). Each notice names the docs its turn appended to, and a poll names only those
+streams (XREAD costs Redis per stream named, entries or not); every loaded stream is read
+on the fallback, after the notices' connection or the reader's was lost, at a
+subscription's confirmation (notices before it are gone) and at a notice naming no doc (an
+instance of an older version). A named stream is still read from the id its room holds,
+so no entry of it can be skipped. It is subscribed to the notices while its own instance
+appends, or other instances' entries or notices of loaded docs come (`NOTICE_HOLD`), and
+a reader that does not write polls too while such notices come (`POLL_FALLBACK` after the
+last): a blocked read over every loaded stream would be woken, and cost Redis every
+stream, at each append. Otherwise it blocks, and is not woken by other instances' turns
+on docs it has not loaded. Entries no run
 covers (read before the script's reply came, or appended by `XADD` on a cluster) are
 judged by their origin field: the reply is taken as Redis sent it (no per-entry dict), an
 entry is judged by its first field (the origin, written first) with one bytes compare
@@ -151,10 +158,14 @@ class StreamReader:
         #: a doc's key part (as notices name it) -> its id, for the loaded docs
         self._members: dict[bytes, str] = {}
         self._notice_task: asyncio.Task[None] | None = None
-        #: set while this instance appends or knows of another that does: notices wanted
+        #: set while the notices are wanted (own appends, or another instance's entries
+        #: or notices of loaded docs, within NOTICE_HOLD)
         self._writing = asyncio.Event()
-        #: `time.monotonic()` of the last notice (of another instance's appends)
+        #: `time.monotonic()` of the last notice naming a loaded doc
         self._noticed_at = 0.0
+        #: `time.monotonic()` of the last notice naming a loaded doc or entry of another
+        #: instance read: the notices are wanted for NOTICE_HOLD after it
+        self._met_at = 0.0
         #: the URL to (re)connect to, asked before every connect (a cluster slot's master);
         #: its argument says the last connection failed (the answer may have changed)
         self._locate = locate
@@ -341,8 +352,9 @@ class StreamReader:
                     )
                 listening = asyncio.get_running_loop().create_task(self._take_notices(link))
                 try:
-                    while not listening.done() and (
-                        self._origins or time.monotonic() - self._own_at < NOTICE_HOLD
+                    while (
+                        not listening.done()
+                        and time.monotonic() - max(self._own_at, self._met_at) < NOTICE_HOLD
                     ):
                         await asyncio.wait((listening,), timeout=NOTICE_HOLD)
                     if listening.done():
@@ -377,11 +389,11 @@ class StreamReader:
             notice = await link.read_response(push_request=True)
             named = notice[2] if isinstance(notice, list) and len(notice) == 3 else None
             if named and isinstance(named, bytes) and notice[0] == b"message":
-                self._noticed_at = time.monotonic()
                 for member in named.split(b" "):
                     doc_id = members.get(member)
                     if doc_id is not None:
                         self._named.add(doc_id)
+                        self._noticed_at = self._met_at = time.monotonic()
             else:
                 self._everything = True
             self._foreign.set()
@@ -391,7 +403,6 @@ class StreamReader:
         if len(self._origins) >= MAX_ORIGINS:
             self._origins.clear()  # instances long gone; the live ones are seen again
         self._origins.add(origin)
-        self._writing.set()
         link = self._notice_link
         if link is not None and self._notices is not None:
             command = hiredis.pack_command((b"SUBSCRIBE", self._notices(origin)))  # type: ignore[arg-type]
@@ -554,6 +565,9 @@ class StreamReader:
         sent_ms = int(last.split(b"-", 1)[0])
         _FANOUT_REMOTE.observe(max(0.0, now - sent_ms / 1000))
         if updates:
+            self._met_at = time.monotonic()
+            if not self._writing.is_set():
+                self._writing.set()  # another instance writes to a loaded doc: take its notices
             try:
                 sub.listener.apply_remote(updates)
             except Exception:
