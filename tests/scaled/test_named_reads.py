@@ -38,6 +38,8 @@ def _notices_only(monkeypatch: pytest.MonkeyPatch) -> None:
     # the timed fallback: its reads are the ones the notices asked for
     monkeypatch.setattr(reader_module, "POLL_WINDOW", 600.0)
     monkeypatch.setattr(reader_module, "POLL_FALLBACK", 600.0)
+    # and stays subscribed (a new subscription's confirmation has every stream read)
+    monkeypatch.setattr(reader_module, "NOTICE_HOLD", 600.0)
 
 
 async def _true(value: bool) -> bool:
