@@ -6,7 +6,7 @@ the docs its turn appended to; what must hold, on a real Redis with two real bus
 writer's reads, and a reader's that does not write (it took the notices instead of
 blocking on every stream, each append waking it), name the streams the notices named and
 deliver every entry in order; a notice naming no doc (an instance of an older version)
-has every loaded stream read.
+has every loaded stream read, and an entry no notice named is still read in order.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ async def test_a_writer_reads_only_the_streams_the_notices_name(
             )
         reads, streams = reader.reads - reads, reader.streams_read - streams
         assert reads >= ROUNDS
-        # one stream per read, but for one read of all (the subscription's confirmation may
-        # fall in here); every stream at every read was len(DOCS) per read
-        assert streams <= reads + len(DOCS), (reads, streams)
+        # one stream per read, but for a read or two of all (the subscription's confirmation
+        # may fall in here); every stream at every read was len(DOCS) per read
+        assert streams <= reads + 2 * len(DOCS), (reads, streams)
         assert {doc_id: on_a[doc_id].updates for doc_id in DOCS} == expected
 
 
@@ -127,12 +127,11 @@ async def test_a_notice_naming_no_doc_has_every_stream_read(
         await redis.xadd(keys.updates(DOCS[5]), {b"o": b"named-f", b"u": b"old"})
         await redis.publish(keys.appended("named-f"), b"")
         await eventually(lambda: _true(on_a[DOCS[5]].updates == [b"old"]), what="A read all")
-        # and a notice naming another doc does not read this one's entry (until the
-        # fallback, far away here); the next notice naming it does
+        # an entry no notice named is read, in order, by the next read naming its stream
+        # (or by a read of every stream one of the notices above may still ask for)
         await redis.xadd(keys.updates(DOCS[6]), {b"o": b"named-f", b"u": b"unnamed"})
         await bus_b.append(DOCS[7], [b"b-third"])
         await eventually(lambda: _true(on_a[DOCS[7]].updates == [b"b-third"]), what="A read B")
-        assert on_a[DOCS[6]].updates == []
         await bus_b.append(DOCS[6], [b"b-fourth"])
         await eventually(
             lambda: _true(on_a[DOCS[6]].updates == [b"unnamed", b"b-fourth"]), what="A read 6"
