@@ -10,7 +10,9 @@ empty (every doc starts with no snapshot).
     .venv/bin/python bench/bus_bench.py --tree base=/tmp/base --tree new=.   # alternate
 
 Modes: `self` (one instance appends and reads its own streams: a one-instance scaled
-deployment), `cross` (instance A appends, B has the same docs loaded and applies them) and
+deployment), `cross` (instance A appends, B has the same docs loaded and applies them),
+`both` (A and B both append to every doc, as two instances whose clients edit the same
+rooms do, and each applies the other's; per append means per append of either) and
 `append` (appends only, no doc loaded, so nothing is read back: `self` minus `append` is
 what reading back its own entries costs an instance). "own read back" is the share of the
 writer's own entries its reader read back from Redis (1.00 for a tree that cannot tell:
@@ -66,7 +68,7 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
     docs = [f"doc{i}" for i in range(args.rooms)]
     update = os.urandom(args.size)
     buses = [RedisBus(redis, args.redis_url, store, "A", keys=keys)]  # type: ignore[arg-type]
-    if args.mode == "cross":
+    if args.mode in ("cross", "both"):
         buses.append(RedisBus(redis, args.redis_url, store, "B", keys=keys))  # type: ignore[arg-type]
     rooms: list[dict[str, _Room]] = [{doc: _Room() for doc in docs} for _ in buses]
     for bus in buses:
@@ -76,6 +78,7 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
             bus.subscribe(doc, mine[doc])
             await bus.load(doc)
     writer = buses[0]
+    writers = buses if args.mode == "both" else [writer]
 
     async def info_cpu() -> float:
         info = await redis.info("cpu")
@@ -83,21 +86,21 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
 
     pace = random.Random(1)
 
-    async def room_loop(doc: str) -> None:
+    async def room_loop(doc: str, writer: RedisBus) -> None:
         for _ in range(args.appends):
             await writer.append(doc, [update])
             # with --interval, rooms append at their own times, a few per turn (as a
             # server's rooms flush), rather than all of them in every turn
             await asyncio.sleep(pace.uniform(0, 2 * args.interval) if args.interval else 0)
 
-    async def xreads() -> int:
-        stats = await redis.info("commandstats")
-        return int(stats.get("cmdstat_xread", {}).get("calls", 0))
+    async def xreads() -> tuple[int, int]:
+        stats = (await redis.info("commandstats")).get("cmdstat_xread", {})
+        return int(stats.get("calls", 0)), int(stats.get("usec", 0))
 
     redis_cpu = await info_cpu()
     reads = await xreads()
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(room_loop(doc) for doc in docs))
+    await asyncio.gather(*(room_loop(doc, bus) for doc in docs for bus in writers))
     # every instance has read the streams up to their ends (its own entries included)
     ends = {doc: (await redis.xrevrange(keys.updates(doc), count=1))[0][0] for doc in docs}
     deadline = time.monotonic() + 10
@@ -111,14 +114,28 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         await asyncio.sleep(0.01)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     redis_cpu = await info_cpu() - redis_cpu
-    reads = await xreads() - reads
-    total = args.rooms * args.appends
+    (reads_end, usec_end), (reads, usec) = await xreads(), reads
+    reads, usec = reads_end - reads, usec_end - usec
+    total = args.rooms * args.appends * len(writers)
     # own entries the writer's reader read back; a tree without the counter reads them all
-    read_back = getattr(writer._reader, "own_read", total) if args.mode != "append" else 0
+    read_back = (
+        sum(getattr(w._reader, "own_read", total / len(writers)) for w in writers)
+        if args.mode != "append"
+        else 0
+    )
+    # streams the readers' XREADs named, per XREAD they sent (0 for a tree that does not
+    # count them; Redis's call count lags behind a blocked read's)
+    named = sum(getattr(bus._reader, "streams_read", 0) for bus in buses)
+    sent = sum(getattr(bus._reader, "reads", 0) for bus in buses)
     if args.mode == "cross":
         got = sum(room.received for room in rooms[1].values())
         if got != total:
             raise SystemExit(f"B received {got} of {total} updates")
+    if args.mode == "both":
+        for bus, mine in zip(buses, rooms, strict=True):
+            got = sum(room.received for room in mine.values())
+            if got != total // 2:
+                raise SystemExit(f"{bus.instance_id} received {got} of {total // 2} updates")
     for bus in buses:
         await bus.__aexit__(None, None, None)
     await redis.delete(*(keys.updates(doc) for doc in docs), keys.doc_index)
@@ -130,6 +147,8 @@ async def _child(args: argparse.Namespace) -> dict[str, float]:
         "appends_per_s_wall": total / wall,
         "own_read_back_per_append": read_back / total,
         "xreads_per_append": reads / total,
+        "xread_redis_us_per_append": usec / total,
+        "streams_per_xread": named / sent if sent else 0.0,
     }
 
 
@@ -193,7 +212,7 @@ def main() -> int:
     head = ("mode", "tree", "syncd us/append", "redis us/append", "appends/s", "own read back")
     print(
         f"{head[0]:6} {head[1]:10} {head[2]:>16} {head[3]:>16} {head[4]:>10} {head[5]:>14}"
-        f" {'XREADs/append':>14}"
+        f" {'XREADs/append':>14} {'XREAD us/app':>12} {'streams/XREAD':>13}"
     )
     for mode, by_tree in results.items():
         for label, records in by_tree.items():
@@ -205,6 +224,8 @@ def main() -> int:
                 f"{mode:6} {label:10} {med('syncd_us_per_append'):16.1f} "
                 f"{med('redis_us_per_append'):16.1f} {med('appends_per_s_wall'):10.0f} "
                 f"{med('own_read_back_per_append'):14.2f} {med('xreads_per_append'):14.3f}"
+                f" {med('xread_redis_us_per_append'):12.1f}"
+                f" {med('streams_per_xread'):13.1f}"
             )
     return 0
 

@@ -18,10 +18,17 @@ so it is never told of its own turns), or `POLL_FALLBACK` after the last read (e
 an instance not seen yet, of anything that does not publish, and any notice lost with the
 pub/sub connection): a busy instance alone on its docs then reads a few times a second
 instead of naming every loaded stream each millisecond (a poll of 100 streams cost Redis
-~120 us). It is subscribed to the notices only while its own
-instance appends (`NOTICE_HOLD`): one that only reads blocks, and is not woken by every
-other instance's turn. The notices only say when to read; what is read is still every
-entry after the id each room holds, so none can be skipped. Entries no run
+~120 us). Each notice names the docs its turn appended to, and a poll names only those
+streams (XREAD costs Redis per stream named, entries or not); every loaded stream is read
+on the fallback, after the notices' connection or the reader's was lost, at a
+subscription's confirmation (notices before it are gone) and at a notice naming no doc (an
+instance of an older version). A named stream is still read from the id its room holds,
+so no entry of it can be skipped. It is subscribed to the notices while its own instance
+appends, or other instances' entries or notices of loaded docs come (`NOTICE_HOLD`), and
+a reader that does not write polls too while such notices come (`POLL_FALLBACK` after the
+last): a blocked read over every loaded stream would be woken, and cost Redis every
+stream, at each append. Otherwise it blocks, and is not woken by other instances' turns
+on docs it has not loaded. Entries no run
 covers (read before the script's reply came, or appended by `XADD` on a cluster) are
 judged by their origin field: the reply is taken as Redis sent it (no per-entry dict), an
 entry is judged by its first field (the origin, written first) with one bytes compare
@@ -43,7 +50,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,7 +63,7 @@ from redis.exceptions import RedisError
 
 from syncd import metrics
 from syncd.backoff import Backoff
-from syncd.bus.keys import Keys, id_order
+from syncd.bus.keys import Keys, id_order, key_part
 from syncd.room.backend import RemoteListener
 
 log = logging.getLogger(__name__)
@@ -94,6 +101,8 @@ class _Subscription:
     listener: RemoteListener
     #: the doc's stream name, as sent to Redis
     stream: bytes
+    #: the doc's key part, as notices name it
+    member: bytes
     #: last stream id this room holds; None while the room is loading
     last_id: bytes | None = None
     #: runs this instance appended and has not read past: (id before the run, last id of
@@ -138,9 +147,25 @@ class StreamReader:
         self._notice_link: Connection | None = None
         #: set when another instance said it appended (or notices may have been lost)
         self._foreign = asyncio.Event()
+        #: loaded docs a notice named (or whose room just told its position) since the
+        #: last read: a poll reads their streams only, unless `_everything`
+        self._named: set[str] = set()
+        #: the next read is of every loaded stream (notices may have been missed, or one
+        #: named no docs: an instance of an older version)
+        self._everything = True
+        #: `time.monotonic()` of the last read of every loaded stream
+        self._full_at = 0.0
+        #: a doc's key part (as notices name it) -> its id, for the loaded docs
+        self._members: dict[bytes, str] = {}
         self._notice_task: asyncio.Task[None] | None = None
-        #: set while this instance appends: the notices are wanted
+        #: set while the notices are wanted (own appends, or another instance's entries
+        #: or notices of loaded docs, within NOTICE_HOLD)
         self._writing = asyncio.Event()
+        #: `time.monotonic()` of the last notice naming a loaded doc
+        self._noticed_at = 0.0
+        #: `time.monotonic()` of the last notice naming a loaded doc or entry of another
+        #: instance read: the notices are wanted for NOTICE_HOLD after it
+        self._met_at = 0.0
         #: the URL to (re)connect to, asked before every connect (a cluster slot's master);
         #: its argument says the last connection failed (the answer may have changed)
         self._locate = locate
@@ -161,8 +186,9 @@ class StreamReader:
         #: own entries read back (and dropped), and own entries stepped over unread
         self.own_read = 0
         self.own_skipped = 0
-        #: XREADs sent (blocked or not)
+        #: XREADs sent (blocked or not), and the streams they named in all
         self.reads = 0
+        self.streams_read = 0
         #: `time.monotonic()` of the last own run told, and set when one is told
         self._own_at = 0.0
         self._told = asyncio.Event()
@@ -196,10 +222,14 @@ class StreamReader:
                     await conn.aclose()
 
     def subscribe(self, doc_id: str, listener: RemoteListener) -> None:
-        self._subs[doc_id] = _Subscription(listener, self._keys.updates(doc_id).encode())
+        member = key_part(doc_id).encode()
+        self._subs[doc_id] = _Subscription(listener, self._keys.updates(doc_id).encode(), member)
+        self._members[member] = doc_id
 
     def unsubscribe(self, doc_id: str) -> None:
-        self._subs.pop(doc_id, None)
+        sub = self._subs.pop(doc_id, None)
+        if sub is not None:
+            self._members.pop(sub.member, None)
 
     @property
     def empty(self) -> bool:
@@ -214,6 +244,7 @@ class StreamReader:
         sub = self._subs.get(doc_id)
         if sub is not None:
             sub.passed(last_id)
+            self._named.add(doc_id)
             self._wake()
 
     def own(self, doc_id: str, prev: bytes, ids: Sequence[bytes]) -> None:
@@ -286,6 +317,7 @@ class StreamReader:
                 self.errors += 1
                 metrics.ERRORS.labels("bus_reader").inc()
                 self.connected = False
+                self._everything = True
                 delay = backoff.next()
                 log.warning("stream reader: %s; retrying in %.2fs", exc, delay)
                 if self._conn is not None:
@@ -320,7 +352,10 @@ class StreamReader:
                     )
                 listening = asyncio.get_running_loop().create_task(self._take_notices(link))
                 try:
-                    while not listening.done() and time.monotonic() - self._own_at < NOTICE_HOLD:
+                    while (
+                        not listening.done()
+                        and time.monotonic() - max(self._own_at, self._met_at) < NOTICE_HOLD
+                    ):
                         await asyncio.wait((listening,), timeout=NOTICE_HOLD)
                     if listening.done():
                         listening.result()  # it only ends by its connection's error
@@ -335,6 +370,7 @@ class StreamReader:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                self._everything = True
                 self._foreign.set()
                 delay = backoff.next()
                 log.warning("stream reader notices: %s; retrying in %.2fs", exc, delay)
@@ -346,8 +382,20 @@ class StreamReader:
                         await conn.aclose()
 
     async def _take_notices(self, link: Connection) -> None:
+        """Each notice names the docs its instance's turn appended to; a subscription's
+        confirmation, or a notice naming none, asks for a read of every loaded stream."""
+        members = self._members
         while True:
-            await link.read_response(push_request=True)
+            notice = await link.read_response(push_request=True)
+            named = notice[2] if isinstance(notice, list) and len(notice) == 3 else None
+            if named and isinstance(named, bytes) and notice[0] == b"message":
+                for member in named.split(b" "):
+                    doc_id = members.get(member)
+                    if doc_id is not None:
+                        self._named.add(doc_id)
+                        self._noticed_at = self._met_at = time.monotonic()
+            else:
+                self._everything = True
             self._foreign.set()
 
     def _discover(self, origin: bytes) -> None:
@@ -366,22 +414,28 @@ class StreamReader:
     async def _read_once(self) -> float:
         """One XREAD over the loaded docs' streams; how long after its start the next one
         may start (0: at once, after a blocked read that returned nothing)."""
-        poll = time.monotonic() - self._own_at < POLL_WINDOW
+        # Polling while this instance's own appends are recent, and while other instances'
+        # notices come (POLL_FALLBACK after the last): a blocked read over every loaded
+        # stream is woken by each append and costs Redis per stream named, each time.
+        until = max(self._own_at + POLL_WINDOW, self._noticed_at + POLL_FALLBACK)
+        poll = time.monotonic() < until
         if poll and self._notices is not None and not self._foreign.is_set():
             # Nothing to read but this instance's own entries, unless another instance
             # said it appended: wait for that, the fallback, or the end of the poll window
             # (then a blocked read takes over).
-            deadline = time.monotonic() + POLL_FALLBACK
+            deadline = self._full_at + POLL_FALLBACK
             while not self._foreign.is_set():
                 now = time.monotonic()
-                rest = min(deadline, self._own_at + POLL_WINDOW) - now
+                until = max(self._own_at + POLL_WINDOW, self._noticed_at + POLL_FALLBACK)
+                rest = min(deadline, until) - now
                 if rest <= 0:
                     break
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(rest):
                         await self._foreign.wait()
-            poll = self._foreign.is_set() or time.monotonic() - self._own_at < POLL_WINDOW
-        if poll:
+            until = max(self._own_at + POLL_WINDOW, self._noticed_at + POLL_FALLBACK)
+            poll = self._foreign.is_set() or time.monotonic() < until
+        if poll and time.monotonic() - self._own_at < POLL_WINDOW:
             # Sent right after the next own append's reply (before the rooms, woken by the
             # same reply, append again): Redis has then appended nothing of this instance
             # that the runs told do not cover, and the poll steps over all of it.
@@ -395,12 +449,28 @@ class StreamReader:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(POLL_WINDOW):
                         await self._told.wait()
+        # A poll reads the streams the notices named, every loaded one only when notices may
+        # have been missed or POLL_FALLBACK after the last such read (the entries of an
+        # instance that does not publish, or whose notices this reader does not take yet).
+        # Redis's XREAD costs per stream named (~1.2 us each, entries or not).
+        now = time.monotonic()
+        subs = self._subs
+        full = not poll or self._everything or now - self._full_at >= POLL_FALLBACK
+        chosen: Iterable[tuple[str, _Subscription]]
+        if full:
+            self._everything = False
+            self._full_at = now
+            self._named.clear()
+            chosen = subs.items()
+        else:
+            named, self._named = self._named, set()
+            chosen = [(doc_id, subs[doc_id]) for doc_id in named if doc_id in subs]
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
         docs: dict[bytes, str] = {}
         names: list[bytes] = []
         ids: list[bytes] = []
-        for doc_id, sub in self._subs.items():
+        for doc_id, sub in chosen:
             if sub.last_id:
                 runs = sub.runs
                 while runs and runs[0][0] == sub.last_id:
@@ -412,6 +482,9 @@ class StreamReader:
                 names.append(sub.stream)
                 ids.append(sub.last_id)
         if not names:
+            if not full:
+                self._foreign.clear()  # the notices named no doc loaded here: nothing to read
+                return 0.0
             self._changed.clear()
             await self._changed.wait()
             return 0.0
@@ -430,6 +503,7 @@ class StreamReader:
         # asks for another read.
         self._foreign.clear()
         self.reads += 1
+        self.streams_read += len(names)
         self._blocked = not poll
         try:
             await self._link.send_packed_command(command, check_health=False)
@@ -491,6 +565,9 @@ class StreamReader:
         sent_ms = int(last.split(b"-", 1)[0])
         _FANOUT_REMOTE.observe(max(0.0, now - sent_ms / 1000))
         if updates:
+            self._met_at = time.monotonic()
+            if not self._writing.is_set():
+                self._writing.set()  # another instance writes to a loaded doc: take its notices
             try:
                 sub.listener.apply_remote(updates)
             except Exception:
