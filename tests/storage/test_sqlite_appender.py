@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from syncd.bus import LocalBus
-from syncd.storage import NoteNotFound, StorageUnavailable, Store, open_store
+from syncd.storage import NoteNotFound, StorageError, StorageUnavailable, Store, open_store
 from syncd.storage._sqlite_appender import (
     _COPIED,
     _COPYING,
@@ -434,3 +434,15 @@ async def test_the_local_bus_returns_only_once_committed_when_the_lock_is_taken(
         await bus.append("a", [b"a2"])
     assert [data for _, data in await store.read_updates("a")] == [b"a0", b"a1", b"a2"]
     assert [data for _, data in await store.read_updates("b")] == [b"b1"]
+
+
+async def test_append_now_translates_driver_errors_like_append_many(store: Store) -> None:
+    """A sqlite3 error out of the inline commit reaches the caller as a `StorageError`
+    subclass, with the driver's error as its cause, as from `append_many`."""
+    assert store.append_many_now([("a", [b"first"])]) is True
+    inline = store._appender._inline if store._appender is not None else None
+    assert inline is not None
+    inline.close()  # any use now raises sqlite3.ProgrammingError
+    with pytest.raises(StorageError) as raised:
+        store.append_many_now([("a", [b"second"])])
+    assert isinstance(raised.value.__cause__, sqlite3.ProgrammingError)
