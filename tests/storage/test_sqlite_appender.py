@@ -20,13 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from syncd.bus import LocalBus
-from syncd.storage import NoteNotFound, StorageUnavailable, Store, open_store
+from syncd.storage import NoteNotFound, StorageError, StorageUnavailable, Store, open_store
 from syncd.storage._sqlite_appender import (
     _COPIED,
     _COPYING,
     _IDLE,
     CHECKPOINT_PAGES,
     FINISH_PAGES,
+    MULTI_ROW_MAX,
     OTHERS_AUTOCHECKPOINT,
     _now_text,
     created_at,
@@ -433,6 +434,63 @@ async def test_append_now_commits_at_once_or_writes_nothing(store: Store, db_pat
     assert [data for _, data in await store.read_updates("a")] == [b"now"]
 
 
+def _group(rows: int) -> list[tuple[str, list[bytes]]]:
+    """`rows` updates over docs a and b, several per doc, in runs: a a b a a b ..."""
+    batches: list[tuple[str, list[bytes]]] = []
+    for i in range(rows):
+        doc = "b" if i % 3 == 2 else "a"
+        if batches and batches[-1][0] == doc:
+            batches[-1][1].append(f"{doc}{i}".encode())
+        else:
+            batches.append((doc, [f"{doc}{i}".encode()]))
+    return batches
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, MULTI_ROW_MAX, MULTI_ROW_MAX + 1, 80])
+async def test_a_group_commit_is_one_autocommit_insert_up_to_the_multi_row_max(
+    store: Store, db_path: Path, rows: int
+) -> None:
+    """A group of up to `MULTI_ROW_MAX` rows is committed as ONE INSERT statement (SQLite
+    makes it its own transaction), a larger one in BEGIN IMMEDIATE ... COMMIT; either way
+    every row is stored, in the group's order."""
+    appender = store._appender
+    assert appender is not None
+    assert store.append_many_now([("a", [b"first"])]) is True  # opens the inline connection
+    inline = appender._inline
+    assert inline is not None
+    statements: list[str] = []
+    inline.set_trace_callback(statements.append)
+    try:
+        assert store.append_many_now(_group(rows)) is True
+    finally:
+        inline.set_trace_callback(None)
+    if rows <= MULTI_ROW_MAX:
+        assert len(statements) == 1 and statements[0].startswith("INSERT INTO doc_updates")
+        assert statements[0].count("(") == rows + 1  # the column list and a tuple per row
+    else:
+        assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+    assert not inline.in_transaction
+    written = _raw(db_path, "SELECT doc_id, data FROM doc_updates ORDER BY seq")
+    expected = [(doc, data) for doc, updates in _group(rows) for data in updates]
+    assert written == [("a", b"first"), *expected]
+
+
+@pytest.mark.parametrize("rows", [1, MULTI_ROW_MAX, MULTI_ROW_MAX + 1])
+async def test_a_group_with_a_deleted_note_writes_none_of_its_rows(
+    store: Store, db_path: Path, rows: int
+) -> None:
+    """The foreign key refusing the last row undoes the whole group, however it is run;
+    the connection stays usable."""
+    group = [*_group(rows - 1), ("gone", [b"x"])]
+    with pytest.raises(NoteNotFound):
+        store.append_many_now(group)
+    with pytest.raises(NoteNotFound):
+        await store.append_many(group)
+    assert _raw(db_path, "SELECT count(*) FROM doc_updates") == [(0,)]
+    assert store.append_many_now(_group(rows)) is True
+    assert _raw(db_path, "SELECT count(*) FROM doc_updates") == [(rows,)]
+
+
 def test_created_at_text_is_the_current_utc_time_as_sqlalchemy_formats_it() -> None:
     before = datetime.now(UTC).replace(tzinfo=None)
     text = _now_text()
@@ -463,3 +521,15 @@ async def test_the_local_bus_returns_only_once_committed_when_the_lock_is_taken(
         await bus.append("a", [b"a2"])
     assert [data for _, data in await store.read_updates("a")] == [b"a0", b"a1", b"a2"]
     assert [data for _, data in await store.read_updates("b")] == [b"b1"]
+
+
+async def test_append_now_translates_driver_errors_like_append_many(store: Store) -> None:
+    """A sqlite3 error out of the inline commit reaches the caller as a `StorageError`
+    subclass, with the driver's error as its cause, as from `append_many`."""
+    assert store.append_many_now([("a", [b"first"])]) is True
+    inline = store._appender._inline if store._appender is not None else None
+    assert inline is not None
+    inline.close()  # any use now raises sqlite3.ProgrammingError
+    with pytest.raises(StorageError) as raised:
+        store.append_many_now([("a", [b"second"])])
+    assert isinstance(raised.value.__cause__, sqlite3.ProgrammingError)
