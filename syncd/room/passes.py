@@ -92,9 +92,10 @@ class PassScheduler:
 
     async def landed(self) -> None:
         """Wait until the group appends now in flight have finished their rooms' passes."""
-        groups = list(self._groups)
-        if groups:
-            await asyncio.wait([asyncio.shield(task) for task in groups])
+        # those in flight now only (later ones could keep a busy loop's set from ever
+        # emptying); `asyncio.wait` neither cancels them nor raises what they raised
+        if self._groups:
+            await asyncio.wait(self._groups.copy())
 
     def _run(self) -> None:
         rooms, self._rooms = self._rooms, []
