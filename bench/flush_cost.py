@@ -15,6 +15,13 @@ framed, written to a list that is dropped).
 update, as y-prosemirror sends after a keystroke), so that pass sends each peer an update
 frame and an awareness frame (the awareness one to the writer too, as echo).
 
+`--backend redis`: the rooms append to Redis streams through `RedisBus` (scaled mode),
+the store a SQLite file: a real Redis from `SYNCD_TEST_REDIS_URL`, else a throwaway one
+started here (as `tests/support/services.py` does); its keys are under a prefix of their
+own, deleted at the end. The CPU counted is this process's only, not Redis's.
+
+    .venv/bin/python bench/flush_cost.py --backend redis --rooms 100 --peers 5 --callgrind
+
 `--callgrind` runs this script twice under `valgrind --tool=callgrind` with two numbers
 of turns and divides the difference of the instructions counted by the difference of
 the keystrokes, so start-up, imports and warm-up cancel out; the count is repeatable
@@ -35,6 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from keystrokes import keystroke_frames
@@ -45,7 +54,8 @@ from syncd.bus.instrumented import InstrumentedBackend
 from syncd.bus.local import LocalBus
 from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, parse_message
 from syncd.room import Peer, Room, RoomLimits
-from syncd.storage import open_store
+from syncd.room.backend import DocBackend
+from syncd.storage import Store, open_store
 from syncd.transport.lean_protocol import binary_frame
 from syncd.transport.websocket import AsgiChannel
 
@@ -129,6 +139,31 @@ def _cursor(writer: int, clock: int) -> bytes:
     return encode_awareness(encode_awareness_update([AwarenessEntry(1000 + writer, clock, state)]))
 
 
+@contextlib.asynccontextmanager
+async def _backend(kind: str, store: Store) -> AsyncIterator[DocBackend]:
+    """The rooms' backend: `LocalBus` on the SQLite store, or `RedisBus` (scaled mode)."""
+    if kind == "local":
+        yield InstrumentedBackend(LocalBus(store))
+        return
+    from redis.asyncio import Redis
+
+    from syncd.bus import RedisBus
+    from syncd.bus.keys import Keys
+
+    url = os.environ.get("SYNCD_TEST_REDIS_URL")
+    if not url:
+        raise SystemExit("--backend redis needs SYNCD_TEST_REDIS_URL (main() starts one)")
+    keys = Keys(f"bench-flush-{uuid.uuid4().hex[:8]}")
+    redis = Redis.from_url(url)
+    try:
+        async with RedisBus(redis, url, store, "bench", orphan_interval=3600, keys=keys) as bus:
+            yield InstrumentedBackend(bus)
+    finally:
+        async for key in redis.scan_iter(match=f"{keys.prefix}:*", count=1000):
+            await redis.delete(key)
+        await redis.aclose()
+
+
 async def _run(
     rooms: int,
     peers: int,
@@ -137,6 +172,7 @@ async def _run(
     cursor_every: int = 0,
     sockets: bool = False,
     per_pass: int = 1,
+    backend_kind: str = "local",
 ) -> tuple[int, float]:
     """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds.
 
@@ -148,15 +184,15 @@ async def _run(
     cursors = [[_cursor(w, i + 1) for i in range(per_writer)] for w in range(writers)]
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        async with open_store(url) as store:
-            backend = InstrumentedBackend(LocalBus(store))
+        async with open_store(url) as store, _backend(backend_kind, store) as backend:
             live: list[tuple[Room, list[Peer]]] = []
             #: the receiving ends of `--sockets`, drained after every turn
             readers: list[socket.socket] = []
             for r in range(rooms):
                 note = await store.create_note(note_id=None, title=f"r{r}", created_by="bench")
                 room = Room(note.id, backend, _unpaced())
-                room.load([])
+                backend.subscribe(note.id, room)
+                room.load(list(await backend.load(note.id)))
                 members = []
                 for p in range(peers):
                     sock = None
@@ -212,6 +248,7 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         f"--turns={turns}",
         f"--cursor-every={args.cursor_every}",
         f"--per-pass={args.per_pass}",
+        f"--backend={args.backend}",
         *(["--sockets"] if args.sockets else []),
     ]
     # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
@@ -251,16 +288,35 @@ def main() -> None:
         default=1,
         help="keystrokes per room per turn, i.e. carried by one fan-out pass",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "redis"),
+        default="local",
+        help="local: LocalBus on a SQLite file (embedded); redis: RedisBus (scaled mode)",
+    )
     args = parser.parse_args()
     if args.writers > args.peers:
         parser.error("--writers must not exceed --peers")
+    with contextlib.ExitStack() as stack:
+        if args.backend == "redis" and not os.environ.get("SYNCD_TEST_REDIS_URL"):
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+            from tests.support.services import start_redis
+
+            folder = stack.enter_context(tempfile.TemporaryDirectory())
+            server = start_redis(Path(folder), appendonly=False)
+            stack.callback(server.close)
+            os.environ["SYNCD_TEST_REDIS_URL"] = server.url
+        _measure(args)
+
+
+def _measure(args: argparse.Namespace) -> None:
     if args.callgrind:
         low, high = 100, 400
         strokes = (high - low) * args.rooms * args.per_pass
         count = (_instructions(args, high) - _instructions(args, low)) / strokes
         print(
-            f"rooms={args.rooms} peers={args.peers} writers={args.writers} "
-            f"cursor-every={args.cursor_every} per-pass={args.per_pass}: "
+            f"backend={args.backend} rooms={args.rooms} peers={args.peers} "
+            f"writers={args.writers} cursor-every={args.cursor_every} per-pass={args.per_pass}: "
             f"{count:,.0f} instructions per keystroke"
         )
         return
@@ -273,11 +329,12 @@ def main() -> None:
             args.cursor_every,
             args.sockets,
             args.per_pass,
+            args.backend,
         )
     )
     print(
-        f"rooms={args.rooms} peers={args.peers} writers={args.writers} "
-        f"per-pass={args.per_pass}: {keystrokes} "
+        f"backend={args.backend} rooms={args.rooms} peers={args.peers} "
+        f"writers={args.writers} per-pass={args.per_pass}: {keystrokes} "
         f"keystrokes, {elapsed * 1e6 / keystrokes:.1f} us CPU per keystroke"
     )
 

@@ -10,7 +10,7 @@ fails), so subscriptions are the loaded rooms.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from syncd import metrics
 from syncd.room.backend import DocBackend, RemoteListener
@@ -69,6 +69,23 @@ class InstrumentedBackend:
         if done:
             _APPEND.observe_many(time.perf_counter() - started, len(batches))
         return done
+
+    @property
+    def groups_appends(self) -> bool:
+        """The inner backend's (`syncd.room.passes`); False if it has no `append_group`."""
+        return bool(getattr(self.inner, "groups_appends", False))
+
+    async def append_group(
+        self, batches: Sequence[tuple[str, Sequence[bytes]]]
+    ) -> Mapping[str, BaseException | None]:
+        """The inner backend's `append_group` (see `syncd.room.passes`), timed as one
+        append per doc made durable."""
+        started = time.perf_counter()
+        outcome: Mapping[str, BaseException | None] = await self.inner.append_group(batches)  # type: ignore[attr-defined]
+        durable = sum(1 for error in outcome.values() if error is None)
+        if durable:
+            _APPEND.observe_many(time.perf_counter() - started, durable)
+        return outcome
 
     async def compact(self, doc_id: str) -> bool:
         started = time.perf_counter()

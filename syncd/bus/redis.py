@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 _Pending = tuple[str, Sequence[bytes], asyncio.Future[None]]
 LOAD_ATTEMPTS = 5
+#: the error of a doc the appender's answer leaves out (it names every doc it was given)
+_UNANSWERED = RuntimeError("the append's answer does not name this doc")
 
 
 class RedisBus:
@@ -159,26 +161,43 @@ class RedisBus:
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
-        reader = self._reader if isinstance(self._reader, StreamReader) else None
-        if reader is not None:
-            reader.appending += 1  # its poll waits for the reply (see `syncd.bus.reader`)
-        try:
-            outcome = await self._appender.append([(d, u) for d, u, _ in batch], time.time())
-        except Exception as exc:
-            outcome = {doc_id: exc for doc_id, _, _ in batch}
-        finally:
-            if reader is not None:
-                reader.appending -= 1
-        written = self._written
+        outcome = await self.append_group([(d, u) for d, u, _ in batch])
         for doc_id, _, future in batch:
             if future.done():
                 continue
             error = outcome.get(doc_id)
             if error is None:
-                written.add(doc_id)
                 future.set_result(None)
             else:
                 future.set_exception(error)
+
+    #: the pass scheduler sends a turn's rooms to `append_group` (`syncd.room.passes`)
+    groups_appends = True
+
+    async def append_group(
+        self, batches: Sequence[tuple[str, Sequence[bytes]]]
+    ) -> dict[str, Exception | None]:
+        """Append the updates of several docs in one pipeline (one round trip on a single
+        Redis, one per master on a cluster): {doc id: None once durable, else the error}.
+        The pass scheduler calls it once per loop turn for every room with a pass due."""
+        reader = self._reader if isinstance(self._reader, StreamReader) else None
+        if reader is not None:
+            reader.appending += 1  # its poll waits for the reply (see `syncd.bus.reader`)
+        try:
+            outcome = await self._appender.append(batches, time.time())
+        except Exception as exc:
+            outcome = {doc_id: exc for doc_id, _ in batches}
+        finally:
+            if reader is not None:
+                reader.appending -= 1
+        answer: dict[str, Exception | None] = {}
+        written = self._written
+        for doc_id, _ in batches:
+            error = outcome.get(doc_id, _UNANSWERED)
+            answer[doc_id] = error
+            if error is None:
+                written.add(doc_id)
+        return answer
 
     def _names_of(self, doc_id: str) -> tuple[str, str]:
         names = self._names.get(doc_id)

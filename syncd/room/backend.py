@@ -28,6 +28,11 @@ class DocBackend(Protocol):
 
     `append` returns only once the updates are durable (SQLite commit, Redis stream entry):
     the room fans updates out to other clients after that and never before.
+
+    Optional group commits, used by the pass scheduler (`syncd.room.passes`) for the rooms
+    with a pass due in one loop turn: `append_now(batches) -> bool` where `appends_now`
+    (made without awaiting: SQLite), `append_group(batches) -> {doc id: error or None}`
+    where `groups_appends` (one awaited call: Redis). Both hold the same contract per doc.
     """
 
     async def load(self, doc_id: str) -> Sequence[bytes]:

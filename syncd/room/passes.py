@@ -9,18 +9,25 @@ one group commit made without awaiting (`DocBackend.append_now`, where the backe
 one), and only once that returned are they sent, with no await per peer while sockets
 take what they are given.
 
-Whatever cannot be done without awaiting falls back, per room, to that room's own flush
-task exactly as before: a backend with no `append_now` (Redis), a group commit that
-could not run now or failed (each room then retries on its own with backoff, so one
-room's failing append never holds back another room's passes), a paced room, and the
-sends a paused socket did not take.
+A backend whose append must be awaited (Redis: a round trip) groups too, through
+`append_group`: the turn's rooms go to it in one awaited call (one pipeline) made from
+one task per turn, not one task and one awaited append per room; each room's pass is
+sent once that call tells its entry is durable. While its group append is in flight a
+room takes no other pass (what arrives meanwhile waits for the next turn after it), so
+its appends and sends keep their order.
+
+Whatever cannot be done so falls back, per room, to that room's own flush task exactly
+as before: a backend with neither, a group commit that could not run now or failed, a
+room whose entry a group append did not make durable (each such room then retries on its
+own with backoff, so one room's failing append never holds back another room's passes),
+a paced room, and the sends a paused socket did not take.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -45,20 +52,27 @@ class PassRoom(Protocol):
         ...
 
 
+#: (doc id, updates) of the rooms of one group
+Batches = Sequence[tuple[str, Sequence[bytes]]]
 #: `append_now(batches) -> bool`: a backend's group commit without awaiting
-AppendNow = Callable[[Sequence[tuple[str, Sequence[bytes]]]], bool]
+AppendNow = Callable[[Batches], bool]
+#: `append_group(batches) -> {doc id: None if durable, else the error}`: one awaited
+#: call for the whole group (a doc missing from the answer counts as failed)
+AppendGroup = Callable[[Batches], Awaitable[Mapping[str, BaseException | None]]]
 
 
 class PassScheduler:
     """The rooms of one event loop with a pass due, run together in one `call_soon`."""
 
-    __slots__ = ("_done", "_rooms", "loop")
+    __slots__ = ("_done", "_groups", "_rooms", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._rooms: list[PassRoom] = []
         #: resolved after the next run; made only when someone waits (`Room.drain`)
         self._done: asyncio.Future[None] | None = None
+        #: the group appends in flight (`append_group`), one task per turn and backend
+        self._groups: set[asyncio.Task[None]] = set()
 
     def add(self, room: PassRoom) -> None:
         """Run `room`'s pass on the next loop turn (the caller adds a room once)."""
@@ -76,49 +90,80 @@ class PassScheduler:
                 done.set_result(None)
         return done
 
+    async def landed(self) -> None:
+        """Wait until the group appends now in flight have finished their rooms' passes."""
+        # those in flight now only (later ones could keep a busy loop's set from ever
+        # emptying); `asyncio.wait` neither cancels them nor raises what they raised
+        if self._groups:
+            await asyncio.wait(self._groups.copy())
+
     def _run(self) -> None:
         rooms, self._rooms = self._rooms, []
         try:
-            _run_passes(rooms)
+            self._run_passes(rooms)
         finally:
             done, self._done = self._done, None
             if done is not None and not done.done():
                 done.set_result(None)
 
-
-def _run_passes(rooms: list[PassRoom]) -> None:
-    # the rooms with something to append, by backend (one group commit per backend)
-    groups: dict[int, tuple[object, list[PassRoom], list[tuple[str, Sequence[bytes]]]]] = {}
-    for room in rooms:
-        try:
-            merged = room.take_pass()
-        except Exception:
-            log.exception("room %s: preparing a fan-out pass failed", room.doc_id)
-            continue
-        if merged is False or merged is True:
-            continue  # the room runs this pass in its own task
-        if merged is None:  # only relays: nothing to make durable first
-            _finish(room, appended=True)
-            continue
-        backend = room.pass_backend()
-        group = groups.get(id(backend))
-        if group is None:
-            group = groups[id(backend)] = (backend, [], [])
-        group[1].append(room)
-        group[2].append((room.doc_id, (merged,)))
-    for backend, members, batches in groups.values():
-        appended = False
-        append_now: AppendNow | None = getattr(backend, "append_now", None)
-        if append_now is not None:
+    def _run_passes(self, rooms: list[PassRoom]) -> None:
+        # the rooms with something to append, by backend (one group commit per backend)
+        groups: dict[int, tuple[object, list[PassRoom], list[tuple[str, Sequence[bytes]]]]] = {}
+        for room in rooms:
             try:
-                appended = append_now(batches)
+                merged = room.take_pass()
             except Exception:
-                # Nothing was written: each room retries on its own (and logs and
-                # counts the error if it persists), so one bad room holds back no other.
-                log.debug("group append of %d rooms failed; retrying per room", len(members))
-                appended = False
-        for room in members:
-            _finish(room, appended=appended)
+                log.exception("room %s: preparing a fan-out pass failed", room.doc_id)
+                continue
+            if merged is False or merged is True:
+                continue  # the room runs this pass in its own task
+            if merged is None:  # only relays: nothing to make durable first
+                _finish(room, appended=True)
+                continue
+            backend = room.pass_backend()
+            group = groups.get(id(backend))
+            if group is None:
+                group = groups[id(backend)] = (backend, [], [])
+            group[1].append(room)
+            group[2].append((room.doc_id, (merged,)))
+        for backend, members, batches in groups.values():
+            if getattr(backend, "groups_appends", False):
+                append_group: AppendGroup = backend.append_group  # type: ignore[attr-defined]
+                task = self.loop.create_task(_append_group(append_group, members, batches))
+                self._groups.add(task)
+                task.add_done_callback(self._groups.discard)
+                continue
+            appended = False
+            append_now: AppendNow | None = getattr(backend, "append_now", None)
+            if append_now is not None:
+                try:
+                    appended = append_now(batches)
+                except Exception:
+                    # Nothing was written: each room retries on its own (and logs and
+                    # counts the error if it persists), so one bad room holds back no other.
+                    log.debug("group append of %d rooms failed; retrying per room", len(members))
+                    appended = False
+            for room in members:
+                _finish(room, appended=appended)
+
+
+async def _append_group(
+    append_group: AppendGroup, members: list[PassRoom], batches: Batches
+) -> None:
+    """One turn's group append: each room's pass sent once its entry is durable, the
+    others (an error for the whole call included) retried by each room on its own."""
+    try:
+        outcome: Mapping[str, BaseException | None] = await append_group(batches)
+    except asyncio.CancelledError:
+        for room in members:  # the rooms keep their pass, in their own tasks
+            _finish(room, appended=False)
+        raise
+    except Exception as exc:
+        log.debug("group append of %d rooms failed (%s); retrying per room", len(members), exc)
+        outcome = {}
+    missing = RuntimeError("not in the group append's answer")
+    for room in members:
+        _finish(room, appended=outcome.get(room.doc_id, missing) is None)
 
 
 def _finish(room: PassRoom, *, appended: bool) -> None:

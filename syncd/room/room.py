@@ -215,8 +215,11 @@ class Room:
             else None
         )
         #: every pass in the room's own task, as before the scheduler: a paced room, or a
-        #: backend with no group commit to make without awaiting (Redis: an XADD)
-        self._own_task = self._pacer is not None or not getattr(backend, "appends_now", False)
+        #: backend with no group commit, made without awaiting (`appends_now`: SQLite) or
+        #: awaited once for a turn's rooms (`groups_appends`: Redis)
+        self._own_task = self._pacer is not None or not (
+            getattr(backend, "appends_now", False) or getattr(backend, "groups_appends", False)
+        )
         self._applied = 0
         self._remote_changes = 0
         self._batch_started = 0.0
@@ -689,6 +692,7 @@ class Room:
         return (
             self._flush_task is None
             and not self._scheduled
+            and self._taken is None
             and not self._pending
             and not self._relays
         )
@@ -700,14 +704,18 @@ class Room:
                 await asyncio.shield(self._flush_task)
             elif self._scheduled and self._passes is not None:
                 await asyncio.shield(self._passes.ran())
+            elif self._taken is not None and self._passes is not None:
+                await self._passes.landed()  # a group append (`append_group`) in flight
             else:
                 return
 
     def _schedule_flush(self) -> None:
         # A running flush task takes whatever is queued meanwhile; otherwise the loop's
         # pass scheduler runs this room's pass on the next turn, with every other room
-        # dirtied in this one (see `syncd.room.passes`): no task per room per pass.
-        if self._flush_task is None and not self._scheduled:
+        # dirtied in this one (see `syncd.room.passes`): no task per room per pass. While
+        # a group append of this room's last pass is in flight (`_taken`), what arrives
+        # waits for it: `finish_pass` schedules it.
+        if self._flush_task is None and not self._scheduled and self._taken is None:
             if self._own_task:
                 self._start_task(self._flush())
                 return
@@ -747,7 +755,8 @@ class Room:
     def finish_pass(self, appended: bool) -> None:
         """The scheduler's group commit took this room's merged update (`appended`; also
         True when there was none to append): deliver it now. Otherwise the room's own
-        task appends it, retrying, and delivers it then."""
+        task appends it, retrying, and delivers it then. What was queued while a group
+        append was in flight gets its pass on the next turn."""
         taken, self._taken = self._taken, None
         if taken is None:
             return
@@ -757,14 +766,16 @@ class Room:
         batch, relays, merged, started = taken
         if batch:
             self._journaled_now(len(batch))
-        if self.gone:
-            return
-        outbox = self._deliver_now(batch, merged, relays)
-        if outbox:
-            # a paused socket: the rest of this pass, and any later one, in a task
-            self._start_task(self._flush(None, outbox, taken))
-        elif batch:
-            _FANOUT_LOCAL.observe(time.perf_counter() - started)
+        if not self.gone:
+            outbox = self._deliver_now(batch, merged, relays)
+            if outbox:
+                # a paused socket: the rest of this pass, and any later one, in a task
+                self._start_task(self._flush(None, outbox, taken))
+                return
+            if batch:
+                _FANOUT_LOCAL.observe(time.perf_counter() - started)
+        if self._pending or self._relays:
+            self._schedule_flush()
 
     def _start_task(self, flush: Coroutine[Any, Any, None]) -> None:
         self._flush_task = asyncio.get_running_loop().create_task(flush)
