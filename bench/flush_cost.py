@@ -13,7 +13,10 @@ framed, written to a list that is dropped).
 
 `--cursor-every K`: on every K-th turn the writer also moves its cursor (an awareness
 update, as y-prosemirror sends after a keystroke), so that pass sends each peer an update
-frame and an awareness frame (the awareness one to the writer too, as echo).
+frame and an awareness frame (the awareness one to the writer too, as echo). With
+`--cursor-apart` the cursor move arrives after that pass, in a read and pass of its own
+(as `loadgen.mjs --awareness` sends them, on their own schedule). Instructions per cursor
+move: (count with K - count with 0) x K.
 
 `--callgrind` runs this script twice under `valgrind --tool=callgrind` with two numbers
 of turns and divides the difference of the instructions counted by the difference of
@@ -137,6 +140,7 @@ async def _run(
     cursor_every: int = 0,
     sockets: bool = False,
     per_pass: int = 1,
+    cursor_apart: bool = False,
 ) -> tuple[int, float]:
     """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds.
 
@@ -186,9 +190,14 @@ async def _run(
                     for room, members in live:
                         with room.burst():
                             room.handle(members[writer], parse_message(frame))
-                            if cursor is not None:
+                            if cursor is not None and not cursor_apart:
                                 room.handle(members[writer], parse_message(cursor))
                         keystrokes += 1
+                    if cursor is not None and cursor_apart:
+                        for room, _ in live:
+                            await room.drain()
+                        for room, members in live:
+                            room.handle(members[writer], parse_message(cursor))
                 for room, _ in live:
                     await room.drain()
                 for reader in readers:
@@ -213,6 +222,7 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         f"--cursor-every={args.cursor_every}",
         f"--per-pass={args.per_pass}",
         *(["--sockets"] if args.sockets else []),
+        *(["--cursor-apart"] if args.cursor_apart else []),
     ]
     # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -234,6 +244,11 @@ def main() -> None:
         type=int,
         default=0,
         help="every K-th turn the writer also moves its cursor (0: never)",
+    )
+    parser.add_argument(
+        "--cursor-apart",
+        action="store_true",
+        help="each cursor move in a read and pass of its own, after the keystroke's pass",
     )
     parser.add_argument(
         "--callgrind",
@@ -260,7 +275,8 @@ def main() -> None:
         count = (_instructions(args, high) - _instructions(args, low)) / strokes
         print(
             f"rooms={args.rooms} peers={args.peers} writers={args.writers} "
-            f"cursor-every={args.cursor_every} per-pass={args.per_pass}: "
+            f"cursor-every={args.cursor_every}{' apart' if args.cursor_apart else ''} "
+            f"per-pass={args.per_pass}: "
             f"{count:,.0f} instructions per keystroke"
         )
         return
@@ -273,6 +289,7 @@ def main() -> None:
             args.cursor_every,
             args.sockets,
             args.per_pass,
+            args.cursor_apart,
         )
     )
     print(
