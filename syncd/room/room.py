@@ -334,6 +334,9 @@ class Room:
         """
         if type(message) is SyncUpdate or isinstance(message, _WRITES):
             return self._handle_write(peer, message.update)
+        if type(message) is Awareness:  # a cursor move: the next most frequent
+            self._handle_awareness(peer, message.payload)
+            return []
         if isinstance(message, SyncStep1):
             check_state_vector(message.state_vector, self._limits.yjs)
             try:
@@ -342,9 +345,6 @@ class Room:
                 if not _is_pycrdt_failure(exc):
                     raise
                 raise _refused(exc, "state vector") from None
-        if isinstance(message, Awareness):
-            self._handle_awareness(peer, message.payload)
-            return []
         if isinstance(message, QueryAwareness):
             states = self.awareness.snapshot()
             return [encode_awareness(encode_awareness_update(states))] if states else []
