@@ -13,7 +13,10 @@ framed, written to a list that is dropped).
 
 `--cursor-every K`: on every K-th turn the writer also moves its cursor (an awareness
 update, as y-prosemirror sends after a keystroke), so that pass sends each peer an update
-frame and an awareness frame (the awareness one to the writer too, as echo).
+frame and an awareness frame (the awareness one to the writer too, as echo). With
+`--cursor-apart` the cursor move arrives after that pass, in a read and pass of its own
+(as `loadgen.mjs --awareness` sends them, on their own schedule). Instructions per cursor
+move: (count with K - count with 0) x K.
 
 `--backend redis`: the rooms append to Redis streams through `RedisBus` (scaled mode),
 the store a SQLite file: a real Redis from `SYNCD_TEST_REDIS_URL`, else a throwaway one
@@ -173,6 +176,7 @@ async def _run(
     sockets: bool = False,
     per_pass: int = 1,
     backend_kind: str = "local",
+    cursor_apart: bool = False,
 ) -> tuple[int, float]:
     """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds.
 
@@ -222,9 +226,14 @@ async def _run(
                     for room, members in live:
                         with room.burst():
                             room.handle(members[writer], parse_message(frame))
-                            if cursor is not None:
+                            if cursor is not None and not cursor_apart:
                                 room.handle(members[writer], parse_message(cursor))
                         keystrokes += 1
+                    if cursor is not None and cursor_apart:
+                        for room, _ in live:
+                            await room.drain()
+                        for room, members in live:
+                            room.handle(members[writer], parse_message(cursor))
                 for room, _ in live:
                     await room.drain()
                 for reader in readers:
@@ -250,6 +259,7 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         f"--per-pass={args.per_pass}",
         f"--backend={args.backend}",
         *(["--sockets"] if args.sockets else []),
+        *(["--cursor-apart"] if args.cursor_apart else []),
     ]
     # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -271,6 +281,11 @@ def main() -> None:
         type=int,
         default=0,
         help="every K-th turn the writer also moves its cursor (0: never)",
+    )
+    parser.add_argument(
+        "--cursor-apart",
+        action="store_true",
+        help="each cursor move in a read and pass of its own, after the keystroke's pass",
     )
     parser.add_argument(
         "--callgrind",
@@ -315,8 +330,9 @@ def _measure(args: argparse.Namespace) -> None:
         strokes = (high - low) * args.rooms * args.per_pass
         count = (_instructions(args, high) - _instructions(args, low)) / strokes
         print(
-            f"backend={args.backend} rooms={args.rooms} peers={args.peers} "
-            f"writers={args.writers} cursor-every={args.cursor_every} per-pass={args.per_pass}: "
+            f"backend={args.backend} rooms={args.rooms} peers={args.peers} writers={args.writers} "
+            f"cursor-every={args.cursor_every}{' apart' if args.cursor_apart else ''} "
+            f"per-pass={args.per_pass}: "
             f"{count:,.0f} instructions per keystroke"
         )
         return
@@ -330,6 +346,7 @@ def _measure(args: argparse.Namespace) -> None:
             args.sockets,
             args.per_pass,
             args.backend,
+            args.cursor_apart,
         )
     )
     print(

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from ._codec import read_var_string, read_var_uint, write_var_string, write_var_uint
+from ._codec import read_var_uint, write_var_string, write_var_uint
 from ._errors import ProtocolError
 
 __all__ = ["AwarenessEntry", "encode_awareness_update", "parse_awareness_update"]
@@ -88,16 +88,26 @@ def parse_awareness_update(
         raise ProtocolError(f"awareness update with {count} entries is over {max_entries}")
     if count * _MIN_ENTRY_BYTES > len(payload) - pos:
         raise ProtocolError("awareness update is shorter than its entry count")
+    size = len(payload)
     entries: list[AwarenessEntry] = []
     for _ in range(count):
         client_id, pos = read_var_uint(payload, pos)
         clock, pos = read_var_uint(payload, pos)
-        state, pos = read_var_string(payload, pos)
+        # `read_var_string` inlined (one cursor move is one entry: two calls less each)
+        length, pos = read_var_uint(payload, pos)
+        end = pos + length
+        if end > size:
+            raise ProtocolError("length runs past the end of the data")
+        try:
+            state = payload[pos:end].decode()
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"invalid UTF-8 in string: {exc.reason}") from None
+        pos = end
         if state != "null":
             _check_json(state)
         entries.append(AwarenessEntry(client_id, clock, state))
-    if pos != len(payload):
-        raise ProtocolError(f"{len(payload) - pos} trailing bytes after the awareness update")
+    if pos != size:
+        raise ProtocolError(f"{size - pos} trailing bytes after the awareness update")
     return tuple(entries)
 
 

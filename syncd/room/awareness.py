@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from syncd.protocol import MAX_SAFE_INTEGER, AwarenessEntry
 from syncd.room.peer import Peer
@@ -27,7 +27,8 @@ class _State:
     state: str
     #: the local connection that introduced it; None for a state from another instance
     owner: Peer | None
-    seen: float = field(default_factory=time.monotonic)
+    #: when a remote state was last renewed (only those expire)
+    seen: float = 0.0
 
 
 class AwarenessTable:
@@ -77,7 +78,9 @@ class AwarenessTable:
             current = self._states.get(entry.client_id)
             if current is None:
                 if entry.state != NULL_STATE:
-                    self._states[entry.client_id] = _State(entry.clock, entry.state, None)
+                    self._states[entry.client_id] = _State(
+                        entry.clock, entry.state, None, time.monotonic()
+                    )
                     accepted.append(entry)
             elif current.owner is None and self._take(entry, current):
                 accepted.append(entry)
@@ -91,7 +94,10 @@ class AwarenessTable:
             return False
         current.clock = entry.clock
         current.state = entry.state
-        current.seen = time.monotonic()
+        if current.owner is None:
+            # only another instance's states expire (`snapshot`): no clock read per
+            # cursor move of a local connection, which is removed when it leaves
+            current.seen = time.monotonic()
         if entry.state == NULL_STATE:
             del self._states[entry.client_id]
         return True

@@ -337,6 +337,9 @@ class Room:
         """
         if type(message) is SyncUpdate or isinstance(message, _WRITES):
             return self._handle_write(peer, message.update)
+        if type(message) is Awareness:  # a cursor move: the next most frequent
+            self._handle_awareness(peer, message.payload)
+            return []
         if isinstance(message, SyncStep1):
             check_state_vector(message.state_vector, self._limits.yjs)
             try:
@@ -345,9 +348,6 @@ class Room:
                 if not _is_pycrdt_failure(exc):
                     raise
                 raise _refused(exc, "state vector") from None
-        if isinstance(message, Awareness):
-            self._handle_awareness(peer, message.payload)
-            return []
         if isinstance(message, QueryAwareness):
             states = self.awareness.snapshot()
             return [encode_awareness(encode_awareness_update(states))] if states else []
@@ -905,6 +905,11 @@ class Room:
             if failed is not None:
                 self._drop_failed(failed)
             return _NO_SENDS if outbox is None else outbox
+        for origin, _ in relays:
+            if origin is not None:
+                break
+        else:
+            return self._deliver_shared(batch, merged, relays)
         plan = FramePlan(batch, merged) if merged is not None else None
         outbox = []
         failed = []
@@ -934,6 +939,49 @@ class Room:
         if failed:
             self._drop_failed(failed)
         return outbox
+
+    def _deliver_shared(
+        self,
+        batch: list[tuple[Peer | None, bytes]],
+        merged: bytes | None,
+        relays: list[tuple[Peer | None, bytes]],
+    ) -> list[tuple[Peer, tuple[bytes, ...]]]:
+        """`_deliver_now` of a pass whose relays all come from no peer (a cursor move's
+        echo, other instances' updates, a leaver's removals): every peer gets the same
+        frames but the sole origin of the turn's update, who gets them without it. Both
+        tuples are built once per pass (the common pass of a room with cursors: an update
+        and a cursor move), and each goes to the transport as one write."""
+        updates = [f for _, f in relays if f[0] == _SYNC_FRAME]
+        others = [f for _, f in relays if f[0] != _SYNC_FRAME]
+        mine = (*updates, *others)
+        if merged is None:
+            sole: object = _NOBODY
+            shared = mine
+        else:
+            sole = batch[0][0] if len(batch) == 1 else sole_origin(batch)
+            shared = (*updates, encode_update(merged), *others)
+        outbox: list[tuple[Peer, tuple[bytes, ...]]] | None = None
+        failed: list[Peer] | None = None
+        for peer in self.peers:
+            frames = mine if peer is sole else shared
+            try:
+                # `_send_now` inlined: one call less per peer
+                if len(frames) > 1:
+                    if peer.channel.send_all_now(frames):
+                        continue
+                elif not frames or peer.channel.send_now(frames[0]):
+                    continue
+            except (ConnectionError, RuntimeError, OSError):
+                if failed is None:
+                    failed = []
+                failed.append(peer)
+                continue
+            if outbox is None:
+                outbox = []
+            outbox.append((peer, frames))
+        if failed is not None:
+            self._drop_failed(failed)
+        return _NO_SENDS if outbox is None else outbox
 
     async def _send_outbox(self, outbox: list[tuple[Peer, tuple[bytes, ...]]]) -> None:
         # What a connection did not take at once is awaited in turn (uvicorn's send only

@@ -120,3 +120,21 @@ def test_frames_sent_to_many_peers_are_counted_each_by_type_and_size() -> None:
     metrics.render(None)
     assert sent("update") == (before[0][0] + 4, before[0][1] + 4 * len(update))
     assert sent("awareness") == (before[1][0] + 2, before[1][1] + 2 * len(awareness))
+
+
+def test_frame_tuples_sent_to_many_peers_are_counted_each_by_type_and_size() -> None:
+    def sent(kind: str) -> tuple[float, float]:
+        labels = {"direction": "out", "type": kind}
+        return (
+            REGISTRY.get_sample_value("syncd_ws_messages_total", labels) or 0,
+            REGISTRY.get_sample_value("syncd_ws_bytes_total", labels) or 0,
+        )
+
+    update, awareness = bytes([0, 2, 3, 1, 2, 3]), bytes([1, 4, 0, 0, 0, 0, 9])
+    both, alone = (update, awareness), (awareness,)
+    before = sent("update"), sent("awareness")
+    for frames in (both, both, alone, both, (update, update)):
+        metrics.count_sent_all(frames)
+    metrics.render(None)
+    assert sent("update") == (before[0][0] + 5, before[0][1] + 5 * len(update))
+    assert sent("awareness") == (before[1][0] + 4, before[1][1] + 4 * len(awareness))
