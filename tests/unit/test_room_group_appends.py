@@ -9,26 +9,18 @@ import asyncio
 from collections.abc import Sequence
 
 from syncd.protocol import SyncUpdate
-from syncd.room import Peer, Room
 from tests.support.typed import typed_updates
-from tests.unit.test_room import MemoryChannel, MemoryLog, peer, text_of, typed
+from tests.unit.test_room import text_of, typed
+from tests.unit.test_room_passes import RetryingLog, rooms_of
 
 
-class AwaitedGroupLog(MemoryLog):
+class AwaitedGroupLog(RetryingLog):
     """A `MemoryLog` with an awaited group append (`append_group`) held by `gate`."""
 
     groups_appends = True
 
     def __init__(self) -> None:
         super().__init__()
-        #: the doc ids of every `append_group` call, in order
-        self.groups: list[list[str]] = []
-        #: docs whose appends fail, in a group and one by one, until removed
-        self.failing: set[str] = set()
-        #: `append` calls per doc (the rooms' own retries)
-        self.attempts: dict[str, int] = {}
-        self.by_doc: dict[str, list[bytes]] = {}
-        self.retried = asyncio.Event()
         #: `append_group` calls started and not answered yet
         self.in_flight = 0
 
@@ -45,33 +37,12 @@ class AwaitedGroupLog(MemoryLog):
         outcome: dict[str, BaseException | None] = {}
         for doc_id, updates in batches:
             if doc_id in self.failing:
-                outcome[doc_id] = OSError("master down")
+                outcome[doc_id] = OSError("disk says no")
                 continue
             self.appended.extend(updates)
             self.by_doc.setdefault(doc_id, []).extend(updates)
             outcome[doc_id] = None
         return outcome
-
-    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
-        self.attempts[doc_id] = self.attempts.get(doc_id, 0) + 1
-        if self.attempts[doc_id] >= 2:
-            self.retried.set()
-        if doc_id in self.failing:
-            raise OSError("master down")
-        await super().append(doc_id, updates)
-        self.by_doc.setdefault(doc_id, []).extend(updates)
-
-
-def _rooms(log: MemoryLog, count: int) -> list[tuple[Room, Peer, MemoryChannel]]:
-    """`count` rooms of a writer and a reader each; returns (room, writer, reader channel)."""
-    made = []
-    for r in range(count):
-        room = Room(f"n{r}", log)
-        (writer, _), (reader, channel) = peer(), peer()
-        room.join(writer)
-        room.join(reader)
-        made.append((room, writer, channel))
-    return made
 
 
 async def _turns(count: int = 20) -> None:
@@ -83,7 +54,7 @@ async def _turns(count: int = 20) -> None:
 async def test_a_turns_rooms_go_to_one_group_append_from_one_task_and_wait_for_it() -> None:
     log = AwaitedGroupLog()
     log.gate = asyncio.Event()
-    rooms = _rooms(log, 5)
+    rooms = rooms_of(log, 5)
     before = len(asyncio.all_tasks())
     for i, (room, writer, _) in enumerate(rooms):
         room.handle(writer, SyncUpdate(typed(f"k{i}", i + 1)))
@@ -105,7 +76,7 @@ async def test_a_turns_rooms_go_to_one_group_append_from_one_task_and_wait_for_i
 
 async def test_a_room_whose_entry_failed_retries_alone_and_the_others_are_delivered() -> None:
     log = AwaitedGroupLog()
-    (bad, bad_writer, bad_reader), *good = _rooms(log, 3)
+    (bad, bad_writer, bad_reader), *good = rooms_of(log, 3)
     log.failing.add(bad.doc_id)
     bad.handle(bad_writer, SyncUpdate(typed("lost?", 9)))
     for i, (room, writer, _) in enumerate(good):
@@ -141,7 +112,7 @@ async def test_a_whole_group_append_raising_sends_each_room_to_its_own_retry() -
             raise ConnectionError("connection lost")
 
     log = Raising()
-    rooms = _rooms(log, 2)
+    rooms = rooms_of(log, 2)
     for i, (room, writer, _) in enumerate(rooms):
         room.handle(writer, SyncUpdate(typed(f"k{i}", i + 1)))
     for room, _, _ in rooms:
@@ -157,7 +128,7 @@ async def test_a_room_takes_no_second_pass_while_its_group_append_is_in_flight()
     their order, and one group append per turn carries it."""
     log = AwaitedGroupLog()
     log.gate = asyncio.Event()
-    ((room, writer, channel),) = _rooms(log, 1)
+    ((room, writer, channel),) = rooms_of(log, 1)
     one, two, three = typed_updates(1, "123")
     room.handle(writer, SyncUpdate(one))
     await _turns()

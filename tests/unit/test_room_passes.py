@@ -13,17 +13,15 @@ from syncd.room import Peer, Room
 from tests.unit.test_room import MemoryChannel, MemoryLog, peer, text_of, typed
 
 
-class GroupLog(MemoryLog):
-    """A `MemoryLog` with the embedded bus's group commit (`append_now`)."""
-
-    appends_now = True
+class RetryingLog(MemoryLog):
+    """A `MemoryLog` whose `append` (a room's own retry) fails for the docs in `failing`,
+    counting each doc's attempts: the base of the group-commit fakes here and in
+    `test_room_group_appends`."""
 
     def __init__(self) -> None:
         super().__init__()
         #: the doc ids of every group commit made, in order
         self.groups: list[list[str]] = []
-        #: `append_now` answers False (the write lock is taken): rooms await `append`
-        self.busy = False
         #: docs whose appends fail, in a group and one by one, until removed
         self.failing: set[str] = set()
         #: `append` calls per doc (the rooms' own retries)
@@ -31,6 +29,26 @@ class GroupLog(MemoryLog):
         self.by_doc: dict[str, list[bytes]] = {}
         #: set once some doc's `append` was called a second time (a retry)
         self.retried = asyncio.Event()
+
+    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
+        self.attempts[doc_id] = self.attempts.get(doc_id, 0) + 1
+        if self.attempts[doc_id] >= 2:
+            self.retried.set()
+        if doc_id in self.failing:
+            raise OSError("disk says no")
+        await super().append(doc_id, updates)
+        self.by_doc.setdefault(doc_id, []).extend(updates)
+
+
+class GroupLog(RetryingLog):
+    """A `MemoryLog` with the embedded bus's group commit (`append_now`)."""
+
+    appends_now = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: `append_now` answers False (the write lock is taken): rooms await `append`
+        self.busy = False
 
     def append_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
         if self.busy:
@@ -43,17 +61,8 @@ class GroupLog(MemoryLog):
             self.by_doc.setdefault(doc_id, []).extend(updates)
         return True
 
-    async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
-        self.attempts[doc_id] = self.attempts.get(doc_id, 0) + 1
-        if self.attempts[doc_id] >= 2:
-            self.retried.set()
-        if doc_id in self.failing:
-            raise OSError("disk says no")
-        await super().append(doc_id, updates)
-        self.by_doc.setdefault(doc_id, []).extend(updates)
 
-
-def _rooms(log: GroupLog, count: int) -> list[tuple[Room, Peer, MemoryChannel]]:
+def rooms_of(log: MemoryLog, count: int) -> list[tuple[Room, Peer, MemoryChannel]]:
     """`count` rooms of a writer and a reader each; returns (room, writer, reader channel)."""
     made = []
     for r in range(count):
@@ -76,7 +85,7 @@ async def _settle(condition: object, *, turns: int = 2000) -> None:
 
 async def test_the_rooms_dirtied_in_one_turn_share_one_group_commit_and_no_task() -> None:
     log = GroupLog()
-    rooms = _rooms(log, 3)
+    rooms = rooms_of(log, 3)
     before = len(asyncio.all_tasks())
     for i, (room, writer, _) in enumerate(rooms):
         room.handle(writer, SyncUpdate(typed(f"k{i}", i + 1)))
@@ -92,7 +101,7 @@ async def test_the_rooms_dirtied_in_one_turn_share_one_group_commit_and_no_task(
 
 async def test_drain_waits_for_a_pass_the_scheduler_has_not_run_yet() -> None:
     log = GroupLog()
-    ((room, writer, channel),) = _rooms(log, 1)
+    ((room, writer, channel),) = rooms_of(log, 1)
     room.handle(writer, SyncUpdate(typed("x", 1)))
     assert not room.idle
     await asyncio.wait_for(room.drain(), 5)
@@ -103,7 +112,7 @@ async def test_when_the_group_commit_cannot_run_now_each_room_appends_before_it_
     log = GroupLog()
     log.busy = True
     log.gate = asyncio.Event()
-    rooms = _rooms(log, 2)
+    rooms = rooms_of(log, 2)
     for i, (room, writer, _) in enumerate(rooms):
         room.handle(writer, SyncUpdate(typed(f"k{i}", i + 1)))
     for _ in range(20):
@@ -123,7 +132,7 @@ async def test_a_room_whose_append_fails_retries_alone_and_other_rooms_keep_goin
     own, the failing one retrying with backoff, sending nothing until it is stored, while
     the others deliver this pass and their later ones (by group commit again)."""
     log = GroupLog()
-    (bad, bad_writer, bad_reader), *good = _rooms(log, 3)
+    (bad, bad_writer, bad_reader), *good = rooms_of(log, 3)
     log.failing.add(bad.doc_id)
     bad.handle(bad_writer, SyncUpdate(typed("lost?", 9)))
     for i, (room, writer, _) in enumerate(good):
