@@ -35,8 +35,14 @@ from .schema import doc_updates
 log = logging.getLogger(__name__)
 
 _INSERT = "INSERT INTO doc_updates (doc_id, data, created_at) VALUES (?, ?, ?)"
-# Groups of up to this many rows are one INSERT statement (see `_append`).
-MULTI_ROW_MAX = 32
+# Groups of up to this many rows are one INSERT statement (see `_append`): a turn of 100
+# busy rooms is a group of 100 rows. Larger groups are BEGIN IMMEDIATE + executemany +
+# COMMIT, not several multi-row INSERTs in one transaction: a statement that can fail
+# after writing some of its rows, inside a transaction, keeps a statement journal, which
+# spills to a temporary file past 64 KiB (100 rows as 4 INSERTs: 2x the pwrite calls).
+MULTI_ROW_MAX = 128
+# every size's INSERT stays prepared, besides the few other statements
+_CACHED_STATEMENTS = MULTI_ROW_MAX + 32
 #: index n: the INSERT of n rows (one `VALUES` tuple each); index 0 unused
 _INSERTS = ["", *(_INSERT + ", (?, ?, ?)" * (n - 1) for n in range(1, MULTI_ROW_MAX + 1))]
 _BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -118,7 +124,7 @@ def sqlite_file(engine: AsyncEngine) -> Path | None:
 def _connect(path: Path, busy_ms: int, *, autocheckpoint: bool) -> sqlite3.Connection:
     # isolation_level=None: the sqlite3 module issues no BEGIN of its own; WAL is set
     # in the file already (the engine's `_enable_wal`).
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path, isolation_level=None, cached_statements=_CACHED_STATEMENTS)
     try:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -143,9 +149,8 @@ def _append(conn: sqlite3.Connection, rows: list[tuple[str, bytes, Any]]) -> Non
     execution of `executemany` (its reset and rebind, and the AUTOINCREMENT counter
     written at each statement's end): a one-row group commit cost ~74k instructions as
     BEGIN IMMEDIATE + executemany + COMMIT, ~63k as one INSERT; 20 rows ~696k vs ~493k.
-    A larger group is BEGIN IMMEDIATE, INSERTs of up to `MULTI_ROW_MAX` rows, COMMIT.
     Rows of one INSERT are inserted in their order. Each size's statement stays prepared
-    in the connection's statement cache (128 entries).
+    in the connection's statement cache (`_CACHED_STATEMENTS`).
     """
     if conn.in_transaction:  # only if a ROLLBACK below failed: never append to that
         conn.execute("ROLLBACK")
@@ -156,17 +161,9 @@ def _append(conn: sqlite3.Connection, rows: list[tuple[str, bytes, Any]]) -> Non
     if count <= MULTI_ROW_MAX:
         conn.execute(_INSERTS[count], tuple(chain.from_iterable(rows)))
         return
-    # Larger groups (a turn of many busy rooms: 100 rooms, 100 rows) are the same
-    # `MULTI_ROW_MAX`-row INSERTs in one transaction, not `executemany` of one row each.
-    values = tuple(chain.from_iterable(rows))
-    full, rest = divmod(count, MULTI_ROW_MAX)
-    width = 3 * MULTI_ROW_MAX
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for start in range(0, full * width, width):
-            conn.execute(_INSERTS[MULTI_ROW_MAX], values[start : start + width])
-        if rest:
-            conn.execute(_INSERTS[rest], values[full * width :])
+        conn.executemany(_INSERT, rows)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
