@@ -65,6 +65,13 @@ CHECKPOINT_PAGES = 8000
 # (another PASSIVE round, appends going on inline) and the finish waits for a round that
 # leaves few.
 FINISH_PAGES = 100
+# ... but at most this many rounds in a row, then the finish anyway: with many busy rooms
+# every commit writes about a page per room (~103 pages a pass of 100 rooms), so the
+# frames written during a round never fell under FINISH_PAGES. The worker then copied
+# round after round (two fsyncs each, every hot page copied again each round: 440 rounds
+# in 2,050 passes of bench/flush_cost.py --rooms 100, 182 in 1,050 under strace) and the
+# WAL never restarted (277 MB after those passes, and growing).
+COPY_ROUNDS = 3
 # The other connections to the file (SQLAlchemy's pool: sessions, presence, notes; the
 # worker's) keep SQLite's autocheckpoint, but past this many frames rather than the
 # default 1,000: the WAL is past 1,000 frames most of the time between two restarts of the
@@ -219,6 +226,7 @@ class SqliteAppender:
         self._queued = 0  # appends handed to the worker, not finished yet
         self._wal_pages = 0  # estimated pages of the inline commits since a checkpoint
         self._checkpoint_stage = _IDLE
+        self._rounds = 0  # copies in a row since the last finish
 
     async def append_many(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> None:
         rows = _rows(batches)
@@ -276,7 +284,7 @@ class SqliteAppender:
             raise
         self._wal_pages += pages
         if self._checkpoint_stage == _COPIED:
-            if self._wal_pages > FINISH_PAGES:
+            if self._wal_pages > FINISH_PAGES and self._rounds < COPY_ROUNDS:
                 self._copy_in_worker()  # too many frames meanwhile to hold appends for
             else:
                 self._finish_in_worker()
@@ -289,6 +297,7 @@ class SqliteAppender:
         for the inline finish that follows it."""
         self._wal_pages = 0
         self._checkpoint_stage = _COPYING
+        self._rounds += 1
         loop = asyncio.get_running_loop()
         self._executor().submit(self._checkpoint_threaded).add_done_callback(
             lambda _: loop.call_soon_threadsafe(self._copied)
@@ -302,6 +311,7 @@ class SqliteAppender:
         returns first, so its pass sends at once)."""
         self._wal_pages = 0
         self._checkpoint_stage = _IDLE
+        self._rounds = 0
         self._submit(self._checkpoint_threaded)
 
     def _copied(self) -> None:

@@ -26,6 +26,7 @@ from syncd.storage._sqlite_appender import (
     _COPYING,
     _IDLE,
     CHECKPOINT_PAGES,
+    COPY_ROUNDS,
     FINISH_PAGES,
     MULTI_ROW_MAX,
     OTHERS_AUTOCHECKPOINT,
@@ -264,6 +265,40 @@ async def test_many_frames_written_during_the_copy_are_copied_by_the_worker_not_
     [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
     assert (busy, log_frames < 10) == (0, True)
     assert len(await store.read_updates("a")) == appended + 2
+
+
+async def test_the_finish_comes_after_a_few_rounds_however_many_pages_each_round_saw(
+    store: Store, db_path: Path
+) -> None:
+    """With many busy rooms each commit writes ~a page per room, so the frames written
+    during a round never fell under FINISH_PAGES: the worker copied round after round and
+    the WAL never restarted. After COPY_ROUNDS rounds the finish is queued regardless."""
+    appender = store._appender
+    assert appender is not None
+    appended = 0
+    while appender._checkpoint_stage == _IDLE:
+        assert appender.append_now([("a", [b"x" * 200]), ("b", [b"y" * 200])])
+        appended += 1
+        assert appended <= CHECKPOINT_PAGES
+    big = [("a", [b"p" * 4096 * (FINISH_PAGES + 1)])]  # more pages than FINISH_PAGES
+    for _ in range(COPY_ROUNDS - 1):
+        await _until_copied(appender)
+        assert appender.append_now(big)
+        appended += 1
+        assert appender._checkpoint_stage == _COPYING  # another round
+    await _until_copied(appender)
+    assert appender.append_now(big)
+    appended += 1
+    assert appender._checkpoint_stage == _IDLE and appender._queued == 1  # the finish
+    async with asyncio.timeout(10):
+        await store.append_many([("a", [b"behind"])])  # behind the finish, in the worker
+    appended += 1
+    assert appender._queued == 0
+    assert appender.append_now([("a", [b"z"])])  # finds the WAL copied: starts it over
+    appended += 1
+    [(busy, log_frames, _)] = _raw(db_path, "PRAGMA wal_checkpoint(PASSIVE)")
+    assert (busy, log_frames < 10) == (0, True)
+    assert len(await store.read_updates("a")) == appended
 
 
 async def test_the_loop_never_checkpoints_and_the_commit_that_finds_the_copy_done_returns_first(
