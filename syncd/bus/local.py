@@ -56,6 +56,35 @@ class LocalBus:
             loop.call_soon(self._commit_now)
         await future
 
+    async def append_group(
+        self, batches: Sequence[tuple[str, Sequence[bytes]]]
+    ) -> dict[str, BaseException | None]:
+        """The group commit of `syncd.room.passes` when `append_now` could not make it (the
+        write lock held by a compaction, a session write or another process; Postgres):
+        the turn's rooms wait in one call, queued as `append` calls are, instead of each
+        room starting its own task with its own future. Answers, per doc id, None once
+        committed or the error (`DocGone` for a deleted note: the others still commit)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = []
+        for doc_id, updates in batches:
+            future: asyncio.Future[None] = loop.create_future()
+            self._pending.append((doc_id, updates, future))
+            futures.append(future)
+        if not self._flushing and not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._commit_now)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        return {
+            doc_id: result if isinstance(result, BaseException) else None
+            for (doc_id, _), result in zip(batches, results, strict=True)
+        }
+
+    @property
+    def groups_appends(self) -> bool:
+        """Every pass goes through `append_group` (Postgres: `append_now` never commits);
+        on SQLite only those `append_now` could not make."""
+        return not self._store.appends_now
+
     @property
     def appends_now(self) -> bool:
         """`append_now` can commit (a SQLite file); False: it never does (Postgres)."""

@@ -16,8 +16,12 @@ sent once that call tells its entry is durable. While its group append is in fli
 room takes no other pass (what arrives meanwhile waits for the next turn after it), so
 its appends and sends keep their order.
 
+A group commit that cannot run without awaiting (SQLite's write lock held by a compaction
+or a session write; the embedded bus on Postgres) waits the same way, in one task for the
+turn's rooms, through the backend's `append_group`.
+
 Whatever cannot be done so falls back, per room, to that room's own flush task exactly
-as before: a backend with neither, a group commit that could not run now or failed, a
+as before: a backend with neither, a group commit that failed, a
 room whose entry a group append did not make durable (each such room then retries on its
 own with backoff, so one room's failing append never holds back another room's passes),
 a paced room, and the sends a paused socket did not take.
@@ -106,6 +110,13 @@ class PassScheduler:
             if done is not None and not done.done():
                 done.set_result(None)
 
+    def _await_group(
+        self, append_group: AppendGroup, members: list[PassRoom], batches: Batches
+    ) -> None:
+        task = self.loop.create_task(_append_group(append_group, members, batches))
+        self._groups.add(task)
+        task.add_done_callback(self._groups.discard)
+
     def _run_passes(self, rooms: list[PassRoom]) -> None:
         # the rooms with something to append, by backend (one group commit per backend)
         groups: dict[int, tuple[object, list[PassRoom], list[tuple[str, Sequence[bytes]]]]] = {}
@@ -128,10 +139,7 @@ class PassScheduler:
             group[2].append((room.doc_id, (merged,)))
         for backend, members, batches in groups.values():
             if getattr(backend, "groups_appends", False):
-                append_group: AppendGroup = backend.append_group  # type: ignore[attr-defined]
-                task = self.loop.create_task(_append_group(append_group, members, batches))
-                self._groups.add(task)
-                task.add_done_callback(self._groups.discard)
+                self._await_group(backend.append_group, members, batches)  # type: ignore[attr-defined]
                 continue
             appended = False
             append_now: AppendNow | None = getattr(backend, "append_now", None)
@@ -142,7 +150,14 @@ class PassScheduler:
                     # Nothing was written: each room retries on its own (and logs and
                     # counts the error if it persists), so one bad room holds back no other.
                     log.debug("group append of %d rooms failed; retrying per room", len(members))
-                    appended = False
+                    for room in members:
+                        _finish(room, appended=False)
+                    continue
+            if not appended and hasattr(backend, "append_group"):
+                # It could not commit without awaiting (its write lock is held): the
+                # group waits in one task, not one task per room.
+                self._await_group(backend.append_group, members, batches)
+                continue
             for room in members:
                 _finish(room, appended=appended)
 

@@ -145,3 +145,32 @@ async def test_a_room_takes_no_second_pass_while_its_group_append_is_in_flight()
     sent = channel.updates()
     assert len(sent) == 2 and text_of(sent[:1]) == "1" and text_of(sent) == "123"
     assert room.idle and room.durable
+
+
+class LockedNowLog(AwaitedGroupLog):
+    """The embedded bus's shape: a group commit made without awaiting (`append_now`),
+    which answers False while the write lock is held, and `append_group` to wait."""
+
+    groups_appends = False
+    appends_now = True
+
+    def append_now(self, batches: Sequence[tuple[str, Sequence[bytes]]]) -> bool:
+        return False
+
+
+async def test_a_group_commit_that_cannot_run_now_waits_in_one_group_not_a_task_per_room() -> None:
+    log = LockedNowLog()
+    log.gate = asyncio.Event()
+    rooms = rooms_of(log, 5)
+    before = len(asyncio.all_tasks())
+    for i, (room, writer, _) in enumerate(rooms):
+        room.handle(writer, SyncUpdate(typed(f"k{i}", i + 1)))
+    await _turns()
+    assert len(asyncio.all_tasks()) - before == 1 and log.in_flight == 1
+    assert log.groups == [[f"n{i}" for i in range(5)]] and log.attempts == {}
+    assert all(channel.updates() == [] for _, _, channel in rooms)
+    log.gate.set()
+    for room, _, _ in rooms:
+        await asyncio.wait_for(room.drain(), 5)
+    for i, (room, _, channel) in enumerate(rooms):
+        assert text_of(channel.updates()) == f"k{i}" and room.idle
