@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from syncd import metrics
 from syncd.backoff import Backoff
 from syncd.bus.appender import StreamAppender
+from syncd.bus.commit import GroupCommit
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.keys import Keys, id_order, key_part
@@ -95,6 +96,8 @@ class RedisBus:
         self.events = RedisEvents(redis, instance_id, self._keys, on_event)
         self._orphan_interval = orphan_interval
         self._pending: list[_Pending] = []
+        #: one append in flight at a time; the turns meanwhile go together in the next
+        self._commit = GroupCommit(self._append_now)
         #: loaded docs this instance appended to since their last compaction here
         self._written: set[str] = set()
         self._listeners: dict[str, RemoteListener] = {}
@@ -126,6 +129,7 @@ class RedisBus:
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
+        await self._commit.aclose()
         await self._stack.aclose()
 
     # -- DocBackend ----------------------------------------------------------------------
@@ -179,7 +183,13 @@ class RedisBus:
     ) -> dict[str, Exception | None]:
         """Append the updates of several docs in one pipeline (one round trip on a single
         Redis, one per master on a cluster): {doc id: None once durable, else the error}.
-        The pass scheduler calls it once per loop turn for every room with a pass due."""
+        The pass scheduler calls it once per loop turn for every room with a pass due; while
+        an append is in flight the calls wait and go out together (`syncd.bus.commit`)."""
+        return await self._commit(batches)
+
+    async def _append_now(
+        self, batches: Sequence[tuple[str, Sequence[bytes]]]
+    ) -> dict[str, Exception | None]:
         reader = self._reader if isinstance(self._reader, StreamReader) else None
         if reader is not None:
             reader.appending += 1  # its poll waits for the reply (see `syncd.bus.reader`)
