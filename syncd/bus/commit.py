@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 #: (doc id, updates) of one turn's rooms
@@ -29,16 +27,10 @@ _UNANSWERED = RuntimeError("the append's answer does not name this doc")
 class GroupCommit:
     """`await commit(batches)`: `append(batches)` made one at a time, queued calls merged."""
 
-    __slots__ = ("_append", "_interval", "_queue", "_sent_at", "_task")
+    __slots__ = ("_append", "_queue", "_task")
 
-    def __init__(
-        self, append: Callable[[Batches], Awaitable[Outcome]], *, interval: float = 0.0
-    ) -> None:
+    def __init__(self, append: Callable[[Batches], Awaitable[Outcome]]) -> None:
         self._append = append
-        #: seconds between the starts of two appends (0: the next as soon as one returns)
-        self._interval = interval
-        #: `time.monotonic()` of the last append's start
-        self._sent_at = -math.inf
         #: calls waiting for the append in flight to return: (their batches, their answer)
         self._queue: list[tuple[Batches, asyncio.Future[Outcome]]] = []
         #: the task making the appends, while there is one in flight
@@ -56,10 +48,6 @@ class GroupCommit:
         taken: list[tuple[Batches, asyncio.Future[Outcome]]] = []
         try:
             while self._queue:
-                rest = self._interval - (time.monotonic() - self._sent_at)
-                if rest > 0:
-                    await asyncio.sleep(rest)  # the turns of `rest` more go in this append
-                self._sent_at = time.monotonic()
                 taken, self._queue = self._queue, []
                 merged: dict[str, list[bytes]] = {}
                 for batches, _ in taken:

@@ -41,10 +41,6 @@ _Pending = tuple[str, Sequence[bytes], asyncio.Future[None]]
 LOAD_ATTEMPTS = 5
 #: the error of a doc the appender's answer leaves out (it names every doc it was given)
 _UNANSWERED = RuntimeError("the append's answer does not name this doc")
-#: seconds between the starts of two appends of this instance: each append is a round trip
-#: for the instance, a `MULTI` block and a notice for Redis, and a read for every other
-#: instance with the doc loaded (the reader reads at most once per ms too)
-APPEND_INTERVAL = 0.001
 
 
 class RedisBus:
@@ -101,7 +97,7 @@ class RedisBus:
         self._orphan_interval = orphan_interval
         self._pending: list[_Pending] = []
         #: one append in flight at a time; the turns meanwhile go together in the next
-        self._commit = GroupCommit(self._append_now, interval=APPEND_INTERVAL)
+        self._commit = GroupCommit(self._append_now)
         #: loaded docs this instance appended to since their last compaction here
         self._written: set[str] = set()
         self._listeners: dict[str, RemoteListener] = {}

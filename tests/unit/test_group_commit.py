@@ -5,7 +5,6 @@ carried its updates); an append that fails or leaves a doc out fails those calle
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -110,23 +109,3 @@ async def test_closing_cancels_the_waiting_callers() -> None:
     for task in (first, second):
         with pytest.raises(asyncio.CancelledError):
             await task
-
-
-async def test_appends_start_at_least_the_interval_apart_and_the_wait_merges_turns() -> None:
-    starts: list[float] = []
-    calls: list[list[str]] = []
-
-    async def append(batches: Batches) -> Outcome:
-        starts.append(time.monotonic())
-        calls.append([doc_id for doc_id, _ in batches])
-        return {doc_id: None for doc_id, _ in batches}
-
-    commit = GroupCommit(append, interval=0.05)
-    assert await commit(_batch("a", b"1")) == {"a": None}  # idle before: sent at once
-    # two turns right after it: they wait out the interval, then go in one append
-    second = asyncio.create_task(commit(_batch("b", b"2")))
-    await asyncio.sleep(0)
-    third = asyncio.create_task(commit(_batch("c", b"3")))
-    assert await asyncio.gather(second, third) == [{"b": None}, {"c": None}]
-    assert calls == [["a"], ["b", "c"]]
-    assert starts[1] - starts[0] >= 0.05
