@@ -4,9 +4,11 @@
 room fans an update out only after any instance could recover it. Appends of every room
 made during one event-loop turn go to Redis together (`syncd.bus.appender`: one `MULTI`
 block on a single Redis, one pipeline per master on a cluster): fan-out throughput does not pay a
-round trip per update or per room. Loading reads the snapshot, then the stream after the id
-the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
-snapshot and trims only what the snapshot holds.
+round trip per update or per room; and while one append is in flight, the turns that come
+go together in the next (`syncd.bus.commit`), not a round trip each. Loading reads the
+snapshot, then the stream after the id the snapshot records. Compaction
+(`syncd.bus.compaction`) folds the stream into the snapshot and trims only what the snapshot
+holds.
 """
 
 from __future__ import annotations
