@@ -79,6 +79,7 @@ async def _run(args: argparse.Namespace) -> str:
         made += 1
     await asyncio.gather(*tasks)
     cpu = time.process_time() - cpu
+    reads = [getattr(bus._reader, "reads", 0) / made for bus in (a, b)]
     await b.__aexit__(None, None, None)
     await a.__aexit__(None, None, None)
     async for key in redis.scan_iter(match=f"*{prefix}*"):
@@ -86,7 +87,8 @@ async def _run(args: argparse.Namespace) -> str:
     await redis.aclose()
     return (
         f"appends {made}  round trips/append {rounds / made:.2f}  "
-        f"CPU us/append (A + B) {cpu / made * 1e6:.1f}"
+        f"CPU us/append (A + B) {cpu / made * 1e6:.1f}  "
+        f"XREADs/append A {reads[0]:.2f} B {reads[1]:.2f}"
     )
 
 
