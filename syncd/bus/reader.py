@@ -23,12 +23,13 @@ streams (XREAD costs Redis per stream named, entries or not); every loaded strea
 on the fallback, after the notices' connection or the reader's was lost, at a
 subscription's confirmation (notices before it are gone) and at a notice naming no doc (an
 instance of an older version). A named stream is still read from the id its room holds,
-so no entry of it can be skipped. It is subscribed to the notices while its own instance
-appends, or other instances' entries or notices of loaded docs come (`NOTICE_HOLD`), and
-a reader that does not write polls too while such notices come (`POLL_FALLBACK` after the
-last): a blocked read over every loaded stream would be woken, and cost Redis every
-stream, at each append. Otherwise it blocks, and is not woken by other instances' turns
-on docs it has not loaded. Entries no run
+so no entry of it can be skipped; one whose read came back full (`READ_COUNT` entries) is
+named again for the next read, sent at once, rather than left to the next notice. It is
+subscribed to the notices while its own instance appends, or other instances' entries or
+notices of loaded docs come (`NOTICE_HOLD`), and a reader that does not write polls too
+while such notices come (`POLL_FALLBACK` after the last): a blocked read over every loaded
+stream would be woken, and cost Redis every stream, at each append. Otherwise it blocks,
+and is not woken by other instances' turns on docs it has not loaded. Entries no run
 covers (read before the script's reply came, or appended by `XADD` on a cluster) are
 judged by their origin field: the reply is taken as Redis sent it (no per-entry dict), an
 entry is judged by its first field (the origin, written first) with one bytes compare
@@ -48,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -161,8 +163,9 @@ class StreamReader:
         #: set while the notices are wanted (own appends, or another instance's entries
         #: or notices of loaded docs, within NOTICE_HOLD)
         self._writing = asyncio.Event()
-        #: `time.monotonic()` of the last notice naming a loaded doc
-        self._noticed_at = 0.0
+        #: `time.monotonic()` of the last notice naming a loaded doc (-inf: none yet; 0.0
+        #: would read as recent while the machine's uptime is under the window)
+        self._noticed_at = -math.inf
         #: `time.monotonic()` of the last notice naming a loaded doc or entry of another
         #: instance read: the notices are wanted for NOTICE_HOLD after it
         self._met_at = 0.0
@@ -190,7 +193,7 @@ class StreamReader:
         self.reads = 0
         self.streams_read = 0
         #: `time.monotonic()` of the last own run told, and set when one is told
-        self._own_at = 0.0
+        self._own_at = -math.inf
         self._told = asyncio.Event()
         #: own appends sent and not answered yet (counted by the bus)
         self.appending = 0
@@ -561,6 +564,11 @@ class StreamReader:
         last = entries[-1][0]
         assert isinstance(last, bytes)
         sub.passed(last)
+        if len(entries) >= READ_COUNT:
+            # the read stopped at its COUNT: the rest is in the stream now, and a polling
+            # reader would otherwise leave it to the next notice or POLL_FALLBACK
+            self._named.add(doc_id)
+            self._foreign.set()
         # Stream ids start with the appending instance's clock in ms: the hop's latency.
         sent_ms = int(last.split(b"-", 1)[0])
         _FANOUT_REMOTE.observe(max(0.0, now - sent_ms / 1000))

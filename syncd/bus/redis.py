@@ -4,9 +4,11 @@
 room fans an update out only after any instance could recover it. Appends of every room
 made during one event-loop turn go to Redis together (`syncd.bus.appender`: one `MULTI`
 block on a single Redis, one pipeline per master on a cluster): fan-out throughput does not pay a
-round trip per update or per room. Loading reads the snapshot, then the stream after the id
-the snapshot records. Compaction (`syncd.bus.compaction`) folds the stream into the
-snapshot and trims only what the snapshot holds.
+round trip per update or per room; and on a single Redis, while one append is in flight, the
+turns that come go together in the next (`syncd.bus.commit`), not a round trip each.
+Loading reads the snapshot, then the stream after the id the snapshot records. Compaction
+(`syncd.bus.compaction`) folds the stream into the snapshot and trims only what the
+snapshot holds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from redis.exceptions import RedisError
 from syncd import metrics
 from syncd.backoff import Backoff
 from syncd.bus.appender import StreamAppender
+from syncd.bus.commit import GroupCommit
 from syncd.bus.compaction import Compactor
 from syncd.bus.events import EventHandler, RedisEvents
 from syncd.bus.keys import Keys, id_order, key_part
@@ -95,6 +98,10 @@ class RedisBus:
         self.events = RedisEvents(redis, instance_id, self._keys, on_event)
         self._orphan_interval = orphan_interval
         self._pending: list[_Pending] = []
+        #: on a single Redis, one append in flight at a time; the turns meanwhile go together
+        #: in the next. Not on a cluster: there a master failing over holds its appends up
+        #: to the appender's timeout, and must not hold back the docs of the other masters.
+        self._commit = None if self._cluster else GroupCommit(self._append_now)
         #: loaded docs this instance appended to since their last compaction here
         self._written: set[str] = set()
         self._listeners: dict[str, RemoteListener] = {}
@@ -126,6 +133,8 @@ class RedisBus:
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()
+        if self._commit is not None:
+            await self._commit.aclose()
         await self._stack.aclose()
 
     # -- DocBackend ----------------------------------------------------------------------
@@ -179,7 +188,16 @@ class RedisBus:
     ) -> dict[str, Exception | None]:
         """Append the updates of several docs in one pipeline (one round trip on a single
         Redis, one per master on a cluster): {doc id: None once durable, else the error}.
-        The pass scheduler calls it once per loop turn for every room with a pass due."""
+        The pass scheduler calls it once per loop turn for every room with a pass due; while
+        an append is in flight the calls wait and go out together (`syncd.bus.commit`; a single
+        Redis only)."""
+        if self._commit is None:
+            return await self._append_now(batches)
+        return await self._commit(batches)
+
+    async def _append_now(
+        self, batches: Sequence[tuple[str, Sequence[bytes]]]
+    ) -> dict[str, Exception | None]:
         reader = self._reader if isinstance(self._reader, StreamReader) else None
         if reader is not None:
             reader.appending += 1  # its poll waits for the reply (see `syncd.bus.reader`)

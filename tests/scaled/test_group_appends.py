@@ -111,3 +111,47 @@ async def test_a_turns_rooms_are_appended_in_one_call_then_delivered_and_durable
         for doc_id in DOCS:
             backend.unsubscribe(doc_id)
     await redis.aclose()
+
+
+async def test_turns_while_an_append_is_in_flight_go_out_together_after_it(
+    redis_server_url: str, redis_prefix: str, store: Store
+) -> None:
+    keys = Keys(redis_prefix.rstrip(":"))
+    redis = Redis.from_url(redis_server_url)
+    async with RedisBus(
+        redis, redis_server_url, store, "group-b", orphan_interval=3600, keys=keys
+    ) as bus:
+        calls: list[list[str]] = []
+        gate, called = asyncio.Event(), asyncio.Event()
+        appender_append = bus._appender.append
+
+        async def held(batch: Sequence[tuple[str, Sequence[bytes]]], now: float) -> object:
+            calls.append([doc_id for doc_id, _ in batch])
+            called.set()
+            await gate.wait()  # the round trip, held open
+            return await appender_append(batch, now)
+
+        bus._appender.append = held  # type: ignore[method-assign,assignment]
+        first = asyncio.create_task(bus.append_group([(DOCS[0], [b"first"])]))
+        await asyncio.wait_for(called.wait(), 10)
+        # two more turns while the first append is on its way
+        later = [
+            asyncio.create_task(bus.append_group([(DOCS[1], [b"second"])])),
+            asyncio.create_task(bus.append_group([(DOCS[2], [b"third"]), (DOCS[1], [b"4th"])])),
+        ]
+        await asyncio.sleep(0.05)
+        assert calls == [[DOCS[0]]]  # no second round trip while the first is in flight
+        assert not any(task.done() for task in later)
+        gate.set()
+        assert await asyncio.wait_for(first, 10) == {DOCS[0]: None}
+        answers = await asyncio.wait_for(asyncio.gather(*later), 10)
+        assert answers == [{DOCS[1]: None}, {DOCS[2]: None, DOCS[1]: None}]
+        assert calls == [[DOCS[0]], [DOCS[1], DOCS[2]]]  # the two turns in one append
+        for doc_id, expected in (
+            (DOCS[0], [b"first"]),
+            (DOCS[1], [b"second", b"4th"]),
+            (DOCS[2], [b"third"]),
+        ):
+            entries = await redis.xrange(keys.updates(doc_id))
+            assert [fields[b"u"] for _, fields in entries] == expected
+    await redis.aclose()

@@ -136,3 +136,28 @@ async def test_a_notice_naming_no_doc_has_every_stream_read(
         await eventually(
             lambda: _true(on_a[DOCS[6]].updates == [b"unnamed", b"b-fourth"]), what="A read 6"
         )
+
+
+async def test_a_full_read_has_its_stream_read_again_without_a_notice(
+    redis_server_url: str, redis_prefix: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read returns at most READ_COUNT entries of a stream; the rest was left to the next
+    # notice or to POLL_FALLBACK (600 s here): a burst of more than that from one turn
+    # waited, not delivered, until then.
+    monkeypatch.setattr(reader_module, "READ_COUNT", 4)
+    async with two_buses(
+        redis_server_url, redis_prefix, store, DOCS, names=("named-g", "named-h")
+    ) as (redis, keys, (bus_a, on_a), (bus_b, _on_b)):
+        await bus_b.append(DOCS[0], [b"b-first"])
+        await eventually(lambda: _true(on_a[DOCS[0]].updates == [b"b-first"]), what="A read B")
+        await bus_a.append(DOCS[1], [b"a-first"])  # A writes: it polls
+        await eventually(lambda: _subscribed(redis, keys, "named-h"), what="A takes B's notices")
+        await bus_b.append(DOCS[2], [b"b-second"])  # a notice since A subscribed
+        await eventually(lambda: _true(on_a[DOCS[2]].updates == [b"b-second"]), what="A read B")
+        burst = [b"burst-%d" % i for i in range(11)]  # one notice, three reads' worth
+        await bus_b.append(DOCS[3], burst)
+        await eventually(
+            lambda: _true(on_a[DOCS[3]].updates == burst),
+            what="A read the whole burst",
+            timeout=5.0,
+        )
