@@ -8,8 +8,8 @@ loaded by their first connects, as in the `conns` scenario), `--concurrency` at 
 each with a JWT: sync step 1 sent, the server's step 1 answered with step 2, the server's
 step 2 awaited; it holds them, then closes them all. The server process's CPU time
 (`time.process_time`) over each phase, divided by `--conns`, is what one connect + sync
-and one close cost the server; the access-cache hits and misses and presence passes of
-each phase are reported beside it.
+and one close cost the server; the access-cache hits, misses and shared misses (waited
+for a load under way) and presence passes of each phase are reported beside it.
 
     .venv/bin/python bench/connect_cost.py --tree base=/tmp/base --tree new=. --repeat 5
     .venv/bin/python bench/connect_cost.py --tree base=/tmp/base --tree new=. --callgrind
@@ -158,6 +158,7 @@ def _serve(args: argparse.Namespace) -> dict[str, float]:
             "presence_passes": sample(metrics.PRESENCE_PASSES),
             "access_hits": sample(metrics.CACHE_REQUESTS, cache="access", result="hit"),
             "access_misses": sample(metrics.CACHE_REQUESTS, cache="access", result="miss"),
+            "access_shared": sample(metrics.CACHE_REQUESTS, cache="access", result="shared"),
         }
 
     def settle(expected: float) -> None:

@@ -33,11 +33,9 @@ class LocalBus:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def load(self, doc_id: str) -> Sequence[bytes]:
-        snapshot = await self._store.load_snapshot(doc_id)
         # Compaction deletes exactly the rows it folds, so the log holds only what the
         # snapshot lacks; reading it whole also covers a row committed out of seq order.
-        updates = [data for _, data in await self._store.read_updates(doc_id)]
-        return [snapshot.state, *updates] if snapshot is not None else updates
+        return await self._store.load_doc(doc_id)
 
     async def append(self, doc_id: str, updates: Sequence[bytes]) -> None:
         """Group commit: the appends of every room made in one event-loop turn share one

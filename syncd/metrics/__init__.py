@@ -110,7 +110,7 @@ JOBS = Counter(
 JOB_SECONDS = Histogram("syncd_job_seconds", "Background job durations", ["queue"])
 CACHE_REQUESTS = Counter(
     "syncd_cache_requests_total",
-    "Cache look-ups by cache and result (hit, miss)",
+    "Cache look-ups by cache and result (hit, miss, shared: joined a miss under way)",
     ["cache", "result"],
 )
 RATE_LIMITED = Counter(

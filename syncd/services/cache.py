@@ -13,6 +13,7 @@ invalidation moves it. Every entry expires (`ttl`), so Redis may evict them
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -154,12 +155,26 @@ def _counter(cache: str, result: str) -> Any:
     return child
 
 
+class _Abandoned(Exception):
+    """The look-up others waited on was cancelled: each of them loads on its own."""
+
+
 class NoteCache:
-    """Read-through cache of `get_note` and `get_access` results (absent notes uncached)."""
+    """Read-through cache of `get_note` and `get_access` results (absent notes uncached).
+
+    Misses of one entry under one generation share one load: the connects of a join
+    storm on a note not yet cached (every client of a fresh room at once) each read the
+    database otherwise (and each of them but one, with auto-create, then tried to create
+    the note too): a read is a few million instructions, a whole connect about three
+    (bench/connect_cost.py). A look-up that starts after an invalidation reads another
+    generation, so it never shares a load begun before it.
+    """
 
     def __init__(self, backend: CacheStore | None) -> None:
         #: None: caching off, every look-up goes to the loader
         self._backend = backend
+        #: loads under way, by (note, field, generation read before the load)
+        self._loading: dict[tuple[str, str, str], asyncio.Future[Any]] = {}
 
     async def access(
         self,
@@ -226,16 +241,37 @@ class NoteCache:
         if raw is not None:
             _counter(cache, "hit").inc()
             return parse(raw)
-        _counter(cache, "miss").inc()
-        value = await load()
-        if value is None and create is not None:
-            value = await create()
-        if value is not None:
+        key = (note_id, field, generation)
+        pending = self._loading.get(key)
+        if pending is not None:
+            _counter(cache, "shared").inc()
             try:
-                await backend.put(note_id, field, generation, dump(value))
-            except Exception:
-                metrics.ERRORS.labels("cache").inc()
-                log.exception("cache write failed")
+                shared: T | None = await asyncio.shield(pending)
+                return shared
+            except _Abandoned:
+                pass  # the one loading was cancelled: load here, as a miss
+        _counter(cache, "miss").inc()
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._loading[key] = done
+        try:
+            value = await load()
+            if value is None and create is not None:
+                value = await create()
+            if value is not None:
+                try:
+                    await backend.put(note_id, field, generation, dump(value))
+                except Exception:
+                    metrics.ERRORS.labels("cache").inc()
+                    log.exception("cache write failed")
+        except BaseException as exc:
+            done.set_exception(_Abandoned() if isinstance(exc, asyncio.CancelledError) else exc)
+            done.exception()  # retrieved: no "never retrieved" log when nobody waited
+            raise
+        else:
+            done.set_result(value)
+        finally:
+            if self._loading.get(key) is done:  # not yet taken over by another load
+                del self._loading[key]
         return value
 
 

@@ -64,20 +64,27 @@ async def _last_seq(conn: AsyncConnection, doc_id: str) -> int:
     return (await conn.scalar(query)) or 0
 
 
-async def read(conn: AsyncConnection, doc_id: str, after_seq: int) -> list[tuple[int, bytes]]:
-    result = await conn.execute(
-        sa.select(doc_updates.c.seq, doc_updates.c.data)
-        .where(doc_updates.c.doc_id == doc_id, doc_updates.c.seq > after_seq)
-        .order_by(doc_updates.c.seq)
+#: the loader's queries, built once (bound parameters): a room load runs both
+_READ = (
+    sa.select(doc_updates.c.seq, doc_updates.c.data)
+    .where(
+        doc_updates.c.doc_id == sa.bindparam("doc_id"), doc_updates.c.seq > sa.bindparam("after")
     )
+    .order_by(doc_updates.c.seq)
+)
+_LOAD = sa.select(
+    doc_snapshots.c.state, doc_snapshots.c.state_vector, doc_snapshots.c.position
+).where(doc_snapshots.c.doc_id == sa.bindparam("doc_id"))
+_LOAD_LOCKED = _LOAD.with_for_update()
+
+
+async def read(conn: AsyncConnection, doc_id: str, after_seq: int) -> list[tuple[int, bytes]]:
+    result = await conn.execute(_READ, {"doc_id": doc_id, "after": after_seq})
     return [(seq, bytes(data)) for seq, data in result]
 
 
 async def load(conn: AsyncConnection, doc_id: str, *, lock: bool = False) -> Snapshot | None:
-    query = sa.select(
-        doc_snapshots.c.state, doc_snapshots.c.state_vector, doc_snapshots.c.position
-    ).where(doc_snapshots.c.doc_id == doc_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    row = (await conn.execute(_LOAD_LOCKED if lock else _LOAD, {"doc_id": doc_id})).first()
     return (
         None if row is None else Snapshot(bytes(row.state), bytes(row.state_vector), row.position)
     )

@@ -160,27 +160,39 @@ def list_filter(
     return where
 
 
+def _access_query(trashed: bool | None) -> sa.Select[Any]:
+    joined = notes.outerjoin(
+        note_permissions,
+        sa.and_(
+            note_permissions.c.note_id == notes.c.id,
+            note_permissions.c.user_id == sa.bindparam("user_id"),
+        ),
+    )
+    return (
+        sa.select(
+            notes.c.created_by,
+            note_permissions.c.can_view,
+            note_permissions.c.can_edit,
+            note_permissions.c.can_delete,
+        )
+        .select_from(joined)
+        .where(notes.c.id == sa.bindparam("note_id"), *live(trashed))
+    )
+
+
+#: `access`'s query for each `trashed`, built once: building it per call (operators,
+#: bound literals) was half of the look-up's CPU in the loop thread, and every cache miss
+#: of a connect runs it (bench/connect_cost.py)
+_ACCESS = {trashed: _access_query(trashed) for trashed in (False, True, None)}
+
+
 async def access(
     conn: AsyncConnection, note_id: str, user_id: str, *, trashed: bool | None = False
 ) -> NoteAccess | None:
     """The note's creator and the user's permission row, in one query (None for no such
     note; by default, a note in the trash is no such note)."""
-    joined = notes.outerjoin(
-        note_permissions,
-        sa.and_(note_permissions.c.note_id == notes.c.id, note_permissions.c.user_id == user_id),
-    )
-    row = (
-        await conn.execute(
-            sa.select(
-                notes.c.created_by,
-                note_permissions.c.can_view,
-                note_permissions.c.can_edit,
-                note_permissions.c.can_delete,
-            )
-            .select_from(joined)
-            .where(notes.c.id == note_id, *live(trashed))
-        )
-    ).first()
+    result = await conn.execute(_ACCESS[trashed], {"note_id": note_id, "user_id": user_id})
+    row = result.first()
     if row is None:
         return None
     if row.created_by == user_id:

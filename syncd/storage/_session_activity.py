@@ -181,9 +181,27 @@ async def _add_statistics(
     return active
 
 
+#: the two upserts of a pass, per dialect name, built once (a presence pass records the
+#: sessions of the connections that joined since the last; building both per pass was a
+#: quarter of `record_activity`'s CPU in the loop thread, py-spy of bench/connect_cost.py)
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _built(conn: AsyncConnection, name: str, build: Any) -> Any:
+    key = (conn.dialect.name, name)
+    statement = _UPSERTS.get(key)
+    if statement is None:
+        statement = _UPSERTS[key] = build(dialect_insert(conn))
+    return statement
+
+
 def _session_upsert(conn: AsyncConnection) -> Any:
     """Open a note's active session or add to it (a parameterised statement)."""
-    insert = dialect_insert(conn)(collab_sessions)
+    return _built(conn, "session", _build_session_upsert)
+
+
+def _build_session_upsert(insert_of: Any) -> Any:
+    insert = insert_of(collab_sessions)
     return insert.on_conflict_do_update(
         index_elements=[_s.note_id],
         index_where=sa.text("is_active"),
@@ -205,10 +223,14 @@ async def _join_many(
     ]
     if not rows:
         return
-    insert = dialect_insert(conn)(collab_session_participants)
-    upsert = insert.on_conflict_do_update(
+    upsert = _built(conn, "participants", _build_participants_upsert)
+    for chunk in chunks(rows):  # one parameterised statement, many parameter sets
+        await conn.execute(upsert, list(chunk))
+
+
+def _build_participants_upsert(insert_of: Any) -> Any:
+    insert = insert_of(collab_session_participants)
+    return insert.on_conflict_do_update(
         index_elements=[_p.session_id, _p.user_id],
         set_={"last_seen": insert.excluded.last_seen},
     )
-    for chunk in chunks(rows):  # one parameterised statement, many parameter sets
-        await conn.execute(upsert, list(chunk))

@@ -45,6 +45,17 @@ _INFO_COLUMNS = [c for c in note_versions.c if c.name not in ("id", "state")]
 _NUMBER_RETRIES = 5
 
 
+#: `_add_once`'s queries, built once (bound parameters): the automatic version taken
+#: when a room's last peer leaves runs both, mostly to find nothing changed
+_LOCK_NOTE = sa.select(notes.c.id).where(notes.c.id == sa.bindparam("note_id")).with_for_update()
+_NEWEST = (
+    sa.select(note_versions.c.number, note_versions.c.state_vector)
+    .where(note_versions.c.note_id == sa.bindparam("note_id"))
+    .order_by(note_versions.c.number.desc())
+    .limit(1)
+)
+
+
 class _NumberTaken(Exception):
     """Another instance stored a version with the same number first."""
 
@@ -143,19 +154,10 @@ class VersionStore(EngineStore):
         async with self._write() as conn:
             # Lock the note row (Postgres; SQLite's BEGIN IMMEDIATE already serialises):
             # versions of one note are numbered one at a time.
-            exists = await conn.scalar(
-                sa.select(notes.c.id).where(notes.c.id == note_id).with_for_update()
-            )
+            exists = await conn.scalar(_LOCK_NOTE, {"note_id": note_id})
             if exists is None:
                 raise NoteNotFound(note_id)
-            newest = (
-                await conn.execute(
-                    sa.select(note_versions.c.number, note_versions.c.state_vector)
-                    .where(note_versions.c.note_id == note_id)
-                    .order_by(note_versions.c.number.desc())
-                    .limit(1)
-                )
-            ).first()
+            newest = (await conn.execute(_NEWEST, {"note_id": note_id})).first()
             previous_vector = bytes(newest.state_vector) if newest is not None else b"\x00"
             if skip_if_unchanged and same_state(state_vector, previous_vector):
                 return None

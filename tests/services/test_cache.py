@@ -105,6 +105,64 @@ async def test_a_read_that_raced_a_write_does_not_store_the_old_value(cache: Not
     assert await cache.access("n1", "ann", load) == REVOKED
 
 
+def requests(cache: str, result: str) -> float:
+    return metrics.CACHE_REQUESTS.labels(cache, result)._value.get()
+
+
+async def until(condition: Any) -> None:
+    """Bounded: yield to the loop (Redis round trips included) until `condition()` holds."""
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not reached within 5 s")
+
+
+async def test_concurrent_misses_of_one_entry_share_one_load(cache: NoteCache) -> None:
+    load = Loader(GRANT)
+    load.gate = asyncio.Event()
+    shared = requests("access", "shared")
+    first = asyncio.create_task(cache.access("n1", "ann", load))
+    await asyncio.wait_for(load.reading.wait(), 5)
+    others = [asyncio.create_task(cache.access("n1", "ann", load)) for _ in range(4)]
+    await until(lambda: requests("access", "shared") == shared + 4)
+    load.gate.set()
+    assert await asyncio.wait_for(asyncio.gather(first, *others), 5) == [GRANT] * 5
+    assert load.reads == 1
+
+
+async def test_a_miss_after_an_invalidation_does_not_share_the_load_before_it(
+    cache: NoteCache,
+) -> None:
+    load = Loader(GRANT)
+    load.gate = asyncio.Event()
+    slow = asyncio.create_task(cache.access("n1", "ann", load))
+    await asyncio.wait_for(load.reading.wait(), 5)  # the old row is read ...
+    gate, load.gate, load.value = load.gate, None, REVOKED
+    await cache.invalidate("n1")  # ... a write revokes the grant ...
+    # ... and a connect after it reads the new row, not the load under way
+    assert await asyncio.wait_for(cache.access("n1", "ann", load), 5) == REVOKED
+    gate.set()
+    assert await asyncio.wait_for(slow, 5) == GRANT
+    assert load.reads == 2
+
+
+async def test_a_cancelled_load_leaves_those_waiting_on_it_to_load(cache: NoteCache) -> None:
+    load = Loader(GRANT)
+    load.gate = asyncio.Event()
+    shared = requests("access", "shared")
+    first = asyncio.create_task(cache.access("n1", "ann", load))
+    await asyncio.wait_for(load.reading.wait(), 5)
+    waiting = asyncio.create_task(cache.access("n1", "ann", load))
+    await until(lambda: requests("access", "shared") == shared + 1)
+    load.gate = None
+    first.cancel()
+    assert await asyncio.wait_for(waiting, 5) == GRANT
+    assert load.reads == 2
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
 async def test_absent_notes_are_not_cached(cache: NoteCache) -> None:
     load = Loader(None)
     assert await cache.access("gone", "ann", load) is None
