@@ -53,6 +53,7 @@ from syncd.protocol import (
     surrogate_pairs,
 )
 from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
+from syncd.room.apply import apply_update
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
 from syncd.room.frames import FramePlan, sole_origin
@@ -355,6 +356,11 @@ class Room:
             return []  # clients have nothing to tell the server through auth messages
         raise ProtocolError(f"unexpected message {type(message).__name__}")
 
+    def handle_update(self, peer: Peer, update: bytes) -> list[bytes]:
+        """`handle(peer, SyncUpdate(update))`, without the message object (a keystroke's
+        path: `SyncEndpoint.receive_frame`)."""
+        return self._handle_write(peer, update)
+
     def _sync_step2(self, state_vector: bytes) -> bytes:
         """Answer a sync step 1. A new client (empty state vector) gets the whole doc; that
         frame is cached until the doc changes, so a join storm encodes it once."""
@@ -593,7 +599,7 @@ class Room:
     ) -> None:
         self._clocks = None
         try:
-            self.doc.apply_update(update)
+            apply_update(self.doc, update)
         except BaseException as exc:
             if not _is_pycrdt_failure(exc):
                 raise
