@@ -526,7 +526,14 @@ class Room:
         log.info("room %s: closing a peer whose held update was refused: %s", self.doc_id, exc)
         self._drop(peer, exc.close_code, "update rejected")
 
-    def _handle_awareness(self, peer: Peer, payload: bytes) -> None:
+    def handle_awareness(self, peer: Peer, payload: bytes, frame: bytes) -> None:
+        """`handle(peer, Awareness(payload))` of a cursor move as received: `frame`, the
+        message `payload` came in (`parse_message` took it: a canonical length, nothing
+        after the payload), is `encode_awareness(payload)` byte for byte, so it is
+        relayed as it is when the room takes every entry (no frame built per move)."""
+        self._handle_awareness(peer, payload, frame)
+
+    def _handle_awareness(self, peer: Peer, payload: bytes, frame: bytes | None = None) -> None:
         if len(payload) > self._limits.max_awareness_bytes:
             raise ProtocolError("awareness update over its size limit")
         entries = parse_awareness_update(payload)
@@ -535,11 +542,12 @@ class Room:
             return
         if len(accepted) != len(entries):
             payload = encode_awareness_update(accepted)
+            frame = None
         self._backend.publish_awareness(self.doc_id, payload)
         # Sent back to its sender too, as the reference server does: a stock client that
         # hears nothing for 30 s reconnects, and its own 15 s awareness renewal echoed back
         # is what keeps an idle client in an otherwise quiet room connected.
-        self._relays.append((None, encode_awareness(payload)))
+        self._relays.append((None, encode_awareness(payload) if frame is None else frame))
         self._schedule_flush()
 
     # -- updates from anywhere -----------------------------------------------------------

@@ -25,7 +25,7 @@ from syncd.auth import AuthError, Principal
 from syncd.auth.bearer import bearer_token, query_or_bearer
 from syncd.auth.permissions import Access
 from syncd.ids import is_note_id
-from syncd.protocol import ProtocolError, parse_message
+from syncd.protocol import Awareness, ProtocolError, parse_message
 from syncd.protocol.close_codes import (
     CLOSE_FORBIDDEN,
     CLOSE_GOING_AWAY,
@@ -52,6 +52,8 @@ Send = Any
 
 #: the URL prefix of the endpoint: /ws/notes/{note_id}
 PATH_PREFIX = "/ws/notes/"
+#: what a message with no answer gets (never appended to)
+_NO_REPLIES: list[bytes] = []
 #: the pending count of received sync updates ([frames, bytes]; `metrics.pending_entry`)
 _IN_UPDATES = metrics.pending_entry("in", "update")
 #: per frame a fan-out pass writes (bound once: one lookup less per delivery)
@@ -342,7 +344,11 @@ class SyncEndpoint:
         try:
             if update:
                 return room.handle_update(peer, data[3:])
-            return room.handle(peer, parse_message(data, max_bytes=self._max_bytes))
+            message = parse_message(data, max_bytes=self._max_bytes)
+            if type(message) is Awareness:  # a cursor move: relayed as received
+                room.handle_awareness(peer, message.payload, data)
+                return _NO_REPLIES
+            return room.handle(peer, message)
         except ProtocolError as exc:
             # One line, no traceback: a hostile client must not be able to fill the log.
             kind = metrics.frame_type(data)
