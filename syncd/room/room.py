@@ -337,7 +337,7 @@ class Room:
         update, awareness over its bound): the caller closes that connection only.
         """
         if type(message) is SyncUpdate or isinstance(message, _WRITES):
-            return self._handle_write(peer, message.update)
+            return self.handle_update(peer, message.update)
         if type(message) is Awareness:  # a cursor move: the next most frequent
             self._handle_awareness(peer, message.payload)
             return []
@@ -356,11 +356,6 @@ class Room:
             return []  # clients have nothing to tell the server through auth messages
         raise ProtocolError(f"unexpected message {type(message).__name__}")
 
-    def handle_update(self, peer: Peer, update: bytes) -> list[bytes]:
-        """`handle(peer, SyncUpdate(update))`, without the message object (a keystroke's
-        path: `SyncEndpoint.receive_frame`)."""
-        return self._handle_write(peer, update)
-
     def _sync_step2(self, state_vector: bytes) -> bytes:
         """Answer a sync step 1. A new client (empty state vector) gets the whole doc; that
         frame is cached until the doc changes, so a join storm encodes it once."""
@@ -375,7 +370,9 @@ class Room:
         """Counts every change to the doc (local, remote, loaded)."""
         return self._applied + self._remote_changes
 
-    def _handle_write(self, peer: Peer, update: bytes) -> list[bytes]:
+    def handle_update(self, peer: Peer, update: bytes) -> list[bytes]:
+        """`handle(peer, SyncUpdate(update))`, without the message object (a keystroke's
+        path: `SyncEndpoint.receive_frame`); also what `handle` does with a write."""
         if not peer.can_write:
             if peer.denied_sent:
                 return []
@@ -415,7 +412,9 @@ class Room:
         point at a low surrogate the doc holds.
         """
         client, start, end, left, left_clock, right, right_clock = ids
-        clocks = self._current_clocks()
+        clocks = self._clocks
+        if clocks is None:
+            clocks = self._current_clocks()
         have = clocks.get(client, 0)
         if start > have:
             return False  # held (or refused) by the general path
@@ -430,7 +429,15 @@ class Room:
             (left, left_clock + 1) in pairs or (right >= 0 and (right, right_clock) in pairs)
         ):
             return False  # `check_splits` refuses it
-        self._integrate(update, origin=peer)  # drops the clocks: pycrdt may fail halfway
+        # `_integrate`, inlined: drops the clocks (pycrdt may fail halfway), applies, queues
+        self._clocks = None
+        try:
+            apply_update(self.doc, update)
+        except BaseException as exc:
+            if not _is_pycrdt_failure(exc):
+                raise
+            raise _refused(exc, "update") from None
+        self._queue(update, origin=peer)
         if have < end:
             clocks[client] = end
         self._clocks = clocks
@@ -625,7 +632,8 @@ class Room:
         self.dirty = True
         if editor is not None:
             self.last_editor = editor
-        self._schedule_flush()
+        if self._flush_task is None and not self._scheduled and self._taken is None:
+            self._schedule_flush()  # else a pass to come takes this update too
 
     def apply_remote(self, updates: Sequence[bytes]) -> None:
         """Updates another instance made durable: apply and relay, never re-append.
