@@ -442,12 +442,27 @@ class Connection:
             self._backlog.extend(frames)
             return
         try:
+            if len(frames) == 1:
+                # one message (a keystroke's read): no transaction of its own around it
+                # (measured 14% dearer alone), no context manager, no `_process` call
+                replies = self._endpoint.receive_frame(
+                    self._room, self._peer, self._channel, self._budget, frames[0]
+                )
+                if replies:
+                    rest = self._reply_now(replies)
+                    if rest:
+                        self._backlog = []
+                        self._socket.pause_reading()
+                        loop = asyncio.get_running_loop()
+                        self._task = loop.create_task(self._reply_later(rest))
+                return
             self._process(frames)
         except Exception:
             log.exception("room %s: handling a burst failed", self._room.doc_id)
             self._channel.close_now(CLOSE_INTERNAL_ERROR, "internal error")
 
     def _process(self, frames: list[bytes | str]) -> None:
+        """The messages of a read of several, in one doc transaction (`Room.burst`)."""
         endpoint, room, peer, channel, budget = (
             self._endpoint,
             self._room,
@@ -455,17 +470,6 @@ class Connection:
             self._channel,
             self._budget,
         )
-        if len(frames) == 1:
-            # one message (a keystroke's read): no transaction of its own around it
-            # (measured 14% dearer alone), and no context manager either
-            replies = endpoint.receive_frame(room, peer, channel, budget, frames[0])
-            if replies:
-                rest = self._reply_now(replies)
-                if rest:
-                    self._backlog = []
-                    self._socket.pause_reading()
-                    self._task = asyncio.get_running_loop().create_task(self._reply_later(rest))
-            return
         with room.burst():
             for index, data in enumerate(frames):
                 replies = endpoint.receive_frame(room, peer, channel, budget, data)
