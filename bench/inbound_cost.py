@@ -10,7 +10,11 @@ fan-out) is left out and the inbound share shows alone.
     PYTHONPATH=/tmp/base .venv/bin/python bench/inbound_cost.py --callgrind   # A/B
 
 `--per-read N`: each read carries N keystrokes of one writer (one doc transaction for
-them, as `Connection._process` makes for a burst).
+them, as `Connection._process` makes for a burst). `--cursor-every K`: every K-th read is
+followed by a cursor move of its writer in a read of its own (as `loadgen.mjs
+--awareness` sends them: an awareness update of the size y-prosemirror sends, with a newer
+clock each time, so the room takes and relays every one); a cursor move's cost is (per
+keystroke with K - without) x K x N.
 
 `--callgrind` runs this script twice under `valgrind --tool=callgrind` with two numbers
 of keystrokes and divides the difference of the instructions by the difference of the
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import re
@@ -33,7 +38,7 @@ from keystrokes import keystroke_frames
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
 from syncd.auth import Principal
-from syncd.protocol import encode_update
+from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_update, encode_update
 from syncd.room import Peer, Room
 from syncd.transport.websocket import AsgiChannel, SyncEndpoint
 
@@ -73,6 +78,26 @@ def _both_frames(client_id: int, count: int) -> list[bytes]:
     return frames
 
 
+def _cursor_frames(client_id: int, count: int) -> list[bytes]:
+    """`count` cursor moves of `client_id` (clocks 1, 2, ...) as y-prosemirror sends them."""
+    frames = []
+    for clock in range(1, count + 1):
+        position = {
+            "type": {"client": client_id, "clock": 4},
+            "tname": None,
+            "item": {"client": client_id, "clock": clock},
+            "assoc": 0,
+        }
+        state = {
+            "user": {"name": f"writer {client_id}", "color": "#30bced"},
+            "cursor": {"anchor": position, "head": position},
+        }
+        text = json.dumps(state, separators=(",", ":"))
+        entry = AwarenessEntry(client_id, clock, text)
+        frames.append(encode_awareness(encode_awareness_update([entry])))
+    return frames
+
+
 def _peer(index: int) -> Peer:
     principal = Principal(
         user_id=f"u{index}", name=None, email=None, roles=(), expires_at=math.inf, token_id=None
@@ -81,7 +106,13 @@ def _peer(index: int) -> Peer:
 
 
 async def _run(
-    peers: int, writers: int, keystrokes: int, per_read: int, shape: str, generate: int = 0
+    peers: int,
+    writers: int,
+    keystrokes: int,
+    per_read: int,
+    shape: str,
+    generate: int = 0,
+    cursor_every: int = 0,
 ) -> tuple[int, float]:
     """Feed `keystrokes` keystrokes after a warm-up; return how many and the CPU seconds.
 
@@ -91,6 +122,7 @@ async def _run(
     per_writer = (_WARMUP + max(keystrokes, generate)) // writers + per_read + 1
     make = _both_frames if shape == "both" else keystroke_frames
     scripts = [make(1000 + w, per_writer) for w in range(writers)]
+    cursors = [_cursor_frames(1000 + w, per_writer) if cursor_every else [] for w in range(writers)]
     # only `receive_frame` is used: it needs none of the endpoint's services
     endpoint = SyncEndpoint(None, None, None, max_message_bytes=4 * 1024 * 1024)  # type: ignore[arg-type]
     room = Room("bench", _NoBackend())  # type: ignore[arg-type]
@@ -115,11 +147,14 @@ async def _run(
         with room.burst() if per_read > 1 else nullcontext():
             for frame in frames:
                 endpoint.receive_frame(room, peer, channel, None, frame)
+        if cursor_every and reads % cursor_every == 0:  # a read of its own, as loadgen's
+            endpoint.receive_frame(room, peer, channel, None, cursors[writer][reads // writers])
         reads += 1
         done += per_read
         counted += per_read
-        if len(room._pending) >= 64:  # no pass runs: keep the queue short
+        if len(room._pending) >= 64 or len(room._relays) >= 64:  # no pass: keep queues short
             room._pending.clear()
+            room._relays.clear()
     elapsed = time.process_time() - started
     if room._flush_task is not None:
         room._flush_task.cancel()
@@ -139,6 +174,7 @@ def _instructions(args: argparse.Namespace, keystrokes: int, generate: int) -> i
         f"--per-read={args.per_read}",
         f"--shape={args.shape}",
         f"--generate={generate}",
+        f"--cursor-every={args.cursor_every}",
     ]
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
@@ -161,6 +197,9 @@ def main() -> None:
         help="alternate a Y.Text and a paragraph (loadgen's default) or one Y.Text only",
     )
     parser.add_argument("--generate", type=int, default=0, help="frames made (at least those fed)")
+    parser.add_argument(
+        "--cursor-every", type=int, default=0, help="a cursor move in every K-th read (0: none)"
+    )
     parser.add_argument("--callgrind", action="store_true", help="instructions per keystroke")
     args = parser.parse_args()
     if args.callgrind:
@@ -168,7 +207,7 @@ def main() -> None:
         count = (_instructions(args, high, high) - _instructions(args, low, high)) / (high - low)
         print(
             f"peers={args.peers} writers={args.writers} per-read={args.per_read} "
-            f"shape={args.shape}: "
+            f"shape={args.shape} cursor-every={args.cursor_every}: "
             f"{count:,.0f} instructions per keystroke (inbound)"
         )
         return
@@ -180,6 +219,7 @@ def main() -> None:
             args.per_read,
             args.shape,
             args.generate,
+            args.cursor_every,
         )
     )
     print(

@@ -10,6 +10,7 @@ connection one read; CPU time (`time.process_time`) per message is printed as JS
 
     .venv/bin/python bench/read_cost.py --conns 200 --rounds 2000
     PYTHONPATH=/tmp/base .venv/bin/python bench/read_cost.py   # another tree (A/B)
+    .venv/bin/python bench/read_cost.py --callgrind --conns 50   # instructions/message
 
 `--cursor-every K`: every K-th read carries a cursor move (an awareness update of the
 size y-prosemirror sends) after the keystroke, in the same read.
@@ -26,6 +27,9 @@ import asyncio
 import base64
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -114,12 +118,43 @@ async def _connections(count: int) -> list[tuple[LeanWebSocketProtocol, _Handler
     return made
 
 
+def _instructions(args: argparse.Namespace, rounds: int) -> tuple[int, int]:
+    """Instructions of this script run under callgrind with `rounds`, and its messages."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        f"--conns={args.conns}",
+        f"--rounds={rounds}",
+        f"--cursor-every={args.cursor_every}",
+    ]
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr}")
+    return int(found.group(1)), json.loads(done.stdout.splitlines()[-1])["messages"]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conns", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--cursor-every", type=int, default=0)
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="instructions per message (100 and 300 rounds under callgrind, differenced)",
+    )
     args = parser.parse_args()
+    if args.callgrind:
+        low, low_messages = _instructions(args, 100)
+        high, high_messages = _instructions(args, 300)
+        per = (high - low) / (high_messages - low_messages)
+        print(json.dumps({"conns": args.conns, "instructions_per_message": round(per)}))
+        return
     connections = await _connections(args.conns)
     # a keystroke (sync update of ~25 bytes) and a y-prosemirror cursor move (~230 bytes)
     keystroke = bytes([0, 2, 23]) + os.urandom(23)

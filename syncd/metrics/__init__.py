@@ -209,6 +209,16 @@ def count_frame(direction: str, kind: str, size: int) -> None:
     entry[1] += size
 
 
+def pending_entry(direction: str, kind: str) -> list[int]:
+    """The [frames, bytes] `count_frame(direction, kind, ...)` adds to, for a caller that
+    counts one kind of frame itself (two additions, no call). Entries are never removed:
+    `flush_pending` zeroes them in place."""
+    entry = _pending_frames.get((direction, kind))
+    if entry is None:
+        entry = _pending_frames[(direction, kind)] = [0, 0]
+    return entry
+
+
 #: the last frame `count_sent` counted and its entry: a fan-out pass sends one frame
 #: object to every peer, so its type is read once per pass, not once per peer
 _last_sent: tuple[bytes, list[int]] = (b"", [0, 0])

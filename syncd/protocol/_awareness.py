@@ -92,7 +92,12 @@ def parse_awareness_update(
     entries: list[AwarenessEntry] = []
     for _ in range(count):
         client_id, pos = read_var_uint(payload, pos)
-        clock, pos = read_var_uint(payload, pos)
+        # a one-byte clock read inline
+        if pos < size and payload[pos] < 0x80:
+            clock = payload[pos]
+            pos += 1
+        else:
+            clock, pos = read_var_uint(payload, pos)
         # `read_var_string` inlined (one cursor move is one entry: two calls less each)
         length, pos = read_var_uint(payload, pos)
         end = pos + length

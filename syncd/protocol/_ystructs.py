@@ -283,10 +283,27 @@ def plain_keystroke(data: bytes) -> KeystrokeIds | None:
     # the empty delete set is the last byte; the string is ASCII, so each byte one clock
     if stop + 1 != len(data) or data[stop] or not data[pos:stop].isascii():
         return None
-    client = _var(client_raw)
-    start = _var(start_raw)
+    # `_var` inlined where it is cheap: a client id is wide (cached), clocks short
+    client = _WIDE.get(client_raw)
+    if client is None:
+        client = _var(client_raw)
+    size = len(start_raw)
+    start = (
+        start_raw[0]
+        if size == 1
+        else (start_raw[0] & 0x7F) | (start_raw[1] << 7)
+        if size == 2
+        else _var(start_raw)
+    )
     origin = client if second == client_raw else _var(second)
-    clock = _var(second_clock)
+    size = len(second_clock)
+    clock = (
+        second_clock[0]
+        if size == 1
+        else (second_clock[0] & 0x7F) | (second_clock[1] << 7)
+        if size == 2
+        else _var(second_clock)
+    )
     end = start + stop - pos
     if (
         client > MAX_SAFE_INTEGER

@@ -53,6 +53,7 @@ from syncd.protocol import (
     surrogate_pairs,
 )
 from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
+from syncd.room.apply import apply_update
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
 from syncd.room.frames import FramePlan, sole_origin
@@ -336,7 +337,7 @@ class Room:
         update, awareness over its bound): the caller closes that connection only.
         """
         if type(message) is SyncUpdate or isinstance(message, _WRITES):
-            return self._handle_write(peer, message.update)
+            return self.handle_update(peer, message.update)
         if type(message) is Awareness:  # a cursor move: the next most frequent
             self._handle_awareness(peer, message.payload)
             return []
@@ -369,7 +370,9 @@ class Room:
         """Counts every change to the doc (local, remote, loaded)."""
         return self._applied + self._remote_changes
 
-    def _handle_write(self, peer: Peer, update: bytes) -> list[bytes]:
+    def handle_update(self, peer: Peer, update: bytes) -> list[bytes]:
+        """`handle(peer, SyncUpdate(update))`, without the message object (a keystroke's
+        path: `SyncEndpoint.receive_frame`); also what `handle` does with a write."""
         if not peer.can_write:
             if peer.denied_sent:
                 return []
@@ -409,7 +412,9 @@ class Room:
         point at a low surrogate the doc holds.
         """
         client, start, end, left, left_clock, right, right_clock = ids
-        clocks = self._current_clocks()
+        clocks = self._clocks
+        if clocks is None:
+            clocks = self._current_clocks()
         have = clocks.get(client, 0)
         if start > have:
             return False  # held (or refused) by the general path
@@ -424,7 +429,15 @@ class Room:
             (left, left_clock + 1) in pairs or (right >= 0 and (right, right_clock) in pairs)
         ):
             return False  # `check_splits` refuses it
-        self._integrate(update, origin=peer)  # drops the clocks: pycrdt may fail halfway
+        # `_integrate`, inlined: drops the clocks (pycrdt may fail halfway), applies, queues
+        self._clocks = None
+        try:
+            apply_update(self.doc, update)
+        except BaseException as exc:
+            if not _is_pycrdt_failure(exc):
+                raise
+            raise _refused(exc, "update") from None
+        self._queue(update, origin=peer)
         if have < end:
             clocks[client] = end
         self._clocks = clocks
@@ -520,7 +533,14 @@ class Room:
         log.info("room %s: closing a peer whose held update was refused: %s", self.doc_id, exc)
         self._drop(peer, exc.close_code, "update rejected")
 
-    def _handle_awareness(self, peer: Peer, payload: bytes) -> None:
+    def handle_awareness(self, peer: Peer, payload: bytes, frame: bytes) -> None:
+        """`handle(peer, Awareness(payload))` of a cursor move as received: `frame`, the
+        message `payload` came in (`parse_message` took it: a canonical length, nothing
+        after the payload), is `encode_awareness(payload)` byte for byte, so it is
+        relayed as it is when the room takes every entry (no frame built per move)."""
+        self._handle_awareness(peer, payload, frame)
+
+    def _handle_awareness(self, peer: Peer, payload: bytes, frame: bytes | None = None) -> None:
         if len(payload) > self._limits.max_awareness_bytes:
             raise ProtocolError("awareness update over its size limit")
         entries = parse_awareness_update(payload)
@@ -529,11 +549,12 @@ class Room:
             return
         if len(accepted) != len(entries):
             payload = encode_awareness_update(accepted)
+            frame = None
         self._backend.publish_awareness(self.doc_id, payload)
         # Sent back to its sender too, as the reference server does: a stock client that
         # hears nothing for 30 s reconnects, and its own 15 s awareness renewal echoed back
         # is what keeps an idle client in an otherwise quiet room connected.
-        self._relays.append((None, encode_awareness(payload)))
+        self._relays.append((None, encode_awareness(payload) if frame is None else frame))
         self._schedule_flush()
 
     # -- updates from anywhere -----------------------------------------------------------
@@ -593,7 +614,7 @@ class Room:
     ) -> None:
         self._clocks = None
         try:
-            self.doc.apply_update(update)
+            apply_update(self.doc, update)
         except BaseException as exc:
             if not _is_pycrdt_failure(exc):
                 raise
@@ -611,7 +632,8 @@ class Room:
         self.dirty = True
         if editor is not None:
             self.last_editor = editor
-        self._schedule_flush()
+        if self._flush_task is None and not self._scheduled and self._taken is None:
+            self._schedule_flush()  # else a pass to come takes this update too
 
     def apply_remote(self, updates: Sequence[bytes]) -> None:
         """Updates another instance made durable: apply and relay, never re-append.

@@ -23,6 +23,7 @@ from syncd.protocol import (
 )
 from syncd.protocol import Awareness as AwarenessMessage
 from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+from syncd.room import room as room_module
 from syncd.transport.lean_protocol import binary_frame
 from tests.support.typed import typed_updates
 
@@ -781,7 +782,9 @@ async def test_leaving_at_the_highest_awareness_clock_stays_encodable() -> None:
     assert parse_awareness_update(last.payload) == (AwarenessEntry(7, 2**53 - 1, "null"),)
 
 
-async def test_the_updates_that_segfault_pycrdt_are_held_and_never_reach_it() -> None:
+async def test_the_updates_that_segfault_pycrdt_are_held_and_never_reach_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Found by fuzzing: pycrdt 0.14.13 crashes the process (SIGSEGV) when these four
     updates, each well formed, are applied in order to a doc holding `pool`. The third
     starts past the clock the doc has for its client and the fourth points at clients
@@ -792,13 +795,14 @@ async def test_the_updates_that_segfault_pycrdt_are_held_and_never_reach_it() ->
     room = Room("n", MemoryLog())
     room.load([bytes.fromhex(u) for u in found["pool"]])
     seen: list[bytes] = []
-    apply_update = room.doc.apply_update
+    apply_update = room_module.apply_update
 
-    def spy(update: bytes) -> None:
+    def spy(doc: Doc, update: bytes) -> None:
         seen.append(update)
-        apply_update(update)
+        apply_update(doc, update)
 
-    room.doc.apply_update = spy  # type: ignore[method-assign]
+    # every update from a peer reaches pycrdt through `syncd.room.apply.apply_update`
+    monkeypatch.setattr(room_module, "apply_update", spy)
     a, _ = peer()
     room.join(a)
     updates = [bytes.fromhex(update) for update in found["updates"]]
