@@ -93,6 +93,10 @@ class _Socket:
         self._write(binary_frame(payload))
         return True
 
+    def write_frame(self, frame: bytes) -> bool:
+        self._write(frame)
+        return True
+
     def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
         assert binary_frames is not None  # only trees that have it call this
         self._write(binary_frames(payloads))

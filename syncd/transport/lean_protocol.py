@@ -690,6 +690,19 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(binary_frame(payload))
         return True
 
+    def write_frame(self, frame: bytes) -> bool:
+        """`write_binary` of a payload already framed by `binary_frame` (a fan-out pass
+        frames its payload once for all its peers): the same checks, one write."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or self.writable is not _OPEN
+            or self.conn.state is not _STATE_OPEN
+        ):
+            return False
+        self.transport.write(frame)
+        return True
+
     def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
         """`write_binary` for several messages at once, as one transport write (one
         `write()` syscall instead of one each): all of them, in order, or none."""
