@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from keystrokes import keystroke_frames
+from websockets.protocol import State
 
 from syncd import metrics
 from syncd.auth import Principal
@@ -66,7 +67,7 @@ from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_up
 from syncd.room import Peer, Room, RoomLimits
 from syncd.room.backend import DocBackend
 from syncd.storage import Store, open_store
-from syncd.transport.lean_protocol import LeanWebSocketProtocol, binary_frame
+from syncd.transport.lean_protocol import _OPEN, LeanWebSocketProtocol, binary_frame
 from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
 from syncd.transport.websocket import AsgiChannel
 
@@ -78,23 +79,34 @@ except ImportError:  # a tree from before one write per peer per pass (A/B again
 _WARMUP_TURNS = 50
 
 
+class _Open:
+    """A `websockets` connection's state, as `fan_out_now` reads it: open."""
+
+    state = State.OPEN
+
+
 class _Socket:
     """Stands in for `LeanWebSocketProtocol` under `AsgiChannel`: a transport that is
     never paused. What is written is kept briefly, then dropped, or (`--sockets`) sent on
     a real local socket, so the write syscalls are part of the CPU time measured."""
 
-    __slots__ = ("sock", "written")
+    __slots__ = ("sock", "transport", "written")
+
+    #: what `fan_out_now` reads of a lean socket (open, never paused)
+    close_sent = disconnected = False
+    writable = _OPEN
+    conn = _Open()
 
     def __init__(self, sock: socket.socket | None) -> None:
         self.written: list[bytes] = []
         self.sock = sock
+        self.transport = self
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
 
     def write_binary(self, payload: bytes) -> bool:
         self._write(binary_frame(payload))
-        return True
-
-    def write_frame(self, frame: bytes) -> bool:
-        self._write(frame)
         return True
 
     def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:

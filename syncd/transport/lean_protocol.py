@@ -679,6 +679,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
         The same checks as uvicorn's `send` for a `websocket.send`, minus its await when
         nothing has to be waited for; `websockets` keeps no state per data frame sent.
+        (`syncd.transport.websocket.fan_out_now` makes them inline: keep both alike.)
         """
         if (
             self.close_sent
@@ -688,19 +689,6 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         ):
             return False
         self.transport.write(binary_frame(payload))
-        return True
-
-    def write_frame(self, frame: bytes) -> bool:
-        """`write_binary` of a payload already framed by `binary_frame` (a fan-out pass
-        frames its payload once for all its peers): the same checks, one write."""
-        if (
-            self.close_sent
-            or self.disconnected
-            or self.writable is not _OPEN
-            or self.conn.state is not _STATE_OPEN
-        ):
-            return False
-        self.transport.write(frame)
         return True
 
     def write_binaries(self, payloads: tuple[bytes, ...]) -> bool:
