@@ -18,6 +18,11 @@ frame and an awareness frame (the awareness one to the writer too, as echo). Wit
 (as `loadgen.mjs --awareness` sends them, on their own schedule). Instructions per cursor
 move: (count with K - count with 0) x K.
 
+`--lean`: the channels are over real `LeanWebSocketProtocol`s made as `syncd serve` makes
+them (`LeanHttpToolsProtocol`, the lean handshake, `adopt`, as `read_cost.py` does) over a
+transport whose `write` drops what it is given, so the transport's own write path
+(`write_binary`: its checks, the framing) is what is counted, not a stand-in's.
+
 `--backend redis`: the rooms append to Redis streams through `RedisBus` (scaled mode),
 the store a SQLite file: a real Redis from `SYNCD_TEST_REDIS_URL`, else a throwaway one
 started here (as `tests/support/services.py` does); its keys are under a prefix of their
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -48,8 +54,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from keystrokes import keystroke_frames
+from websockets.protocol import State
 
 from syncd import metrics
 from syncd.auth import Principal
@@ -59,7 +67,8 @@ from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_up
 from syncd.room import Peer, Room, RoomLimits
 from syncd.room.backend import DocBackend
 from syncd.storage import Store, open_store
-from syncd.transport.lean_protocol import binary_frame
+from syncd.transport.lean_protocol import _OPEN, LeanWebSocketProtocol, binary_frame
+from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
 from syncd.transport.websocket import AsgiChannel
 
 try:
@@ -70,16 +79,31 @@ except ImportError:  # a tree from before one write per peer per pass (A/B again
 _WARMUP_TURNS = 50
 
 
+class _Open:
+    """A `websockets` connection's state, as `fan_out_now` reads it: open."""
+
+    state = State.OPEN
+
+
 class _Socket:
     """Stands in for `LeanWebSocketProtocol` under `AsgiChannel`: a transport that is
     never paused. What is written is kept briefly, then dropped, or (`--sockets`) sent on
     a real local socket, so the write syscalls are part of the CPU time measured."""
 
-    __slots__ = ("sock", "written")
+    __slots__ = ("sock", "transport", "written")
+
+    #: what `fan_out_now` reads of a lean socket (open, never paused)
+    close_sent = disconnected = False
+    writable = _OPEN
+    conn = _Open()
 
     def __init__(self, sock: socket.socket | None) -> None:
         self.written: list[bytes] = []
         self.sock = sock
+        self.transport = self
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
 
     def write_binary(self, payload: bytes) -> bool:
         self._write(binary_frame(payload))
@@ -111,6 +135,81 @@ def _channel(sock: socket.socket | None) -> AsgiChannel:
     channel = AsgiChannel(_no_asgi_send, principal)
     channel._socket = _Socket(sock)  # type: ignore[assignment]
     return channel
+
+
+class _Transport(asyncio.Transport):
+    """Under `--lean`: takes everything written and drops it (a C transport's `write`
+    costs about as much Python as this one's call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.protocol: Any = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 3001)}.get(name, default)
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def writelines(self, data: Any) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _Unread:
+    """The frame handler of a `--lean` connection: nothing is read in this bench."""
+
+    def frames_received(self, frames: list[bytes | str]) -> None:
+        pass
+
+    def disconnected(self) -> None:
+        pass
+
+
+_KEY = base64.b64encode(b"0123456789abcdef")
+_REQUEST = (
+    b"GET /ws/notes/n1 HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n"
+    b"connection: Upgrade\r\nsec-websocket-key: " + _KEY + b"\r\nsec-websocket-version: 13\r\n\r\n"
+)
+
+
+async def _lean_channel() -> AsgiChannel:
+    """An `AsgiChannel` over a real `LeanWebSocketProtocol` after the lean handshake."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    made: list[AsgiChannel] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        principal = Principal(
+            user_id="bench", name=None, email=None, roles=(), expires_at=math.inf, token_id=None
+        )
+        made.append(AsgiChannel(send, principal))
+        assert send.__self__.adopt(_Unread())
+
+    config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off", log_level="error")
+    config.load()
+    state = ServerState()
+    transport = _Transport()
+    http = LeanHttpToolsProtocol(config, state, {})
+    http.connection_made(transport)
+    http.data_received(_REQUEST)
+    await asyncio.gather(*state.tasks)
+    assert made and made[0].socket is not None
+    return made[0]
 
 
 def _unpaced() -> RoomLimits | None:
@@ -177,6 +276,7 @@ async def _run(
     per_pass: int = 1,
     backend_kind: str = "local",
     cursor_apart: bool = False,
+    lean: bool = False,
 ) -> tuple[int, float]:
     """Run `turns` measured turns after a warm-up; return keystrokes and CPU seconds.
 
@@ -204,7 +304,8 @@ async def _run(
                         sock, reader = socket.socketpair()
                         reader.setblocking(False)
                         readers.append(reader)
-                    members.append(Peer(channel=_channel(sock), user_id=f"u{p}", can_write=True))
+                    channel = await _lean_channel() if lean else _channel(sock)
+                    members.append(Peer(channel=channel, user_id=f"u{p}", can_write=True))
                 for peer in members:
                     room.join(peer)
                 live.append((room, members))
@@ -260,6 +361,7 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         f"--backend={args.backend}",
         *(["--sockets"] if args.sockets else []),
         *(["--cursor-apart"] if args.cursor_apart else []),
+        *(["--lean"] if args.lean else []),
     ]
     # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -298,6 +400,11 @@ def main() -> None:
         help="write to real local sockets (CPU time then includes the write syscalls)",
     )
     parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="channels over real LeanWebSocketProtocols (their write path counted)",
+    )
+    parser.add_argument(
         "--per-pass",
         type=int,
         default=1,
@@ -332,7 +439,7 @@ def _measure(args: argparse.Namespace) -> None:
         print(
             f"backend={args.backend} rooms={args.rooms} peers={args.peers} writers={args.writers} "
             f"cursor-every={args.cursor_every}{' apart' if args.cursor_apart else ''} "
-            f"per-pass={args.per_pass}: "
+            f"per-pass={args.per_pass}{' lean' if args.lean else ''}: "
             f"{count:,.0f} instructions per keystroke"
         )
         return
@@ -347,6 +454,7 @@ def _measure(args: argparse.Namespace) -> None:
             args.per_pass,
             args.backend,
             args.cursor_apart,
+            args.lean,
         )
     )
     print(

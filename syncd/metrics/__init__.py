@@ -240,6 +240,22 @@ def count_sent(frame: bytes) -> None:
     entry[1] += len(frame)
 
 
+def count_sent_many(frame: bytes, copies: int) -> None:
+    """`count_sent(frame)` `copies` times in one call: a fan-out pass counts what it
+    wrote once, not once per peer (`syncd.room.fanout`)."""
+    global _last_sent
+    last, entry = _last_sent
+    if last is not frame:
+        kind = ("out", frame_type(frame))
+        found = _pending_frames.get(kind)
+        if found is None:
+            found = _pending_frames[kind] = [0, 0]
+        entry = found
+        _last_sent = (frame, entry)
+    entry[0] += copies
+    entry[1] += copies * len(frame)
+
+
 #: the last frames `count_sent_all` counted and their entries with each frame's size
 _last_sent_all: tuple[tuple[bytes, ...], tuple[tuple[list[int], int], ...]] = ((), ())
 

@@ -53,6 +53,7 @@ from syncd.protocol import (
     surrogate_pairs,
 )
 from syncd.protocol.close_codes import CLOSE_INTERNAL_ERROR, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN
+from syncd.room import fanout as _fanout
 from syncd.room.apply import apply_update
 from syncd.room.awareness import AwarenessTable
 from syncd.room.backend import DocBackend, DocGone
@@ -908,25 +909,13 @@ class Room:
             # Nothing is allocated per pass unless a peer's socket did not take it.
             frame = encode_update(merged)
             sole = batch[0][0] if len(batch) == 1 else sole_origin(batch)
-            outbox: list[tuple[Peer, tuple[bytes, ...]]] | None = None
-            failed: list[Peer] | None = None
-            for peer in self.peers:
-                if peer is sole:
-                    continue
-                try:
-                    if peer.channel.send_now(frame):
-                        continue
-                except (ConnectionError, RuntimeError, OSError):
-                    if failed is None:
-                        failed = []
-                    failed.append(peer)
-                    continue
-                if outbox is None:
-                    outbox = []
-                outbox.append((peer, (frame,)))
+            unsent, failed = _fanout.fan_out(self.peers, sole, frame)
             if failed is not None:
                 self._drop_failed(failed)
-            return _NO_SENDS if outbox is None else outbox
+            if unsent is None:
+                return _NO_SENDS
+            single = (frame,)
+            return [(peer, single) for peer in unsent]
         for origin, _ in relays:
             if origin is not None:
                 break

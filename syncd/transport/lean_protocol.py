@@ -679,6 +679,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
         The same checks as uvicorn's `send` for a `websocket.send`, minus its await when
         nothing has to be waited for; `websockets` keeps no state per data frame sent.
+        (`syncd.transport.websocket.fan_out_now` makes them inline: keep both alike.)
         """
         if (
             self.close_sent

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from syncd import metrics
@@ -36,13 +36,13 @@ from syncd.protocol.close_codes import (
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
 )
-from syncd.room import Peer, Room, RoomLoadError, RoomRegistry
+from syncd.room import Peer, Room, RoomLoadError, RoomRegistry, fanout
 from syncd.services.events import EventBus, PeerJoined, PeerLeft
 from syncd.services.notes import NoteNotFound, NoteService
 from syncd.services.ratelimit import ConnectionBudget, RateLimiter, client_ip
 from syncd.storage import StorageError
 from syncd.transport.expiries import Expiries
-from syncd.transport.lean_protocol import LeanWebSocketProtocol
+from syncd.transport.lean_protocol import _OPEN, _STATE_OPEN, LeanWebSocketProtocol, binary_frame
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ _IN_UPDATES = metrics.pending_entry("in", "update")
 #: per frame a fan-out pass writes (bound once: one lookup less per delivery)
 _count_sent = metrics.count_sent
 _count_sent_all = metrics.count_sent_all
+_count_sent_many = metrics.count_sent_many
 #: closes started without an await (kept referenced until done)
 _closing: set[asyncio.Task[None]] = set()
 
@@ -140,6 +141,55 @@ class AsgiChannel:
         self._closed = True
         metrics.WS_CLOSES.labels(str(code)).inc()
         socket.write_close(code, reason[:120])
+
+
+def fan_out_now(peers: Iterable[Peer], skip: object, frame: bytes) -> fanout.Outcome:
+    """`syncd.room.fanout.send_each_now` with `AsgiChannel.send_now` inlined for
+    channels over a lean socket: `frame` framed once, `write_binary`'s checks made inline
+    and one transport write per peer, the frames counted once per pass (instead of four
+    Python calls per delivery). Any other channel gets `send_now`."""
+    data: bytes | None = None
+    sent = 0
+    unsent: list[Peer] | None = None
+    failed: list[Peer] | None = None
+    for peer in peers:
+        if peer is skip:
+            continue
+        channel = peer.channel
+        try:
+            if type(channel) is AsgiChannel:
+                if channel._closed:
+                    continue  # dropped, as `send_now` drops it
+                socket = channel._socket
+                if socket is not None:
+                    if data is None:
+                        data = binary_frame(frame)
+                    # `LeanWebSocketProtocol.write_binary`'s checks, inlined
+                    if not (
+                        socket.close_sent
+                        or socket.disconnected
+                        or socket.writable is not _OPEN
+                        or socket.conn.state is not _STATE_OPEN
+                    ):
+                        socket.transport.write(data)
+                        sent += 1
+                        continue
+            elif channel.send_now(frame):
+                continue
+        except (ConnectionError, RuntimeError, OSError):
+            if failed is None:
+                failed = []
+            failed.append(peer)
+            continue
+        if unsent is None:
+            unsent = []
+        unsent.append(peer)
+    if sent:
+        _count_sent_many(frame, sent)
+    return unsent, failed
+
+
+fanout.install(fan_out_now)
 
 
 def token_from_scope(scope: Scope) -> str | None:

@@ -14,9 +14,11 @@ from websockets.asyncio.client import connect
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
+from syncd import metrics
 from syncd.auth import Principal
+from syncd.room import Peer
 from syncd.transport.lean_protocol import LeanWebSocketProtocol, binary_frame, binary_frames
-from syncd.transport.websocket import AsgiChannel
+from syncd.transport.websocket import AsgiChannel, fan_out_now
 from tests.support.polling import eventually
 
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 200_000]
@@ -302,3 +304,63 @@ async def test_plain_frames_and_every_other_kind_mixed_in_reads_arrive_in_order(
     async with asyncio.timeout(10):
         await recorder.ended.wait()
     assert client.close_code == 1000
+
+
+class _OtherChannel:
+    """A channel of another endpoint in the same room: `send_now` only."""
+
+    def __init__(self, takes: bool | None) -> None:
+        self.takes = takes  # None: the connection is gone (raises)
+        self.sent: list[bytes] = []
+
+    def send_now(self, frame: bytes) -> bool:
+        if self.takes is None:
+            raise ConnectionError("gone")
+        if self.takes:
+            self.sent.append(frame)
+        return self.takes
+
+
+async def test_a_fan_out_pass_writes_each_open_peer_once_and_counts_each_delivery(
+    server: tuple[_App, int],
+) -> None:
+    app, port = server
+    async with (
+        connect(f"ws://127.0.0.1:{port}/") as first,
+        connect(f"ws://127.0.0.1:{port}/") as paused,
+        connect(f"ws://127.0.0.1:{port}/") as closed,
+    ):
+        lean = []
+        async with asyncio.timeout(10):
+            for _ in range(3):
+                lean.append(await app.channels.get())
+        ports = [
+            client.transport.get_extra_info("sockname")[1] for client in (first, paused, closed)
+        ]
+        by_port = {pair[1].transport.get_extra_info("peername")[1]: pair for pair in lean}
+        (open_channel, _), (paused_channel, paused_protocol), (closed_channel, _) = (
+            by_port[port_] for port_ in ports
+        )
+        paused_protocol.pause_writing()
+        await closed_channel.close(1000)
+        takes, refuses, gone = _OtherChannel(True), _OtherChannel(False), _OtherChannel(None)
+        peers = [
+            Peer(channel=channel, user_id=f"u{i}", can_write=True)  # type: ignore[arg-type]
+            for i, channel in enumerate(
+                (open_channel, paused_channel, closed_channel, takes, refuses, gone, open_channel)
+            )
+        ]
+        skip = peers[6]  # the pass's sole origin: its own update is not echoed
+        frame = b"\x00\x02\x01q"
+        entry = metrics._pending_frames.setdefault(("out", "update"), [0, 0])
+        before = list(entry)
+        unsent, failed = fan_out_now(peers, skip, frame)
+        assert unsent == [peers[1], peers[4]]  # paused, and a channel that did not take it
+        assert failed == [peers[5]]
+        assert takes.sent == [frame]
+        # counted once, for the open lean peer (the other endpoint's channel counts its
+        # own); the closed one is dropped unsent, as `send_now` drops it
+        assert entry[0] - before[0] == 1 and entry[1] - before[1] == len(frame)
+        async with asyncio.timeout(10):
+            assert await first.recv() == frame
+        paused_protocol.resume_writing()
