@@ -45,9 +45,7 @@ import contextlib
 import json
 import math
 import os
-import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +54,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from inprocess import NullTransport, callgrind
 from keystrokes import keystroke_frames
 from websockets.protocol import State
 
@@ -137,36 +136,6 @@ def _channel(sock: socket.socket | None) -> AsgiChannel:
     return channel
 
 
-class _Transport(asyncio.Transport):
-    """Under `--lean`: takes everything written and drops it (a C transport's `write`
-    costs about as much Python as this one's call)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 3001)}.get(name, default)
-
-    def write(self, data: Any) -> None:
-        pass
-
-    def writelines(self, data: Any) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
 class _Unread:
     """The frame handler of a `--lean` connection: nothing is read in this bench."""
 
@@ -203,7 +172,7 @@ async def _lean_channel() -> AsgiChannel:
     config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off", log_level="error")
     config.load()
     state = ServerState()
-    transport = _Transport()
+    transport = NullTransport()
     http = LeanHttpToolsProtocol(config, state, {})
     http.connection_made(transport)
     http.data_received(_REQUEST)
@@ -347,9 +316,6 @@ async def _run(
 
 def _instructions(args: argparse.Namespace, turns: int) -> int:
     command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
         sys.executable,
         __file__,
         f"--rooms={args.rooms}",
@@ -363,13 +329,7 @@ def _instructions(args: argparse.Namespace, turns: int) -> int:
         *(["--cursor-apart"] if args.cursor_apart else []),
         *(["--lean"] if args.lean else []),
     ]
-    # a fixed hash seed: str hashes decide dict layouts, which moved the count by ~3%
-    environment = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr}")
-    return int(found.group(1))
+    return callgrind(command)[0]
 
 
 def main() -> None:

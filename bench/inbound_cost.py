@@ -27,13 +27,11 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import re
-import subprocess
 import sys
 import time
 from contextlib import nullcontext
 
+from inprocess import callgrind
 from keystrokes import keystroke_frames
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
@@ -163,9 +161,6 @@ async def _run(
 
 def _instructions(args: argparse.Namespace, keystrokes: int, generate: int) -> int:
     command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
         sys.executable,
         __file__,
         f"--peers={args.peers}",
@@ -176,12 +171,7 @@ def _instructions(args: argparse.Namespace, keystrokes: int, generate: int) -> i
         f"--generate={generate}",
         f"--cursor-every={args.cursor_every}",
     ]
-    environment = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr}")
-    return int(found.group(1))
+    return callgrind(command)[0]
 
 
 def main() -> None:

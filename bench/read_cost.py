@@ -27,13 +27,12 @@ import asyncio
 import base64
 import json
 import os
-import re
-import subprocess
 import sys
 import time
 from typing import Any
 
 import uvicorn
+from inprocess import NullTransport, callgrind
 from uvicorn.server import ServerState
 
 from syncd.transport.lean_protocol import LeanWebSocketProtocol
@@ -44,32 +43,6 @@ _REQUEST = (
     b"GET /ws/notes/n1 HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n"
     b"connection: Upgrade\r\nsec-websocket-key: " + _KEY + b"\r\nsec-websocket-version: 13\r\n\r\n"
 )
-
-
-class _Transport(asyncio.Transport):
-    """Takes everything written and drops it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.protocol: Any = None
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 3001)}.get(name, default)
-
-    def write(self, data: Any) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self.protocol = protocol
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 class _Handler:
@@ -107,7 +80,7 @@ async def _connections(count: int) -> list[tuple[LeanWebSocketProtocol, _Handler
         config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off", log_level="error")
         config.load()
         state = ServerState()
-        transport = _Transport()
+        transport = NullTransport()
         http = LeanHttpToolsProtocol(config, state, {})
         http.connection_made(transport)
         http.data_received(_REQUEST)
@@ -121,21 +94,14 @@ async def _connections(count: int) -> list[tuple[LeanWebSocketProtocol, _Handler
 def _instructions(args: argparse.Namespace, rounds: int) -> tuple[int, int]:
     """Instructions of this script run under callgrind with `rounds`, and its messages."""
     command = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
         sys.executable,
         __file__,
         f"--conns={args.conns}",
         f"--rounds={rounds}",
         f"--cursor-every={args.cursor_every}",
     ]
-    environment = {**os.environ, "PYTHONHASHSEED": "0"}
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=environment)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"no instruction count in valgrind's output:\n{done.stderr}")
-    return int(found.group(1)), json.loads(done.stdout.splitlines()[-1])["messages"]
+    count, out = callgrind(command)
+    return count, json.loads(out.splitlines()[-1])["messages"]
 
 
 async def main() -> None:

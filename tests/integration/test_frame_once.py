@@ -20,6 +20,7 @@ from syncd.room import Peer
 from syncd.transport.lean_protocol import LeanWebSocketProtocol, binary_frame, binary_frames
 from syncd.transport.websocket import AsgiChannel, fan_out_now
 from tests.support.polling import eventually
+from tests.unit.test_room_fanout import SendNowChannel
 
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 200_000]
 PRINCIPAL = Principal("u1", None, None, (), 2e9, None)
@@ -306,21 +307,6 @@ async def test_plain_frames_and_every_other_kind_mixed_in_reads_arrive_in_order(
     assert client.close_code == 1000
 
 
-class _OtherChannel:
-    """A channel of another endpoint in the same room: `send_now` only."""
-
-    def __init__(self, takes: bool | None) -> None:
-        self.takes = takes  # None: the connection is gone (raises)
-        self.sent: list[bytes] = []
-
-    def send_now(self, frame: bytes) -> bool:
-        if self.takes is None:
-            raise ConnectionError("gone")
-        if self.takes:
-            self.sent.append(frame)
-        return self.takes
-
-
 async def test_a_fan_out_pass_writes_each_open_peer_once_and_counts_each_delivery(
     server: tuple[_App, int],
 ) -> None:
@@ -343,7 +329,7 @@ async def test_a_fan_out_pass_writes_each_open_peer_once_and_counts_each_deliver
         )
         paused_protocol.pause_writing()
         await closed_channel.close(1000)
-        takes, refuses, gone = _OtherChannel(True), _OtherChannel(False), _OtherChannel(None)
+        takes, refuses, gone = SendNowChannel(True), SendNowChannel(False), SendNowChannel(None)
         peers = [
             Peer(channel=channel, user_id=f"u{i}", can_write=True)  # type: ignore[arg-type]
             for i, channel in enumerate(
