@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import math
@@ -54,7 +53,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from inprocess import NullTransport, callgrind
+from inprocess import callgrind, lean_handshake
 from keystrokes import keystroke_frames
 from websockets.protocol import State
 
@@ -66,8 +65,7 @@ from syncd.protocol import AwarenessEntry, encode_awareness, encode_awareness_up
 from syncd.room import Peer, Room, RoomLimits
 from syncd.room.backend import DocBackend
 from syncd.storage import Store, open_store
-from syncd.transport.lean_protocol import _OPEN, LeanWebSocketProtocol, binary_frame
-from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
+from syncd.transport.lean_protocol import _OPEN, binary_frame
 from syncd.transport.websocket import AsgiChannel
 
 try:
@@ -146,18 +144,8 @@ class _Unread:
         pass
 
 
-_KEY = base64.b64encode(b"0123456789abcdef")
-_REQUEST = (
-    b"GET /ws/notes/n1 HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n"
-    b"connection: Upgrade\r\nsec-websocket-key: " + _KEY + b"\r\nsec-websocket-version: 13\r\n\r\n"
-)
-
-
 async def _lean_channel() -> AsgiChannel:
     """An `AsgiChannel` over a real `LeanWebSocketProtocol` after the lean handshake."""
-    import uvicorn
-    from uvicorn.server import ServerState
-
     made: list[AsgiChannel] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -169,14 +157,7 @@ async def _lean_channel() -> AsgiChannel:
         made.append(AsgiChannel(send, principal))
         assert send.__self__.adopt(_Unread())
 
-    config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off", log_level="error")
-    config.load()
-    state = ServerState()
-    transport = NullTransport()
-    http = LeanHttpToolsProtocol(config, state, {})
-    http.connection_made(transport)
-    http.data_received(_REQUEST)
-    await asyncio.gather(*state.tasks)
+    await lean_handshake(app)
     assert made and made[0].socket is not None
     return made[0]
 

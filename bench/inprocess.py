@@ -1,10 +1,11 @@
 """What the in-process cost scripts share (`flush_cost.py`, `read_cost.py`,
-`inbound_cost.py`): a transport that drops what it is given, and the instruction count of
-a run under callgrind."""
+`inbound_cost.py`): a transport that drops what it is given, a lean connection made over
+it as `syncd serve` makes one, and the instruction count of a run under callgrind."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import subprocess
@@ -39,6 +40,34 @@ class NullTransport(asyncio.Transport):
 
     def resume_reading(self) -> None:
         pass
+
+
+_KEY = base64.b64encode(b"0123456789abcdef")
+_REQUEST = (
+    b"GET /ws/notes/n1 HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n"
+    b"connection: Upgrade\r\nsec-websocket-key: " + _KEY + b"\r\nsec-websocket-version: 13\r\n\r\n"
+)
+
+
+async def lean_handshake(app: Any) -> NullTransport:
+    """Run `app` (which accepts and adopts the socket) behind `syncd serve`'s lean HTTP
+    upgrade over a `NullTransport`; returns it, its `protocol` the adopted
+    `LeanWebSocketProtocol`."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from syncd.transport.lean_protocol import LeanWebSocketProtocol
+    from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
+
+    config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off", log_level="error")
+    config.load()
+    state = ServerState()
+    transport = NullTransport()
+    http = LeanHttpToolsProtocol(config, state, {})
+    http.connection_made(transport)
+    http.data_received(_REQUEST)
+    await asyncio.gather(*state.tasks)
+    return transport
 
 
 def callgrind(command: list[str]) -> tuple[int, str]:

@@ -24,25 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import sys
 import time
 from typing import Any
 
-import uvicorn
-from inprocess import NullTransport, callgrind
-from uvicorn.server import ServerState
+from inprocess import callgrind, lean_handshake
 
 from syncd.transport.lean_protocol import LeanWebSocketProtocol
-from syncd.transport.lean_upgrade import LeanHttpToolsProtocol
-
-_KEY = base64.b64encode(b"0123456789abcdef")
-_REQUEST = (
-    b"GET /ws/notes/n1 HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n"
-    b"connection: Upgrade\r\nsec-websocket-key: " + _KEY + b"\r\nsec-websocket-version: 13\r\n\r\n"
-)
 
 
 class _Handler:
@@ -77,14 +67,7 @@ async def _connections(count: int) -> list[tuple[LeanWebSocketProtocol, _Handler
             await send({"type": "websocket.accept"})
             assert send.__self__.adopt(handler)
 
-        config = uvicorn.Config(app, ws=LeanWebSocketProtocol, lifespan="off", log_level="error")
-        config.load()
-        state = ServerState()
-        transport = NullTransport()
-        http = LeanHttpToolsProtocol(config, state, {})
-        http.connection_made(transport)
-        http.data_received(_REQUEST)
-        await asyncio.gather(*state.tasks)
+        transport = await lean_handshake(app)
         protocol = transport.protocol
         assert isinstance(protocol, LeanWebSocketProtocol)
         made.append((protocol, handler))
