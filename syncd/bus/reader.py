@@ -35,6 +35,17 @@ judged by their origin field: the reply is taken as Redis sent it (no per-entry 
 entry is judged by its first field (the origin, written first) with one bytes compare
 before anything else is looked at, and the stream names are encoded once per loaded doc,
 not per read.
+A notice may also carry, per doc, the run its turn appended: the id of the entry right
+before the run, the run's ids and its updates, read back from the stream inside the same
+atomic block as the appends (`syncd.bus.appender`), so it states exactly what the stream
+holds after that id. A room whose position is that id (after stepping over this
+instance's own runs from there) takes the updates straight from the notice and moves to the
+run's last id: no XREAD. A run it already holds (a read got there first, the same notice
+twice) is dropped; any other position (a notice lost, entries no notice carried, a run too
+big to be carried, a room still loading) is a gap, and the doc is named for a read from its
+position as before. A read in flight while a notice moved a room on drops what the room
+holds already (`_deliver`). So no entry is skipped or applied twice, and the stream stays
+the only record (the entries are in it before any notice is sent).
 On a lost connection the loop retries with capped exponential backoff and resumes from the
 last id of each doc, so nothing appended meanwhile is missed.
 
@@ -192,6 +203,10 @@ class StreamReader:
         #: XREADs sent (blocked or not), and the streams they named in all
         self.reads = 0
         self.streams_read = 0
+        #: updates taken from notices (no read), and runs a notice carried that a room could
+        #: not take (a gap: read instead)
+        self.noticed = 0
+        self.notice_gaps = 0
         #: `time.monotonic()` of the last own run told, and set when one is told
         self._own_at = -math.inf
         self._told = asyncio.Event()
@@ -392,14 +407,28 @@ class StreamReader:
             notice = await link.read_response(push_request=True)
             named = notice[2] if isinstance(notice, list) and len(notice) == 3 else None
             if named and isinstance(named, bytes) and notice[0] == b"message":
-                for member in named.split(b" "):
+                # "<member> <member> ..." (an older version), or that, " \0" and the runs
+                head, cut, body = named.partition(b"\0")
+                taken: set[str] = set()
+                if cut and body:
+                    try:
+                        taken = self._take_runs(body)
+                    except (ValueError, hiredis.ProtocolError) as exc:
+                        metrics.ERRORS.labels("bus_reader").inc()
+                        log.error("a malformed append notice (its docs are read): %s", exc)
+                read = False
+                for member in head.split():
                     doc_id = members.get(member)
                     if doc_id is not None:
-                        self._named.add(doc_id)
                         self._noticed_at = self._met_at = time.monotonic()
+                        if doc_id not in taken:
+                            self._named.add(doc_id)
+                            read = True
+                if read:
+                    self._foreign.set()
             else:
                 self._everything = True
-            self._foreign.set()
+                self._foreign.set()
 
     def _discover(self, origin: bytes) -> None:
         """Another instance appended to a loaded doc: take its notices from now on."""
@@ -470,18 +499,15 @@ class StreamReader:
             chosen = [(doc_id, subs[doc_id]) for doc_id in named if doc_id in subs]
         # Stream name -> doc id, built from the names this read asks for: a reply's stream
         # is mapped back exactly, never by parsing the id out of the name.
-        docs: dict[bytes, str] = {}
+        # The position each stream is read from: a notice may move a room on meanwhile.
+        docs: dict[bytes, tuple[str, bytes]] = {}
         names: list[bytes] = []
         ids: list[bytes] = []
         for doc_id, sub in chosen:
             if sub.last_id:
-                runs = sub.runs
-                while runs and runs[0][0] == sub.last_id:
-                    # nothing but this run after what the room holds: step over it
-                    _, sub.last_id, _, run = runs.popleft()
-                    sub.own.difference_update(run)
-                    self.own_skipped += len(run)
-                docs[sub.stream] = doc_id
+                if sub.runs:
+                    self._step_own(sub)
+                docs[sub.stream] = (doc_id, sub.last_id)
                 names.append(sub.stream)
                 ids.append(sub.last_id)
         if not names:
@@ -524,16 +550,75 @@ class StreamReader:
                 metrics.ERRORS.labels("bus_reader").inc()
                 log.error("XREAD answered for stream %r, which it was not asked for", key)
                 continue
-            self._deliver(asked, entries, now)
+            self._deliver(asked[0], entries, now, asked[1])
         return READ_INTERVAL
 
-    def _deliver(self, doc_id: str, entries: list[list[object]], now: float) -> None:
+    def _step_own(self, sub: _Subscription) -> None:
+        """Move the room past this instance's own runs that follow what it holds."""
+        runs = sub.runs
+        while runs and runs[0][0] == sub.last_id:
+            # nothing but this run after what the room holds: step over it
+            _, sub.last_id, _, run = runs.popleft()
+            sub.own.difference_update(run)
+            self.own_skipped += len(run)
+
+    def _take_runs(self, body: bytes) -> set[str]:
+        """Apply the runs a notice carries (see the module docstring) to the rooms whose
+        position is right before them; the docs it leaves nothing to read for."""
+        parser = hiredis.Reader()
+        parser.feed(body)
+        records = parser.gets()
+        if not isinstance(records, list):
+            raise ValueError("a notice's runs are not one whole RESP array")
+        done: set[str] = set()
+        members, subs = self._members, self._subs
+        now = time.time()
+        for record in records:
+            if not isinstance(record, list) or len(record) < 4 or len(record) % 2:
+                raise ValueError("a notice's run is not [member, id before, id, update, ...]")
+            doc_id = members.get(record[0])
+            if doc_id is None:
+                continue  # not loaded here
+            sub = subs.get(doc_id)
+            if sub is None or sub.last_id is None:
+                continue  # not loaded here (or loading: its load reads the stream)
+            if sub.runs:
+                self._step_own(sub)
+            last = record[-2]
+            if record[1] != sub.last_id:
+                if id_order(last) <= id_order(sub.last_id):
+                    done.add(doc_id)  # the room holds the run already
+                else:
+                    self.notice_gaps += 1
+                continue
+            done.add(doc_id)
+            updates = record[3::2]
+            sub.passed(last)
+            self.noticed += len(updates)
+            _FANOUT_REMOTE.observe(max(0.0, now - int(last.split(b"-", 1)[0]) / 1000))
+            try:
+                sub.listener.apply_remote(updates)
+            except Exception:
+                metrics.ERRORS.labels("bus_apply").inc()
+                log.exception("applying remote updates to doc %s failed", doc_id)
+        return done
+
+    def _deliver(
+        self, doc_id: str, entries: list[list[object]], now: float, start: bytes = b""
+    ) -> None:
         """Hand a stream's new entries to the room; `entries` as Redis sent them: each an
         id and the flat field list `[b"o", origin, b"u", update]` (the order `append`
-        writes; any other order is read too, just not on the fast path)."""
+        writes; any other order is read too, just not on the fast path). `start`: the id
+        the read asked for entries after; a room a notice moved past it meanwhile takes only
+        what it does not hold yet."""
         sub = self._subs.get(doc_id)
         if sub is None or not entries:
             return
+        if start and sub.last_id is not None and sub.last_id != start:
+            held = id_order(sub.last_id)
+            entries = [e for e in entries if id_order(e[0]) > held]  # type: ignore[arg-type]
+            if not entries:
+                return
         origin = self._instance_id
         own = sub.own
         updates: list[bytes] = []

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from syncd.bus import appender as appender_module
 from syncd.bus import reader as reader_module
 from syncd.bus.keys import Keys
 from syncd.storage import Store
@@ -40,6 +41,9 @@ def _notices_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader_module, "POLL_FALLBACK", 600.0)
     # and stays subscribed (a new subscription's confirmation has every stream read)
     monkeypatch.setattr(reader_module, "NOTICE_HOLD", 600.0)
+    # notices name the docs and carry no run (as for a run too big to carry, or from an
+    # instance of an older version): the reads they ask for are what is tested here
+    monkeypatch.setattr(appender_module, "NOTICE_RUN_BYTES", -1)
 
 
 async def _true(value: bool) -> bool:
