@@ -26,14 +26,18 @@ written in one send on a connection of the appender's own: per doc `XREVRANGE + 
 (the entry right before its run: atomic, so nothing else is between it and the run) and its
 `XADD`s, then one `ZADD NX` for the turn's docs (a doc a compaction just unlisted is listed
 again by the very turn that appended to it), a plain `ZADD` for those whose score this
-appender last wrote over a second ago, and the notice on the instance's `appended` channel
-(`_NOTICE`, a script: the ids are Redis's, known only once the block runs).
-The notice names the turn's docs, then (after a NUL) carries, per doc whose run is small
-enough (`NOTICE_RUN_BYTES`, `NOTICE_RUN_ENTRIES`, `NOTICE_BYTES`), the id of the entry right
-before the run and the run's ids and updates, as read back from the stream inside the block
-(so it states exactly what the stream holds after that id): a reader whose room holds that
-id applies them without reading the stream (`syncd.bus.reader`). A reader of an older
-version splits the notice on spaces and finds the docs' names first, as before.
+appender last wrote over a second ago.
+Once Redis answered, the notice (`PUBLISH` on the instance's `appended` channel) names the
+turn's docs and, after a NUL, carries per doc whose run is small enough (`NOTICE_RUN_BYTES`,
+`NOTICE_RUN_ENTRIES`, `NOTICE_BYTES`) the id of the entry right before the run (its
+`XREVRANGE`) and the run's ids (its `XADD`s) and updates: inside the atomic block, so it
+states exactly what the stream holds after that id, and a reader whose room holds that id
+applies the run with no XREAD (`syncd.bus.reader`). It goes at the head of the next turn's
+block when that one is sent right away (a busy instance: no write of its own), else alone
+at the next loop iteration. The entries are in the stream (and acknowledged by the
+replicas asked for) before it is sent. A reader of an older version splits it on spaces
+and finds the docs' names first, as before. (A script publishing from inside the block
+cost Redis ~90,000 instructions a turn of one doc, callgrind: six XREADs' worth.)
 Not a Lua script: Redis's `redis.pcall` costs ~2.5 us a call on top of the command (a
 script doing the same per doc cost Redis 12-14 us per append; this block ~7 us, plain XADDs
 ~3.3 us; 100 docs a turn, bench numbers in the commit). A cluster master gets the plain
@@ -44,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -81,58 +84,14 @@ _MULTI = hiredis.pack_command((b"MULTI",))
 _EXEC = hiredis.pack_command((b"EXEC",))
 
 #: a doc's run is carried in the notice only up to this many bytes of updates, and entries:
-#: keystrokes are tens of bytes; a bigger run (a paste, an import) is rare and is worth its
+#: keystrokes are tens of bytes; a bigger run (a paste, an import) is rare and worth its
 #: reader's XREAD, and every byte carried is copied into each subscriber's output buffer
-#: (Redis disconnects a subscriber past `client-output-buffer-limit pubsub`, 8 MB for 60 s
-#: by default: a notice must stay far below that) and through the script's strings
+#: (Redis drops a subscriber past `client-output-buffer-limit pubsub`, 8 MB for 60 s by
+#: default: a notice stays far below that)
 NOTICE_RUN_BYTES = 4096
 NOTICE_RUN_ENTRIES = 64
-#: updates' bytes carried by one notice in all (the rest of its docs are named only)
+#: updates' bytes one notice carries in all (the rest of its docs are named only)
 NOTICE_BYTES = 65536
-
-# The notice (see the module docstring). KEYS: the streams whose runs may be carried;
-# ARGV: the channel, this instance's origin, then per doc of the turn its key part and the
-# length of its run if carried (0: named only). A run is carried only if the stream holds
-# an entry before it and its entries are this instance's, in `append`'s field layout.
-# Its records are RESP (`*<n>\r\n$<len>\r\n...`): [member, id before, id, update, ...].
-_NOTICE_SCRIPT = r"""
-local origin = ARGV[2]
-local names, records = {}, {}
-local key = 0
-for i = 3, #ARGV, 2 do
-  local member = ARGV[i]
-  names[#names + 1] = member
-  local n = tonumber(ARGV[i + 1])
-  if n > 0 then
-    key = key + 1
-    local entries = redis.pcall('XREVRANGE', KEYS[key], '+', '-', 'COUNT', n + 1)
-    local before = entries[n + 1]
-    if before ~= nil then
-      local parts = {'*', 2 + 2 * n, '\r\n$', #member, '\r\n', member, '\r\n$',
-        #before[1], '\r\n', before[1], '\r\n'}
-      local ok = true
-      for j = n, 1, -1 do
-        local id, fields = entries[j][1], entries[j][2]
-        if #fields ~= 4 or fields[1] ~= 'o' or fields[2] ~= origin or fields[3] ~= 'u' then
-          ok = false
-          break
-        end
-        local update = fields[4]
-        parts[#parts + 1] = '$' .. #id .. '\r\n' .. id .. '\r\n$' .. #update .. '\r\n'
-        parts[#parts + 1] = update
-        parts[#parts + 1] = '\r\n'
-      end
-      if ok then records[#records + 1] = table.concat(parts) end
-    end
-  end
-end
-local notice = table.concat(names, ' ')
-if #records > 0 then
-  notice = notice .. ' \0*' .. #records .. '\r\n' .. table.concat(records)
-end
-return redis.call('PUBLISH', ARGV[1], notice)
-"""
-_NOTICE_SHA = hashlib.sha1(_NOTICE_SCRIPT.encode()).hexdigest().encode()
 
 #: (doc id, id of the entry before the run or b"", the run's ids): told for every run
 #: appended on a single Redis, before `append` returns; with them the stream reader steps
@@ -188,8 +147,14 @@ class StreamAppender:
         self._indexed_bound = 1024
         #: stream name -> its packed `XREVRANGE` and `XADD` head (`_packs`)
         self._packed: dict[str, tuple[bytes, bytes]] = {}
+        #: the last turn's notice (a packed `PUBLISH`), until sent (`_notice_alone`)
+        self._notice: bytes | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
+        for task in list(self._publishing):
+            with contextlib.suppress(Exception):
+                await task
         nodes, self._nodes = list(self._nodes.values()), {}
         for link in self._idle:
             link.close()
@@ -234,25 +199,15 @@ class StreamAppender:
         when replicas must acknowledge it."""
         names = self._names
         indexed_at = self._indexed_at
-        parts: list[bytes] = [_MULTI]
+        # the last turn's notice ahead of this turn's block, when not sent yet
+        lead, self._notice = self._notice, None
+        parts: list[bytes] = [lead, _MULTI] if lead else [_MULTI]
         #: replies before `EXEC`'s: `MULTI`'s, then one per queued command
         queued = 1
         listed: list[str] = []  # in the index unless a compaction just took them out
         due: list[str] = []  # their score is over INDEX_REFRESH old (or never written here)
-        turn: list[str] = []  # the turn's docs, named by the notice
-        notice: list[bytes | str | int] = []  # per doc: its member, the run's length carried
-        carried: list[str] = []  # the streams of the runs carried
-        budget = NOTICE_BYTES
         for doc_id, updates in batch:
             stream, member = names(doc_id)
-            turn.append(member)
-            size = sum(map(len, updates))
-            if size <= NOTICE_RUN_BYTES and size <= budget and len(updates) <= NOTICE_RUN_ENTRIES:
-                budget -= size
-                notice += (member, len(updates))
-                carried.append(stream)
-            else:
-                notice += (member, 0)
             last, head = self._packs(stream)
             parts.append(last)
             for update in updates:
@@ -273,12 +228,6 @@ class StreamAppender:
                 pairs = [part for member in members for part in (stamp, member)]
                 parts.append(hiredis.pack_command((b"ZADD", index, *flags, *pairs)))
                 queued += 1
-        # the notice names the turn's docs (their key parts, which hold no space): a reader
-        # reads those streams, not every one it has loaded, or takes the runs it carries
-        if turn:
-            script = (b"EVALSHA", _NOTICE_SHA, len(carried), *carried, self._notices)
-            parts.append(hiredis.pack_command((*script, self._origin, *notice)))  # type: ignore[arg-type]
-            queued += 1
         parts.append(_EXEC)
         asked = min(self._replicas, self._attached.get("", self._replicas))
         count = queued + 1
@@ -289,10 +238,13 @@ class StreamAppender:
             parts.append(hiredis.pack_command((b"ROLE",)))
             count += 1
         try:
-            results = await self._send(b"".join(parts), count)
+            results = await self._send(b"".join(parts), count + 1 if lead else count)
         except (RedisError, OSError) as exc:
+            # the last turn's notice too, maybe: its readers find a gap at the next one
             self._unindexed = unindexed | self._unindexed
             return {doc_id: exc for doc_id, _ in batch}
+        if lead:
+            del results[0]  # the notice's `PUBLISH`
         shortfall = self._shortfall("", results, asked) if self._replicas else None
         block = results[queued]
         if not isinstance(block, list):  # EXECABORT (a command refused when queued), ...
@@ -302,6 +254,9 @@ class StreamAppender:
         outcome: dict[str, Exception | None] = {}
         told = self._on_appended
         position = 0
+        turn: list[bytes] = []  # the docs appended, as the notice names them
+        runs: list[bytes] = []  # the runs it carries
+        budget = NOTICE_BYTES
         for doc_id, updates in batch:
             last, *ids = block[position : position + 1 + len(updates)]
             position += 1 + len(updates)
@@ -310,16 +265,33 @@ class StreamAppender:
                 outcome[doc_id] = failed
                 continue
             outcome[doc_id] = shortfall
+            # `last` an error (a key of another type fails the XADDs too) or no entry:
+            # the run's predecessor is unknown, and the readers read it back
+            prev = last[0][0] if isinstance(last, list) and last else b""
             if told is not None and ids:
-                # `last` an error (a key of another type fails the XADDs too) or no entry:
-                # the run's predecessor is unknown, and the reader reads it back
-                prev = last[0][0] if isinstance(last, list) and last else b""
                 told(doc_id, prev, ids)
-        if turn and isinstance(block[-1], Exception):
-            await self._notice_again(block[-1], turn)
-        failed_index = [
-            r for r in block[position : -1 if turn else None] if isinstance(r, Exception)
-        ]
+            named = names(doc_id)[1].encode()
+            turn.append(named)
+            size = sum(map(len, updates))
+            if (
+                prev
+                and shortfall is None
+                and size <= NOTICE_RUN_BYTES
+                and size <= budget
+                and len(updates) <= NOTICE_RUN_ENTRIES
+            ):
+                budget -= size
+                run = [part for pair in zip(ids, updates, strict=True) for part in pair]
+                runs.append(hiredis.pack_command((named, prev, *run)))  # type: ignore[arg-type]
+        if turn:
+            # the docs' key parts (no space in them), then the runs: RESP arrays of
+            # [member, id before the run, id, update, ...]
+            notice = b" ".join(turn)
+            if runs:
+                notice += b" \0*%d\r\n%b" % (len(runs), b"".join(runs))
+            self._notice = hiredis.pack_command((b"PUBLISH", self._notices, notice))  # type: ignore[arg-type]
+            asyncio.get_running_loop().call_soon(self._notice_alone)
+        failed_index = [r for r in block[position:] if isinstance(r, Exception)]
         if failed_index:
             self._unindexed.update(doc_id for doc_id, error in outcome.items() if error is None)
             self._unindexed |= unindexed
@@ -336,19 +308,20 @@ class StreamAppender:
                 self._indexed_bound = 2 * len(indexed_at) + 1024
         return outcome
 
-    async def _notice_again(self, error: Exception, turn: list[str]) -> None:
-        """The notice's script failed (`NOSCRIPT`: Redis restarted, or its scripts were
-        flushed): load it for the next turns and name this turn's docs the old way, so the
-        readers do not wait for their timed fallback. Best effort: a reader that misses it
-        still reads these streams on that fallback."""
-        if "NOSCRIPT" not in str(error):
-            log.warning("publishing the append notice failed: %s", error)
-        load = hiredis.pack_command((b"SCRIPT", b"LOAD", _NOTICE_SCRIPT))  # type: ignore[arg-type]
-        publish = hiredis.pack_command((b"PUBLISH", self._notices, " ".join(turn)))  # type: ignore[arg-type]
+    def _notice_alone(self) -> None:
+        """The turn's notice, if no next turn took it ahead of its block."""
+        packed, self._notice = self._notice, None
+        if packed is not None:
+            task = asyncio.get_running_loop().create_task(self._publish(packed))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, packed: bytes) -> None:
         try:
-            await self._send(load + publish, 2)
+            await self._send(packed, 1)
         except (RedisError, OSError) as exc:
-            log.warning("loading the append notice's script failed: %s", exc)
+            # readers read the turn's streams at the next notice (a gap) or their fallback
+            log.debug("publishing an append notice failed: %s", exc)
 
     def _shortfall(self, name: str, results: list[Any], asked: int) -> Exception | None:
         """From the `WAIT` (when asked) and `ROLE` replies at the end of `results` (taken off
