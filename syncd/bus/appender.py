@@ -82,6 +82,7 @@ INDEX_REFRESH = 1.0
 #: a turn's `MULTI`, packed once
 _MULTI = hiredis.pack_command((b"MULTI",))
 _EXEC = hiredis.pack_command((b"EXEC",))
+_REPLY_OFF = hiredis.pack_command((b"CLIENT", b"REPLY", b"OFF"))  # type: ignore[arg-type]
 
 #: a doc's run is carried in the notice only up to this many bytes of updates, and entries:
 #: keystrokes are tens of bytes; a bigger run (a paste, an import) is rare and worth its
@@ -150,11 +151,18 @@ class StreamAppender:
         #: the last turn's notice (a packed `PUBLISH`), until sent (`_notice_alone`)
         self._notice: bytes | None = None
         self._publishing: set[asyncio.Task[None]] = set()
+        #: a connection told `CLIENT REPLY OFF` that notices sent alone are written to:
+        #: one write each, no reply for Redis to write nor for this instance to wait for
+        self._notice_link: RawLink | None = None
+        self._notice_opening = False
 
     async def aclose(self) -> None:
         for task in list(self._publishing):
             with contextlib.suppress(Exception):
                 await task
+        if self._notice_link is not None:
+            self._notice_link.close()
+            self._notice_link = None
         nodes, self._nodes = list(self._nodes.values()), {}
         for link in self._idle:
             link.close()
@@ -309,16 +317,35 @@ class StreamAppender:
         return outcome
 
     def _notice_alone(self) -> None:
-        """The turn's notice, if no next turn took it ahead of its block."""
+        """The turn's notice, if no next turn took it ahead of its block: written to the
+        notice link when one is open, else sent as an exchange (opening the link meanwhile).
+        A notice lost with a connection costs its readers a read at the next one (a gap)
+        or at their timed fallback, nothing more."""
         packed, self._notice = self._notice, None
-        if packed is not None:
-            task = asyncio.get_running_loop().create_task(self._publish(packed))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
+        if packed is None:
+            return
+        link = self._notice_link
+        if link is not None and link.alive:
+            link.write(packed)
+            return
+        self._notice_link = None
+        task = asyncio.get_running_loop().create_task(self._publish(packed))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def _publish(self, packed: bytes) -> None:
         try:
             await self._send(packed, 1)
+            if self._raw and not self._notice_opening:
+                self._notice_opening = True
+                try:
+                    link = await RawLink.open(self._url)
+                finally:
+                    self._notice_opening = False
+                link.write(_REPLY_OFF)
+                if self._notice_link is not None:
+                    self._notice_link.close()
+                self._notice_link = link
         except (RedisError, OSError) as exc:
             # readers read the turn's streams at the next notice (a gap) or their fallback
             log.debug("publishing an append notice failed: %s", exc)

@@ -105,6 +105,11 @@ class RawLink:
             self.close()  # replies left unread would answer the next exchange's commands
             raise
 
+    def write(self, packed: bytes) -> None:
+        """Send without reading a reply: for a connection told `CLIENT REPLY OFF`, whose
+        commands get none (the appender's notices)."""
+        self._writer.write(packed)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
