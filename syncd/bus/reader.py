@@ -11,10 +11,10 @@ is dropped by its exact ids. Since a blocked read is woken by every append to th
 names, this instance's own included, the reader polls instead (`XREAD` without `BLOCK`, each
 sent right after an own append's reply) while its own appends are recent (`POLL_WINDOW`): it
 is not woken for them, and its polls step over them. It polls only when told that another
-instance appended (its append block publishes on its `Keys.appended` channel once per turn,
-after its appends; told before the poll is sent, so the poll finds them; an instance's
-reader subscribes to the channels of the instances whose entries it has read,
-so it is never told of its own turns), or `POLL_FALLBACK` after the last read (entries of
+instance appended (its appender publishes on its `Keys.appended` channel once per turn,
+once Redis answered its appends, so the poll finds them; an instance's reader subscribes
+to the channels of the instances whose entries it has read, so it is never told of its own
+turns), or `POLL_FALLBACK` after the last read (entries of
 an instance not seen yet, of anything that does not publish, and any notice lost with the
 pub/sub connection): a busy instance alone on its docs then reads a few times a second
 instead of naming every loaded stream each millisecond (a poll of 100 streams cost Redis
@@ -36,9 +36,9 @@ entry is judged by its first field (the origin, written first) with one bytes co
 before anything else is looked at, and the stream names are encoded once per loaded doc,
 not per read.
 A notice may also carry, per doc, the run its turn appended: the id of the entry right
-before the run, the run's ids and its updates, read back from the stream inside the same
-atomic block as the appends (`syncd.bus.appender`), so it states exactly what the stream
-holds after that id. A room whose position is that id (after stepping over this
+before the run, the run's ids and its updates, as Redis answered the atomic block that
+appended them (`syncd.bus.appender`), so it states exactly what the stream holds after
+that id. A room whose position is that id (after stepping over this
 instance's own runs from there) takes the updates straight from the notice and moves to the
 run's last id: no XREAD. A run it already holds (a read got there first, the same notice
 twice) is dropped; any other position (a notice lost, entries no notice carried, a run too
