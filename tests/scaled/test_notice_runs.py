@@ -215,3 +215,33 @@ async def test_a_read_in_flight_takes_only_what_a_notice_did_not_bring() -> None
     assert reader._take_runs(b"*1\r\n" + gap) == set()
     assert room.updates == [b"u1", b"u2", b"u3"]
     assert reader.notice_gaps == 1
+
+
+async def test_the_notice_states_what_the_stream_holds_after_the_id_before(
+    own_redis_url: str,
+) -> None:
+    redis = Redis.from_url(own_redis_url)
+    keys = Keys("t")
+    appender = appender_module.StreamAppender(redis, own_redis_url, keys, b"me")
+    listener = redis.pubsub()
+    try:
+        await listener.subscribe(keys.appended("me"))
+        assert (await listener.get_message(timeout=5))["type"] == "subscribe"  # type: ignore[index]
+        first = await redis.xadd(keys.updates("d1"), {b"o": b"else", b"u": b"x"})
+        big = b"b" * (appender_module.NOTICE_RUN_BYTES + 1)
+        batch = [("d1", [b"u1", b"u2"]), ("d2", [b"first"]), ("d3", [big])]
+        await redis.xadd(keys.updates("d3"), {b"o": b"else", b"u": b"y"})
+        assert await appender.append(batch, 1.0) == {"d1": None, "d2": None, "d3": None}
+        message = await listener.get_message(timeout=5)
+        assert message is not None
+        head, _, body = message["data"].partition(b"\0")
+        assert head.split() == [b"d1", b"d2", b"d3"]  # every doc named, as before
+        parser = hiredis.Reader()
+        parser.feed(body)
+        ids = [entry_id for entry_id, _ in await redis.xrange(keys.updates("d1"))]
+        # d2 has no entry before its run, d3's run is too big: named only
+        assert parser.gets() == [[b"d1", first, ids[1], b"u1", ids[2], b"u2"]]
+    finally:
+        await listener.aclose()
+        await appender.aclose()
+        await redis.aclose()
