@@ -83,6 +83,7 @@ INDEX_REFRESH = 1.0
 _MULTI = hiredis.pack_command((b"MULTI",))
 _EXEC = hiredis.pack_command((b"EXEC",))
 _REPLY_OFF = hiredis.pack_command((b"CLIENT", b"REPLY", b"OFF"))  # type: ignore[arg-type]
+_REPLY_ON = hiredis.pack_command((b"CLIENT", b"REPLY", b"ON"))  # type: ignore[arg-type]
 
 #: a doc's run is carried in the notice only up to this many bytes of updates, and entries:
 #: keystrokes are tens of bytes; a bigger run (a paste, an import) is rare and worth its
@@ -155,6 +156,8 @@ class StreamAppender:
         #: one write each, no reply for Redis to write nor for this instance to wait for
         self._notice_link: RawLink | None = None
         self._notice_opening = False
+        #: False once Redis refused `CLIENT REPLY` (the notices then go as exchanges)
+        self._quiet = True
 
     async def aclose(self) -> None:
         for task in list(self._publishing):
@@ -336,12 +339,20 @@ class StreamAppender:
     async def _publish(self, packed: bytes) -> None:
         try:
             await self._send(packed, 1)
-            if self._raw and not self._notice_opening:
+            if self._raw and self._quiet and not self._notice_opening:
                 self._notice_opening = True
                 try:
                     link = await RawLink.open(self._url)
+                    # `ON` answers only if `OFF` was taken (an ACL may refuse `CLIENT`): then
+                    # off for good; else the notices stay exchanges, their replies read
+                    (answer,) = await link.exchange(_REPLY_OFF + _REPLY_ON, 1)
                 finally:
                     self._notice_opening = False
+                if isinstance(answer, Exception):
+                    link.close()
+                    self._quiet = False
+                    log.info("notices stay exchanges: CLIENT REPLY refused: %s", answer)
+                    return
                 link.write(_REPLY_OFF)
                 if self._notice_link is not None:
                     self._notice_link.close()

@@ -245,3 +245,31 @@ async def test_the_notice_states_what_the_stream_holds_after_the_id_before(
         await listener.aclose()
         await appender.aclose()
         await redis.aclose()
+
+
+@pytest.mark.parametrize("refused", [False, True])
+async def test_notices_sent_alone_arrive_with_or_without_client_reply(
+    own_redis_url: str, refused: bool
+) -> None:
+    # alone, a notice is one write on a `CLIENT REPLY OFF` connection; where an ACL refuses
+    # `CLIENT`, each is an exchange instead, and none is lost either way
+    redis = Redis.from_url(own_redis_url)
+    if refused:
+        await redis.execute_command("ACL", "SETUSER", "default", "-client")
+    keys = Keys("t")
+    appender = appender_module.StreamAppender(redis, own_redis_url, keys, b"me")
+    listener = redis.pubsub()
+    try:
+        await listener.subscribe(keys.appended("me"))
+        assert (await listener.get_message(timeout=5))["type"] == "subscribe"  # type: ignore[index]
+        for turn in range(4):
+            doc = b"d%d" % turn
+            assert await appender.append([(doc.decode(), [b"u"])], 1.0) == {doc.decode(): None}
+            message = await listener.get_message(timeout=5)
+            assert message is not None and message["data"] == doc
+        assert appender._quiet is not refused
+        assert (appender._notice_link is None) is refused
+    finally:
+        await listener.aclose()
+        await appender.aclose()
+        await redis.aclose()
