@@ -160,6 +160,7 @@ class StreamAppender:
         self._quiet = True
 
     async def aclose(self) -> None:
+        self._notice = None  # a notice not sent by now is not sent (no link opened for it)
         for task in list(self._publishing):
             with contextlib.suppress(Exception):
                 await task

@@ -8,6 +8,9 @@ an entry no notice carried (a gap) has the stream read from the room's position,
 lost and nothing reordered; a run too big to carry is read and the next small one comes by
 notice again; a notice seen twice, or a read in flight while a notice moved the room on,
 applies nothing twice; a notice for a doc not loaded here, or a malformed one, is ignored.
+And of the appender: a notice states the run as the stream holds it (the id before, the
+ids), names the docs it carries no run for, and one sent alone arrives whether or not
+Redis takes `CLIENT REPLY OFF` for its connection.
 """
 
 from __future__ import annotations
