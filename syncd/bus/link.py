@@ -8,9 +8,10 @@ the bytes that arrive are fed to a `hiredis.Reader` and every complete reply is 
 it in one loop.
 
 Only what that needs: RESP2 (no pushes can arrive in between), `AUTH` and `SELECT` from
-the URL, TLS with the default context for `rediss://`. `usable(url)` says whether a URL is
-one of those; any other (a unix socket, options in the query string) stays on redis-py's
-connection, which the appender falls back to.
+the URL, TLS with the default context for `rediss://`, a unix socket for `unix://` (its
+database as `?db=N`, as redis-py reads it). `usable(url)` says whether a URL is one of
+those; any other (options in the query string) stays on redis-py's connection, which the
+appender falls back to.
 """
 
 from __future__ import annotations
@@ -31,12 +32,22 @@ READ_SIZE = 65536
 def usable(url: str) -> bool:
     """Whether `RawLink` can connect to `url` exactly as redis-py would."""
     parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss") or parts.query or parts.fragment:
-        return False
-    if parts.username and parts.password is None:
+    if parts.fragment or (parts.username and parts.password is None):
         return False  # how redis-py reads `redis://name@host` is its own affair
+    if parts.scheme == "unix":
+        return bool(parts.path) and _unix_db(parts.query) is not None
+    if parts.scheme not in ("redis", "rediss") or parts.query:
+        return False
     path = parts.path.strip("/")
     return not path or path.isdigit()
+
+
+def _unix_db(query: str) -> str | None:
+    """The database a `unix://` URL's query names ("" for none), None for any other query."""
+    if not query:
+        return ""
+    name, equals, value = query.partition("=")
+    return value if name == "db" and equals and value.isdigit() else None
 
 
 class RawLink:
@@ -53,20 +64,25 @@ class RawLink:
     @classmethod
     async def open(cls, url: str) -> RawLink:
         parts = urlsplit(url)
-        context = ssl.create_default_context() if parts.scheme == "rediss" else None
+        unix = parts.scheme == "unix"
         try:
-            reader, writer = await asyncio.open_connection(
-                parts.hostname or "localhost", parts.port or 6379, ssl=context
-            )
+            if unix:
+                reader, writer = await asyncio.open_unix_connection(parts.path)
+            else:
+                context = ssl.create_default_context() if parts.scheme == "rediss" else None
+                reader, writer = await asyncio.open_connection(
+                    parts.hostname or "localhost", parts.port or 6379, ssl=context
+                )
         except OSError as exc:
-            raise ConnectionError(f"connecting to Redis at {parts.hostname}: {exc}") from exc
+            where = parts.path if unix else parts.hostname
+            raise ConnectionError(f"connecting to Redis at {where}: {exc}") from exc
         link = cls(reader, writer)
         hello: list[tuple[bytes | str, ...]] = []
         if parts.password is not None:
             user = unquote(parts.username) if parts.username else None
             password = unquote(parts.password)
             hello.append((b"AUTH", user, password) if user else (b"AUTH", password))
-        db = parts.path.strip("/")
+        db = _unix_db(parts.query) if unix else parts.path.strip("/")
         if db and int(db):
             hello.append((b"SELECT", db))
         if hello:
