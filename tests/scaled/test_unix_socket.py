@@ -66,7 +66,7 @@ async def test_appends_over_a_unix_socket_go_on_the_bare_link_to_the_urls_databa
         # one bare connection, kept for the next turn, on the socket
         (bare,) = appender._idle
         assert bare.alive
-        peer = bare._writer.get_extra_info("peername")
+        peer = bare._transport.get_extra_info("peername")
         assert peer == str(unix_redis.socket)
     finally:
         await appender.aclose()
