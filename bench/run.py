@@ -180,7 +180,12 @@ class Deployment:
 
 class Services:
     """Redis and Postgres for syncd's scaled mode, started once (or given by environment:
-    SYNCD_BENCH_REDIS_URL, SYNCD_BENCH_DATABASE_URL), pinned to the server CPU."""
+    SYNCD_BENCH_REDIS_URL, SYNCD_BENCH_DATABASE_URL), pinned to the server CPU.
+
+    The instances reach the Redis started here over its unix socket (a Redis on the same
+    host spares each round trip the loopback TCP stack: A + Redis CPU per single-doc append
+    -10%, see bench/README.md); SYNCD_BENCH_REDIS_TCP=1 keeps them on TCP (a syncd tree
+    from before unix-socket URLs worked in scaled mode)."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -197,9 +202,10 @@ class Services:
         from tests.support.services import start_postgres, start_redis
 
         if not self.redis_url:
-            redis = start_redis(self.workdir, appendonly=True)
+            tcp = os.environ.get("SYNCD_BENCH_REDIS_TCP", "") not in ("", "0")
+            redis = start_redis(self.workdir, appendonly=True, unix_socket=not tcp)
             self._owned.append(redis)
-            self.redis_url = redis.url
+            self.redis_url = redis.unix_url or redis.url
             self._pin(redis)
         if not self.database_url:
             postgres = start_postgres(self.workdir)

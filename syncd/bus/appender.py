@@ -397,10 +397,11 @@ class StreamAppender:
                 if not link.alive:
                     link.close()
                     link = None
-            async with asyncio.timeout(limit):
-                if link is None:
+            if link is None:
+                async with asyncio.timeout(limit):
                     link = await RawLink.open(self._url)
-                replies = await link.exchange(packed, count)  # closed on any failure
+            # bounded by the link's own timer (one per link, not one per turn)
+            replies = await link.exchange(packed, count, limit)  # closed on any failure
             self._idle.append(link)
             return replies
         if self._links is None:

@@ -15,8 +15,13 @@ from __future__ import annotations
 from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+#: connections the shared client of a single Redis opens at most
+MAX_CONNECTIONS = 100
+#: seconds a command waits for one of them to be free before it fails
+POOL_TIMEOUT = 10.0
 
 
 def open_redis(url: str, *, cluster: bool) -> Redis:
@@ -27,7 +32,13 @@ def open_redis(url: str, *, cluster: bool) -> Redis:
         first, others = split_seeds(url)
         seeds = [ClusterNode(host, port) for host, port in others]
         return cast(Redis, RedisCluster.from_url(first, startup_nodes=seeds or None))
-    return Redis.from_url(url)
+    # redis-py's default pool refuses a command past 100 connections in use
+    # (`MaxConnectionsError`): a checkpoint compacting 100 rooms at once, or a busy turn's
+    # background publishes, failed so. This one waits for a connection to be free instead.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT
+    )
+    return Redis.from_pool(pool)
 
 
 def split_seeds(url: str) -> tuple[str, list[tuple[str, int]]]:

@@ -101,9 +101,11 @@ class RateLimiter:
         if redis_url is None:
             storage = cast(Storage, storage_from_string("async+memory://"))
         else:
+            scheme, _, rest = redis_url.partition("://")
             if redis_cluster:  # `limits` has a storage of its own for Redis Cluster
-                scheme, _, rest = redis_url.partition("://")
                 redis_url = f"{scheme}+cluster://{rest}"
+            elif scheme.lower() == "unix":  # `limits` names redis-py's `unix://` so
+                redis_url = f"redis+unix://{rest}"
             storage = cast(
                 Storage,
                 storage_from_string(

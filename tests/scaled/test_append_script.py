@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import hiredis
 import pytest
 from redis.asyncio import Redis
 
@@ -171,3 +172,25 @@ async def test_a_url_the_bare_link_does_not_take_appends_on_redis_py(
     assert first == second == {"d1": None}
     ids = [entry_id for entry_id, _ in await redis.xrange(keys.updates("d1"))]
     assert told == [("d1", b"", ids[:2]), ("d1", ids[1], ids[2:])]
+
+
+async def test_the_bare_link_bounds_an_exchange_by_its_own_timer(
+    own_redis: tuple[Redis, str],
+) -> None:
+    """No timer per turn: one per link, re-armed at the deadline of the exchange in flight.
+    An idle link outlives it; an exchange Redis does not answer in time fails and closes it."""
+    _, url = own_redis
+    bare = await link.RawLink.open(url)
+    ping = hiredis.pack_command((b"PING",))
+    try:
+        for _ in range(5):
+            assert await bare.exchange(ping, 1, 0.3) == [b"PONG"]
+        await asyncio.sleep(0.5)  # the timer fired with nothing in flight
+        assert bare.alive
+        assert await bare.exchange(ping, 1, 0.3) == [b"PONG"]
+        never = hiredis.pack_command((b"BLPOP", b"t-never-pushed", b"0"))
+        with pytest.raises(TimeoutError):
+            await bare.exchange(never, 1, 0.3)
+        assert not bare.alive
+    finally:
+        bare.close()

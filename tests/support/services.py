@@ -227,9 +227,18 @@ def _redis_ping(port: int) -> bool:
 
 
 class RedisServer:
-    """A `redis-server` on a free port, with its files in `root`."""
+    """A `redis-server` on a free port, with its files in `root`; with `unix_socket`, also
+    on a unix socket (`unix_url`), in a short directory of its own (a socket path is
+    limited to ~100 bytes, which a pytest tmp path can exceed)."""
 
-    def __init__(self, root: Path, *, appendonly: bool, appendfsync: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        appendonly: bool,
+        appendfsync: str | None = None,
+        unix_socket: bool = False,
+    ) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise ServiceUnavailable(
@@ -243,6 +252,10 @@ class RedisServer:
         self.appendonly = appendonly
         #: None keeps Redis's default (`everysec`); `always` fsyncs before each reply
         self.appendfsync = appendfsync
+        self.socket = None
+        if unix_socket:
+            self.socket = Path(tempfile.mkdtemp(prefix="redis-")) / "redis.sock"
+        self.unix_url = f"unix://{self.socket}" if self.socket is not None else None
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
 
@@ -266,6 +279,8 @@ class RedisServer:
         ]
         if self.appendfsync is not None:
             args += ["--appendfsync", self.appendfsync]
+        if self.socket is not None:
+            args += ["--unixsocket", str(self.socket), "--unixsocketperm", "700"]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
         process = self._process
         _wait_for(lambda: _redis_ping(self.port) or process.poll() is not None, "redis-server")
@@ -294,18 +309,28 @@ class RedisServer:
     def close(self) -> None:
         atexit.unregister(self.close)
         self.kill()
+        if self.socket is not None:
+            shutil.rmtree(self.socket.parent, ignore_errors=True)
 
 
 def start_redis(
-    base_dir: Path, *, appendonly: bool = True, appendfsync: str | None = None
+    base_dir: Path,
+    *,
+    appendonly: bool = True,
+    appendfsync: str | None = None,
+    unix_socket: bool = False,
 ) -> RedisServer:
     """Start a throwaway Redis (persisting to an AOF by default); `.close()` when done.
 
     `appendfsync="always"` makes every acknowledged write survive a `kill()` of Redis; with
     the default `everysec`, a kill can lose what was written in the last second or so.
+    `unix_socket`: also listen on a unix socket, `server.unix_url`.
     """
     server = RedisServer(
-        base_dir / f"redis-{uuid.uuid4().hex[:8]}", appendonly=appendonly, appendfsync=appendfsync
+        base_dir / f"redis-{uuid.uuid4().hex[:8]}",
+        appendonly=appendonly,
+        appendfsync=appendfsync,
+        unix_socket=unix_socket,
     )
     server.start()
     return server
