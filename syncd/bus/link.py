@@ -191,7 +191,10 @@ class RawLink(asyncio.Protocol):
     def write(self, packed: bytes) -> None:
         """Send without reading a reply: for a connection told `CLIENT REPLY OFF`, whose
         commands get none (the appender's notices)."""
-        self._writer.write(packed)
+        transport = self._transport
+        if self.closed or transport is None:
+            raise ConnectionError("Redis connection closed")
+        transport.write(packed)
 
     def close(self) -> None:
         if not self.closed:
