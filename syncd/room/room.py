@@ -966,6 +966,16 @@ class Room:
         others = [f for _, f in relays if f[0] != _SYNC_FRAME]
         mine = (*updates, *others)
         if merged is None:
+            if len(mine) == 1:
+                # a cursor move's echo (the common pass of a room with cursors): one frame
+                # for every peer, through the one-call fan-out as a keystroke's pass
+                frame = mine[0]
+                unsent, dropped = _fanout.fan_out(self.peers, _NOBODY, frame)
+                if dropped is not None:
+                    self._drop_failed(dropped)
+                if unsent is None:
+                    return _NO_SENDS
+                return [(peer, mine) for peer in unsent]
             sole: object = _NOBODY
             shared = mine
         else:
