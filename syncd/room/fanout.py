@@ -42,12 +42,47 @@ def send_each_now(peers: Iterable[Peer], skip: object, frame: bytes) -> Outcome:
     return unsent, failed
 
 
-#: the installed fan-out (a transport's, else the generic one)
+#: `fan_out_all(peers, sole, shared, mine)`: the frames `shared` (in order, one write) to
+#: every peer but `sole`, who gets `mine` (nothing when empty), without waiting
+FanOutAll = Callable[[Iterable[Peer], object, tuple[bytes, ...], tuple[bytes, ...]], Outcome]
+
+
+def send_all_each_now(
+    peers: Iterable[Peer], sole: object, shared: tuple[bytes, ...], mine: tuple[bytes, ...]
+) -> Outcome:
+    """`Channel.send_all_now` (`send_now` for one frame) per peer: what any channel
+    supports. A peer not taken now is owed `mine` if it is `sole`, else `shared`."""
+    unsent: list[Peer] | None = None
+    failed: list[Peer] | None = None
+    for peer in peers:
+        frames = mine if peer is sole else shared
+        try:
+            if len(frames) > 1:
+                if peer.channel.send_all_now(frames):
+                    continue
+            elif not frames or peer.channel.send_now(frames[0]):
+                continue
+        except (ConnectionError, RuntimeError, OSError):
+            if failed is None:
+                failed = []
+            failed.append(peer)
+            continue
+        if unsent is None:
+            unsent = []
+        unsent.append(peer)
+    return unsent, failed
+
+
+#: the installed fan-outs (a transport's, else the generic ones)
 fan_out: FanOut = send_each_now
+fan_out_all: FanOutAll = send_all_each_now
 
 
-def install(function: FanOut) -> None:
-    """Use `function` for every room's single-frame passes. It must take any `Channel`
-    (peers of one room may be on different endpoints), as `send_each_now` does."""
-    global fan_out
+def install(function: FanOut, several: FanOutAll | None = None) -> None:
+    """Use `function` for every room's single-frame passes (and `several` for passes of
+    several frames). Each must take any `Channel` (peers of one room may be on different
+    endpoints), as `send_each_now` and `send_all_each_now` do."""
+    global fan_out, fan_out_all
     fan_out = function
+    if several is not None:
+        fan_out_all = several

@@ -966,33 +966,28 @@ class Room:
         others = [f for _, f in relays if f[0] != _SYNC_FRAME]
         mine = (*updates, *others)
         if merged is None:
+            if len(mine) == 1:
+                # a cursor move's echo (the common pass of a room with cursors): one frame
+                # for every peer, through the one-call fan-out as a keystroke's pass
+                frame = mine[0]
+                unsent, dropped = _fanout.fan_out(self.peers, _NOBODY, frame)
+                if dropped is not None:
+                    self._drop_failed(dropped)
+                if unsent is None:
+                    return _NO_SENDS
+                return [(peer, mine) for peer in unsent]
             sole: object = _NOBODY
             shared = mine
         else:
             sole = batch[0][0] if len(batch) == 1 else sole_origin(batch)
             shared = (*updates, encode_update(merged), *others)
-        outbox: list[tuple[Peer, tuple[bytes, ...]]] | None = None
-        failed: list[Peer] | None = None
-        for peer in self.peers:
-            frames = mine if peer is sole else shared
-            try:
-                # `_send_now` inlined: one call less per peer
-                if len(frames) > 1:
-                    if peer.channel.send_all_now(frames):
-                        continue
-                elif not frames or peer.channel.send_now(frames[0]):
-                    continue
-            except (ConnectionError, RuntimeError, OSError):
-                if failed is None:
-                    failed = []
-                failed.append(peer)
-                continue
-            if outbox is None:
-                outbox = []
-            outbox.append((peer, frames))
+        # one call for every peer (`fanout.fan_out_all`): each tuple framed once
+        unsent, failed = _fanout.fan_out_all(self.peers, sole, shared, mine)
         if failed is not None:
             self._drop_failed(failed)
-        return _NO_SENDS if outbox is None else outbox
+        if unsent is None:
+            return _NO_SENDS
+        return [(peer, mine if peer is sole else shared) for peer in unsent]
 
     async def _send_outbox(self, outbox: list[tuple[Peer, tuple[bytes, ...]]]) -> None:
         # What a connection did not take at once is awaited in turn (uvicorn's send only
