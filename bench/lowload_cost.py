@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -137,8 +138,11 @@ def _serve(args: argparse.Namespace) -> dict[str, float]:
             print(json.dumps({"port": port}), flush=True)
             sys.stdin.readline()
             cpu = time.process_time()
+            before = [stats["collections"] for stats in gc.get_stats()]
             sys.stdin.readline()
             result["cpu_us_per_keystroke"] = (time.process_time() - cpu) * 1e6 / args.keystrokes
+            for generation, stats in enumerate(gc.get_stats()):
+                result[f"gc{generation}"] = stats["collections"] - before[generation]
         finally:
             server.should_exit = True
 
@@ -260,13 +264,13 @@ def main() -> int:
             total = round(sum(per.values()), 2)
             print(f"{label:10} syscalls per keystroke: {total} {json.dumps(per)}", flush=True)
         else:
-            cpus = [
-                json.loads(_child(tree, args, low, "").strip().splitlines()[-1])[
-                    "cpu_us_per_keystroke"
-                ]
+            runs = [
+                json.loads(_child(tree, args, low, "").strip().splitlines()[-1])
                 for _ in range(args.repeat)
             ]
-            print(f"{label:10} CPU us per keystroke: {statistics.median(cpus):.1f} {cpus}")
+            cpus = [round(run.pop("cpu_us_per_keystroke"), 1) for run in runs]
+            median = statistics.median(cpus)
+            print(f"{label:10} CPU us per keystroke: {median:.1f} {cpus}; collections {runs}")
     return 0
 
 
