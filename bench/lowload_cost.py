@@ -11,14 +11,25 @@ and the loop's turns and wake-ups, all counted.
     .venv/bin/python bench/lowload_cost.py --tree base=/tmp/base-main --tree new=. --strace
     .venv/bin/python bench/lowload_cost.py --tree base=/tmp/base-main --tree new=. --repeat 3
 
-Each tree's server child runs twice, with `--keystrokes` and twice that, and the
-difference of what is counted over the whole run is divided by the difference of the
-keystrokes, so start-up, connects and warm-up cancel out: `--callgrind` counts
-instructions (`valgrind --tool=callgrind`, `PYTHONHASHSEED=0`), `--strace` counts
-syscalls by name (`strace -f`, the server's only, made while the client types: one run),
-the default the child's CPU time (medians of
-`--repeat`). The server's timers (presence passes, keepalive sweeps) run by wall time,
-which valgrind and strace stretch: their share is small but not nil (rerun to see it).
+`--callgrind` runs each tree's server child twice, with `--keystrokes` and twice that,
+under `valgrind --tool=callgrind` (`PYTHONHASHSEED=0`) and divides the difference of the
+instructions by the difference of the keystrokes, so start-up, connects and warm-up
+cancel out; but the server's timers (presence passes, version ticks, the registry's
+ticks, their SQL through SQLAlchemy's greenlets) run by wall time, which valgrind
+stretches ~50x, so they land on the keystrokes: main measured 2,265,519 per keystroke
+that way, while a profile diff of 300 vs 900 keystrokes put 416,490 on each, of which
+~140k were task steps (py-spy names those timers there). Read it as an upper bound;
+compare trees on a quiet machine.
+`--strace` counts the server's syscalls by name (`strace -f`) made while the client
+types (one run; its stdin reads left out): repeatable. The default: the child's CPU time
+per keystroke over the typing, medians of `--repeat`, and the gc collections meanwhile.
+
+Measured on main (d47a35f), 20 x 10, 400 keystrokes: 23.3 syscalls per keystroke:
+1 epoll_pwait, 1 read, 9 write (the fan-out), and for the one-row SQLite commit of the
+pass 6 fcntl (the WAL-index locks: read mark taken exclusively to move it, then shared,
+the write lock, both released) and 6 pwrite64 (3 WAL frames, header and page each: the
+table leaf, the (doc_id, seq) index leaf, and sqlite_sequence, which AUTOINCREMENT
+rewrites on every insert). No gc collection in 2,000 keystrokes.
 """
 
 from __future__ import annotations
