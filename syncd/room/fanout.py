@@ -22,24 +22,9 @@ FanOut = Callable[[Iterable[Peer], object, bytes], Outcome]
 
 
 def send_each_now(peers: Iterable[Peer], skip: object, frame: bytes) -> Outcome:
-    """`Channel.send_now` per peer: what any channel supports."""
-    unsent: list[Peer] | None = None
-    failed: list[Peer] | None = None
-    for peer in peers:
-        if peer is skip:
-            continue
-        try:
-            if peer.channel.send_now(frame):
-                continue
-        except (ConnectionError, RuntimeError, OSError):
-            if failed is None:
-                failed = []
-            failed.append(peer)
-            continue
-        if unsent is None:
-            unsent = []
-        unsent.append(peer)
-    return unsent, failed
+    """`Channel.send_now` per peer: what any channel supports (`send_all_each_now` with
+    the one frame for all but `skip`, who gets nothing)."""
+    return send_all_each_now(peers, skip, (frame,), ())
 
 
 #: `fan_out_all(peers, sole, shared, mine)`: the frames `shared` (in order, one write) to
